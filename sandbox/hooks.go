@@ -1,0 +1,381 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Fault is an injected failure. Service and Action narrow it ("" matches
+// any); Probability (0 means always) and Count (0 means unlimited) say how
+// often it fires.
+type Fault struct {
+	ID          string  `json:"id"`
+	Service     string  `json:"service,omitempty"`
+	Action      string  `json:"action,omitempty"`
+	Kind        string  `json:"kind"` // throttle, error500, error503, latency, invisible
+	Probability float64 `json:"probability,omitempty"`
+	Count       int     `json:"count,omitempty"`
+	LatencyMS   int     `json:"latency_ms,omitempty"`
+	InvisibleMS int     `json:"invisible_ms,omitempty"`
+	Fired       int     `json:"fired"`
+}
+
+var faultKinds = map[string]bool{"throttle": true, "error500": true, "error503": true, "latency": true, "invisible": true}
+
+func (f *Fault) validate() error {
+	if !faultKinds[f.Kind] {
+		return fmt.Errorf("fault kind %q is not one of throttle, error500, error503, latency, invisible", f.Kind)
+	}
+	if f.Probability < 0 || f.Probability > 1 {
+		return fmt.Errorf("fault probability %v is not between 0 and 1", f.Probability)
+	}
+	if f.Kind == "latency" && f.LatencyMS <= 0 {
+		return fmt.Errorf("a latency fault needs latency_ms > 0")
+	}
+	if f.Kind == "invisible" && f.InvisibleMS <= 0 {
+		return fmt.Errorf("an invisible fault needs invisible_ms > 0")
+	}
+	if f.Service != "" && handlers[f.Service] == nil {
+		return fmt.Errorf("fault service %q is not emulated", f.Service)
+	}
+	return nil
+}
+
+func (f *Fault) matches(svc, action string) bool {
+	return (f.Service == "" || f.Service == svc) && (f.Action == "" || f.Action == "*" || f.Action == action)
+}
+
+type hookState struct {
+	mu     sync.Mutex
+	calls  map[string]map[string]int
+	faults []*Fault
+	seq    int
+}
+
+func (s *Sandbox) countCall(svc, action string) {
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	if s.hooks.calls[svc] == nil {
+		s.hooks.calls[svc] = map[string]int{}
+	}
+	s.hooks.calls[svc][action]++
+}
+
+// faultFor decides whether a fault fires for this call: an error to answer
+// with and/or a delay to add first.
+func (s *Sandbox) faultFor(svc, action string) (*APIError, time.Duration) {
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	var aerr *APIError
+	var delay time.Duration
+	for _, f := range s.hooks.faults {
+		if f.Kind == "invisible" || !f.matches(svc, action) || (f.Count > 0 && f.Fired >= f.Count) {
+			continue
+		}
+		if f.Probability > 0 && !s.world.chanceLocked(f.Probability) {
+			continue
+		}
+		f.Fired++
+		switch f.Kind {
+		case "latency":
+			delay += time.Duration(f.LatencyMS) * time.Millisecond
+		case "throttle":
+			if aerr == nil {
+				t := throttleCodes[svc]
+				aerr = &APIError{Code: t.code, Message: "Rate exceeded", Status: t.status}
+			}
+		case "error500":
+			if aerr == nil {
+				aerr = &APIError{Code: "InternalError", Message: "An internal error has occurred", Status: 500}
+				if svc == "kms" {
+					aerr.Code = "KMSInternalException"
+				}
+			}
+		case "error503":
+			if aerr == nil {
+				aerr = &APIError{Code: "ServiceUnavailable", Message: "The service is unavailable. Please try again shortly.", Status: 503}
+			}
+		}
+	}
+	return aerr, delay
+}
+
+// hidden reports whether a resource created at created is still invisible
+// to this call because of an invisible fault (eventual consistency).
+func (c *call) hidden(created time.Time) bool {
+	s := c.w.sandbox
+	if s == nil {
+		return false
+	}
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	for _, f := range s.hooks.faults {
+		if f.Kind == "invisible" && f.matches(c.service, c.action) &&
+			time.Since(created) < time.Duration(f.InvisibleMS)*time.Millisecond {
+			f.Fired++
+			return true
+		}
+	}
+	return false
+}
+
+// Calls returns the per-service, per-action call counts so far.
+func (s *Sandbox) Calls() map[string]map[string]int {
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	out := map[string]map[string]int{}
+	for svc, m := range s.hooks.calls {
+		out[svc] = map[string]int{}
+		for a, n := range m {
+			out[svc][a] = n
+		}
+	}
+	return out
+}
+
+// ResetCalls sets every call count to zero.
+func (s *Sandbox) ResetCalls() {
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	s.hooks.calls = map[string]map[string]int{}
+}
+
+// IsMutating reports whether an action changes state: everything but
+// Describe*, List*, Get* and the like.
+func IsMutating(action string) bool {
+	for _, p := range []string{"Describe", "List", "Get"} {
+		if strings.HasPrefix(action, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// MutatingCalls counts calls to actions that change state.
+func MutatingCalls(calls map[string]map[string]int) int {
+	n := 0
+	for _, m := range calls {
+		for a, c := range m {
+			if IsMutating(a) {
+				n += c
+			}
+		}
+	}
+	return n
+}
+
+// AddFault injects a fault and returns it with its id.
+func (s *Sandbox) AddFault(f Fault) (Fault, error) {
+	if err := f.validate(); err != nil {
+		return Fault{}, err
+	}
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	s.hooks.seq++
+	f.ID = fmt.Sprintf("fault-%d", s.hooks.seq)
+	f.Fired = 0
+	s.hooks.faults = append(s.hooks.faults, &f)
+	return f, nil
+}
+
+// Faults lists the injected faults with how often each fired.
+func (s *Sandbox) Faults() []Fault {
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	out := make([]Fault, 0, len(s.hooks.faults))
+	for _, f := range s.hooks.faults {
+		out = append(out, *f)
+	}
+	return out
+}
+
+// ClearFaults removes every injected fault.
+func (s *Sandbox) ClearFaults() {
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	s.hooks.faults = nil
+}
+
+// Resource is one inventory entry.
+type Resource struct {
+	Region  string `json:"region"`
+	Service string `json:"service"`
+	Type    string `json:"type"`
+	ID      string `json:"id"`
+	Name    string `json:"name,omitempty"`
+	State   string `json:"state,omitempty"`
+}
+
+// Inventory lists every resource that clients created and that is not
+// deleted, deregistered or terminated, in every region. A fresh account's
+// own resources (default VPC, public images, AWS-managed keys) are not in
+// it, so after a clean test it is empty.
+func (s *Sandbox) Inventory() []Resource {
+	w := s.world
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []Resource
+	for _, r := range w.sortedRegions() {
+		add := func(svc, typ, id, name, state string) {
+			out = append(out, Resource{Region: r.Name, Service: svc, Type: typ, ID: id, Name: name, State: state})
+		}
+		for _, v := range r.VPCs {
+			if !v.IsDefault {
+				add("ec2", "vpc", v.ID, v.Tags["Name"], "available")
+			}
+		}
+		for _, v := range r.Subnets {
+			if !v.IsDefault {
+				add("ec2", "subnet", v.ID, v.Tags["Name"], "available")
+			}
+		}
+		for _, v := range r.SecurityGroups {
+			if !v.IsDefault {
+				add("ec2", "security-group", v.ID, v.Name, "")
+			}
+		}
+		for _, v := range r.KeyPairs {
+			add("ec2", "key-pair", v.ID, v.Name, "")
+		}
+		for _, v := range r.Images {
+			if !v.Builtin && v.State != "deregistered" {
+				add("ec2", "image", v.ID, v.Name, v.State)
+			}
+		}
+		for _, v := range r.Snapshots {
+			if !v.Builtin {
+				add("ec2", "snapshot", v.ID, v.Description, v.State)
+			}
+		}
+		for _, v := range r.Volumes {
+			if v.State != "deleted" {
+				add("ec2", "volume", v.ID, "", v.State)
+			}
+		}
+		for _, v := range r.Instances {
+			if v.State != "terminated" {
+				add("ec2", "instance", v.ID, v.Tags["Name"], v.State)
+			}
+		}
+		for _, v := range r.LaunchTemplates {
+			add("ec2", "launch-template", v.ID, v.Name, "")
+		}
+		for _, v := range r.KMSKeys {
+			if !v.Builtin && v.State != "PendingDeletion" {
+				add("kms", "key", v.ID, v.Description, v.State)
+			}
+		}
+		for _, v := range r.KMSAliases {
+			if !v.Builtin {
+				add("kms", "alias", v.Name, v.Name, "")
+			}
+		}
+		for _, v := range r.ASGs {
+			add("autoscaling", "auto-scaling-group", v.Name, v.Name, v.Status)
+		}
+		for _, v := range r.LoadBalancers {
+			add("elasticloadbalancing", "load-balancer", v.ARN, v.Name, v.State)
+		}
+		for _, v := range r.Listeners {
+			add("elasticloadbalancing", "listener", v.ARN, "", "")
+		}
+		for _, v := range r.Rules {
+			if v.Priority != "default" {
+				add("elasticloadbalancing", "rule", v.ARN, "", "")
+			}
+		}
+		for _, v := range r.TargetGroups {
+			add("elasticloadbalancing", "target-group", v.ARN, v.Name, "")
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Region != b.Region {
+			return a.Region < b.Region
+		}
+		if a.Type != b.Type {
+			return a.Type < b.Type
+		}
+		return a.ID < b.ID
+	})
+	return out
+}
+
+// Timing returns the timing profile.
+func (s *Sandbox) Timing() TimingProfile { return s.world.timing.profile() }
+
+// SetTiming changes the time scale and named durations.
+func (s *Sandbox) SetTiming(p TimingProfile) error {
+	if unknown := s.world.timing.set(p); len(unknown) > 0 {
+		return fmt.Errorf("unknown timing entries: %s", strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
+func (s *Sandbox) serveHook(rw http.ResponseWriter, req *http.Request) {
+	reply := func(v any) {
+		rw.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(rw)
+		enc.SetIndent("", "  ")
+		enc.Encode(v)
+	}
+	fail := func(status int, err error) {
+		rw.Header().Set("Content-Type", "application/json")
+		rw.WriteHeader(status)
+		json.NewEncoder(rw).Encode(map[string]string{"error": err.Error()})
+	}
+	path := strings.TrimPrefix(req.URL.Path, "/_sandbox/")
+	switch {
+	case path == "health":
+		reply(map[string]any{"status": "ok", "runtime": s.world.runtime.Name(), "time_scale": s.world.timing.Scale()})
+	case path == "calls" && req.Method == http.MethodGet:
+		calls := s.Calls()
+		reply(map[string]any{"calls": calls, "mutating": MutatingCalls(calls)})
+	case path == "calls" && req.Method == http.MethodDelete:
+		s.ResetCalls()
+		reply(map[string]any{"calls": map[string]any{}})
+	case path == "inventory" && req.Method == http.MethodGet:
+		inv := s.Inventory()
+		if inv == nil {
+			inv = []Resource{}
+		}
+		reply(map[string]any{"resources": inv})
+	case path == "faults" && req.Method == http.MethodGet:
+		reply(map[string]any{"faults": s.Faults()})
+	case path == "faults" && req.Method == http.MethodPost:
+		var f Fault
+		if err := json.NewDecoder(req.Body).Decode(&f); err != nil {
+			fail(http.StatusBadRequest, fmt.Errorf("decoding fault: %w", err))
+			return
+		}
+		added, err := s.AddFault(f)
+		if err != nil {
+			fail(http.StatusBadRequest, err)
+			return
+		}
+		reply(added)
+	case path == "faults" && req.Method == http.MethodDelete:
+		s.ClearFaults()
+		reply(map[string]any{"faults": []Fault{}})
+	case path == "timing" && req.Method == http.MethodGet:
+		reply(s.Timing())
+	case path == "timing" && (req.Method == http.MethodPut || req.Method == http.MethodPost):
+		var p TimingProfile
+		if err := json.NewDecoder(req.Body).Decode(&p); err != nil {
+			fail(http.StatusBadRequest, fmt.Errorf("decoding timing: %w", err))
+			return
+		}
+		if err := s.SetTiming(p); err != nil {
+			fail(http.StatusBadRequest, err)
+			return
+		}
+		reply(s.Timing())
+	default:
+		fail(http.StatusNotFound, fmt.Errorf("no hook %s %s", req.Method, req.URL.Path))
+	}
+}

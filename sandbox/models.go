@@ -1,0 +1,508 @@
+package sandbox
+
+import "time"
+
+// The resource models of one region. Handlers and controllers read and
+// change them under World.mu; nothing outside the package sees them.
+
+// VPC is an EC2 VPC.
+type VPC struct {
+	ID        string
+	CIDR      string
+	IsDefault bool
+	Tags      Tags
+	Created   time.Time
+}
+
+// Subnet is an EC2 subnet; addresses are handed out from its CIDR.
+type Subnet struct {
+	ID        string
+	VpcID     string
+	AZ        string
+	AZID      string
+	CIDR      string
+	IsDefault bool
+	Tags      Tags
+	Created   time.Time
+	nextHost  int
+}
+
+// IPPermission is one security group rule set.
+type IPPermission struct {
+	Protocol string // "tcp", "udp", "icmp" or "-1"
+	FromPort int
+	ToPort   int
+	CIDRs    []string
+	GroupIDs []string
+}
+
+// SecurityGroup is an EC2 security group.
+type SecurityGroup struct {
+	ID          string
+	Name        string
+	Description string
+	VpcID       string
+	Ingress     []IPPermission
+	Egress      []IPPermission
+	IsDefault   bool
+	Tags        Tags
+	Created     time.Time
+}
+
+// KeyPair is an EC2 key pair. The sandbox keeps the public key so the
+// linux runtime can put it into instances.
+type KeyPair struct {
+	ID          string
+	Name        string
+	Type        string // rsa or ed25519
+	Fingerprint string
+	PublicKey   string
+	Tags        Tags
+	Created     time.Time
+}
+
+// ImageBlockDevice is one block device mapping of an AMI.
+type ImageBlockDevice struct {
+	DeviceName          string
+	SnapshotID          string
+	VolumeSize          int
+	VolumeType          string
+	Encrypted           bool
+	DeleteOnTermination bool
+	VirtualName         string // ephemeral mappings
+	NoDevice            bool
+}
+
+// LaunchPermissions says who, besides the owner, may launch an image.
+type LaunchPermissions struct {
+	UserIDs []string
+	Groups  []string // "all" makes the image public
+	OrgARNs []string
+	OUARNs  []string
+}
+
+// Image is an AMI.
+type Image struct {
+	ID                 string
+	Name               string
+	Description        string
+	OwnerID            string
+	OwnerAlias         string // "amazon" for public images
+	State              string // pending, available, failed, deregistered
+	StateReason        string
+	CreationDate       time.Time
+	Architecture       string
+	Platform           string
+	PlatformDetails    string
+	RootDeviceName     string
+	RootDeviceType     string
+	VirtualizationType string
+	BootMode           string
+	EnaSupport         bool
+	ImdsSupport        string // "" or "v2.0"
+	DeprecationTime    time.Time
+	BlockDevices       []ImageBlockDevice
+	Permissions        LaunchPermissions
+	Tags               Tags
+	SourceInstanceID   string
+	SourceImageID      string // for copies
+	SourceRegion       string
+	Builtin            bool // part of the fresh account's world, not inventory
+	Layers             []string
+	Created            time.Time
+	readyAt            time.Time
+}
+
+// Public reports whether anyone may launch the image.
+func (im *Image) Public() bool {
+	for _, g := range im.Permissions.Groups {
+		if g == "all" {
+			return true
+		}
+	}
+	return false
+}
+
+// Snapshot is an EBS snapshot.
+type Snapshot struct {
+	ID          string
+	VolumeID    string
+	VolumeSize  int
+	Encrypted   bool
+	KmsKeyID    string // key ARN when encrypted
+	State       string // pending, completed, error
+	Progress    int
+	OwnerID     string
+	Description string
+	StartTime   time.Time
+	Tags        Tags
+	Builtin     bool
+	Bytes       int64 // real size of the layer in the linux runtime
+	Created     time.Time
+	readyAt     time.Time
+}
+
+// Volume is an EBS volume.
+type Volume struct {
+	ID                  string
+	Size                int
+	Type                string
+	Iops                int
+	Throughput          int
+	Encrypted           bool
+	KmsKeyID            string
+	AZ                  string
+	State               string // creating, available, in-use, deleting, deleted
+	SnapshotID          string
+	InstanceID          string
+	Device              string
+	DeleteOnTermination bool
+	Tags                Tags
+	Created             time.Time
+}
+
+// MetadataOptions are an instance's IMDS settings.
+type MetadataOptions struct {
+	HttpTokens              string // optional or required
+	HttpEndpoint            string // enabled or disabled
+	HttpPutResponseHopLimit int
+	InstanceMetadataTags    string
+}
+
+// InstanceBlockDevice is an attached EBS volume.
+type InstanceBlockDevice struct {
+	DeviceName          string
+	VolumeID            string
+	DeleteOnTermination bool
+}
+
+// Instance is an EC2 instance.
+type Instance struct {
+	ID                 string
+	ImageID            string
+	InstanceType       string
+	State              string // pending, running, stopping, stopped, shutting-down, terminated
+	StateReason        string
+	StateTransition    string
+	KeyName            string
+	SubnetID           string
+	VpcID              string
+	AZ                 string
+	PrivateIP          string
+	SecurityGroupIDs   []string
+	UserData           string // base64, as sent
+	IamInstanceProfile string // ARN
+	Metadata           MetadataOptions
+	LaunchTime         time.Time
+	Tags               Tags
+	BlockDevices       []InstanceBlockDevice
+	RootDeviceName     string
+	LaunchTemplateID   string
+	LaunchTemplateVer  string
+	ClientToken        string
+	ReservationID      string
+	Console            []byte
+	Created            time.Time
+	nextAt             time.Time // when the current transition completes
+	terminatedAt       time.Time
+}
+
+// LaunchTemplateData is what a launch template version launches.
+type LaunchTemplateData struct {
+	ImageID            string
+	InstanceType       string
+	KeyName            string
+	SecurityGroupIDs   []string
+	SecurityGroups     []string
+	UserData           string
+	IamInstanceProfile string // ARN or name
+	Metadata           *MetadataOptions
+	BlockDevices       []LaunchBlockDevice
+	TagSpecifications  []TagSpecification
+	SubnetID           string // from a network interface, when given
+}
+
+// LaunchBlockDevice is a requested block device mapping (RunInstances,
+// launch templates).
+type LaunchBlockDevice struct {
+	DeviceName          string
+	VirtualName         string
+	NoDevice            bool
+	SnapshotID          string
+	VolumeSize          int
+	VolumeType          string
+	Iops                int
+	Throughput          int
+	Encrypted           *bool
+	KmsKeyID            string
+	DeleteOnTermination *bool
+}
+
+// TagSpecification tags resources at creation.
+type TagSpecification struct {
+	ResourceType string
+	Tags         Tags
+}
+
+// LaunchTemplateVersion is one numbered version of a launch template.
+type LaunchTemplateVersion struct {
+	Number      int
+	Description string
+	Data        LaunchTemplateData
+	Created     time.Time
+}
+
+// LaunchTemplate is an EC2 launch template with its versions.
+type LaunchTemplate struct {
+	ID             string
+	Name           string
+	DefaultVersion int
+	LatestVersion  int
+	Versions       map[int]*LaunchTemplateVersion
+	Tags           Tags
+	Created        time.Time
+}
+
+// KMSKey is a KMS key.
+type KMSKey struct {
+	ID          string
+	ARN         string
+	Description string
+	Enabled     bool
+	State       string // Enabled, Disabled, PendingDeletion
+	Manager     string // AWS or CUSTOMER
+	Spec        string
+	Usage       string
+	Created     time.Time
+	Builtin     bool
+	Tags        Tags
+	Grants      []KMSGrant
+}
+
+// KMSGrant is a grant on a key.
+type KMSGrant struct {
+	ID          string
+	Token       string
+	Grantee     string
+	Operations  []string
+	Name        string
+	Retiring    string
+	Constraints map[string]string
+}
+
+// KMSAlias names a key.
+type KMSAlias struct {
+	Name     string
+	ARN      string
+	TargetID string
+	Builtin  bool
+	Created  time.Time
+}
+
+// LaunchTemplateRef points an ASG or a refresh at a launch template version.
+type LaunchTemplateRef struct {
+	ID      string
+	Name    string
+	Version string // "$Latest", "$Default" or a number; "" means $Default
+}
+
+// ASGInstance is an instance as the Auto Scaling group sees it.
+type ASGInstance struct {
+	ID                   string
+	AZ                   string
+	InstanceType         string
+	LifecycleState       string            // Pending, InService, Terminating, Terminated, Standby, ...
+	HealthStatus         string            // Healthy, Unhealthy
+	LaunchTemplate       LaunchTemplateRef // with the concrete version number
+	ProtectedFromScaleIn bool
+	launchedAt           time.Time
+	inServiceAt          time.Time
+}
+
+// ScalingActivity is one entry of DescribeScalingActivities.
+type ScalingActivity struct {
+	ID          string
+	Description string
+	Cause       string
+	StartTime   time.Time
+	EndTime     time.Time
+	Status      string // Successful, Failed, InProgress, Cancelled
+	StatusMsg   string
+	Progress    int
+}
+
+// RefreshPreferences are StartInstanceRefresh's Preferences.
+type RefreshPreferences struct {
+	MinHealthyPercentage  int
+	MaxHealthyPercentage  int
+	InstanceWarmup        *int
+	CheckpointPercentages []int
+	CheckpointDelay       int
+	SkipMatching          bool
+	AutoRollback          bool
+	ScaleInProtected      string
+	Standby               string
+	BakeTime              int
+	AlarmNames            []string
+}
+
+// InstanceRefresh is one instance refresh of a group.
+type InstanceRefresh struct {
+	ID                   string
+	Status               string
+	StatusReason         string
+	StartTime            time.Time
+	EndTime              time.Time
+	PercentageComplete   int
+	InstancesToUpdate    int
+	Preferences          RefreshPreferences
+	Desired              *LaunchTemplateRef
+	PreviousTemplate     LaunchTemplateRef // for rollback
+	RollbackReason       string
+	RollbackStartTime    time.Time
+	PctBeforeRollback    int
+	InstancesBeforeRback int
+	state                any // controller-private progress
+}
+
+// AutoScalingGroup is an Auto Scaling group.
+type AutoScalingGroup struct {
+	Name                   string
+	ARN                    string
+	LaunchTemplate         *LaunchTemplateRef
+	MinSize                int
+	MaxSize                int
+	DesiredCapacity        int
+	DefaultCooldown        int
+	DefaultInstanceWarmup  *int
+	AZs                    []string
+	SubnetIDs              []string
+	TargetGroupARNs        []string
+	HealthCheckType        string // EC2 or ELB
+	HealthCheckGracePeriod int
+	Instances              []*ASGInstance
+	Tags                   []ASGTag
+	Suspended              []string
+	Status                 string // "" or "Delete in progress"
+	Activities             []*ScalingActivity
+	Refreshes              []*InstanceRefresh
+	Created                time.Time
+}
+
+// ASGTag is an Auto Scaling tag.
+type ASGTag struct {
+	Key               string
+	Value             string
+	PropagateAtLaunch bool
+}
+
+// TargetGroupHealthCheck holds a target group's health check settings.
+type TargetGroupHealthCheck struct {
+	Enabled            bool
+	Protocol           string
+	Port               string // "traffic-port" or a number
+	Path               string
+	IntervalSeconds    int
+	TimeoutSeconds     int
+	HealthyThreshold   int
+	UnhealthyThreshold int
+	Matcher            string // HTTP codes, "200" or "200-299"
+}
+
+// Target is a registered target and its health.
+type Target struct {
+	ID           string
+	Port         int
+	AZ           string
+	State        string // initial, healthy, unhealthy, unused, draining, unavailable
+	Reason       string
+	Description  string
+	RegisteredAt time.Time
+	DrainUntil   time.Time
+	okRun        int
+	failRun      int
+	nextCheck    time.Time
+}
+
+// TargetGroup is an ELBv2 target group.
+type TargetGroup struct {
+	ARN         string
+	Name        string
+	Protocol    string
+	Port        int
+	VpcID       string
+	TargetType  string
+	HealthCheck TargetGroupHealthCheck
+	Attributes  map[string]string
+	Targets     []*Target
+	Tags        Tags
+	Created     time.Time
+}
+
+// LoadBalancer is an ELBv2 load balancer.
+type LoadBalancer struct {
+	ARN            string
+	Name           string
+	DNSName        string
+	Scheme         string
+	Type           string
+	IPAddressType  string
+	VpcID          string
+	SubnetIDs      []string
+	SecurityGroups []string
+	State          string // provisioning, active
+	Attributes     map[string]string
+	Tags           Tags
+	Created        time.Time
+	readyAt        time.Time
+	Address        string // loopback address of the linux runtime's proxy
+}
+
+// WeightedTargetGroup is one entry of a forward action.
+type WeightedTargetGroup struct {
+	ARN    string
+	Weight int
+}
+
+// Action is a listener or rule action.
+type Action struct {
+	Type           string // forward, fixed-response, redirect
+	Order          int
+	TargetGroupARN string
+	Forward        []WeightedTargetGroup
+	Stickiness     bool
+	StickinessSecs int
+	FixedStatus    string
+	FixedBody      string
+	FixedType      string
+	Redirect       map[string]string
+}
+
+// RuleCondition is a listener rule condition.
+type RuleCondition struct {
+	Field  string // path-pattern, host-header, ...
+	Values []string
+}
+
+// Rule is a listener rule; the default rule mirrors the listener's
+// default actions.
+type Rule struct {
+	ARN         string
+	ListenerARN string
+	Priority    string // a number or "default"
+	Conditions  []RuleCondition
+	Actions     []Action
+	Tags        Tags
+	Created     time.Time
+}
+
+// Listener is an ELBv2 listener.
+type Listener struct {
+	ARN             string
+	LoadBalancerARN string
+	Port            int
+	Protocol        string
+	DefaultActions  []Action
+	Tags            Tags
+	Created         time.Time
+}
