@@ -1,0 +1,54 @@
+// Command phoenix deploys, promotes and rolls back AMIs, and runs the
+// local sandbox cloud. Exit codes: 0 succeeded, 1 failed, 2 rollback
+// failed (needs a person), 3 refused before changing anything.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes, documented in docs/deployer.md.
+const (
+	exitOK             = 0
+	exitFailed         = 1
+	exitRollbackFailed = 2
+	exitRefused        = 3
+)
+
+// refusedError marks errors found before anything was changed: bad input,
+// failed preconditions.
+type refusedError struct{ err error }
+
+func (e refusedError) Error() string { return e.err.Error() }
+func (e refusedError) Unwrap() error { return e.err }
+
+func refused(format string, args ...any) error {
+	return refusedError{fmt.Errorf(format, args...)}
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var r refusedError
+	if errors.As(err, &r) {
+		return exitRefused
+	}
+	return exitFailed
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	cmd := newRootCommand()
+	err := cmd.ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "phoenix:", err)
+	}
+	os.Exit(exitCode(err))
+}

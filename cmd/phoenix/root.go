@@ -1,0 +1,19 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "phoenix",
+		Short:         "Deploy, promote and roll back immutable AMIs on AWS",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return refusedError{err}
+	})
+	root.AddCommand(newVersionCommand(), newSandboxCommand())
+	return root
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
+)
+
+type sandboxOptions struct {
+	Listen    string
+	Runtime   string
+	StateDir  string
+	TimeScale float64
+}
+
+func (o *sandboxOptions) AddFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.Listen, "listen", "127.0.0.1:4566", "loopback address and port to serve on")
+	f.StringVar(&o.Runtime, "runtime", "sim", "instance runtime: sim")
+	f.StringVar(&o.StateDir, "state-dir", "", "directory for the sandbox's files (default: a temporary directory)")
+	f.Float64Var(&o.TimeScale, "time-scale", 1, "multiply every AWS-like duration by this factor (0.01 runs 100x faster)")
+}
+
+func newSandboxCommand() *cobra.Command {
+	var opts sandboxOptions
+	cmd := &cobra.Command{
+		Use:   "sandbox",
+		Short: "Run a local AWS-compatible cloud on a loopback address",
+		Long: `Run a local AWS-compatible cloud (EC2, Auto Scaling, ELBv2, KMS, STS) on a
+loopback address until interrupted. Point the AWS SDK or CLI at it with
+AWS_ENDPOINT_URL; any access key is accepted. See docs/sandbox.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSandbox(cmd.Context(), opts, cmd.OutOrStdout())
+		},
+	}
+	opts.AddFlags(cmd)
+	return cmd
+}
+
+func runSandbox(ctx context.Context, opts sandboxOptions, out io.Writer) error {
+	if err := sandbox.CheckLoopback(opts.Listen); err != nil {
+		return refused("--listen: %w", err)
+	}
+	if opts.TimeScale <= 0 {
+		return refused("--time-scale %v: must be greater than 0", opts.TimeScale)
+	}
+	sb, err := sandbox.Start(sandbox.Options{
+		Listen: opts.Listen, Runtime: opts.Runtime, StateDir: opts.StateDir, TimeScale: opts.TimeScale, Log: out,
+	})
+	if err != nil {
+		return refused("starting sandbox: %w", err)
+	}
+	fmt.Fprintf(out, "Use it with:\n  export AWS_ENDPOINT_URL=%s AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox AWS_REGION=us-east-1\n", sb.URL())
+	fmt.Fprintf(out, "Test hooks: %s/_sandbox/inventory, /_sandbox/calls, /_sandbox/faults, /_sandbox/timing\n", sb.URL())
+	<-ctx.Done()
+	fmt.Fprintln(out, "sandbox: stopping")
+	return sb.Close()
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# A rolling AMI update done by hand with the AWS CLI v2, against any
+# AWS-compatible endpoint (the phoenix sandbox in the demo and the tests):
+# launch template -> ASG of 3 behind a load balancer -> new template
+# version with another AMI -> instance refresh -> every target healthy on
+# the new AMI. It removes everything it created, also when it fails.
+#
+#   AWS_ENDPOINT_URL=http://127.0.0.1:4566 example/sandbox-rollout.sh
+set -euo pipefail
+
+: "${AWS_ENDPOINT_URL:?set AWS_ENDPOINT_URL to the sandbox URL}"
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-sandbox}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-sandbox}"
+export AWS_DEFAULT_REGION="${AWS_REGION:-us-east-1}" AWS_PAGER="" AWS_MAX_ATTEMPTS=10
+AWS="${AWS_CLI:-/usr/bin/aws}"
+[ -x "$AWS" ] || AWS=$(command -v aws)
+NAME="${ROLLOUT_NAME:-rollout-demo}"
+TIMEOUT="${ROLLOUT_TIMEOUT:-120}" # seconds for each wait
+
+aws() { "$AWS" --endpoint-url "$AWS_ENDPOINT_URL" --output text "$@"; }
+say() { printf '==> %s\n' "$*"; }
+
+# wait_for DESCRIPTION COMMAND...: polls until COMMAND succeeds.
+wait_for() {
+  local what=$1 deadline=$((SECONDS + TIMEOUT))
+  shift
+  until "$@"; do
+    if [ $SECONDS -ge $deadline ]; then
+      echo "timed out after ${TIMEOUT}s waiting for $what (raise ROLLOUT_TIMEOUT)" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+LT_ID="" TG_ARN="" LB_ARN="" LISTENER_ARN="" ASG_CREATED=""
+cleanup() {
+  set +e
+  say "Cleaning up"
+  if [ -n "$ASG_CREATED" ]; then
+    aws autoscaling delete-auto-scaling-group --auto-scaling-group-name "$NAME" --force-delete >/dev/null
+    gone() { [ -z "$(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names "$NAME" --query 'AutoScalingGroups[].AutoScalingGroupName')" ]; }
+    wait_for "the group to be deleted" gone
+  fi
+  [ -n "$LISTENER_ARN" ] && aws elbv2 delete-listener --listener-arn "$LISTENER_ARN" >/dev/null
+  [ -n "$LB_ARN" ] && aws elbv2 delete-load-balancer --load-balancer-arn "$LB_ARN" >/dev/null
+  [ -n "$TG_ARN" ] && aws elbv2 delete-target-group --target-group-arn "$TG_ARN" >/dev/null
+  [ -n "$LT_ID" ] && aws ec2 delete-launch-template --launch-template-id "$LT_ID" >/dev/null
+  return 0
+}
+trap cleanup EXIT
+
+say "Finding the two newest Debian 12 images (owner 136693071363)"
+read -r OLD_AMI NEW_AMI < <(aws ec2 describe-images --owners 136693071363 \
+  --filters 'Name=name,Values=debian-12-amd64-*' 'Name=state,Values=available' \
+  --query 'sort_by(Images,&CreationDate)[-2:].ImageId' | tr '\t' ' ')
+echo "    old $OLD_AMI, new $NEW_AMI"
+
+VPC=$(aws ec2 describe-vpcs --filters Name=is-default,Values=true --query 'Vpcs[0].VpcId')
+SUBNETS=$(aws ec2 describe-subnets --filters "Name=vpc-id,Values=$VPC" Name=default-for-az,Values=true \
+  --query 'sort_by(Subnets,&AvailabilityZone)[:3].SubnetId' | tr '\t' ' ')
+echo "    default VPC $VPC, subnets $SUBNETS"
+
+say "Creating launch template $NAME (version 1: $OLD_AMI)"
+LT_ID=$(aws ec2 create-launch-template --launch-template-name "$NAME" \
+  --launch-template-data "{\"ImageId\":\"$OLD_AMI\",\"InstanceType\":\"t3.micro\",\"MetadataOptions\":{\"HttpTokens\":\"required\"}}" \
+  --query 'LaunchTemplate.LaunchTemplateId')
+
+say "Creating target group, load balancer and listener"
+TG_ARN=$(aws elbv2 create-target-group --name "$NAME" --protocol HTTP --port 8080 --vpc-id "$VPC" \
+  --health-check-path /health --health-check-interval-seconds 10 --healthy-threshold-count 2 \
+  --query 'TargetGroups[0].TargetGroupArn')
+aws elbv2 modify-target-group-attributes --target-group-arn "$TG_ARN" \
+  --attributes Key=deregistration_delay.timeout_seconds,Value=30 >/dev/null
+# shellcheck disable=SC2086
+LB_ARN=$(aws elbv2 create-load-balancer --name "$NAME" --subnets $SUBNETS --query 'LoadBalancers[0].LoadBalancerArn')
+LISTENER_ARN=$(aws elbv2 create-listener --load-balancer-arn "$LB_ARN" --protocol HTTP --port 80 \
+  --default-actions "Type=forward,TargetGroupArn=$TG_ARN" --query 'Listeners[0].ListenerArn')
+
+say "Creating auto scaling group $NAME: 3 instances from version 1"
+aws autoscaling create-auto-scaling-group --auto-scaling-group-name "$NAME" \
+  --launch-template "LaunchTemplateId=$LT_ID,Version=1" --min-size 3 --max-size 6 --desired-capacity 3 \
+  --vpc-zone-identifier "$(echo "$SUBNETS" | tr ' ' ',')" --target-group-arns "$TG_ARN" \
+  --health-check-type ELB --health-check-grace-period 60
+ASG_CREATED=1
+
+healthy_count() {
+  aws elbv2 describe-target-health --target-group-arn "$TG_ARN" \
+    --query "length(TargetHealthDescriptions[?TargetHealth.State=='healthy'])"
+}
+all_healthy() { [ "$(healthy_count)" = 3 ] && [ "$(aws elbv2 describe-target-health --target-group-arn "$TG_ARN" --query 'length(TargetHealthDescriptions)')" = 3 ]; }
+wait_for "3 healthy targets" all_healthy
+echo "    3/3 targets healthy"
+
+say "Creating launch template version 2 with $NEW_AMI (only the AMI changes)"
+aws ec2 create-launch-template-version --launch-template-id "$LT_ID" --source-version 1 \
+  --launch-template-data "{\"ImageId\":\"$NEW_AMI\"}" --query 'LaunchTemplateVersion.VersionNumber' >/dev/null
+
+say "Starting an instance refresh to version 2 (min healthy 100%, max 200%)"
+REFRESH=$(aws autoscaling start-instance-refresh --auto-scaling-group-name "$NAME" \
+  --desired-configuration "{\"LaunchTemplate\":{\"LaunchTemplateId\":\"$LT_ID\",\"Version\":\"2\"}}" \
+  --preferences '{"MinHealthyPercentage":100,"MaxHealthyPercentage":200,"InstanceWarmup":30,"SkipMatching":true,"AutoRollback":true}' \
+  --query InstanceRefreshId)
+echo "    instance refresh $REFRESH"
+
+refresh_status() {
+  aws autoscaling describe-instance-refreshes --auto-scaling-group-name "$NAME" --instance-refresh-ids "$REFRESH" \
+    --query 'InstanceRefreshes[0].[Status,PercentageComplete]'
+}
+refresh_done() {
+  local s
+  s=$(refresh_status)
+  printf '    %s\n' "$s"
+  case "$s" in
+    Successful*) return 0 ;;
+    Failed* | Cancelled* | RollbackSuccessful* | RollbackFailed*) echo "instance refresh ended: $s" >&2; exit 1 ;;
+  esac
+  sleep 1
+  return 1
+}
+wait_for "the instance refresh" refresh_done
+
+wait_for "3 healthy targets after the refresh" all_healthy
+ON_NEW=$(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names "$NAME" \
+  --query "length(AutoScalingGroups[0].Instances[?LaunchTemplate.Version=='2' && LifecycleState=='InService'])")
+GROUP_VERSION=$(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names "$NAME" \
+  --query 'AutoScalingGroups[0].LaunchTemplate.Version')
+echo "    $ON_NEW/3 instances on version 2; the group now launches version $GROUP_VERSION"
+[ "$ON_NEW" = 3 ] && [ "$GROUP_VERSION" = 2 ] || { echo "the group is not fully on version 2" >&2; exit 1; }
+say "Rollout complete: 3/3 targets healthy on $NEW_AMI"
