@@ -480,6 +480,17 @@ func TestBootErrors(t *testing.T) {
 			t.Errorf("Boot(%+v) succeeded", spec)
 		}
 	}
+	// A failure inside the instance init is reported by Boot.
+	comma := filepath.Join(t.TempDir(), "a,b")
+	if err := os.Mkdir(comma, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if inst, err := rt.Boot(ctx, InstanceSpec{ID: "i-x", IP: testIP(9), Layers: []string{comma}}); err == nil {
+		inst.Stop(ctx)
+		t.Error("Boot with a layer path containing ',' succeeded")
+	} else if !strings.Contains(err.Error(), "contains") {
+		t.Errorf("unexpected error: %v", err)
+	}
 	// An address somebody else listens on.
 	l, err := net.Listen("tcp", testIP(9)+":22")
 	if err != nil {
