@@ -1,0 +1,133 @@
+# ---- phoenix-harden runner ---------------------------------------------------
+
+ph_now() {
+	if [ -r /proc/uptime ]; then read -r _up _ </proc/uptime; echo "$_up"; else date +%s; fi
+}
+ph_elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+# ph_detect: PH_DISTRO (debian-12, ubuntu-24.04, amzn-2023, ...) and
+# PH_FAMILY (deb or rpm) from /etc/os-release.
+ph_detect() {
+	_osr=$ROOT/etc/os-release
+	[ -f "$_osr" ] || _osr=$ROOT/usr/lib/os-release
+	PH_OS_ID=$(sed -n 's/^ID=//p' "$_osr" 2>/dev/null | tr -d '"'"'")
+	PH_OS_VERSION=$(sed -n 's/^VERSION_ID=//p' "$_osr" 2>/dev/null | tr -d '"'"'")
+	_like=$(sed -n 's/^ID_LIKE=//p' "$_osr" 2>/dev/null | tr -d '"'"'")
+	PH_DISTRO=$PH_OS_ID-$PH_OS_VERSION
+	case " $PH_OS_ID $_like " in
+	*" debian "*|*" ubuntu "*) PH_FAMILY=deb ;;
+	*" fedora "*|*" rhel "*|*" amzn "*|*" centos "*) PH_FAMILY=rpm ;;
+	*) PH_FAMILY=unknown ;;
+	esac
+}
+
+ph_begin() {
+	PH_START=$(ph_now)
+	PH_STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	ph_detect
+	mkdir -p "$ROOT/var/lib/phoenix" || exit 3
+	chmod 0755 "$ROOT/var/lib/phoenix"
+	PH_TMP=$ROOT/var/lib/phoenix/.run.$$
+	rm -rf "$PH_TMP"; mkdir -m 0700 "$PH_TMP" || exit 3
+	: >"$PH_TMP/controls.json"
+	PH_N_PASSED=0 PH_N_FAILED=0 PH_N_SKIPPED=0 PH_N_ERROR=0 PH_N_NA=0 PH_N_WAIVED=0 PH_N_CHANGED=0
+	PH_W_PASSED=0 PH_W_APPLICABLE=0 PH_SEP=
+	echo "phoenix-harden: $PH_PHASE, profile $PH_PROFILE, $PH_DISTRO"
+}
+
+ph_cleanup_tmp() {
+	[ -z "$PH_TMP" ] || rm -rf "$PH_TMP"
+	[ -n "$PHOENIX_KEEP_SCRIPT" ] || rm -f "$PH_SELF"
+}
+
+# ph_run N ID SEVERITY WEIGHT DISTROS WAIVER HAS_APPLY JSON_HEAD CODE_DESC
+# (JSON_HEAD and CODE_DESC come JSON-encoded from the renderer)
+# Runs control N: apply (exit 2: not applicable; other non-zero: error),
+# then check (0 passed, 1 failed, 2 not applicable, other: error).
+ph_run() {
+	_n=$1 _id=$2 _sev=$3 _w=$4 _distros=$5 _waiver=$6 _has_apply=$7 _head=$8 _cdesc=$9
+	_t0=$(ph_now)
+	_status= _changed=false _msg= _applylog=
+	: >"$PH_TMP/apply.out"; : >"$PH_TMP/check.out"
+	if [ -n "$_waiver" ]; then
+		_status=waived _msg="waived: $_waiver"
+	elif [ -n "$_distros" ] && ! case " $_distros " in *" $PH_DISTRO "*) true ;; *) false ;; esac; then
+		_status=not_applicable _msg="not applicable to $PH_DISTRO (applies to: $_distros)"
+	else
+		_arc=0
+		if [ "$_has_apply" = 1 ] && [ -z "$PHOENIX_CHECK_ONLY" ]; then
+			(ph_apply_"$_n") >"$PH_TMP/apply.out" 2>&1 </dev/null
+			_arc=$?
+			grep -q '^changed: ' "$PH_TMP/apply.out" && _changed=true
+		fi
+		if [ $_arc -eq 2 ]; then
+			_status=not_applicable _msg="not applicable: $(cat "$PH_TMP/apply.out")"
+		else
+			(ph_check_"$_n") >"$PH_TMP/check.out" 2>&1 </dev/null
+			_crc=$?
+			_msg=$(cat "$PH_TMP/check.out")
+			case $_crc in
+			0) _status=passed ;;
+			1) _status=failed ;;
+			2) _status=not_applicable _msg="not applicable: $_msg" ;;
+			*) _status=error _msg="check exited $_crc: $_msg" ;;
+			esac
+			if [ $_arc -ne 0 ] && [ "$_status" != not_applicable ]; then
+				_status=error _msg="apply exited $_arc: $(cat "$PH_TMP/apply.out")
+check: $_msg"
+			fi
+		fi
+	fi
+	_t1=$(ph_now)
+	case $_status in
+	passed) PH_N_PASSED=$((PH_N_PASSED + 1)); PH_W_PASSED=$((PH_W_PASSED + _w)); PH_W_APPLICABLE=$((PH_W_APPLICABLE + _w)); _rs=passed ;;
+	failed) PH_N_FAILED=$((PH_N_FAILED + 1)); PH_W_APPLICABLE=$((PH_W_APPLICABLE + _w)); _rs=failed ;;
+	error) PH_N_ERROR=$((PH_N_ERROR + 1)); PH_W_APPLICABLE=$((PH_W_APPLICABLE + _w)); _rs=error ;;
+	not_applicable) PH_N_NA=$((PH_N_NA + 1)); _rs=skipped ;;
+	waived) PH_N_WAIVED=$((PH_N_WAIVED + 1)); _rs=skipped ;;
+	esac
+	[ "$_changed" = false ] || PH_N_CHANGED=$((PH_N_CHANGED + 1))
+	_ch=; [ "$_changed" = false ] || _ch=" (changed)"
+	echo "phoenix-harden: $_status $_id$_ch"
+	{
+		printf '%s%s,"status":"%s","changed":%s,"apply_log":"' "$PH_SEP" "$_head" "$_status" "$_changed"
+		ph_json_escape <"$PH_TMP/apply.out"
+		printf '","results":[{"status":"%s","code_desc":"' "$_rs"
+		printf '%s' "$_cdesc"
+		printf '","message":"'
+		printf '%s' "$_msg" | ph_json_escape
+		printf '","run_time":%s,"start_time":"%s"}]}\n' "$(ph_elapsed "$_t0" "$_t1")" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	} >>"$PH_TMP/controls.json"
+	PH_SEP=,
+}
+
+# ph_end REPORT_HEAD: write the report to the image copy and, when given,
+# to the path in $1; score = passed weight / applicable weight, floored.
+ph_end() {
+	_score=0
+	[ "$PH_W_APPLICABLE" -eq 0 ] || _score=$((PH_W_PASSED * 100 / PH_W_APPLICABLE))
+	_dur=$(ph_elapsed "$PH_START" "$(ph_now)")
+	_out=$PH_TMP/report.json
+	{
+		printf '{"platform":{"name":"'; printf '%s' "$PH_OS_ID" | ph_json_escape
+		printf '","release":"'; printf '%s' "$PH_OS_VERSION" | ph_json_escape
+		printf '"},"profiles":[%s,"controls":[\n' "$PH_PROFILE_HEAD"
+		cat "$PH_TMP/controls.json"
+		printf '],"status":"loaded"}],'
+		printf '"statistics":{"duration":%s,"controls":{"total":%d,"passed":{"total":%d},"failed":{"total":%d},"skipped":{"total":%d}}},' \
+			"$_dur" $((PH_N_PASSED + PH_N_FAILED + PH_N_ERROR + PH_N_NA + PH_N_WAIVED)) "$PH_N_PASSED" $((PH_N_FAILED + PH_N_ERROR)) $((PH_N_NA + PH_N_WAIVED))
+		printf '"version":"%s",' "$PH_VERSION"
+		printf '"phoenix":{"phase":"%s","profile":"%s","distro":"' "$PH_PHASE" "$PH_PROFILE"
+		printf '%s' "$PH_DISTRO" | ph_json_escape
+		printf '","score":%d,"passed_weight":%d,"applicable_weight":%d,' "$_score" "$PH_W_PASSED" "$PH_W_APPLICABLE"
+		printf '"counts":{"passed":%d,"failed":%d,"error":%d,"not_applicable":%d,"waived":%d,"changed":%d},' \
+			"$PH_N_PASSED" "$PH_N_FAILED" "$PH_N_ERROR" "$PH_N_NA" "$PH_N_WAIVED" "$PH_N_CHANGED"
+		printf '"started":"%s","finished":"%s"}}\n' "$PH_STARTED" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	} >"$_out" || exit 3
+	chmod 0644 "$_out"
+	mv -f "$_out" "$PH_IMAGE_REPORT" || exit 3
+	if [ -n "$PH_REPORT" ] && [ "$PH_REPORT" != "$PH_IMAGE_REPORT" ]; then
+		cp "$PH_IMAGE_REPORT" "$PH_REPORT" || exit 3
+	fi
+	echo "phoenix-harden: score $_score; passed $PH_N_PASSED, failed $PH_N_FAILED, error $PH_N_ERROR, not applicable $PH_N_NA, waived $PH_N_WAIVED, changed $PH_N_CHANGED; report ${PH_IMAGE_REPORT#"$ROOT"}"
+}
