@@ -160,7 +160,7 @@ func ec2RunInstances(c *call) (any, *APIError) {
 	for i, in := range insts {
 		items[i] = E("item", append(c.r.renderInstance(in), I("amiLaunchIndex", i))...)
 	}
-	return []*X{T("reservationId", insts[0].ReservationID), T("ownerId", AccountID), List("groupSet", nil), List("instancesSet", items)}, nil
+	return ec2Out(T("reservationId", insts[0].ReservationID), T("ownerId", AccountID), List("groupSet", nil), List("instancesSet", items)), nil
 }
 
 func privateDNS(region, ip string) string {
@@ -194,7 +194,7 @@ func (r *Region) groupSet(ids []string) []*X {
 		if sg := r.SecurityGroups[id]; sg != nil {
 			name = sg.Name
 		}
-		return []*X{T("groupId", id), Opt("groupName", name)}
+		return ec2Out(T("groupId", id), Opt("groupName", name))
 	})
 }
 
@@ -334,7 +334,7 @@ func ec2DescribeInstances(c *call) (any, *APIError) {
 	for _, id := range order {
 		res = append(res, E("item", T("reservationId", id), T("ownerId", AccountID), List("groupSet", nil), List("instancesSet", byRes[id])))
 	}
-	return []*X{List("reservationSet", res), next}, nil
+	return ec2Out(List("reservationSet", res), next), nil
 }
 
 func ec2DescribeInstanceStatus(c *call) (any, *APIError) {
@@ -388,10 +388,10 @@ func ec2DescribeInstanceStatus(c *call) (any, *APIError) {
 		}
 		return E(name, T("status", st), List("details", []*X{E("item", T("name", "reachability"), T("status", detail))}))
 	}
-	return []*X{List("instanceStatusSet", Items("item", pg, func(in *Instance) []*X {
+	return ec2Out(List("instanceStatusSet", Items("item", pg, func(in *Instance) []*X {
 		return []*X{T("instanceId", in.ID), T("availabilityZone", in.AZ), stateX("instanceState", in.State),
 			summary("systemStatus", status(in)), summary("instanceStatus", status(in)), List("eventsSet", nil)}
-	})), next}, nil
+	})), next), nil
 }
 
 // transition is one of Start/Stop/Terminate: which states refuse it and
@@ -444,7 +444,7 @@ func ec2ChangeState(t transition) handler {
 			t.act(c.r, in, c.p)
 			items = append(items, E("item", T("instanceId", in.ID), stateX("currentState", in.State), stateX("previousState", prev)))
 		}
-		return []*X{List("instancesSet", items)}, nil
+		return ec2Out(List("instancesSet", items)), nil
 	}
 }
 
@@ -462,7 +462,7 @@ func ec2RebootInstances(c *call) (any, *APIError) {
 			return nil, errf("IncorrectInstanceState", "The instance '%s' is not in a state from which it can be rebooted.", in.ID)
 		}
 	}
-	return []*X{B("return", true)}, nil
+	return ec2Out(B("return", true)), nil
 }
 
 func ec2GetConsoleOutput(c *call) (any, *APIError) {
@@ -474,7 +474,7 @@ func ec2GetConsoleOutput(c *call) (any, *APIError) {
 	if len(in.Console) > 0 {
 		out = T("output", base64.StdEncoding.EncodeToString(in.Console))
 	}
-	return []*X{T("instanceId", in.ID), Time("timestamp", c.w.now()), out}, nil
+	return ec2Out(T("instanceId", in.ID), Time("timestamp", c.w.now()), out), nil
 }
 
 func ec2ModifyInstanceMetadataOptions(c *call) (any, *APIError) {
@@ -502,9 +502,9 @@ func ec2ModifyInstanceMetadataOptions(c *call) (any, *APIError) {
 	if m.HttpPutResponseHopLimit != 0 {
 		md.HttpPutResponseHopLimit = m.HttpPutResponseHopLimit
 	}
-	return []*X{T("instanceId", in.ID), E("instanceMetadataOptions", T("state", "pending"), T("httpTokens", md.HttpTokens),
+	return ec2Out(T("instanceId", in.ID), E("instanceMetadataOptions", T("state", "pending"), T("httpTokens", md.HttpTokens),
 		I("httpPutResponseHopLimit", md.HttpPutResponseHopLimit), T("httpEndpoint", md.HttpEndpoint),
-		T("httpProtocolIpv6", "disabled"), T("instanceMetadataTags", md.InstanceMetadataTags))}, nil
+		T("httpProtocolIpv6", "disabled"), T("instanceMetadataTags", md.InstanceMetadataTags))), nil
 }
 
 func ec2ModifyInstanceAttribute(c *call) (any, *APIError) {
@@ -557,5 +557,5 @@ func ec2ModifyInstanceAttribute(c *call) (any, *APIError) {
 			return nil, errf("MissingParameter", "The request must contain an attribute to modify")
 		}
 	}
-	return []*X{B("return", true)}, nil
+	return ec2Out(B("return", true)), nil
 }

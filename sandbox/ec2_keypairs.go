@@ -121,8 +121,8 @@ func ec2CreateKeyPair(c *call) (any, *APIError) {
 	}
 	kp.PublicKey = authorizedKey(pub, kp.Name)
 	c.r.KeyPairs[kp.Name] = kp
-	return []*X{T("keyName", kp.Name), T("keyFingerprint", kp.Fingerprint), T("keyMaterial", material),
-		T("keyPairId", kp.ID), renderTagSet(kp.Tags)}, nil
+	return ec2Out(T("keyName", kp.Name), T("keyFingerprint", kp.Fingerprint), T("keyMaterial", material),
+		T("keyPairId", kp.ID), renderTagSet(kp.Tags)), nil
 }
 
 func ec2ImportKeyPair(c *call) (any, *APIError) {
@@ -160,7 +160,7 @@ func ec2ImportKeyPair(c *call) (any, *APIError) {
 	}
 	kp.PublicKey = authorizedKey(pub, kp.Name)
 	c.r.KeyPairs[kp.Name] = kp
-	return []*X{T("keyName", kp.Name), T("keyFingerprint", kp.Fingerprint), T("keyPairId", kp.ID), renderTagSet(kp.Tags)}, nil
+	return ec2Out(T("keyName", kp.Name), T("keyFingerprint", kp.Fingerprint), T("keyPairId", kp.ID), renderTagSet(kp.Tags)), nil
 }
 
 // DeleteKeyPair succeeds for a name or id that does not exist, as in EC2.
@@ -172,10 +172,10 @@ func ec2DeleteKeyPair(c *call) (any, *APIError) {
 	for n, kp := range c.r.KeyPairs {
 		if (name != "" && n == name) || (id != "" && kp.ID == id) {
 			delete(c.r.KeyPairs, n)
-			return []*X{B("return", true), T("keyPairId", kp.ID)}, nil
+			return ec2Out(B("return", true), T("keyPairId", kp.ID)), nil
 		}
 	}
-	return []*X{B("return", true)}, nil
+	return ec2Out(B("return", true)), nil
 }
 
 func ec2DescribeKeyPairs(c *call) (any, *APIError) {
@@ -202,12 +202,12 @@ func ec2DescribeKeyPairs(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
-	return []*X{List("keySet", Items("item", keys, func(k *KeyPair) []*X {
+	return ec2Out(List("keySet", Items("item", keys, func(k *KeyPair) []*X {
 		var pub *X
 		if withPub {
 			pub = T("publicKey", k.PublicKey)
 		}
 		return []*X{T("keyPairId", k.ID), T("keyName", k.Name), T("keyFingerprint", k.Fingerprint), T("keyType", k.Type),
 			renderTagSet(k.Tags), Time("createTime", k.Created), pub}
-	}))}, nil
+	}))), nil
 }

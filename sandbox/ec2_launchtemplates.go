@@ -180,9 +180,9 @@ func renderLaunchData(d LaunchTemplateData) []*X {
 	}
 	if len(d.NetworkInterfaces) > 0 {
 		out = append(out, List("networkInterfaceSet", Items("item", d.NetworkInterfaces, func(n LaunchNetworkInterface) []*X {
-			return []*X{BPtr("associatePublicIpAddress", n.AssociatePublicIP), BPtr("deleteOnTermination", n.DeleteOnTermination),
+			return ec2Out(BPtr("associatePublicIpAddress", n.AssociatePublicIP), BPtr("deleteOnTermination", n.DeleteOnTermination),
 				Opt("description", n.Description), I("deviceIndex", n.DeviceIndex), List("groupSet", Strings("groupId", n.GroupIDs)),
-				Opt("subnetId", n.SubnetID)}
+				Opt("subnetId", n.SubnetID))
 		})))
 	}
 	if d.AZ != "" {
@@ -190,7 +190,7 @@ func renderLaunchData(d LaunchTemplateData) []*X {
 	}
 	if len(d.TagSpecifications) > 0 {
 		out = append(out, List("tagSpecificationSet", Items("item", d.TagSpecifications, func(ts TagSpecification) []*X {
-			return []*X{T("resourceType", ts.ResourceType), renderTagSet(ts.Tags)}
+			return ec2Out(T("resourceType", ts.ResourceType), renderTagSet(ts.Tags))
 		})))
 	}
 	return out
@@ -252,7 +252,7 @@ func ec2CreateLaunchTemplate(c *call) (any, *APIError) {
 		lt.Tags[k] = v
 	}
 	c.r.LaunchTemplates[lt.ID] = lt
-	return []*X{renderLaunchTemplate(lt)}, nil
+	return ec2Out(renderLaunchTemplate(lt)), nil
 }
 
 func ec2CreateLaunchTemplateVersion(c *call) (any, *APIError) {
@@ -281,7 +281,7 @@ func ec2CreateLaunchTemplateVersion(c *call) (any, *APIError) {
 	n := lt.LatestVersion + 1
 	v := &LaunchTemplateVersion{Number: n, Description: c.p.Get("VersionDescription"), Data: data, Created: c.w.now()}
 	lt.Versions[n], lt.LatestVersion = v, n
-	return []*X{renderLaunchTemplateVersion("launchTemplateVersion", lt, v)}, nil
+	return ec2Out(renderLaunchTemplateVersion("launchTemplateVersion", lt, v)), nil
 }
 
 func ec2DescribeLaunchTemplates(c *call) (any, *APIError) {
@@ -324,7 +324,7 @@ func ec2DescribeLaunchTemplates(c *call) (any, *APIError) {
 		x.Name = "item"
 		items = append(items, x)
 	}
-	return []*X{List("launchTemplates", items), next}, nil
+	return ec2Out(List("launchTemplates", items), next), nil
 }
 
 type ltVersion struct {
@@ -424,7 +424,7 @@ func ec2DescribeLaunchTemplateVersions(c *call) (any, *APIError) {
 	for _, lv := range pg {
 		items = append(items, renderLaunchTemplateVersion("item", lv.lt, lv.v))
 	}
-	return []*X{List("launchTemplateVersionSet", items), next}, nil
+	return ec2Out(List("launchTemplateVersionSet", items), next), nil
 }
 
 func ec2ModifyLaunchTemplate(c *call) (any, *APIError) {
@@ -439,7 +439,7 @@ func ec2ModifyLaunchTemplate(c *call) (any, *APIError) {
 		}
 		lt.DefaultVersion = v.Number
 	}
-	return []*X{renderLaunchTemplate(lt)}, nil
+	return ec2Out(renderLaunchTemplate(lt)), nil
 }
 
 func ec2DeleteLaunchTemplate(c *call) (any, *APIError) {
@@ -448,7 +448,7 @@ func ec2DeleteLaunchTemplate(c *call) (any, *APIError) {
 		return nil, err
 	}
 	delete(c.r.LaunchTemplates, lt.ID)
-	return []*X{renderLaunchTemplate(lt)}, nil
+	return ec2Out(renderLaunchTemplate(lt)), nil
 }
 
 func ec2DeleteLaunchTemplateVersions(c *call) (any, *APIError) {
@@ -486,5 +486,5 @@ func ec2DeleteLaunchTemplateVersions(c *call) (any, *APIError) {
 			}
 		}
 	}
-	return []*X{List("successfullyDeletedLaunchTemplateVersionSet", ok), List("unsuccessfullyDeletedLaunchTemplateVersionSet", failed)}, nil
+	return ec2Out(List("successfullyDeletedLaunchTemplateVersionSet", ok), List("unsuccessfullyDeletedLaunchTemplateVersionSet", failed)), nil
 }

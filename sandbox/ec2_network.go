@@ -177,9 +177,9 @@ func ec2DescribeRegions(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
-	return []*X{List("regionInfo", Items("item", out, func(r region) []*X {
+	return ec2Out(List("regionInfo", Items("item", out, func(r region) []*X {
 		return []*X{T("regionName", r.name), T("regionEndpoint", r.endpoint), T("optInStatus", r.optIn)}
-	}))}, nil
+	}))), nil
 }
 
 func ec2DescribeAvailabilityZones(c *call) (any, *APIError) {
@@ -209,11 +209,11 @@ func ec2DescribeAvailabilityZones(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
-	return []*X{List("availabilityZoneInfo", Items("item", out, func(z zone) []*X {
+	return ec2Out(List("availabilityZoneInfo", Items("item", out, func(z zone) []*X {
 		return []*X{T("zoneName", z.name), T("zoneId", z.id), T("zoneState", "available"), T("regionName", region),
 			T("optInStatus", "opt-in-not-required"), T("groupName", region), T("networkBorderGroup", region),
 			T("zoneType", "availability-zone"), List("messageSet", nil)}
-	}))}, nil
+	}))), nil
 }
 
 // VPCs.
@@ -233,12 +233,12 @@ func vpcSpec() describeSpec[*VPC] {
 }
 
 func renderVPC(v *VPC) []*X {
-	return []*X{
+	return ec2Out(
 		T("vpcId", v.ID), T("ownerId", AccountID), T("state", "available"), T("cidrBlock", v.CIDR),
 		List("cidrBlockAssociationSet", []*X{E("item", T("associationId", "vpc-cidr-assoc-"+strings.TrimPrefix(v.ID, "vpc-")),
 			T("cidrBlock", v.CIDR), E("cidrBlockState", T("state", "associated")))}),
 		T("dhcpOptionsId", "dopt-default"), T("instanceTenancy", "default"), B("isDefault", v.IsDefault), renderTagSet(v.Tags),
-	}
+	)
 }
 
 func (r *Region) vpcList() []*VPC {
@@ -260,7 +260,7 @@ func ec2DescribeVpcs(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
-	return []*X{List("vpcSet", Items("item", pg, renderVPC)), next}, nil
+	return ec2Out(List("vpcSet", Items("item", pg, renderVPC)), next), nil
 }
 
 func ec2CreateVpc(c *call) (any, *APIError) {
@@ -293,7 +293,7 @@ func ec2CreateVpc(c *call) (any, *APIError) {
 		IsDefault: true, Tags: Tags{}, Created: now, Egress: []IPPermission{{Protocol: "-1", CIDRs: []string{"0.0.0.0/0"}}}}
 	sg.Ingress = []IPPermission{{Protocol: "-1", GroupIDs: []string{sg.ID}}}
 	c.r.SecurityGroups[sg.ID] = sg
-	return []*X{E("vpc", renderVPC(v)...)}, nil
+	return ec2Out(E("vpc", renderVPC(v)...)), nil
 }
 
 func ec2DeleteVpc(c *call) (any, *APIError) {
@@ -318,7 +318,7 @@ func ec2DeleteVpc(c *call) (any, *APIError) {
 		}
 	}
 	delete(c.r.VPCs, v.ID)
-	return []*X{B("return", true)}, nil
+	return ec2Out(B("return", true)), nil
 }
 
 // Subnets.
@@ -365,16 +365,16 @@ func ec2DescribeSubnets(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
-	return []*X{List("subnetSet", Items("item", pg, r.renderSubnet)), next}, nil
+	return ec2Out(List("subnetSet", Items("item", pg, r.renderSubnet)), next), nil
 }
 
 func (r *Region) renderSubnet(s *Subnet) []*X {
-	return []*X{
+	return ec2Out(
 		T("subnetId", s.ID), T("subnetArn", r.arn("ec2", "subnet/"+s.ID)), T("state", "available"), T("vpcId", s.VpcID),
 		T("cidrBlock", s.CIDR), I("availableIpAddressCount", r.subnetFree(s)), T("availabilityZone", s.AZ),
 		T("availabilityZoneId", s.AZID), B("defaultForAz", s.IsDefault), B("mapPublicIpOnLaunch", s.IsDefault),
 		B("assignIpv6AddressOnCreation", false), T("ownerId", AccountID), renderTagSet(s.Tags),
-	}
+	)
 }
 
 func ec2CreateSubnet(c *call) (any, *APIError) {
@@ -424,7 +424,7 @@ func ec2CreateSubnet(c *call) (any, *APIError) {
 		s.Tags[k] = v
 	}
 	c.r.Subnets[s.ID] = s
-	return []*X{E("subnet", c.r.renderSubnet(s)...)}, nil
+	return ec2Out(E("subnet", c.r.renderSubnet(s)...)), nil
 }
 
 func ec2DeleteSubnet(c *call) (any, *APIError) {
@@ -443,7 +443,7 @@ func ec2DeleteSubnet(c *call) (any, *APIError) {
 		}
 	}
 	delete(c.r.Subnets, id)
-	return []*X{B("return", true)}, nil
+	return ec2Out(B("return", true)), nil
 }
 
 // Security groups.
@@ -516,7 +516,7 @@ func ec2CreateSecurityGroup(c *call) (any, *APIError) {
 		sg.Tags[k] = v
 	}
 	c.r.SecurityGroups[sg.ID] = sg
-	return []*X{B("return", true), T("groupId", sg.ID), T("securityGroupArn", c.r.arn("ec2", "security-group/"+sg.ID)), renderTagSet(sg.Tags)}, nil
+	return ec2Out(B("return", true), T("groupId", sg.ID), T("securityGroupArn", c.r.arn("ec2", "security-group/"+sg.ID)), renderTagSet(sg.Tags)), nil
 }
 
 func ec2DeleteSecurityGroup(c *call) (any, *APIError) {
@@ -546,7 +546,7 @@ func ec2DeleteSecurityGroup(c *call) (any, *APIError) {
 		return nil, errf("DependencyViolation", "resource %s has a dependent object", sg.ID)
 	}
 	delete(c.r.SecurityGroups, sg.ID)
-	return []*X{B("return", true), T("groupId", sg.ID)}, nil
+	return ec2Out(B("return", true), T("groupId", sg.ID)), nil
 }
 
 func ec2DescribeSecurityGroups(c *call) (any, *APIError) {
@@ -621,17 +621,17 @@ func ec2DescribeSecurityGroups(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
-	return []*X{List("securityGroupInfo", Items("item", pg, r.renderSG)), next}, nil
+	return ec2Out(List("securityGroupInfo", Items("item", pg, r.renderSG)), next), nil
 }
 
 func (r *Region) renderSG(sg *SecurityGroup) []*X {
 	r.ensureRuleIDs(sg)
-	return []*X{
+	return ec2Out(
 		T("ownerId", AccountID), T("groupId", sg.ID), T("groupName", sg.Name), T("groupDescription", sg.Description),
 		T("vpcId", sg.VpcID), T("securityGroupArn", r.arn("ec2", "security-group/"+sg.ID)),
 		List("ipPermissions", renderPermissions(sg.Ingress)), List("ipPermissionsEgress", renderPermissions(sg.Egress)),
 		renderTagSet(sg.Tags),
-	}
+	)
 }
 
 // ensureRuleIDs splits permissions into single-peer rules with ids (the
@@ -871,7 +871,7 @@ func ec2AuthorizeSG(egress bool) handler {
 			*rules = append(*rules, p)
 			set = append(set, E("item", c.r.renderRule(sg, p, egress)...))
 		}
-		return []*X{B("return", true), List("securityGroupRuleSet", set)}, nil
+		return ec2Out(B("return", true), List("securityGroupRuleSet", set)), nil
 	}
 }
 
@@ -934,4 +934,15 @@ func ec2RevokeSG(egress bool) handler {
 		}
 		return out, nil
 	}
+}
+
+// ec2Out drops absent (nil) elements from a result.
+func ec2Out(kids ...*X) []*X {
+	out := kids[:0]
+	for _, k := range kids {
+		if k != nil {
+			out = append(out, k)
+		}
+	}
+	return out
 }
