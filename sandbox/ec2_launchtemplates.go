@@ -473,7 +473,7 @@ func ec2DeleteLaunchTemplateVersions(c *call) (any, *APIError) {
 		case lt.Versions[n] == nil:
 			fail("launchTemplateVersionDoesNotExist", "Could not find launch template version "+s)
 		case n == lt.DefaultVersion:
-			fail("launchTemplateVersionIsDefault", "The default version of a launch template cannot be deleted")
+			fail("unexpectedError", "Cannot delete the default version of a launch template; set another default version first")
 		default:
 			delete(lt.Versions, n)
 			ok = append(ok, E("item", append(head, I("versionNumber", n))...))
