@@ -42,7 +42,10 @@ type plannedVolume struct {
 // launchInstances validates spec and creates its instances in pending.
 // Callers hold w.mu.
 func (r *Region) launchInstances(spec launchSpec) ([]*Instance, *APIError) {
-	d := spec.Data
+	d, aerr := r.normalizeLaunchData(spec.Data)
+	if aerr != nil {
+		return nil, aerr
+	}
 	if d.ImageID == "" {
 		return nil, errf("MissingParameter", "The request must contain the parameter ImageId")
 	}
@@ -488,6 +491,43 @@ func (r *Region) resolveLaunchTemplate(id, name, version string) (*LaunchTemplat
 		return nil, nil, errf("InvalidLaunchTemplateId.VersionNotFound", "Could not find launch template version %s for template %s", version, lt.ID)
 	}
 	return lt, v, nil
+}
+
+// normalizeLaunchData folds the primary network interface and the
+// placement into the subnet and security groups a launch uses.
+func (r *Region) normalizeLaunchData(d LaunchTemplateData) (LaunchTemplateData, *APIError) {
+	for _, ni := range d.NetworkInterfaces {
+		if ni.DeviceIndex != 0 {
+			continue
+		}
+		if len(ni.GroupIDs) > 0 && (len(d.SecurityGroupIDs) > 0 || len(d.SecurityGroups) > 0) {
+			return d, errf("InvalidParameterCombination", "Network interfaces and an instance-level security groups may not be specified on the same request")
+		}
+		if ni.SubnetID != "" {
+			if d.SubnetID != "" && d.SubnetID != ni.SubnetID {
+				return d, errf("InvalidParameterCombination", "Network interfaces and an instance-level subnet ID may not be specified on the same request")
+			}
+			d.SubnetID = ni.SubnetID
+		}
+		if len(ni.GroupIDs) > 0 {
+			d.SecurityGroupIDs = ni.GroupIDs
+		}
+	}
+	if d.AZ != "" {
+		if !contains(r.azs(), d.AZ) {
+			return d, errf("InvalidParameterValue", "Invalid availability zone: [%s]", d.AZ)
+		}
+		if d.SubnetID == "" {
+			for _, s := range r.Subnets {
+				if s.IsDefault && s.AZ == d.AZ {
+					d.SubnetID = s.ID
+				}
+			}
+		} else if s := r.Subnets[d.SubnetID]; s != nil && s.AZ != d.AZ {
+			return d, errf("InvalidParameterValue", "Subnet %s is in availability zone %s, not %s", s.ID, s.AZ, d.AZ)
+		}
+	}
+	return d, nil
 }
 
 func contains[T comparable](list []T, v T) bool {

@@ -34,6 +34,10 @@ type IPPermission struct {
 	ToPort   int
 	CIDRs    []string
 	GroupIDs []string
+	// RuleID and Description belong to single-peer permissions (one CIDR
+	// or one group), the form the security group handlers store.
+	RuleID      string
+	Description string
 }
 
 // SecurityGroup is an EC2 security group.
@@ -220,6 +224,20 @@ type LaunchTemplateData struct {
 	BlockDevices       []LaunchBlockDevice
 	TagSpecifications  []TagSpecification
 	SubnetID           string // from a network interface, when given
+	NetworkInterfaces  []LaunchNetworkInterface
+	AZ                 string // Placement.AvailabilityZone
+}
+
+// LaunchNetworkInterface is a requested network interface (RunInstances,
+// launch templates). Device index 0 gives the instance its subnet and
+// security groups.
+type LaunchNetworkInterface struct {
+	DeviceIndex         int
+	SubnetID            string
+	GroupIDs            []string
+	AssociatePublicIP   *bool
+	DeleteOnTermination *bool
+	Description         string
 }
 
 // LaunchBlockDevice is a requested block device mapping (RunInstances,

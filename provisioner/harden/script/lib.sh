@@ -540,7 +540,7 @@ PH_RULES
 # for images whose instances have no cloud-init to do it.
 ph_hostkeys_unit() {
 	_u=$ROOT/etc/systemd/system/phoenix-ssh-host-keys.service
-	[ -d "$ROOT/etc/systemd/system" ] || { echo "no systemd: host keys must be made at boot by other means"; return 0; }
+	[ -d "$ROOT/etc/systemd" ] || { echo "no systemd: host keys must be made at boot by other means"; return 0; }
 	cat >"$PH_TMP/hostkeys.unit" <<'PH_UNIT'
 [Unit]
 Description=Make missing SSH host keys (phoenix-harden cleanup)
