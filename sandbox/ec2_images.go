@@ -105,15 +105,15 @@ func nonNil(xs ...*X) []*X { return E("", xs...).Kids }
 // okReturn is the <return>true</return> of EC2 actions without output.
 func okReturn() []*X { return []*X{T("return", "true")} }
 
-func one(s string) []string      { return []string{s} }
-func boolStr(b bool) []string    { return one(strconv.FormatBool(b)) }
-func intStr(n int) []string      { return one(strconv.Itoa(n)) }
+func fvOne(s string) []string    { return []string{s} }
+func fvBool(b bool) []string     { return fvOne(strconv.FormatBool(b)) }
+func fvInt(n int) []string       { return fvOne(strconv.Itoa(n)) }
 func timeStr(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
-func nonEmpty(s string) []string {
+func fvOpt(s string) []string {
 	if s == "" {
 		return nil
 	}
-	return one(s)
+	return fvOne(s)
 }
 
 // Images.
@@ -162,34 +162,34 @@ func imageBDMFilter(f func(ImageBlockDevice) string) func(*Image) []string {
 }
 
 var imageFilters = filterTable[*Image]{
-	"architecture": func(im *Image) []string { return one(im.Architecture) },
+	"architecture": func(im *Image) []string { return fvOne(im.Architecture) },
 	"block-device-mapping.delete-on-termination": imageBDMFilter(func(b ImageBlockDevice) string { return strconv.FormatBool(b.DeleteOnTermination) }),
 	"block-device-mapping.device-name":           imageBDMFilter(func(b ImageBlockDevice) string { return b.DeviceName }),
 	"block-device-mapping.snapshot-id":           imageBDMFilter(func(b ImageBlockDevice) string { return b.SnapshotID }),
 	"block-device-mapping.volume-size":           imageBDMFilter(func(b ImageBlockDevice) string { return strconv.Itoa(b.VolumeSize) }),
 	"block-device-mapping.volume-type":           imageBDMFilter(func(b ImageBlockDevice) string { return b.VolumeType }),
 	"block-device-mapping.encrypted":             imageBDMFilter(func(b ImageBlockDevice) string { return strconv.FormatBool(b.Encrypted) }),
-	"boot-mode":                                  func(im *Image) []string { return nonEmpty(im.BootMode) },
-	"creation-date":                              func(im *Image) []string { return one(timeStr(im.CreationDate)) },
-	"description":                                func(im *Image) []string { return one(im.Description) },
-	"ena-support":                                func(im *Image) []string { return boolStr(im.EnaSupport) },
-	"hypervisor":                                 func(im *Image) []string { return one("xen") },
-	"image-id":                                   func(im *Image) []string { return one(im.ID) },
-	"image-type":                                 func(im *Image) []string { return one("machine") },
-	"is-public":                                  func(im *Image) []string { return boolStr(im.Public()) },
-	"name":                                       func(im *Image) []string { return one(im.Name) },
-	"owner-alias":                                func(im *Image) []string { return nonEmpty(im.OwnerAlias) },
-	"owner-id":                                   func(im *Image) []string { return one(im.OwnerID) },
-	"platform":                                   func(im *Image) []string { return nonEmpty(im.Platform) },
-	"root-device-name":                           func(im *Image) []string { return one(im.RootDeviceName) },
-	"root-device-type":                           func(im *Image) []string { return one(im.RootDeviceType) },
-	"source-image-id":                            func(im *Image) []string { return nonEmpty(im.SourceImageID) },
-	"source-image-region":                        func(im *Image) []string { return nonEmpty(im.SourceRegion) },
-	"source-instance-id":                         func(im *Image) []string { return nonEmpty(im.SourceInstanceID) },
-	"state":                                      func(im *Image) []string { return one(im.State) },
-	"state-reason-code":                          func(im *Image) []string { c, _ := im.stateReason(); return nonEmpty(c) },
-	"state-reason-message":                       func(im *Image) []string { _, m := im.stateReason(); return nonEmpty(m) },
-	"virtualization-type":                        func(im *Image) []string { return one(im.VirtualizationType) },
+	"boot-mode":                                  func(im *Image) []string { return fvOpt(im.BootMode) },
+	"creation-date":                              func(im *Image) []string { return fvOne(timeStr(im.CreationDate)) },
+	"description":                                func(im *Image) []string { return fvOne(im.Description) },
+	"ena-support":                                func(im *Image) []string { return fvBool(im.EnaSupport) },
+	"hypervisor":                                 func(im *Image) []string { return fvOne("xen") },
+	"image-id":                                   func(im *Image) []string { return fvOne(im.ID) },
+	"image-type":                                 func(im *Image) []string { return fvOne("machine") },
+	"is-public":                                  func(im *Image) []string { return fvBool(im.Public()) },
+	"name":                                       func(im *Image) []string { return fvOne(im.Name) },
+	"owner-alias":                                func(im *Image) []string { return fvOpt(im.OwnerAlias) },
+	"owner-id":                                   func(im *Image) []string { return fvOne(im.OwnerID) },
+	"platform":                                   func(im *Image) []string { return fvOpt(im.Platform) },
+	"root-device-name":                           func(im *Image) []string { return fvOne(im.RootDeviceName) },
+	"root-device-type":                           func(im *Image) []string { return fvOne(im.RootDeviceType) },
+	"source-image-id":                            func(im *Image) []string { return fvOpt(im.SourceImageID) },
+	"source-image-region":                        func(im *Image) []string { return fvOpt(im.SourceRegion) },
+	"source-instance-id":                         func(im *Image) []string { return fvOpt(im.SourceInstanceID) },
+	"state":                                      func(im *Image) []string { return fvOne(im.State) },
+	"state-reason-code":                          func(im *Image) []string { c, _ := im.stateReason(); return fvOpt(c) },
+	"state-reason-message":                       func(im *Image) []string { _, m := im.stateReason(); return fvOpt(m) },
+	"virtualization-type":                        func(im *Image) []string { return fvOne(im.VirtualizationType) },
 }
 
 // ownerMatcher turns the Owner.N values into a predicate.
@@ -927,7 +927,7 @@ func ec2ModifyImageAttribute(c *call) (any, *APIError) {
 	return okReturn(), nil
 }
 
-func renderPermissions(name string, lp LaunchPermissions) *X {
+func renderLaunchPermissions(name string, lp LaunchPermissions) *X {
 	var items []*X
 	for _, g := range lp.Groups {
 		items = append(items, E("item", T("group", g)))
@@ -974,7 +974,7 @@ func ec2DescribeImageAttribute(c *call) (any, *APIError) {
 		if im.OwnerID != AccountID {
 			return nil, errf("AuthFailure", "Not authorized for image:%s", id)
 		}
-		out = append(out, renderPermissions("launchPermission", im.Permissions))
+		out = append(out, renderLaunchPermissions("launchPermission", im.Permissions))
 	case "imdsSupport":
 		out = append(out, attrValue("imdsSupport", im.ImdsSupport))
 	case "bootMode":
@@ -1074,20 +1074,20 @@ func snapshotRestorableBy(s *Snapshot, acct string) bool {
 }
 
 var snapshotFilters = filterTable[*Snapshot]{
-	"description": func(s *Snapshot) []string { return one(s.Description) },
-	"encrypted":   func(s *Snapshot) []string { return boolStr(s.Encrypted) },
-	"kms-key-id":  func(s *Snapshot) []string { return nonEmpty(s.KmsKeyID) },
-	"owner-alias": func(s *Snapshot) []string { return nonEmpty(snapshotOwnerAlias(s)) },
-	"owner-id":    func(s *Snapshot) []string { return one(s.OwnerID) },
-	"progress":    func(s *Snapshot) []string { return one(strconv.Itoa(s.Progress) + "%") },
-	"snapshot-id": func(s *Snapshot) []string { return one(s.ID) },
-	"start-time":  func(s *Snapshot) []string { return one(timeStr(s.StartTime)) },
-	"status":      func(s *Snapshot) []string { return one(s.State) },
+	"description": func(s *Snapshot) []string { return fvOne(s.Description) },
+	"encrypted":   func(s *Snapshot) []string { return fvBool(s.Encrypted) },
+	"kms-key-id":  func(s *Snapshot) []string { return fvOpt(s.KmsKeyID) },
+	"owner-alias": func(s *Snapshot) []string { return fvOpt(snapshotOwnerAlias(s)) },
+	"owner-id":    func(s *Snapshot) []string { return fvOne(s.OwnerID) },
+	"progress":    func(s *Snapshot) []string { return fvOne(strconv.Itoa(s.Progress) + "%") },
+	"snapshot-id": func(s *Snapshot) []string { return fvOne(s.ID) },
+	"start-time":  func(s *Snapshot) []string { return fvOne(timeStr(s.StartTime)) },
+	"status":      func(s *Snapshot) []string { return fvOne(s.State) },
 	"storage-tier": func(s *Snapshot) []string {
-		return one("standard")
+		return fvOne("standard")
 	},
-	"volume-id":   func(s *Snapshot) []string { return nonEmpty(s.VolumeID) },
-	"volume-size": func(s *Snapshot) []string { return intStr(s.VolumeSize) },
+	"volume-id":   func(s *Snapshot) []string { return fvOpt(s.VolumeID) },
+	"volume-size": func(s *Snapshot) []string { return fvInt(s.VolumeSize) },
 }
 
 func (c *call) snapshotVisible(s *Snapshot) bool {
@@ -1259,7 +1259,7 @@ func ec2DescribeSnapshotAttribute(c *call) (any, *APIError) {
 	}
 	switch attr {
 	case "createVolumePermission":
-		return []*X{T("snapshotId", s.ID), renderPermissions("createVolumePermission", s.CreateVolumePermissions)}, nil
+		return []*X{T("snapshotId", s.ID), renderLaunchPermissions("createVolumePermission", s.CreateVolumePermissions)}, nil
 	case "productCodes":
 		return []*X{T("snapshotId", s.ID), List("productCodes", nil)}, nil
 	}
@@ -1287,7 +1287,7 @@ func (r *Region) volumeFilters() filterTable[*Volume] {
 			if !volumeAttached(v) {
 				return nil
 			}
-			return one(f(v))
+			return fvOne(f(v))
 		}
 	}
 	return filterTable[*Volume]{
@@ -1298,16 +1298,16 @@ func (r *Region) volumeFilters() filterTable[*Volume] {
 		"attachment.device":      attached(func(v *Volume) string { return v.Device }),
 		"attachment.instance-id": attached(func(v *Volume) string { return v.InstanceID }),
 		"attachment.status":      attached(func(v *Volume) string { return "attached" }),
-		"availability-zone":      func(v *Volume) []string { return one(v.AZ) },
-		"create-time":            func(v *Volume) []string { return one(timeStr(v.Created)) },
-		"encrypted":              func(v *Volume) []string { return boolStr(v.Encrypted) },
-		"kms-key-id":             func(v *Volume) []string { return nonEmpty(v.KmsKeyID) },
-		"multi-attach-enabled":   func(v *Volume) []string { return boolStr(false) },
-		"size":                   func(v *Volume) []string { return intStr(v.Size) },
-		"snapshot-id":            func(v *Volume) []string { return one(v.SnapshotID) },
-		"status":                 func(v *Volume) []string { return one(v.State) },
-		"volume-id":              func(v *Volume) []string { return one(v.ID) },
-		"volume-type":            func(v *Volume) []string { return one(v.Type) },
+		"availability-zone":      func(v *Volume) []string { return fvOne(v.AZ) },
+		"create-time":            func(v *Volume) []string { return fvOne(timeStr(v.Created)) },
+		"encrypted":              func(v *Volume) []string { return fvBool(v.Encrypted) },
+		"kms-key-id":             func(v *Volume) []string { return fvOpt(v.KmsKeyID) },
+		"multi-attach-enabled":   func(v *Volume) []string { return fvBool(false) },
+		"size":                   func(v *Volume) []string { return fvInt(v.Size) },
+		"snapshot-id":            func(v *Volume) []string { return fvOne(v.SnapshotID) },
+		"status":                 func(v *Volume) []string { return fvOne(v.State) },
+		"volume-id":              func(v *Volume) []string { return fvOne(v.ID) },
+		"volume-type":            func(v *Volume) []string { return fvOne(v.Type) },
 	}
 }
 

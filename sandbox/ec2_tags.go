@@ -199,10 +199,10 @@ type tagEntry struct {
 }
 
 var tagFilters = filterTable[tagEntry]{
-	"key":           func(e tagEntry) []string { return one(e.key) },
-	"value":         func(e tagEntry) []string { return one(e.value) },
-	"resource-id":   func(e tagEntry) []string { return one(e.res.id) },
-	"resource-type": func(e tagEntry) []string { return one(e.res.typ) },
+	"key":           func(e tagEntry) []string { return fvOne(e.key) },
+	"value":         func(e tagEntry) []string { return fvOne(e.value) },
+	"resource-id":   func(e tagEntry) []string { return fvOne(e.res.id) },
+	"resource-type": func(e tagEntry) []string { return fvOne(e.res.typ) },
 }
 
 func ec2DescribeTags(c *call) (any, *APIError) {
