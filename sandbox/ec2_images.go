@@ -245,7 +245,8 @@ func ec2DescribeImages(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
-	max, err := ebsMaxResults(c.p, 5, 1000, "", false)
+	// The API reference gives DescribeImages no lower bound.
+	max, err := ebsMaxResults(c.p, 1, 1000, "", false)
 	if err != nil {
 		return nil, err
 	}

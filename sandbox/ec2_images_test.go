@@ -213,7 +213,7 @@ func TestDescribeImagesPublicCatalog(t *testing.T) {
 		{"bad filter", &ec2.DescribeImagesInput{Filters: []types.Filter{f("colour", "blue")}}, "InvalidParameterValue"},
 		{"bad owner", &ec2.DescribeImagesInput{Owners: []string{"someone"}}, "InvalidUserID.Malformed"},
 		{"bad token", &ec2.DescribeImagesInput{NextToken: aws.String("garbage!")}, "InvalidParameterValue"},
-		{"small page", &ec2.DescribeImagesInput{MaxResults: aws.Int32(2)}, "InvalidParameterValue"},
+		{"zero page", &ec2.DescribeImagesInput{MaxResults: aws.Int32(0)}, "InvalidParameterValue"},
 	} {
 		_, err := c.DescribeImages(ctx, tc.in, imgNoRetry)
 		if got := imgCode(err); got != tc.code {
