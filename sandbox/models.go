@@ -115,6 +115,7 @@ type Image struct {
 	Layers             []string
 	Created            time.Time
 	readyAt            time.Time
+	ClientToken        string // CopyImage idempotency
 }
 
 // Public reports whether anyone may launch the image.
@@ -144,6 +145,9 @@ type Snapshot struct {
 	Bytes       int64 // real size of the layer in the linux runtime
 	Created     time.Time
 	readyAt     time.Time
+	// CreateVolumePermissions says who may create volumes from the
+	// snapshot (UserIDs, Groups "all"); ModifySnapshotAttribute.
+	CreateVolumePermissions LaunchPermissions
 }
 
 // Volume is an EBS volume.
