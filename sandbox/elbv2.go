@@ -664,7 +664,7 @@ func elbCreateTargetGroup(c *call) (any, *APIError) {
 		}
 		if old.Protocol == tg.Protocol && old.Port == tg.Port && old.VpcID == tg.VpcID &&
 			old.TargetType == tg.TargetType && old.HealthCheck == tg.HealthCheck {
-			return []*X{List("TargetGroups", []*X{c.renderTargetGroup(old)})}, nil
+			return []*X{List("TargetGroups", []*X{c.renderTargetGroup(old, nil)})}, nil
 		}
 		return nil, errf("DuplicateTargetGroupName", "A target group with the same name '%s' exists, but with different settings", name)
 	}
@@ -672,7 +672,7 @@ func elbCreateTargetGroup(c *call) (any, *APIError) {
 	tg.Attributes = defaultAttributes(tgAttributeSpecs(tg))
 	tg.Created = c.w.now()
 	r.TargetGroups[tg.ARN] = tg
-	return []*X{List("TargetGroups", []*X{c.renderTargetGroup(tg)})}, nil
+	return []*X{List("TargetGroups", []*X{c.renderTargetGroup(tg, nil)})}, nil
 }
 
 // tgAttributeSpecs are the attributes a target group of this protocol knows.
@@ -731,9 +731,14 @@ func (r *Region) targetGroupUsers() map[string][]string {
 	return out
 }
 
-func (c *call) renderTargetGroup(tg *TargetGroup) *X {
+// renderTargetGroup renders tg; users is targetGroupUsers(), nil to
+// compute it.
+func (c *call) renderTargetGroup(tg *TargetGroup, users map[string][]string) *X {
+	if users == nil {
+		users = c.r.targetGroupUsers()
+	}
 	hc := tg.HealthCheck
-	lbs := append([]string(nil), c.r.targetGroupUsers()[tg.ARN]...)
+	lbs := append([]string(nil), users[tg.ARN]...)
 	sort.Strings(lbs)
 	var path, matcher, version *X
 	if isHTTP(hc.Protocol) {
@@ -762,7 +767,7 @@ func elbModifyTargetGroup(c *call) (any, *APIError) {
 		return nil, err
 	}
 	tg.HealthCheck = hc
-	return []*X{List("TargetGroups", []*X{c.renderTargetGroup(tg)})}, nil
+	return []*X{List("TargetGroups", []*X{c.renderTargetGroup(tg, nil)})}, nil
 }
 
 func elbDescribeTargetGroups(c *call) (any, *APIError) {
@@ -822,9 +827,10 @@ func elbDescribeTargetGroups(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
+	users := c.r.targetGroupUsers()
 	items := make([]*X, 0, len(pg))
 	for _, tg := range pg {
-		items = append(items, c.renderTargetGroup(tg))
+		items = append(items, c.renderTargetGroup(tg, users))
 	}
 	return []*X{List("TargetGroups", items), next}, nil
 }
@@ -1314,7 +1320,7 @@ func parseListenerProtoPort(p Params, lb *LoadBalancer, protocol string, port in
 	if !contains(listenerProtocols[lb.Type], protocol) {
 		return "", 0, errf("UnsupportedProtocol", "Protocol '%s' is not supported for load balancers of type '%s'", protocol, lb.Type)
 	}
-	if (protocol == "HTTPS" || protocol == "TLS") && len(p.MemberStructs("Certificates")) == 0 {
+	if p.Get("Protocol") != "" && (protocol == "HTTPS" || protocol == "TLS") && len(p.MemberStructs("Certificates")) == 0 {
 		return "", 0, verr("A certificate must be specified for %s listeners", protocol)
 	}
 	n, err := intIn(p, "Port", "port", 1, 65535)

@@ -56,11 +56,13 @@ func elbHealthController(r *Region, now time.Time) {
 				}
 				continue
 			}
-			kept = append(kept, t)
 			inst := r.Instances[t.ID]
 			if tg.TargetType == "ip" {
 				inst = byIP[t.ID]
+			} else if inst == nil {
+				continue // the terminated instance is gone: so is the target
 			}
+			kept = append(kept, t)
 			r.stepTarget(tg, t, inst, len(lbs) > 0, provisioning, now)
 		}
 		for i := len(kept); i < len(tg.Targets); i++ {
@@ -86,10 +88,10 @@ func (r *Region) stepTarget(tg *TargetGroup, t *Target, inst *Instance, used, pr
 		t.setState("unused", "Target.NotInUse", "Target group is not configured to receive traffic from the load balancer")
 		t.nextCheck = time.Time{}
 		return
-	case tg.TargetType == "instance" && (inst == nil || inst.State != "running"):
-		state := "terminated"
-		if inst != nil && inst.State != "shutting-down" {
-			state = inst.State
+	case tg.TargetType == "instance" && inst.State != "running":
+		state := inst.State
+		if state == "shutting-down" {
+			state = "terminated"
 		}
 		t.setState("unused", "Target.InvalidState", "Target is in the "+state+" state")
 		t.nextCheck = time.Time{}
