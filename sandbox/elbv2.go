@@ -1538,6 +1538,15 @@ func elbCreateRule(c *call) (any, *APIError) {
 	if c.r.priorityInUse(l.ARN, priority, nil) {
 		return nil, errf("PriorityInUse", "Priority '%d' is currently in use", priority)
 	}
+	n := 0
+	for _, o := range c.r.Rules {
+		if o.ListenerARN == l.ARN && o.Priority != "default" {
+			n++
+		}
+	}
+	if n >= 100 {
+		return nil, errf("TooManyRules", "You've reached the limit on the number of rules per load balancer")
+	}
 	rule := &Rule{
 		ARN:         c.r.arn(elbSvc, "listener-rule/"+strings.SplitN(l.ARN, ":listener/", 2)[1]+"/"+randHex(16)),
 		ListenerARN: l.ARN, Priority: strconv.Itoa(priority), Conditions: conds, Actions: actions, Tags: tags,
