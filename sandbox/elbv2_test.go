@@ -21,7 +21,7 @@ const elbRegion = "us-east-1"
 func noELBRetry(o *elb.Options) { o.Retryer = aws.NopRetryer{} }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func elbWaitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -92,7 +92,7 @@ func (f *elbFixture) health(tg string) map[string]elbtypes.TargetHealth {
 
 func (f *elbFixture) waitHealth(tg, id string, state elbtypes.TargetHealthStateEnum, reason string) {
 	f.t.Helper()
-	waitFor(f.t, fmt.Sprintf("%s in %s to be %s %s", id, tg, state, reason), 10*time.Second, func() bool {
+	elbWaitFor(f.t, fmt.Sprintf("%s in %s to be %s %s", id, tg, state, reason), 10*time.Second, func() bool {
 		h, ok := f.health(tg)[id]
 		return ok && h.State == state && (reason == "" || string(h.Reason) == reason)
 	})
@@ -102,7 +102,7 @@ func (f *elbFixture) launch(image string, n int) []string {
 	f.t.Helper()
 	ids := f.sb.ELBTestLaunch(elbRegion, image, f.subnets[0], n)
 	for _, id := range ids {
-		waitFor(f.t, id+" running", 5*time.Second, func() bool { return f.sb.ELBTestInstanceState(elbRegion, id) == "running" })
+		elbWaitFor(f.t, id+" running", 5*time.Second, func() bool { return f.sb.ELBTestInstanceState(elbRegion, id) == "running" })
 	}
 	return ids
 }
@@ -111,7 +111,7 @@ func (f *elbFixture) terminate(ids ...string) {
 	f.t.Helper()
 	f.sb.ELBTestTerminate(elbRegion, ids...)
 	for _, id := range ids {
-		waitFor(f.t, id+" terminated", 5*time.Second, func() bool { return f.sb.ELBTestInstanceState(elbRegion, id) == "terminated" })
+		elbWaitFor(f.t, id+" terminated", 5*time.Second, func() bool { return f.sb.ELBTestInstanceState(elbRegion, id) == "terminated" })
 	}
 }
 
@@ -122,7 +122,7 @@ func (f *elbFixture) must(err error) {
 	}
 }
 
-func forwardWeighted(tgs map[string]int32) []elbtypes.Action {
+func elbForward(tgs map[string]int32) []elbtypes.Action {
 	var tuples []elbtypes.TargetGroupTuple
 	for arn, w := range tgs {
 		tuples = append(tuples, elbtypes.TargetGroupTuple{TargetGroupArn: aws.String(arn), Weight: aws.Int32(w)})
@@ -176,7 +176,7 @@ func TestELBv2WeightedForwardAndHealth(t *testing.T) {
 	start := time.Now()
 	l, err := c.CreateListener(ctx, &elb.CreateListenerInput{
 		LoadBalancerArn: lbARN, Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80),
-		DefaultActions: forwardWeighted(map[string]int32{blue: 100, green: 0}),
+		DefaultActions: elbForward(map[string]int32{blue: 100, green: 0}),
 	})
 	f.must(err)
 	listenerARN := l.Listeners[0].ListenerArn
@@ -227,7 +227,7 @@ func TestELBv2WeightedForwardAndHealth(t *testing.T) {
 	// Blue/green: shift all traffic to green.
 	rules, err := c.DescribeRules(ctx, &elb.DescribeRulesInput{ListenerArn: listenerARN})
 	f.must(err)
-	_, err = c.ModifyRule(ctx, &elb.ModifyRuleInput{RuleArn: rules.Rules[0].RuleArn, Actions: forwardWeighted(map[string]int32{blue: 0, green: 100})})
+	_, err = c.ModifyRule(ctx, &elb.ModifyRuleInput{RuleArn: rules.Rules[0].RuleArn, Actions: elbForward(map[string]int32{blue: 0, green: 100})})
 	f.must(err)
 	ls, err := c.DescribeListeners(ctx, &elb.DescribeListenersInput{ListenerArns: []string{aws.ToString(listenerARN)}})
 	f.must(err)
@@ -247,7 +247,7 @@ func TestELBv2WeightedForwardAndHealth(t *testing.T) {
 	if h := f.health(blue)[insts[0]]; h.State != elbtypes.TargetHealthStateEnumDraining || h.Reason != "Target.DeregistrationInProgress" {
 		t.Errorf("deregistered target %s %s", h.State, h.Reason)
 	}
-	waitFor(t, "drained target to leave", 5*time.Second, func() bool { _, ok := f.health(blue)[insts[0]]; return !ok })
+	elbWaitFor(t, "drained target to leave", 5*time.Second, func() bool { _, ok := f.health(blue)[insts[0]]; return !ok })
 	if d := time.Since(drained); d < time.Duration(float64(20*time.Second)*sandboxtest.TimeScale) {
 		t.Errorf("target left after %v, before its deregistration delay", d)
 	}
@@ -260,7 +260,7 @@ func TestELBv2WeightedForwardAndHealth(t *testing.T) {
 	// A stopped instance is unused with Target.InvalidState.
 	f.sb.ELBTestStop(elbRegion, insts[1])
 	f.waitHealth(green, insts[1], elbtypes.TargetHealthStateEnumUnused, "Target.InvalidState")
-	waitFor(t, "stopped state", 5*time.Second, func() bool {
+	elbWaitFor(t, "stopped state", 5*time.Second, func() bool {
 		return aws.ToString(f.health(green)[insts[1]].Description) == "Target is in the stopped state"
 	})
 
@@ -280,7 +280,7 @@ func TestELBv2WeightedForwardAndHealth(t *testing.T) {
 	sandboxtest.RequireEmptyInventory(t, f.sb)
 }
 
-func ruleSummary(rules []elbtypes.Rule) string {
+func elbRuleSummary(rules []elbtypes.Rule) string {
 	var parts []string
 	for _, r := range rules {
 		s := aws.ToString(r.Priority)
@@ -315,7 +315,7 @@ func TestELBv2ListenersAndRules(t *testing.T) {
 	if err != nil || aws.ToString(again.Listeners[0].ListenerArn) != aws.ToString(lARN) {
 		t.Errorf("identical CreateListener: %v", err)
 	}
-	_, err = c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lb.LoadBalancerArn, Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80), DefaultActions: forwardWeighted(map[string]int32{blue: 1})}, noELBRetry)
+	_, err = c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lb.LoadBalancerArn, Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80), DefaultActions: elbForward(map[string]int32{blue: 1})}, noELBRetry)
 	if apiCode(err) != "DuplicateListener" {
 		t.Errorf("second listener on port 80: %v", err)
 	}
@@ -329,7 +329,7 @@ func TestELBv2ListenersAndRules(t *testing.T) {
 	defaultRule := rules.Rules[0].RuleArn
 
 	api, err := c.CreateRule(ctx, &elb.CreateRuleInput{
-		ListenerArn: lARN, Priority: aws.Int32(10), Actions: forwardWeighted(map[string]int32{blue: 80, green: 20}),
+		ListenerArn: lARN, Priority: aws.Int32(10), Actions: elbForward(map[string]int32{blue: 80, green: 20}),
 		Conditions: []elbtypes.RuleCondition{{Field: aws.String("path-pattern"), Values: []string{"/api/*"}}},
 	})
 	f.must(err)
@@ -355,7 +355,7 @@ func TestELBv2ListenersAndRules(t *testing.T) {
 	}
 	rules, err = c.DescribeRules(ctx, &elb.DescribeRulesInput{ListenerArn: lARN})
 	f.must(err)
-	if got, want := ruleSummary(rules.Rules), "5 host-header=old.example.com http-header=X-Env:blue; 10 path-pattern=/api/*; default"; got != want {
+	if got, want := elbRuleSummary(rules.Rules), "5 host-header=old.example.com http-header=X-Env:blue; 10 path-pattern=/api/*; default"; got != want {
 		t.Errorf("rules %q, want %q", got, want)
 	}
 	if pp := rules.Rules[1].Conditions[0].PathPatternConfig; pp == nil || pp.Values[0] != "/api/*" {
@@ -378,7 +378,7 @@ func TestELBv2ListenersAndRules(t *testing.T) {
 	}
 
 	// Weights change through ModifyRule; conditions too.
-	mod, err := c.ModifyRule(ctx, &elb.ModifyRuleInput{RuleArn: apiRule, Actions: forwardWeighted(map[string]int32{blue: 0, green: 100}),
+	mod, err := c.ModifyRule(ctx, &elb.ModifyRuleInput{RuleArn: apiRule, Actions: elbForward(map[string]int32{blue: 0, green: 100}),
 		Conditions: []elbtypes.RuleCondition{{Field: aws.String("path-pattern"), PathPatternConfig: &elbtypes.PathPatternConditionConfig{Values: []string{"/v2/*"}}}}})
 	f.must(err)
 	fc := mod.Rules[0].Actions[0].ForwardConfig
@@ -407,7 +407,7 @@ func TestELBv2ListenersAndRules(t *testing.T) {
 	}
 
 	// The default rule follows ModifyListener and cannot be deleted.
-	_, err = c.ModifyListener(ctx, &elb.ModifyListenerInput{ListenerArn: lARN, DefaultActions: forwardWeighted(map[string]int32{green: 1})})
+	_, err = c.ModifyListener(ctx, &elb.ModifyListenerInput{ListenerArn: lARN, DefaultActions: elbForward(map[string]int32{green: 1})})
 	f.must(err)
 	rules, err = c.DescribeRules(ctx, &elb.DescribeRulesInput{RuleArns: []string{aws.ToString(defaultRule)}})
 	f.must(err)
@@ -453,19 +453,19 @@ func TestELBv2ListenersAndRules(t *testing.T) {
 			return err
 		}},
 		{"weight 1000", "ValidationError", func() error {
-			_, err := c.CreateRule(ctx, &elb.CreateRuleInput{ListenerArn: lARN, Priority: aws.Int32(20), Actions: forwardWeighted(map[string]int32{blue: 1000}),
+			_, err := c.CreateRule(ctx, &elb.CreateRuleInput{ListenerArn: lARN, Priority: aws.Int32(20), Actions: elbForward(map[string]int32{blue: 1000}),
 				Conditions: []elbtypes.RuleCondition{{Field: aws.String("path-pattern"), Values: []string{"/x"}}}}, noELBRetry)
 			return err
 		}},
 		{"unknown target group", "TargetGroupNotFound", func() error {
 			_, err := c.CreateRule(ctx, &elb.CreateRuleInput{ListenerArn: lARN, Priority: aws.Int32(20),
-				Actions:    forwardWeighted(map[string]int32{strings.Replace(blue, "/blue/", "/gone/", 1): 1}),
+				Actions:    elbForward(map[string]int32{strings.Replace(blue, "/blue/", "/gone/", 1): 1}),
 				Conditions: []elbtypes.RuleCondition{{Field: aws.String("path-pattern"), Values: []string{"/x"}}}}, noELBRetry)
 			return err
 		}},
 		{"target group of another load balancer", "TargetGroupAssociationLimit", func() error {
 			_, err := c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: other.LoadBalancerArn, Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80),
-				DefaultActions: forwardWeighted(map[string]int32{green: 1})}, noELBRetry)
+				DefaultActions: elbForward(map[string]int32{green: 1})}, noELBRetry)
 			return err
 		}},
 		{"unknown rule", "RuleNotFound", func() error {
