@@ -502,8 +502,10 @@ type Action struct {
 
 // RuleCondition is a listener rule condition.
 type RuleCondition struct {
-	Field  string // path-pattern, host-header, ...
-	Values []string
+	Field      string // path-pattern, host-header, ...
+	Values     []string
+	HeaderName string      // http-header
+	QueryPairs [][2]string // query-string key/value pairs ("" key matches any)
 }
 
 // Rule is a listener rule; the default rule mirrors the listener's
