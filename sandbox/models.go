@@ -387,6 +387,7 @@ type AutoScalingGroup struct {
 	Activities             []*ScalingActivity
 	Refreshes              []*InstanceRefresh
 	Created                time.Time
+	ctl                    *asgControl // controller-private state
 }
 
 // ASGTag is an Auto Scaling tag.
