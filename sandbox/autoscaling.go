@@ -920,8 +920,8 @@ func asgDescribeActivities(c *call) (any, *APIError) {
 	}
 	var all []actOf
 	for _, g := range groups {
-		for _, a := range g.Activities {
-			if len(ids) == 0 || contains(ids, a.ID) {
+		for i := len(g.Activities) - 1; i >= 0; i-- {
+			if a := g.Activities[i]; len(ids) == 0 || contains(ids, a.ID) {
 				all = append(all, actOf{g, a})
 			}
 		}
