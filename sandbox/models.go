@@ -409,6 +409,7 @@ type AutoScalingGroup struct {
 	Activities             []*ScalingActivity
 	Refreshes              []*InstanceRefresh
 	Created                time.Time
+	ctl                    *asgControl // controller-private state
 }
 
 // ASGTag is an Auto Scaling tag.
