@@ -24,9 +24,9 @@ func fixtureRoot(t *testing.T) string {
 		"etc/login.defs": "MAIL_DIR /var/mail\nPASS_MAX_DAYS\t99999\nPASS_MIN_DAYS\t0\nPASS_WARN_AGE\t7\nUMASK\t\t022\nENCRYPT_METHOD SHA512\n",
 		"etc/ssh/sshd_config": "# Debian's layout: drop-ins first.\nInclude /etc/ssh/sshd_config.d/*.conf\n\n" +
 			"KbdInteractiveAuthentication no\nUsePAM yes\nX11Forwarding yes\nSubsystem sftp /usr/lib/openssh/sftp-server\n",
-		"etc/machine-id":        "0123456789abcdef0123456789abcdef\n",
-		"var/lib/dpkg/status":   "Package: telnet\nStatus: install ok installed\nVersion: 1\n\nPackage: nis\nStatus: deinstall ok config-files\nVersion: 1\n\n",
-		"proc/sys/net/ipv4/ip_forward": "1\n",
+		"etc/machine-id":                   "0123456789abcdef0123456789abcdef\n",
+		"var/lib/dpkg/status":              "Package: telnet\nStatus: install ok installed\nVersion: 1\n\nPackage: nis\nStatus: deinstall ok config-files\nVersion: 1\n\n",
+		"proc/sys/net/ipv4/ip_forward":     "1\n",
 		"usr/lib/sysctl.d/50-default.conf": "net.ipv4.conf.all.rp_filter = 2\n",
 	}
 	for name, content := range files {

@@ -1,0 +1,149 @@
+// Package harden is the phoenix-harden provisioner: it applies and verifies
+// a hardening profile (controls written as HCL data, embedded in the
+// binary) in one round trip: one script uploaded, run once, one report
+// downloaded.
+package harden
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/version"
+)
+
+// Provisioner is phoenix-harden.
+type Provisioner struct {
+	config Config
+	script string
+}
+
+var _ packersdk.Provisioner = (*Provisioner)(nil)
+
+// ConfigSpec is the HCL2 spec of Config.
+func (p *Provisioner) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMapstructure().HCL2Spec() }
+
+// Prepare validates the configuration and renders the script, so that a
+// control that cannot be rendered fails before any instance is launched.
+func (p *Provisioner) Prepare(raws ...interface{}) error {
+	if err := p.config.Prepare(raws...); err != nil {
+		return err
+	}
+	s, err := Render(p.config.scriptInput(scriptVersion()))
+	if err != nil {
+		return fmt.Errorf("rendering hardening script: %w", err)
+	}
+	p.script = s
+	return nil
+}
+
+func scriptVersion() string {
+	if v := version.Version; v != "" {
+		return v
+	}
+	return "dev"
+}
+
+type executeData struct {
+	// Path is the script's remote path.
+	Path string
+}
+
+// Provision uploads the script, runs it once and downloads its report:
+// three communicator calls, whatever the number of controls.
+func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packersdk.Communicator, _ map[string]interface{}) error {
+	c := &p.config
+	remote := path.Join(c.RemoteFolder, "phoenix-harden-"+randomHex(6)+".sh")
+
+	ui.Say(fmt.Sprintf("Hardening: phase %s, profile %s, %d controls…", c.Phase, c.Profile, len(c.set.Controls)))
+	if err := comm.Upload(remote, strings.NewReader(p.script), nil); err != nil {
+		return fmt.Errorf("uploading hardening script to %s: %w", remote, err)
+	}
+
+	ictx := c.ctx
+	ictx.Data = &executeData{Path: remote}
+	command, err := interpolate.Render(c.ExecuteCommand, &ictx)
+	if err != nil {
+		return fmt.Errorf("execute_command: %w", err)
+	}
+	cmd := &packersdk.RemoteCmd{Command: command}
+	if err := cmd.RunWithUi(ctx, comm, ui); err != nil {
+		return fmt.Errorf("running hardening script: %w", err)
+	}
+	if st := cmd.ExitStatus(); st != 0 {
+		return fmt.Errorf("hardening script exited %d (command %q); its output is above", st, command)
+	}
+
+	in := c.scriptInput("")
+	var buf bytes.Buffer
+	if err := comm.Download(in.ImageReport(), &buf); err != nil {
+		return fmt.Errorf("downloading hardening report %s: %w", in.ImageReport(), err)
+	}
+	report, err := ParseReport(buf.Bytes())
+	if err != nil {
+		return err
+	}
+
+	var table strings.Builder
+	if err := WriteTable(&table, report); err != nil {
+		return err
+	}
+	for _, line := range strings.Split(strings.TrimRight(table.String(), "\n"), "\n") {
+		ui.Message(line)
+	}
+
+	if c.ReportPath != "" {
+		files, err := writeLocalReports(c.ReportPath, c.PackerBuildName, c.Phase, buf.Bytes(), report)
+		if err != nil {
+			return err
+		}
+		ui.Message("reports: " + strings.Join(files, ", "))
+	}
+	return Gate(report, c.MinScore, c.FailOn)
+}
+
+// writeLocalReports writes the JSON as downloaded and the JUnit XML into
+// dir, named for the build and phase so parallel builds do not collide.
+func writeLocalReports(dir, build, phase string, raw []byte, r *Report) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("report_path: %w", err)
+	}
+	base := "hardening"
+	if phase == PhaseCleanup {
+		base = "cleanup"
+	}
+	if build != "" {
+		base = build + "-" + base
+	}
+	jsonPath := filepath.Join(dir, base+".json")
+	xmlPath := filepath.Join(dir, base+".junit.xml")
+	if err := os.WriteFile(jsonPath, raw, 0o644); err != nil {
+		return nil, fmt.Errorf("report_path: %w", err)
+	}
+	var x bytes.Buffer
+	if err := WriteJUnit(&x, r); err != nil {
+		return nil, fmt.Errorf("report_path: %w", err)
+	}
+	if err := os.WriteFile(xmlPath, x.Bytes(), 0o644); err != nil {
+		return nil, fmt.Errorf("report_path: %w", err)
+	}
+	return []string{jsonPath, xmlPath}, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "0"
+	}
+	return hex.EncodeToString(b)
+}
