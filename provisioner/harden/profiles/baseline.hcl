@@ -18,7 +18,7 @@ param "allow_ip_forward" {
 param "install_packages" {
   type        = "bool"
   default     = "true"
-  description = "Let controls install packages (auditd, sudo) and apply updates. Set false for images built without network access; controls that need a package then fail with the reason."
+  description = "Let controls install packages (auditd) and apply updates. Set false for images built without network access: updates-applied then only checks, and auditd-installed reports an error saying the package is missing."
 }
 
 param "ssh_allow_users" {
