@@ -675,6 +675,8 @@ control "updates-applied" {
     ph_live || { echo "package state is not checked under ROOT"; exit 2; }
     case $PH_FAMILY in
     deb)
+      # Without package lists apt-get -s upgrade finds nothing to do, which proves nothing.
+      ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || { echo "no apt package lists (apt-get update never ran): cannot tell; set install_packages = true or run apt-get update before this provisioner"; exit 3; }
       out=$(apt-get -s upgrade 2>&1) || { echo "apt-get -s upgrade failed: $out"; exit 3; }
       n=$(printf '%s\n' "$out" | grep -c '^Inst ')
       if [ "$n" -eq 0 ]; then echo "apt-get -s upgrade: 0 upgradable"; exit 0; fi

@@ -213,6 +213,10 @@ PH_SSHD_DROPIN=$ROOT/etc/ssh/sshd_config.d/00-phoenix-hardening.conf
 
 ph_sshd_present() {
 	[ -f "$PH_SSHD_CONFIG" ] || { echo "no /etc/ssh/sshd_config: openssh-server is not installed"; return 2; }
+	# sshd -t and -T refuse to run without the privilege separation
+	# directory, which ssh.service makes at start (as Debian's unit does).
+	if ph_live && [ ! -d /run/sshd ] && [ -d /run ]; then mkdir -p -m 0755 /run/sshd 2>/dev/null; fi
+	return 0
 }
 
 # ph_sshd_main_set KEY VALUE: set KEY in the main config before any Match

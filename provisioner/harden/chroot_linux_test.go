@@ -1,0 +1,166 @@
+package harden
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/testenv"
+	"github.com/immutable-infra/packer-plugin-phoenix/sandbox/linuxrt"
+)
+
+// debianChroot copies the sandbox's Debian 12 base root file system (built
+// with debootstrap and cached) into a temp dir and gives it host keys, as a
+// booted instance has. Scripts then run in it with chroot and ROOT empty,
+// so sshd -T, sshd -t, dpkg and visudo are the real ones.
+func debianChroot(t *testing.T) string {
+	t.Helper()
+	testenv.RequireE2E(t)
+	testenv.RequireRoot(t)
+	testenv.LookPath(t, "chroot", "/usr/sbin/chroot")
+	base, err := linuxrt.EnsureBaseRootfs(context.Background(), "", io.Discard)
+	if err != nil {
+		testenv.Skip(t, "no Debian base rootfs: "+err.Error())
+	}
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", base+"/.", dir+"/").CombinedOutput(); err != nil {
+		t.Fatalf("copying rootfs: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("chroot", dir, "ssh-keygen", "-A").CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen -A: %v\n%s", err, out)
+	}
+	return dir
+}
+
+func chrootRun(t *testing.T, dir string, controls []*Control, phase string, params map[string]string, checkOnly bool) (*Report, time.Duration) {
+	t.Helper()
+	p := defaultParams(t)
+	for k, v := range params {
+		p[k] = v
+	}
+	s, err := Render(&ScriptInput{Profile: "test", Phase: phase, Version: "test", Controls: controls, Params: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "tmp/phoenix-harden.sh"), s)
+	cmd := exec.Command("chroot", dir, "/bin/sh", "/tmp/phoenix-harden.sh")
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	if checkOnly {
+		cmd.Env = append(cmd.Env, "PHOENIX_CHECK_ONLY=1")
+	}
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("script: %v\n%s", err, out)
+	}
+	r, err := ParseReport([]byte(readFile(t, filepath.Join(dir, strings.TrimPrefix((&ScriptInput{Phase: phase}).ImageReport(), "/")))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, took
+}
+
+func TestChrootDebianCISLevel1(t *testing.T) {
+	dir := debianChroot(t)
+	set, err := LoadProfile("cis-level1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	offline := map[string]string{"install_packages": "false"}
+	// cloud-init's drop-in turns password logins on, as on Debian's AMIs.
+	writeFile(t, filepath.Join(dir, "etc/ssh/sshd_config.d/50-cloud-init.conf"), "PasswordAuthentication yes\n")
+	r, _ := chrootRun(t, dir, set.Controls, PhaseApply, offline, true)
+	wantStatus(t, r, "ssh-password-authentication", StatusFailed, "passwordauthentication is 'yes', want 'no' (sshd -T)")
+
+	r, took := chrootRun(t, dir, set.Controls, PhaseApply, offline, false)
+	t.Logf("cis-level1 apply+verify of %d controls: %s, one run", len(set.Controls), took.Round(time.Millisecond))
+	expected := map[string]string{
+		"updates-applied":  StatusError, // no package lists offline: cannot tell
+		"auditd-installed": StatusError, // install_packages = false
+		"ssh-allow-users":  StatusNotApplicable, "kmod-squashfs": StatusNotApplicable,
+		"auditd-enabled": StatusNotApplicable, "auditd-rules": StatusNotApplicable,
+	}
+	for _, c := range r.Controls() {
+		want := expected[c.ID]
+		if want == "" {
+			want = StatusPassed
+		}
+		if c.Status != want {
+			t.Errorf("%s: %s, want %s: %s\napply: %s", c.ID, c.Status, want, c.Evidence(), c.ApplyLog)
+		}
+	}
+	wantStatus(t, r, "ssh-password-authentication", StatusPassed, "passwordauthentication no (sshd -T)")
+	wantStatus(t, r, "auditd-installed", StatusError, "auditd not installed and install_packages = false")
+
+	again, _ := chrootRun(t, dir, set.Controls, PhaseApply, offline, false)
+	for _, c := range again.Controls() {
+		if c.Changed {
+			t.Errorf("second run changed %s: %s", c.ID, c.ApplyLog)
+		}
+	}
+
+	// Behind the provisioner's back: phoenix's lines go, a drop-in that sorts
+	// first and a later sysctl file take over.
+	main := filepath.Join(dir, "etc/ssh/sshd_config")
+	writeFile(t, main, strings.ReplaceAll(readFile(t, main), "PasswordAuthentication no\n", ""))
+	os.Remove(filepath.Join(dir, "etc/ssh/sshd_config.d/00-phoenix-hardening.conf"))
+	writeFile(t, filepath.Join(dir, "etc/sysctl.d/99-zz-router.conf"), "net.ipv4.ip_forward = 1\n")
+	r, _ = chrootRun(t, dir, set.Controls, PhaseApply, offline, true)
+	wantStatus(t, r, "ssh-password-authentication", StatusFailed, "passwordauthentication is 'yes', want 'no' (sshd -T)")
+	wantStatus(t, r, "sysctl-ip-forwarding", StatusFailed, "net.ipv4.ip_forward persisted 1 by /etc/sysctl.d/99-zz-router.conf, want 0")
+}
+
+func TestChrootSSHDRejectsRestores(t *testing.T) {
+	dir := debianChroot(t)
+	bad, err := ParseControls("controls", []byte(`
+control "bad-cipher" {
+  title    = "a cipher sshd does not know"
+  severity = "high"
+  apply    = "ph_sshd_set Ciphers no-such-cipher@example.com"
+  check    = "ph_sshd_load || exit $?; ph_sshd_expect ciphers no-such-cipher@example.com"
+}
+`), "template")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := readFile(t, filepath.Join(dir, "etc/ssh/sshd_config"))
+	r, _ := chrootRun(t, dir, bad.Controls, PhaseApply, nil, false)
+	wantStatus(t, r, "bad-cipher", StatusError, "sshd -t rejected Ciphers no-such-cipher@example.com", "restored sshd configuration")
+	if after := readFile(t, filepath.Join(dir, "etc/ssh/sshd_config")); after != before {
+		t.Errorf("sshd_config not restored:\n%s", after)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etc/ssh/sshd_config.d/00-phoenix-hardening.conf")); !os.IsNotExist(err) {
+		t.Error("drop-in left after sshd -t rejected it")
+	}
+}
+
+func TestChrootCleanup(t *testing.T) {
+	dir := debianChroot(t)
+	writeFile(t, filepath.Join(dir, "home/admin/.ssh/authorized_keys"), "ssh-ed25519 AAAA packer\n")
+	writeFile(t, filepath.Join(dir, "home/admin/.bash_history"), "sudo -i\n")
+	writeFile(t, filepath.Join(dir, "etc/machine-id"), "0123456789abcdef0123456789abcdef\n")
+	set, _ := LoadProfile("cleanup")
+	r, _ := chrootRun(t, dir, set.Controls, PhaseCleanup, nil, false)
+	for _, c := range r.Controls() {
+		if c.Status != StatusPassed {
+			t.Errorf("%s: %s: %s", c.ID, c.Status, c.Evidence())
+		}
+	}
+	keys, _ := filepath.Glob(filepath.Join(dir, "etc/ssh/ssh_host_*"))
+	if len(keys) > 0 {
+		t.Errorf("host keys left: %v", keys)
+	}
+	// What first boot does: the unit's ssh-keygen -A makes keys sshd accepts.
+	if out, err := exec.Command("chroot", dir, "sh", "-c", "ssh-keygen -A && mkdir -p /run/sshd && sshd -t").CombinedOutput(); err != nil {
+		t.Errorf("after cleanup, first boot's ssh-keygen -A + sshd -t: %v\n%s", err, out)
+	}
+}
