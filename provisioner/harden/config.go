@@ -39,9 +39,11 @@ type Config struct {
 	// Must be unset when `phase` is `cleanup`.
 	Profile string `mapstructure:"profile"`
 	// More controls, as HCL `control "id" { ... }` blocks (and `param`
-	// blocks). In a Packer HCL template write `$${` for a shell `${`.
+	// blocks). Packer and then phoenix each unescape the text once, so a
+	// shell `${` is written `$$${` here; `controls_file` avoids that.
 	Controls string `mapstructure:"controls"`
-	// A file of more controls, like `controls`.
+	// A file of more controls, like `controls`; read as is, so a shell `${`
+	// is written `$${` as in any HCL string.
 	ControlsFile string `mapstructure:"controls_file"`
 	// Waive controls: `skip { id = "...", reason = "..." }`. An unknown id
 	// or an empty reason is an error.

@@ -37,7 +37,10 @@ ph_begin() {
 
 ph_cleanup_tmp() {
 	[ -z "$PH_TMP" ] || rm -rf "$PH_TMP"
-	[ -n "$PHOENIX_KEEP_SCRIPT" ] || rm -f "$PH_SELF"
+	# Only ever the uploaded script itself: never "sh" when read from a pipe.
+	case $PH_SELF in
+	/*/phoenix-harden*.sh) [ -n "$PHOENIX_KEEP_SCRIPT" ] || rm -f "$PH_SELF" ;;
+	esac
 }
 
 # ph_run N ID SEVERITY WEIGHT DISTROS WAIVER HAS_APPLY JSON_HEAD CODE_DESC
