@@ -12,7 +12,7 @@ import (
 
 // fixtureRoot makes a small Debian 12 tree for running controls with
 // ROOT pointing at it: nothing outside the tree is read or written.
-func fixtureRoot(t *testing.T) string {
+func fixtureRoot(t testing.TB) string {
 	t.Helper()
 	root := t.TempDir()
 	files := map[string]string{
@@ -40,7 +40,7 @@ func fixtureRoot(t *testing.T) string {
 	return root
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-func readFile(t *testing.T, path string) string {
+func readFile(t testing.TB, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -76,7 +76,7 @@ func allControls(t *testing.T) *ControlSet {
 	return set
 }
 
-func defaultParams(t *testing.T) map[string]string {
+func defaultParams(t testing.TB) map[string]string {
 	t.Helper()
 	ps, err := AllParams()
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -275,4 +276,31 @@ func TestProvisionCleanupPhase(t *testing.T) {
 	if !bytes.Contains([]byte(uiText(ui)), []byte("cleanup-authorized-keys")) {
 		t.Error("table lacks cleanup controls")
 	}
+}
+
+// BenchmarkProvisionBaseline measures one provision of the baseline profile
+// on a fixture tree: the whole apply and verify, and its round trips.
+func BenchmarkProvisionBaseline(b *testing.B) {
+	testenv.RequireRoot(b)
+	testenv.LookPath(b, "dash", "/usr/bin/dash", "/bin/dash")
+	log.SetOutput(io.Discard) // BasicUi logs every line
+	defer log.SetOutput(os.Stderr)
+	trips := 0
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		root := fixtureRoot(b)
+		var p Provisioner
+		if err := p.Prepare(map[string]interface{}{"execute_command": "dash '" + root + "{{.Path}}'",
+			"skip": []map[string]interface{}{{"id": "pkg-telnet", "reason": "fixture"}}}); err != nil {
+			b.Fatal(err)
+		}
+		comm := &localComm{root: root}
+		b.StartTimer()
+		if err := p.Provision(context.Background(), newUi(), comm, nil); err != nil {
+			b.Fatal(err)
+		}
+		u, s, d := comm.roundTrips()
+		trips += u + s + d
+	}
+	b.ReportMetric(float64(trips)/float64(b.N), "roundtrips/op")
 }

@@ -273,6 +273,10 @@ func TestFixtureCleanup(t *testing.T) {
 	} {
 		writeFile(t, filepath.Join(root, name), content)
 	}
+	// Keys where AuthorizedKeysFile says, besides the defaults.
+	writeFile(t, filepath.Join(root, "etc/ssh/sshd_config"), "AuthorizedKeysFile .ssh/authorized_keys /etc/ssh/keys/%u %h/.ssh/extra_%%keys\n")
+	writeFile(t, filepath.Join(root, "etc/ssh/keys/admin"), "packer's key")
+	writeFile(t, filepath.Join(root, "home/admin/.ssh/extra_%keys"), "k")
 	set, _ := LoadProfile("cleanup")
 	r, out := runControls(t, root, set.Controls, runOpts{phase: PhaseCleanup})
 	for _, c := range r.Controls() {
@@ -280,7 +284,7 @@ func TestFixtureCleanup(t *testing.T) {
 			t.Errorf("%s: %s: %s\n%s", c.ID, c.Status, c.Evidence(), c.ApplyLog)
 		}
 	}
-	for _, gone := range []string{"etc/ssh/ssh_host_ed25519_key", "home/admin/.ssh/authorized_keys", "root/.bash_history", "var/lib/cloud/instance", "var/lib/cloud/.hidden", "var/log/dpkg.log.1", "var/log/journal/abc/system.journal", "tmp/build-junk", "var/tmp/.hidden"} {
+	for _, gone := range []string{"etc/ssh/ssh_host_ed25519_key", "home/admin/.ssh/authorized_keys", "etc/ssh/keys/admin", "home/admin/.ssh/extra_%keys", "root/.bash_history", "var/lib/cloud/instance", "var/lib/cloud/.hidden", "var/log/dpkg.log.1", "var/log/journal/abc/system.journal", "tmp/build-junk", "var/tmp/.hidden"} {
 		if _, err := os.Stat(filepath.Join(root, gone)); !os.IsNotExist(err) {
 			t.Errorf("%s still exists", gone)
 		}

@@ -30,22 +30,21 @@ control "cleanup-ssh-host-keys" {
 }
 
 control "cleanup-authorized-keys" {
-  title      = "No authorized_keys file is left for any user"
-  severity   = "critical"
-  references = { aws = ["shared-ami-authorized-keys"] }
-  apply      = <<-EOT
-    ph_homes | while read -r u h; do
-      ph_remove "$ROOT$h/.ssh/authorized_keys" "$ROOT$h/.ssh/authorized_keys2"
-    done
+  title       = "No authorized_keys file is left for any user"
+  description = "Every account's ~/.ssh/authorized_keys and authorized_keys2, and whatever AuthorizedKeysFile in sshd's effective configuration names, including the build's own key."
+  severity    = "critical"
+  references  = { aws = ["shared-ami-authorized-keys"] }
+  apply       = <<-EOT
+    ph_authorized_keys_files | while IFS= read -r f; do ph_remove "$f"; done
   EOT
-  check      = <<-EOT
-    left=$(ph_homes | while read -r u h; do
-      for f in "$ROOT$h/.ssh/authorized_keys" "$ROOT$h/.ssh/authorized_keys2"; do
-        [ -e "$f" ] && printf ' %s' "$${f#"$ROOT"}"
-      done
-    done)
+  check       = <<-EOT
+    n=0; left=
+    for f in $(ph_authorized_keys_files); do
+      n=$((n + 1))
+      { [ -e "$f" ] || [ -L "$f" ]; } && left="$left $${f#"$ROOT"}"
+    done
     if [ -n "$left" ]; then echo "still present:$left"; exit 1; fi
-    echo "no authorized_keys in $(ph_homes | wc -l | tr -d ' ') home directories"
+    echo "none of $n possible authorized_keys files exists"
   EOT
 }
 

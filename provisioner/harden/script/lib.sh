@@ -469,9 +469,33 @@ ph_login_defs_check() { # KEY OP VALUE (OP: eq, le, ge)
 	echo "$1 is '${_v:-unset}' in /etc/login.defs, want $2 $3"; return 1
 }
 
-# ph_homes: "user home" for root and every account with a home directory.
+# ph_homes: "user home" for every account with a home directory.
 ph_homes() {
-	awk -F: '$6 != "" { print $1, $6 }' "$ROOT/etc/passwd" 2>/dev/null | sort -u -k2,2
+	awk -F: '$6 != "" { print $1, $6 }' "$ROOT/etc/passwd" 2>/dev/null
+}
+
+# ph_authorized_keys_files: every file sshd would read keys from, for every
+# account: AuthorizedKeysFile from the effective config (%h, %u, %% and
+# paths relative to the home expanded), plus the OpenSSH defaults.
+ph_authorized_keys_files() {
+	_akf=
+	if ph_sshd_load >/dev/null 2>&1; then _akf=$(ph_sshd_value authorizedkeysfile); fi
+	ph_homes | while read -r _u _h; do
+		for _p in .ssh/authorized_keys .ssh/authorized_keys2 $_akf; do
+			case $_p in none) continue ;; esac
+			_p=$(printf '%s\n' "$_p" | awk -v u="$_u" -v h="$_h" '{
+				out = ""; s = $0
+				while ((i = index(s, "%")) > 0) {
+					c = substr(s, i + 1, 1); out = out substr(s, 1, i - 1)
+					if (c == "h") out = out h; else if (c == "u") out = out u; else if (c == "%") out = out "%"; else out = out "%" c
+					s = substr(s, i + 2)
+				}
+				print out s
+			}')
+			case $_p in /*) ;; *) _p=$_h/$_p ;; esac
+			printf '%s%s\n' "$ROOT" "$_p"
+		done
+	done | sort -u
 }
 
 # ---- cleanup helpers -----------------------------------------------------------
