@@ -95,10 +95,10 @@ say "Creating launch template version 2 with $NEW_AMI (only the AMI changes)"
 aws ec2 create-launch-template-version --launch-template-id "$LT_ID" --source-version 1 \
   --launch-template-data "{\"ImageId\":\"$NEW_AMI\"}" --query 'LaunchTemplateVersion.VersionNumber' >/dev/null
 
-say "Starting an instance refresh to version 2 (min healthy 100%, max 200%)"
+say "Starting an instance refresh to version 2 (min healthy 66%: one instance at a time)"
 REFRESH=$(aws autoscaling start-instance-refresh --auto-scaling-group-name "$NAME" \
   --desired-configuration "{\"LaunchTemplate\":{\"LaunchTemplateId\":\"$LT_ID\",\"Version\":\"2\"}}" \
-  --preferences '{"MinHealthyPercentage":100,"MaxHealthyPercentage":200,"InstanceWarmup":30,"SkipMatching":true,"AutoRollback":true}' \
+  --preferences '{"MinHealthyPercentage":66,"InstanceWarmup":30,"SkipMatching":true}' \
   --query InstanceRefreshId)
 echo "    instance refresh $REFRESH"
 

@@ -668,7 +668,7 @@ func asgDescribe(c *call) (any, *APIError) {
 	return []*X{List("AutoScalingGroups", Items("member", groups, func(g *AutoScalingGroup) []*X { return c.r.renderGroup(g) })), next}, nil
 }
 
-func renderLaunchTemplate(name string, ref *LaunchTemplateRef) *X {
+func renderASGLaunchTemplate(name string, ref *LaunchTemplateRef) *X {
 	if ref == nil {
 		return nil
 	}
@@ -691,7 +691,7 @@ func (r *Region) renderGroup(g *AutoScalingGroup) []*X {
 	}
 	return []*X{
 		T("AutoScalingGroupName", g.Name), T("AutoScalingGroupARN", g.ARN),
-		renderLaunchTemplate("LaunchTemplate", g.LaunchTemplate),
+		renderASGLaunchTemplate("LaunchTemplate", g.LaunchTemplate),
 		I("MinSize", g.MinSize), I("MaxSize", g.MaxSize), I("DesiredCapacity", g.DesiredCapacity),
 		I("DefaultCooldown", g.DefaultCooldown),
 		List("AvailabilityZones", Strings("member", g.AZs)),
@@ -701,7 +701,7 @@ func (r *Region) renderGroup(g *AutoScalingGroup) []*X {
 		List("Instances", Items("member", g.Instances, func(in *ASGInstance) []*X {
 			return []*X{T("InstanceId", in.ID), T("InstanceType", in.InstanceType), T("AvailabilityZone", in.AZ),
 				T("LifecycleState", in.LifecycleState), T("HealthStatus", in.HealthStatus),
-				renderLaunchTemplate("LaunchTemplate", &in.LaunchTemplate), B("ProtectedFromScaleIn", in.ProtectedFromScaleIn)}
+				renderASGLaunchTemplate("LaunchTemplate", &in.LaunchTemplate), B("ProtectedFromScaleIn", in.ProtectedFromScaleIn)}
 		})),
 		Time("CreatedTime", g.Created),
 		List("SuspendedProcesses", suspended),
@@ -742,7 +742,7 @@ func asgDescribeInstances(c *call) (any, *APIError) {
 	return []*X{List("AutoScalingInstances", Items("member", all, func(p pair) []*X {
 		return []*X{T("InstanceId", p.in.ID), T("InstanceType", p.in.InstanceType), T("AutoScalingGroupName", p.g.Name),
 			T("AvailabilityZone", p.in.AZ), T("LifecycleState", p.in.LifecycleState), T("HealthStatus", strings.ToUpper(p.in.HealthStatus)),
-			renderLaunchTemplate("LaunchTemplate", &p.in.LaunchTemplate), B("ProtectedFromScaleIn", p.in.ProtectedFromScaleIn)}
+			renderASGLaunchTemplate("LaunchTemplate", &p.in.LaunchTemplate), B("ProtectedFromScaleIn", p.in.ProtectedFromScaleIn)}
 	})), next}, nil
 }
 

@@ -3,7 +3,6 @@ package sandbox
 import (
 	"sort"
 	"strconv"
-	"time"
 )
 
 // Test fixtures for the Auto Scaling tests (package sandbox_test): they
@@ -144,47 +143,6 @@ func (s *Sandbox) FixtureInstance(region, id string) (string, map[string]string)
 // FixtureTerminateInstance terminates an instance behind the group's back.
 func (s *Sandbox) FixtureTerminateInstance(region, id string) {
 	fixture(s, region, func(r *Region) string { r.terminateInstance(r.Instances[id], ""); return "" })
-}
-
-// FixtureDriveHealth plays the load balancer's part until stop is closed:
-// targets of running instances become healthy or unhealthy by the
-// runtime's health check, draining targets leave when their delay is over.
-func (s *Sandbox) FixtureDriveHealth(region string, stop <-chan struct{}) {
-	go func() {
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-			fixture(s, region, func(r *Region) string {
-				now := r.w.now()
-				for _, tg := range r.TargetGroups {
-					kept := tg.Targets[:0]
-					for _, tgt := range tg.Targets {
-						if tgt.State == "draining" {
-							if now.Before(tgt.DrainUntil) {
-								kept = append(kept, tgt)
-							}
-							continue
-						}
-						if in := r.Instances[tgt.ID]; in != nil && in.State == "running" && now.Sub(tgt.RegisteredAt) > r.w.timing.scale(10*time.Second) {
-							if ok, reason, desc := r.w.runtime.HealthCheck(r, in, tg, tgt.Port); ok {
-								tgt.State, tgt.Reason, tgt.Description = "healthy", "", ""
-							} else {
-								tgt.State, tgt.Reason, tgt.Description = "unhealthy", reason, desc
-							}
-						}
-						kept = append(kept, tgt)
-					}
-					tg.Targets = kept
-				}
-				return ""
-			})
-		}
-	}()
 }
 
 // FixtureDisabledKMSKey creates a disabled customer key and returns its ARN.

@@ -257,7 +257,7 @@ func renderRefresh(g *AutoScalingGroup, rf *InstanceRefresh) []*X {
 	}
 	var desired, rollback *X
 	if rf.Desired != nil {
-		desired = E("DesiredConfiguration", renderLaunchTemplate("LaunchTemplate", rf.Desired))
+		desired = E("DesiredConfiguration", renderASGLaunchTemplate("LaunchTemplate", rf.Desired))
 	}
 	if !rf.RollbackStartTime.IsZero() {
 		rollback = E("RollbackDetails", T("RollbackReason", rf.RollbackReason), Time("RollbackStartTime", rf.RollbackStartTime),

@@ -376,14 +376,29 @@ func TestASGErrors(t *testing.T) {
 	e.finish()
 }
 
+// waitTargetsHealthy waits until n targets of tg pass the load balancer's
+// health checks, so that a refresh starts from a healthy group.
+func waitTargetsHealthy(t *testing.T, e *asgEnv, tg string, n int) {
+	t.Helper()
+	poll(t, "targets healthy", func() (bool, string) {
+		ts := e.sb.FixtureTargets(asgRegion, tg)
+		ok := 0
+		for _, s := range ts {
+			if s == "healthy" {
+				ok++
+			}
+		}
+		return ok == n, fmt.Sprint(ts)
+	})
+}
+
 // elbEnv is a group behind a target group with ELB health checks, whose
 // launch template has a healthy version 1 and a version 2 from image2.
 func elbEnv(t *testing.T, name, health2 string, desired int32) (*asgEnv, string, string, func()) {
 	e := newASGEnv(t)
 	lt := e.sb.FixtureLaunchTemplate(asgRegion, name, e.sb.FixtureImage(asgRegion, ""), e.sb.FixtureImage(asgRegion, health2))
 	tg := e.sb.FixtureTargetGroup(asgRegion, name)
-	stop := make(chan struct{})
-	e.sb.FixtureDriveHealth(asgRegion, stop)
+	stop := make(chan struct{}) // the ELBv2 health controller plays the load balancer
 	e.createGroup(name, lt, "1", desired, func(in *autoscaling.CreateAutoScalingGroupInput) {
 		in.HealthCheckType, in.HealthCheckGracePeriod = aws.String("ELB"), aws.Int32(0)
 		in.TargetGroupARNs = []string{tg}
@@ -518,9 +533,10 @@ func TestInstanceRefreshSucceeds(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e, lt, _, stop := elbEnv(t, "web", "", tc.desired)
+			e, lt, tg, stop := elbEnv(t, "web", "", tc.desired)
 			defer stop()
 			e.waitGroup("web", "instances in service", settledOn("1", int(tc.desired)))
+			waitTargetsHealthy(t, e, tg, int(tc.desired))
 			var kept string
 			if tc.skip {
 				// One instance already on version 2: the refresh leaves it.
@@ -594,9 +610,10 @@ func TestInstanceRefreshFailsOnUnhealthyImage(t *testing.T) {
 	for _, rollback := range []bool{false, true} {
 		t.Run(fmt.Sprintf("autorollback=%v", rollback), func(t *testing.T) {
 			t.Parallel()
-			e, lt, _, stop := elbEnv(t, "api", "fail", 2)
+			e, lt, tg, stop := elbEnv(t, "api", "fail", 2)
 			defer stop()
 			e.waitGroup("api", "instances in service", settledOn("1", 2))
+			waitTargetsHealthy(t, e, tg, 2)
 			id := e.startRefresh("api", lt, "2", &types.RefreshPreferences{MinHealthyPercentage: aws.Int32(50), AutoRollback: aws.Bool(rollback)})
 			want := types.InstanceRefreshStatusFailed
 			if rollback {
@@ -625,9 +642,10 @@ func TestInstanceRefreshCancelAndRollback(t *testing.T) {
 	for _, action := range []string{"cancel", "rollback"} {
 		t.Run(action, func(t *testing.T) {
 			t.Parallel()
-			e, lt, _, stop := elbEnv(t, "app", "", 2)
+			e, lt, tg, stop := elbEnv(t, "app", "", 2)
 			defer stop()
 			e.waitGroup("app", "instances in service", settledOn("1", 2))
+			waitTargetsHealthy(t, e, tg, 2)
 			id := e.startRefresh("app", lt, "2", &types.RefreshPreferences{MinHealthyPercentage: aws.Int32(50), CheckpointPercentages: []int32{50}, CheckpointDelay: aws.Int32(3600)})
 			poll(t, "checkpoint", func() (bool, string) {
 				rf := e.refresh("app", id)

@@ -713,9 +713,13 @@ func (r *Region) targetGroupUsers() map[string][]string {
 	out := map[string][]string{}
 	add := func(actions []Action, lbARN string) {
 		for _, a := range actions {
+			arns := []string{a.TargetGroupARN}
 			for _, f := range a.Forward {
-				if !contains(out[f.ARN], lbARN) {
-					out[f.ARN] = append(out[f.ARN], lbARN)
+				arns = append(arns, f.ARN)
+			}
+			for _, arn := range arns {
+				if arn != "" && !contains(out[arn], lbARN) {
+					out[arn] = append(out[arn], lbARN)
 				}
 			}
 		}

@@ -180,13 +180,15 @@ func writeResult(rw http.ResponseWriter, svc, action, reqID string, out any) {
 		root.Kids = append([]*X{T("requestId", reqID)}, kids...)
 		io.WriteString(rw, `<`+action+`Response xmlns="`+ns+`">`)
 		for _, k := range root.Kids {
-			k.write(rw)
+			if k != nil {
+				k.write(rw)
+			}
 		}
 		io.WriteString(rw, `</`+action+`Response>`)
 		return
 	}
 	io.WriteString(rw, `<`+action+`Response xmlns="`+ns+`">`)
-	E(action+"Result", kids...).write(rw)
+	E(action+"Result", kids...).write(rw) // E drops nil children
 	E("ResponseMetadata", T("RequestId", reqID)).write(rw)
 	io.WriteString(rw, `</`+action+`Response>`)
 }
