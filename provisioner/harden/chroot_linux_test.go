@@ -75,7 +75,7 @@ func TestChrootDebianCISLevel1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	offline := map[string]string{"install_packages": "false"}
+	offline := map[string]string{"install_packages": "false", "ssh_allow_users": "admin ec2-user"}
 	// cloud-init's drop-in turns password logins on, as on Debian's AMIs.
 	writeFile(t, filepath.Join(dir, "etc/ssh/sshd_config.d/50-cloud-init.conf"), "PasswordAuthentication yes\n")
 	r, _ := chrootRun(t, dir, set.Controls, PhaseApply, offline, true)
@@ -86,8 +86,8 @@ func TestChrootDebianCISLevel1(t *testing.T) {
 	expected := map[string]string{
 		"updates-applied":  StatusError, // no package lists offline: cannot tell
 		"auditd-installed": StatusError, // install_packages = false
-		"ssh-allow-users":  StatusNotApplicable, "kmod-squashfs": StatusNotApplicable,
-		"auditd-enabled": StatusNotApplicable, "auditd-rules": StatusNotApplicable,
+		"kmod-squashfs":    StatusNotApplicable,
+		"auditd-enabled":   StatusNotApplicable, "auditd-rules": StatusNotApplicable,
 	}
 	for _, c := range r.Controls() {
 		want := expected[c.ID]
@@ -100,6 +100,8 @@ func TestChrootDebianCISLevel1(t *testing.T) {
 	}
 	wantStatus(t, r, "ssh-password-authentication", StatusPassed, "passwordauthentication no (sshd -T)")
 	wantStatus(t, r, "auditd-installed", StatusError, "auditd not installed and install_packages = false")
+	// sshd -T prints one allowusers line per user.
+	wantStatus(t, r, "ssh-allow-users", StatusPassed, "allowusers admin ec2-user (sshd -T)")
 
 	again, _ := chrootRun(t, dir, set.Controls, PhaseApply, offline, false)
 	for _, c := range again.Controls() {

@@ -176,6 +176,11 @@ func TestFixtureSysctl(t *testing.T) {
 	writeFile(t, filepath.Join(root, "etc/sysctl.d/99-zz-docker.conf"), "net.ipv4.ip_forward=1\n")
 	r, _ = runControls(t, root, ids, runOpts{checkOnly: true})
 	wantStatus(t, r, "sysctl-ip-forwarding", StatusFailed, "net.ipv4.ip_forward persisted 1 by /etc/sysctl.d/99-zz-docker.conf, want 0")
+	r, _ = runControls(t, root, ids, runOpts{})
+	c = wantStatus(t, r, "sysctl-ip-forwarding", StatusFailed)
+	if !strings.Contains(c.ApplyLog, "note: /etc/sysctl.d/99-zz-docker.conf sets net.ipv4.ip_forward after phoenix's file") {
+		t.Errorf("apply does not point at the overriding file: %s", c.ApplyLog)
+	}
 	// /etc/sysctl.conf is read last by `sysctl --system`.
 	os.Remove(filepath.Join(root, "etc/sysctl.d/99-zz-docker.conf"))
 	writeFile(t, filepath.Join(root, "etc/sysctl.conf"), "net/ipv4/ip_forward = 1\n")

@@ -218,7 +218,11 @@ control "ssh-allow-users" {
   check      = <<-EOT
     [ -n "$PARAM_ssh_allow_users" ] || { echo "param ssh_allow_users is empty"; exit 2; }
     ph_sshd_load || exit $?
-    ph_sshd_expect allowusers "$PARAM_ssh_allow_users"
+    # AllowUsers accumulates across directives: compare the sets.
+    set_of() { printf '%s\n' $1 | sort -u | tr '\n' ' '; }
+    have=$(set_of "$(ph_sshd_value allowusers)"); want=$(set_of "$PARAM_ssh_allow_users")
+    if [ "$have" = "$want" ]; then echo "allowusers $have($PH_SSHD_SRC)"; exit 0; fi
+    echo "allowusers is '$${have:-unset}', want '$want' ($PH_SSHD_SRC)"; exit 1
   EOT
 }
 
@@ -659,10 +663,10 @@ control "updates-applied" {
     ph_is_true "$PARAM_install_packages" || { echo "install_packages = false: not updating"; exit 0; }
     case $PH_FAMILY in
     deb)
-      ph_pkg_run apt-get -q -o Acquire::Retries=1 -o Acquire::http::Timeout=20 update || { echo "apt-get update failed (no network?)"; exit 1; }
+      ph_pkg_run apt-get -q -o DPkg::Lock::Timeout=300 -o Acquire::Retries=1 -o Acquire::http::Timeout=20 update || { echo "apt-get update failed (no network?)"; exit 1; }
       n=$(apt-get -s upgrade 2>/dev/null | grep -c '^Inst ')
       [ "$n" -gt 0 ] || exit 0
-      ph_pkg_run apt-get -q -y -o Dpkg::Options::=--force-confold upgrade || exit 1
+      ph_pkg_run apt-get -q -o DPkg::Lock::Timeout=300 -y -o Dpkg::Options::=--force-confold upgrade || exit 1
       ph_changed "upgraded $n packages" ;;
     rpm)
       dnf -q check-update >/dev/null 2>&1; [ $? -eq 100 ] || exit 0

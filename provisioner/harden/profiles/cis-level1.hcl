@@ -209,7 +209,7 @@ control "shell-timeout" {
   EOT
   check      = <<-EOT
     v=$(cat "$ROOT/etc/profile" "$ROOT"/etc/profile.d/*.sh "$ROOT/etc/bash.bashrc" "$ROOT/etc/bashrc" 2>/dev/null |
-      sed -n 's/^[[:space:]]*\(readonly[[:space:]]\{1,\}\|export[[:space:]]\{1,\}\)\{0,1\}TMOUT=\([0-9]\{1,\}\).*/\2/p' | tail -n 1)
+      grep -E '^[[:space:]]*((readonly|export)[[:space:]]+)?TMOUT=[0-9]+' | sed 's/.*TMOUT=\([0-9]*\).*/\1/' | tail -n 1)
     if [ -n "$v" ] && [ "$v" -ge 1 ] && [ "$v" -le 900 ]; then echo "TMOUT=$v"; exit 0; fi
     echo "TMOUT is '$${v:-unset}' in /etc/profile*, want 1..900"; exit 1
   EOT

@@ -132,7 +132,9 @@ ph_pkg_run() {
 	if [ "$PH_FAMILY" = deb ] && [ ! -e $_prc ]; then
 		printf '#!/bin/sh\nexit 101\n' >$_prc && chmod 0755 $_prc && _made=1
 	fi
-	DEBIAN_FRONTEND=noninteractive SYSTEMD_OFFLINE=1 "$@" >"$PH_TMP/pkg.out" 2>&1
+	# needrestart (Ubuntu) would restart services after the upgrade itself.
+	DEBIAN_FRONTEND=noninteractive SYSTEMD_OFFLINE=1 NEEDRESTART_SUSPEND=1 NEEDRESTART_MODE=l \
+		"$@" >"$PH_TMP/pkg.out" 2>&1
 	_rc=$?
 	[ -z "$_made" ] || rm -f $_prc
 	[ $_rc -eq 0 ] || tail -n 5 "$PH_TMP/pkg.out"
@@ -146,10 +148,10 @@ ph_pkg_install() {
 	case $PH_FAMILY in
 	deb)
 		if [ -z "$ph_apt_updated" ]; then
-			ph_pkg_run apt-get -q -o Acquire::Retries=1 -o Acquire::http::Timeout=20 update || { echo "apt-get update failed (no network?)"; return 1; }
+			ph_pkg_run apt-get -q -o DPkg::Lock::Timeout=300 -o Acquire::Retries=1 -o Acquire::http::Timeout=20 update || { echo "apt-get update failed (no network?)"; return 1; }
 			ph_apt_updated=1
 		fi
-		ph_pkg_run apt-get -q -y --no-install-recommends -o Dpkg::Options::=--force-confold install "$@" || { echo "apt-get install $* failed"; return 1; } ;;
+		ph_pkg_run apt-get -q -o DPkg::Lock::Timeout=300 -y --no-install-recommends -o Dpkg::Options::=--force-confold install "$@" || { echo "apt-get install $* failed"; return 1; } ;;
 	rpm) ph_pkg_run dnf -q -y install "$@" || { echo "dnf install $* failed"; return 1; } ;;
 	*) echo "no package manager"; return 1 ;;
 	esac
@@ -163,7 +165,7 @@ ph_pkg_absent_apply() {
 	[ -n "$_rm" ] || return 0
 	ph_live || { echo "not removing$_rm under ROOT"; return 1; }
 	case $PH_FAMILY in
-	deb) ph_pkg_run apt-get -q -y purge $_rm || return 1 ;;
+	deb) ph_pkg_run apt-get -q -o DPkg::Lock::Timeout=300 -y purge $_rm || return 1 ;;
 	rpm) ph_pkg_run dnf -q -y remove $_rm || return 1 ;;
 	esac
 	ph_changed "removed$_rm"
@@ -301,9 +303,11 @@ ph_sshd_load() {
 	ph_sshd_parse "$PH_SSHD_CONFIG" | awk '!seen[$1]++' >"$PH_TMP/sshd.eff"
 }
 
-# ph_sshd_value KEY [DEFAULT]: effective value (lower-case keyword lookup).
+# ph_sshd_value KEY [DEFAULT]: effective value (lower-case keyword lookup);
+# sshd -T prints list keywords such as allowusers once per item, so all
+# lines of the keyword are joined with spaces.
 ph_sshd_value() {
-	_v=$(awk -v k="$1" 'tolower($1) == k { $1 = ""; sub(/^ /, ""); print; exit }' "$PH_TMP/sshd.eff")
+	_v=$(awk -v k="$1" 'tolower($1) == k { $1 = ""; sub(/^ /, ""); v = v (v == "" ? "" : " ") $0 } END { print v }' "$PH_TMP/sshd.eff")
 	[ -n "$_v" ] || _v=$2
 	printf '%s' "$_v"
 }
@@ -378,6 +382,11 @@ ph_sysctl_apply() {
 	for _kv in "$@"; do
 		_k=${_kv%%=*}; _v=${_kv#*=}
 		ph_set_kv "$PH_SYSCTL_FILE" "$_k" "$_v" " = " || return 1
+		_pv=$(ph_sysctl_persisted "$_k")
+		case $_pv in
+		"$_v	"*) ;;
+		*) echo "note: $(printf '%s' "$_pv" | cut -f2- | sed "s|^$ROOT||") sets $_k after phoenix's file; change it or the check fails" ;;
+		esac
 		_p=$(ph_sysctl_live_path "$_k")
 		[ -f "$_p" ] || continue
 		[ "$(cat "$_p" 2>/dev/null)" = "$_v" ] && continue
@@ -447,7 +456,7 @@ ph_module_disable_check() {
 		_mp=$(modprobe -n -v "$1" 2>&1 | head -n 1)
 		_ev="$_ev; modprobe -n -v: ${_mp:-nothing}"
 	fi
-	if grep -q "^$1 " "$ROOT/proc/modules" 2>/dev/null; then
+	if grep -q "^$(printf '%s' "$1" | tr - _) " "$ROOT/proc/modules" 2>/dev/null; then
 		_ev="$_ev; loaded now (unloads at next boot)"
 	fi
 	echo "$_ev"
