@@ -94,6 +94,9 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		return err
 	}
 
+	if !report.Phoenix.SupportedDistro {
+		ui.Error(fmt.Sprintf("phoenix-harden: %s is not a supported distro (%s); controls without a distros list ran anyway", report.Phoenix.Distro, strings.Join(Distros, ", ")))
+	}
 	var table strings.Builder
 	if err := WriteTable(&table, report); err != nil {
 		return err

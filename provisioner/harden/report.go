@@ -47,6 +47,7 @@ type ReportSummary struct {
 	Phase            string         `json:"phase"`
 	Profile          string         `json:"profile"`
 	Distro           string         `json:"distro"`
+	SupportedDistro  bool           `json:"supported_distro"`
 	Score            int            `json:"score"`
 	PassedWeight     int            `json:"passed_weight"`
 	ApplicableWeight int            `json:"applicable_weight"`
@@ -63,10 +64,18 @@ type ReportControl struct {
 	Tags     map[string]any      `json:"tags"`
 	Status   string              `json:"status"`
 	Changed  bool                `json:"changed"`
+	Waiver   *ReportWaiver       `json:"waiver_data,omitempty"`
 	ApplyLog string              `json:"apply_log"`
 	Results  []ReportResult      `json:"results"`
 	Source   map[string]any      `json:"source_location"`
 	Refs     []map[string]string `json:"refs"`
+}
+
+// ReportWaiver is InSpec's waiver_data of a waived control.
+type ReportWaiver struct {
+	Justification string `json:"justification"`
+	Run           bool   `json:"run"`
+	Skipped       bool   `json:"skipped_due_to_waiver"`
 }
 
 // ReportResult is InSpec's per-test result; phoenix has one per control.

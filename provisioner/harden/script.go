@@ -61,6 +61,7 @@ func Render(in *ScriptInput) (string, error) {
 	w("PH_SELF=$0\nPH_REPORT=${1-}\n")
 	w("PH_VERSION=%s\nPH_PHASE=%s\nPH_PROFILE=%s\n", shq("phoenix-harden "+in.Version), shq(in.Phase), shq(in.Profile))
 	w("PH_IMAGE_REPORT=$ROOT%s\n", in.ImageReport())
+	w("PH_DISTROS=%s\n", shq(strings.Join(Distros, " ")))
 	w("PH_TMP=\n")
 
 	names := make([]string, 0, len(in.Params))

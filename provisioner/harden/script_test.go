@@ -258,7 +258,13 @@ control "broken" {
 	}
 	ctls := append(pick(t, allControls(t), "ssh-ciphers"), extra.Controls...)
 	r, _ := runControls(t, root, ctls, runOpts{waivers: map[string]string{"ssh-ciphers": "legacy clients"}})
-	wantStatus(t, r, "ssh-ciphers", StatusWaived, "waived: legacy clients")
+	c := wantStatus(t, r, "ssh-ciphers", StatusWaived, "waived: legacy clients")
+	if c.Waiver == nil || c.Waiver.Justification != "legacy clients" || !c.Waiver.Skipped || c.Waiver.Run {
+		t.Errorf("waiver_data %+v", c.Waiver)
+	}
+	if !r.Phoenix.SupportedDistro {
+		t.Error("debian-12 not reported as supported")
+	}
 	wantStatus(t, r, "only-al2023", StatusNotApplicable, "not applicable to debian-12 (applies to: amzn-2023)")
 	wantStatus(t, r, "broken", StatusError, "apply exited 7: applying", "check: fine")
 	if r.Controls()[0].Results[0].Status != "skipped" || r.Controls()[2].Results[0].Status != "error" {
@@ -318,4 +324,26 @@ func TestFixtureCleanup(t *testing.T) {
 			t.Errorf("second cleanup: %s %s changed=%v: %s", c.ID, c.Status, c.Changed, c.ApplyLog)
 		}
 	}
+}
+
+func TestFixtureUnsupportedDistro(t *testing.T) {
+	root := fixtureRoot(t)
+	writeFile(t, filepath.Join(root, "etc/os-release"), "ID=debian\nVERSION_ID=\"11\"\n")
+	extra, err := ParseControls("controls", []byte(`
+control "debian-12-only" {
+  title    = "for bookworm"
+  severity = "low"
+  distros  = ["debian-12"]
+  check    = "true"
+}
+`), "template")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, out := runControls(t, root, append(pick(t, allControls(t), "perms-passwd"), extra.Controls...), runOpts{})
+	if r.Phoenix.SupportedDistro || r.Phoenix.Distro != "debian-11" || !strings.Contains(out, "warning: debian-11 is not one of debian-12 ubuntu-22.04 ubuntu-24.04 amzn-2023") {
+		t.Errorf("summary %+v\n%s", r.Phoenix, out)
+	}
+	wantStatus(t, r, "perms-passwd", StatusPassed)
+	wantStatus(t, r, "debian-12-only", StatusNotApplicable, "not applicable to debian-11 (applies to: debian-12)")
 }

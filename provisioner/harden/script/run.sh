@@ -25,6 +25,9 @@ ph_begin() {
 	PH_START=$(ph_now)
 	PH_STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 	ph_detect
+	PH_SUPPORTED=false
+	case " $PH_DISTROS " in *" $PH_DISTRO "*) PH_SUPPORTED=true ;; esac
+	[ $PH_SUPPORTED = true ] || echo "phoenix-harden: warning: $PH_DISTRO is not one of $PH_DISTROS; controls without a distros list run anyway"
 	mkdir -p "$ROOT/var/lib/phoenix" || exit 3
 	chmod 0755 "$ROOT/var/lib/phoenix"
 	PH_TMP=$ROOT/var/lib/phoenix/.run.$$
@@ -93,7 +96,12 @@ check: $_msg"
 	_ch=; [ "$_changed" = false ] || _ch=" (changed)"
 	echo "phoenix-harden: $_status $_id$_ch"
 	{
-		printf '%s%s,"status":"%s","changed":%s,"apply_log":"' "$PH_SEP" "$_head" "$_status" "$_changed"
+		printf '%s%s,"status":"%s","changed":%s,' "$PH_SEP" "$_head" "$_status" "$_changed"
+		if [ "$_status" = waived ]; then
+			printf '"waiver_data":{"justification":"'; printf '%s' "$_waiver" | ph_json_escape
+			printf '","run":false,"skipped_due_to_waiver":true},'
+		fi
+		printf '"apply_log":"'
 		ph_json_escape <"$PH_TMP/apply.out"
 		printf '","results":[{"status":"%s","code_desc":"' "$_rs"
 		printf '%s' "$_cdesc"
@@ -122,7 +130,7 @@ ph_end() {
 		printf '"version":"%s",' "$PH_VERSION"
 		printf '"phoenix":{"phase":"%s","profile":"%s","distro":"' "$PH_PHASE" "$PH_PROFILE"
 		printf '%s' "$PH_DISTRO" | ph_json_escape
-		printf '","score":%d,"passed_weight":%d,"applicable_weight":%d,' "$_score" "$PH_W_PASSED" "$PH_W_APPLICABLE"
+		printf '","supported_distro":%s,"score":%d,"passed_weight":%d,"applicable_weight":%d,' "$PH_SUPPORTED" "$_score" "$PH_W_PASSED" "$PH_W_APPLICABLE"
 		printf '"counts":{"passed":%d,"failed":%d,"error":%d,"not_applicable":%d,"waived":%d,"changed":%d},' \
 			"$PH_N_PASSED" "$PH_N_FAILED" "$PH_N_ERROR" "$PH_N_NA" "$PH_N_WAIVED" "$PH_N_CHANGED"
 		printf '"started":"%s","finished":"%s"}}\n' "$PH_STARTED" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
