@@ -36,6 +36,17 @@ func TestScriptSyntax(t *testing.T) {
 				t.Errorf("%s -n %s: %v\n%s", sh, p.profile, err, out)
 			}
 		}
+		// Word splitting and globbing of unquoted expansions are deliberate
+		// (package lists, patterns); unused PARAM_ variables are for
+		// template controls.
+		if sc, err := exec.LookPath("shellcheck"); err == nil {
+			cmd := exec.Command(sc, "-s", "sh", "-S", "warning", "-e", "SC2086,SC2046,SC2254,SC2034,SC1007,SC2174,SC2119,SC2120", path)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("shellcheck %s: %v\n%s", p.profile, err, out)
+			}
+		} else {
+			t.Log("shellcheck not installed; POSIX lint skipped")
+		}
 		if bash, err := exec.LookPath("bash"); err == nil {
 			if out, err := exec.Command(bash, "--posix", "-n", path).CombinedOutput(); err != nil {
 				t.Errorf("bash --posix -n %s: %v\n%s", p.profile, err, out)

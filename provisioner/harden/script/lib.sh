@@ -199,7 +199,7 @@ ph_unit_enabled() { ls "$ROOT"/etc/systemd/system/*.wants/"$1" >/dev/null 2>&1; 
 ph_unit_enable() {
 	_uf=$(ph_unit_file "$1") || { echo "unit $1 not found"; return 1; }
 	ph_unit_enabled "$1" && return 0
-	for _w in $(sed -n 's/^[ \t]*WantedBy[ \t]*=//p' "$_uf"); do
+	for _w in $(sed -n 's/^[[:space:]]*WantedBy[[:space:]]*=//p' "$_uf"); do
 		mkdir -p "$ROOT/etc/systemd/system/$_w.wants" &&
 			ln -sf "${_uf#"$ROOT"}" "$ROOT/etc/systemd/system/$_w.wants/$1" || return 1
 	done
