@@ -3,9 +3,10 @@
 # who may log in) are params.
 #
 # References: cis = CIS Debian Linux 12 Benchmark item numbers (the Ubuntu
-# and Amazon Linux benchmarks use the same numbering for these items);
-# devsec = dev-sec linux-baseline control ids (os-*, sysctl-*, package-*)
-# and ansible-collection-hardening ssh_hardening variables (ssh_*).
+# and Amazon Linux benchmarks number these items the same way or close);
+# devsec = control ids of dev-sec's InSpec baselines: linux-baseline
+# (os-*, sysctl-*, package-*) and ssh-baseline (sshd-*); kspp = the Kernel
+# Self Protection Project's recommended settings.
 #
 # In these heredocs HCL reads "$${" and "%%{" as "${" and "%{".
 
@@ -31,7 +32,7 @@ param "ssh_allow_users" {
 control "ssh-config-permissions" {
   title      = "sshd_config is owned by root and not readable by others"
   severity   = "high"
-  references = { cis = ["5.1.1"], devsec = ["sshd-01"] }
+  references = { cis = ["5.1.1"], devsec = ["sshd-04", "sshd-05"] }
   apply      = <<-EOT
     ph_sshd_present || exit 2
     ph_perm_apply "$PH_SSHD_CONFIG" 0600 root root
@@ -82,7 +83,7 @@ control "ssh-host-key-permissions" {
 control "ssh-permit-root-login" {
   title      = "SSH root login is disabled"
   severity   = "high"
-  references = { cis = ["5.1.20"], devsec = ["ssh_permit_root_login"] }
+  references = { cis = ["5.1.20"], devsec = ["sshd-06"] }
   apply      = "ph_sshd_set PermitRootLogin no"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -94,7 +95,7 @@ control "ssh-password-authentication" {
   title       = "SSH password authentication is disabled"
   description = "The setting cloud-init and hand-written drop-ins most often turn back on; checked on sshd's effective configuration so a later Include cannot hide it."
   severity    = "critical"
-  references  = { devsec = ["ssh_server_password_login"] }
+  references  = { devsec = ["sshd-27", "sshd-29"] }
   apply       = <<-EOT
     ph_sshd_set PasswordAuthentication no && ph_sshd_set KbdInteractiveAuthentication no
   EOT
@@ -110,7 +111,7 @@ control "ssh-password-authentication" {
 control "ssh-permit-empty-passwords" {
   title      = "SSH refuses accounts with empty passwords"
   severity   = "critical"
-  references = { cis = ["5.1.19"], devsec = ["sshd-permit-empty-passwords"] }
+  references = { cis = ["5.1.19"], devsec = ["sshd-28"] }
   apply      = "ph_sshd_set PermitEmptyPasswords no"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -121,7 +122,7 @@ control "ssh-permit-empty-passwords" {
 control "ssh-hostbased-authentication" {
   title      = "SSH host-based authentication is disabled"
   severity   = "medium"
-  references = { cis = ["5.1.10"] }
+  references = { cis = ["5.1.10"], devsec = ["sshd-25"] }
   apply      = "ph_sshd_set HostbasedAuthentication no"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -132,7 +133,7 @@ control "ssh-hostbased-authentication" {
 control "ssh-ignore-rhosts" {
   title      = "SSH ignores .rhosts and .shosts"
   severity   = "medium"
-  references = { cis = ["5.1.11"] }
+  references = { cis = ["5.1.11"], devsec = ["sshd-23"] }
   apply      = "ph_sshd_set IgnoreRhosts yes"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -143,7 +144,7 @@ control "ssh-ignore-rhosts" {
 control "ssh-permit-user-environment" {
   title      = "SSH users cannot set environment options"
   severity   = "medium"
-  references = { cis = ["5.1.21"] }
+  references = { cis = ["5.1.21"], devsec = ["sshd-17"] }
   apply      = "ph_sshd_set PermitUserEnvironment no"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -154,7 +155,7 @@ control "ssh-permit-user-environment" {
 control "ssh-x11-forwarding" {
   title      = "SSH X11 forwarding is disabled"
   severity   = "medium"
-  references = { cis = ["5.1.8"], devsec = ["ssh_x11_forwarding"] }
+  references = { cis = ["5.1.8"], devsec = ["sshd-42"] }
   apply      = "ph_sshd_set X11Forwarding no"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -165,7 +166,7 @@ control "ssh-x11-forwarding" {
 control "ssh-max-auth-tries" {
   title      = "SSH allows at most 4 authentication attempts per connection"
   severity   = "medium"
-  references = { cis = ["5.1.16"], devsec = ["ssh_max_auth_retries"] }
+  references = { cis = ["5.1.16"], devsec = ["sshd-19"] }
   apply      = "ph_sshd_set MaxAuthTries 4"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -176,7 +177,7 @@ control "ssh-max-auth-tries" {
 control "ssh-ciphers" {
   title      = "SSH offers no weak ciphers"
   severity   = "medium"
-  references = { cis = ["5.1.6"], devsec = ["ssh_ciphers"] }
+  references = { cis = ["5.1.6"], devsec = ["sshd-01"] }
   apply      = "ph_sshd_set Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -187,7 +188,7 @@ control "ssh-ciphers" {
 control "ssh-macs" {
   title      = "SSH offers no weak MACs"
   severity   = "medium"
-  references = { cis = ["5.1.15"], devsec = ["ssh_macs"] }
+  references = { cis = ["5.1.15"], devsec = ["sshd-03"] }
   apply      = "ph_sshd_set MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,umac-128-etm@openssh.com,hmac-sha2-512,hmac-sha2-256"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -198,7 +199,7 @@ control "ssh-macs" {
 control "ssh-kex" {
   title      = "SSH offers no weak key exchange algorithms"
   severity   = "medium"
-  references = { cis = ["5.1.12"], devsec = ["ssh_kex"] }
+  references = { cis = ["5.1.12"], devsec = ["sshd-02"] }
   apply      = "ph_sshd_set KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group-exchange-sha256"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -209,7 +210,7 @@ control "ssh-kex" {
 control "ssh-allow-users" {
   title      = "SSH logins are limited to the listed users"
   severity   = "medium"
-  references = { cis = ["5.1.4"], devsec = ["ssh_allow_users"] }
+  references = { cis = ["5.1.4"] }
   params     = ["ssh_allow_users"]
   apply      = <<-EOT
     [ -n "$PARAM_ssh_allow_users" ] || { echo "param ssh_allow_users is empty"; exit 2; }
@@ -246,7 +247,7 @@ control "sysctl-ip-forwarding" {
 control "sysctl-send-redirects" {
   title      = "The host sends no ICMP redirects"
   severity   = "medium"
-  references = { cis = ["3.3.2"], devsec = ["sysctl-17"] }
+  references = { cis = ["3.3.2"], devsec = ["sysctl-16"] }
   apply      = "ph_sysctl_apply net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0"
   check      = "ph_sysctl_check net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0"
 }
@@ -270,7 +271,7 @@ control "sysctl-icmp-broadcasts" {
 control "sysctl-accept-redirects" {
   title      = "ICMP redirects are not accepted"
   severity   = "medium"
-  references = { cis = ["3.3.5"], devsec = ["sysctl-15"] }
+  references = { cis = ["3.3.5"], devsec = ["sysctl-14", "sysctl-20"] }
   apply      = "ph_sysctl_apply net.ipv4.conf.all.accept_redirects=0 net.ipv4.conf.default.accept_redirects=0 net.ipv6.conf.all.accept_redirects=0 net.ipv6.conf.default.accept_redirects=0"
   check      = "ph_sysctl_check net.ipv4.conf.all.accept_redirects=0 net.ipv4.conf.default.accept_redirects=0 net.ipv6.conf.all.accept_redirects=0 net.ipv6.conf.default.accept_redirects=0"
 }
@@ -278,7 +279,7 @@ control "sysctl-accept-redirects" {
 control "sysctl-secure-redirects" {
   title      = "Secure ICMP redirects are not accepted"
   severity   = "low"
-  references = { cis = ["3.3.6"], devsec = ["sysctl-16"] }
+  references = { cis = ["3.3.6"], devsec = ["sysctl-15"] }
   apply      = "ph_sysctl_apply net.ipv4.conf.all.secure_redirects=0 net.ipv4.conf.default.secure_redirects=0"
   check      = "ph_sysctl_check net.ipv4.conf.all.secure_redirects=0 net.ipv4.conf.default.secure_redirects=0"
 }
@@ -302,7 +303,7 @@ control "sysctl-source-route" {
 control "sysctl-log-martians" {
   title      = "Packets with impossible addresses are logged"
   severity   = "low"
-  references = { cis = ["3.3.9"], devsec = ["sysctl-14"] }
+  references = { cis = ["3.3.9"], devsec = ["sysctl-17"] }
   apply      = "ph_sysctl_apply net.ipv4.conf.all.log_martians=1 net.ipv4.conf.default.log_martians=1"
   check      = "ph_sysctl_check net.ipv4.conf.all.log_martians=1 net.ipv4.conf.default.log_martians=1"
 }
@@ -318,7 +319,7 @@ control "sysctl-tcp-syncookies" {
 control "sysctl-aslr" {
   title      = "Address space layout randomization is full"
   severity   = "high"
-  references = { cis = ["1.5.1"], devsec = ["sysctl-30"] }
+  references = { cis = ["1.5.1"], devsec = ["sysctl-32"] }
   apply      = "ph_sysctl_apply kernel.randomize_va_space=2"
   check      = "ph_sysctl_check kernel.randomize_va_space=2"
 }
@@ -326,7 +327,7 @@ control "sysctl-aslr" {
 control "sysctl-protected-links" {
   title      = "Hard and symbolic link protections are on"
   severity   = "medium"
-  references = { devsec = ["sysctl-32", "sysctl-33"] }
+  references = { devsec = ["sysctl-34"] }
   apply      = "ph_sysctl_apply fs.protected_hardlinks=1 fs.protected_symlinks=1"
   check      = "ph_sysctl_check fs.protected_hardlinks=1 fs.protected_symlinks=1"
 }
@@ -334,7 +335,7 @@ control "sysctl-protected-links" {
 control "sysctl-dmesg-restrict" {
   title      = "Only privileged users read the kernel log"
   severity   = "low"
-  references = { devsec = ["sysctl-34"] }
+  references = { kspp = ["kernel.dmesg_restrict"] }
   apply      = "ph_sysctl_apply kernel.dmesg_restrict=1"
   check      = "ph_sysctl_check kernel.dmesg_restrict=1"
 }
@@ -342,7 +343,7 @@ control "sysctl-dmesg-restrict" {
 control "core-dumps-restricted" {
   title      = "setuid programs do not dump core and core dumps are limited"
   severity   = "medium"
-  references = { cis = ["1.5.3"], devsec = ["sysctl-31a", "sysctl-31b"] }
+  references = { cis = ["1.5.3"], devsec = ["sysctl-31a"] }
   apply      = <<-EOT
     ph_sysctl_apply fs.suid_dumpable=0 || exit 1
     ph_set_kv "$ROOT/etc/security/limits.d/99-phoenix-hardening.conf" "* hard core" 0 " "
@@ -589,7 +590,7 @@ control "pkg-rsh" {
 control "pkg-nis" {
   title      = "NIS client and server are not installed"
   severity   = "high"
-  references = { cis = ["2.2.1"], devsec = ["package-04", "package-05"] }
+  references = { cis = ["2.2.1"], devsec = ["package-05"] }
   apply      = <<-EOT
     case $PH_FAMILY in deb) ph_pkg_absent_apply nis ;; *) ph_pkg_absent_apply ypbind ypserv ;; esac
   EOT
@@ -656,7 +657,7 @@ control "updates-applied" {
   title       = "Every available package update is installed"
   description = "Bake time is when a phoenix server gets its updates. Without network (install_packages = false) the check still reports what the package lists know to be pending."
   severity    = "high"
-  references  = { cis = ["1.2.2.1"], devsec = ["os-updates"] }
+  references  = { cis = ["1.2.2.1"] }
   params      = ["install_packages"]
   apply       = <<-EOT
     ph_live || { echo "not updating under ROOT"; exit 0; }

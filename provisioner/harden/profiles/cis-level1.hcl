@@ -16,7 +16,7 @@ param "disable_squashfs" {
 control "ssh-log-level" {
   title      = "sshd logs at INFO or VERBOSE"
   severity   = "low"
-  references = { cis = ["5.1.14"] }
+  references = { cis = ["5.1.14"], devsec = ["sshd-13"] }
   apply      = <<-EOT
     ph_sshd_load >/dev/null 2>&1
     case $(ph_sshd_value loglevel INFO | tr a-z A-Z) in INFO|VERBOSE) exit 0 ;; esac
@@ -32,7 +32,7 @@ control "ssh-log-level" {
 control "ssh-login-grace-time" {
   title      = "sshd drops unauthenticated connections within 60 seconds"
   severity   = "low"
-  references = { cis = ["5.1.13"] }
+  references = { cis = ["5.1.13"], devsec = ["sshd-18"] }
   apply      = "ph_sshd_set LoginGraceTime 60"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -43,7 +43,7 @@ control "ssh-login-grace-time" {
 control "ssh-client-alive" {
   title      = "sshd ends unresponsive sessions"
   severity   = "low"
-  references = { cis = ["5.1.7"], devsec = ["ssh_client_alive_interval", "ssh_client_alive_count"] }
+  references = { cis = ["5.1.7"], devsec = ["sshd-36", "sshd-37"] }
   apply      = "ph_sshd_set ClientAliveInterval 300 && ph_sshd_set ClientAliveCountMax 3"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -57,7 +57,7 @@ control "ssh-client-alive" {
 control "ssh-max-startups" {
   title      = "sshd limits concurrent unauthenticated connections"
   severity   = "low"
-  references = { cis = ["5.1.18"] }
+  references = { cis = ["5.1.18"], devsec = ["sshd-21"] }
   apply      = "ph_sshd_set MaxStartups 10:30:60"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -71,7 +71,7 @@ control "ssh-max-startups" {
 control "ssh-max-sessions" {
   title      = "sshd allows at most 10 sessions per connection"
   severity   = "low"
-  references = { cis = ["5.1.17"] }
+  references = { cis = ["5.1.17"], devsec = ["sshd-20"] }
   apply      = "ph_sshd_set MaxSessions 10"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -82,7 +82,7 @@ control "ssh-max-sessions" {
 control "ssh-use-pam" {
   title      = "sshd uses PAM"
   severity   = "low"
-  references = { cis = ["5.1.22"], devsec = ["ssh_use_pam"] }
+  references = { cis = ["5.1.22"] }
   apply      = "ph_sshd_set UsePAM yes"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -268,7 +268,7 @@ control "pkg-snmpd" {
 control "pkg-tftp-server" {
   title      = "No TFTP server is installed"
   severity   = "medium"
-  references = { cis = ["2.1.16"] }
+  references = { cis = ["2.1.16"], devsec = ["package-06"] }
   apply      = "ph_pkg_absent_apply tftpd-hpa atftpd tftp-server"
   check      = "ph_pkg_absent_check tftpd-hpa atftpd tftp-server"
 }
@@ -316,7 +316,7 @@ control "auditd-enabled" {
 control "auditd-rules" {
   title      = "auditd records changes to identity, sudoers, time and logins"
   severity   = "medium"
-  references = { cis = ["6.2.3.1", "6.2.3.3", "6.2.3.4", "6.2.3.8", "6.2.3.12"], devsec = ["package-09"] }
+  references = { cis = ["6.2.3.1", "6.2.3.3", "6.2.3.4", "6.2.3.8", "6.2.3.12"] }
   apply      = <<-EOT
     [ -d "$ROOT/etc/audit" ] || { echo "auditd is not installed (see auditd-installed)"; exit 2; }
     ph_audit_rules >"$PH_TMP/audit.rules"
