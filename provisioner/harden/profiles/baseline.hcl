@@ -155,7 +155,7 @@ control "ssh-permit-user-environment" {
 control "ssh-x11-forwarding" {
   title      = "SSH X11 forwarding is disabled"
   severity   = "medium"
-  references = { cis = ["5.1.8"], devsec = ["sshd-42"] }
+  references = { devsec = ["sshd-42"] }
   apply      = "ph_sshd_set X11Forwarding no"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -590,7 +590,7 @@ control "pkg-rsh" {
 control "pkg-nis" {
   title      = "NIS client and server are not installed"
   severity   = "high"
-  references = { cis = ["2.2.1"], devsec = ["package-05"] }
+  references = { cis = ["2.2.1", "2.1.10"], devsec = ["package-05"] }
   apply      = <<-EOT
     case $PH_FAMILY in deb) ph_pkg_absent_apply nis ;; *) ph_pkg_absent_apply ypbind ypserv ;; esac
   EOT
@@ -628,7 +628,7 @@ control "pkg-inetd" {
 control "journald-persistent" {
   title      = "journald keeps the journal on disk"
   severity   = "medium"
-  references = { cis = ["6.1.1.4"] }
+  references = { cis = ["6.1.2.4"] }
   apply      = <<-EOT
     [ -d "$ROOT/etc/systemd" ] || { echo "systemd is not installed"; exit 2; }
     f="$ROOT/etc/systemd/journald.conf.d/60-phoenix-hardening.conf"
@@ -641,7 +641,7 @@ control "journald-persistent" {
 control "journald-compress" {
   title      = "journald compresses large journal entries"
   severity   = "low"
-  references = { cis = ["6.1.1.3"] }
+  references = { cis = ["6.1.2.3"] }
   apply      = <<-EOT
     [ -d "$ROOT/etc/systemd" ] || { echo "systemd is not installed"; exit 2; }
     f="$ROOT/etc/systemd/journald.conf.d/60-phoenix-hardening.conf"

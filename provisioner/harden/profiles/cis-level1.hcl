@@ -1,9 +1,10 @@
 # cis-level1: the CIS Level 1 Server items that can be automated at bake
 # time, on top of baseline. Items that need the running instance (mount
 # options of real volumes, firewall state, bootloader passwords) are left
-# to the instance. auditd (a Level 2 item in the Debian benchmark) is here
-# because an image is the cheap place to set it up; skip its controls to
-# stay strictly Level 1.
+# to the instance. Two Level 2 items are included: auditd (6.2.x), because
+# an image is the cheap place to set it up, and PASS_MIN_DAYS (5.4.1.2);
+# skip auditd-installed, auditd-enabled, auditd-rules and
+# login-defs-pass-min-days to stay strictly Level 1.
 
 param "disable_squashfs" {
   type        = "bool"
@@ -137,7 +138,8 @@ control "login-defs-pass-max-days" {
 }
 
 control "login-defs-pass-min-days" {
-  title      = "Passwords cannot be changed again within a day"
+  title       = "Passwords cannot be changed again within a day"
+  description = "A CIS Level 2 item (5.4.1.2), kept here because it costs nothing on servers without password logins."
   severity   = "low"
   references = { cis = ["5.4.1.2"], devsec = ["os-05"] }
   apply      = <<-EOT
@@ -316,7 +318,7 @@ control "auditd-enabled" {
 control "auditd-rules" {
   title      = "auditd records changes to identity, sudoers, time and logins"
   severity   = "medium"
-  references = { cis = ["6.2.3.1", "6.2.3.3", "6.2.3.4", "6.2.3.8", "6.2.3.12"] }
+  references = { cis = ["6.2.3.1", "6.2.3.3", "6.2.3.4", "6.2.3.8", "6.2.3.11", "6.2.3.12"] }
   apply      = <<-EOT
     [ -d "$ROOT/etc/audit" ] || { echo "auditd is not installed (see auditd-installed)"; exit 2; }
     ph_audit_rules >"$PH_TMP/audit.rules"

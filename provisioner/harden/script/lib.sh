@@ -561,6 +561,7 @@ ph_audit_rules() {
 -w /etc/security/opasswd -p wa -k identity
 -w /etc/sudoers -p wa -k scope
 -w /etc/sudoers.d -p wa -k scope
+-w /var/log/sudo.log -p wa -k sudo_log_file
 -a always,exit -F arch=b64 -S adjtimex -S settimeofday -S clock_settime -k time-change
 -w /etc/localtime -p wa -k time-change
 -w /var/log/lastlog -p wa -k logins
