@@ -240,7 +240,6 @@ func TestProvisionScriptFailure(t *testing.T) {
 }
 
 func TestProvisionUploadFailure(t *testing.T) {
-	testenv.RequireRoot(t)
 	var p Provisioner
 	if err := p.Prepare(map[string]interface{}{}); err != nil {
 		t.Fatal(err)
