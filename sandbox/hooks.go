@@ -55,15 +55,30 @@ type hookState struct {
 	calls  map[string]map[string]int
 	faults []*Fault
 	seq    int
+	onCall func(service, action string)
+}
+
+// OnCall registers f to be called before each API call is handled, from
+// the serving goroutine; in-process tests use it to act at an exact point
+// of a client's run (cancel a build when it creates the AMI, say). nil
+// removes it.
+func (s *Sandbox) OnCall(f func(service, action string)) {
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	s.hooks.onCall = f
 }
 
 func (s *Sandbox) countCall(svc, action string) {
 	s.hooks.mu.Lock()
-	defer s.hooks.mu.Unlock()
 	if s.hooks.calls[svc] == nil {
 		s.hooks.calls[svc] = map[string]int{}
 	}
 	s.hooks.calls[svc][action]++
+	f := s.hooks.onCall
+	s.hooks.mu.Unlock()
+	if f != nil {
+		f(svc, action)
+	}
 }
 
 // faultFor decides whether a fault fires for this call: an error to answer

@@ -1,3 +1,6 @@
+//go:generate go tool packer-sdc mapstructure-to-hcl2 -type Settings,AssumeRole
+//go:generate ../../scripts/struct-markdown.sh
+
 // Package awsconfig is the one place that turns phoenix's access settings
 // (region, profile, static keys, assume role, endpoint, retries) into an
 // aws.Config. The builder, the post-processor and the CLI all use it, so a
