@@ -56,6 +56,7 @@ func (s *stepKeyPair) Run(ctx context.Context, state multistep.StateBag) multist
 		return halt(state, fmt.Errorf("encoding the temporary public key: %w", err))
 	}
 	ui.Say(fmt.Sprintf("Creating temporary ed25519 key pair %s...", name))
+	s.created = name // DeleteKeyPair is idempotent: clean up even if the answer is lost
 	_, err = cl.EC2(c.Region).ImportKeyPair(ctx, &ec2.ImportKeyPairInput{
 		KeyName:           aws.String(name),
 		PublicKeyMaterial: ssh.MarshalAuthorizedKey(sshPub),
@@ -64,7 +65,6 @@ func (s *stepKeyPair) Run(ctx context.Context, state multistep.StateBag) multist
 	if err != nil {
 		return halt(state, fmt.Errorf("importing temporary key pair %s: %w", name, err))
 	}
-	s.created = name
 	comm.SSHKeyPairName = name
 	comm.SSHTemporaryKeyPairName = name
 	comm.SSHPrivateKey = pem.EncodeToMemory(block)

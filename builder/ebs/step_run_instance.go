@@ -19,7 +19,8 @@ import (
 // encrypted under the chosen key, so that the AMI's snapshots are
 // encrypted from the first write.
 type stepRunInstance struct {
-	id string
+	id    string
+	token string // RunInstances' client token: finds the instance when the call's answer was lost
 }
 
 func (s *stepRunInstance) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
@@ -31,6 +32,7 @@ func (s *stepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 	}
 	state.Put(stateBuildTime, time.Now())
 	state.Put(stateBuildID, uuid.TimeOrderedUUID())
+	s.token = uuid.TimeOrderedUUID()
 
 	runTags, err := renderTags(c, c.RunTags, buildInfoFor(state, c.Region))
 	if err != nil {
@@ -43,7 +45,7 @@ func (s *stepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 		MinCount:     aws.Int32(1),
 		MaxCount:     aws.Int32(1),
 		SubnetId:     aws.String(subnet),
-		ClientToken:  aws.String(uuid.TimeOrderedUUID()),
+		ClientToken:  aws.String(s.token),
 		MetadataOptions: &ec2types.InstanceMetadataOptionsRequest{
 			HttpTokens:              ec2types.HttpTokensState(c.MetadataOptions.HttpTokens),
 			HttpEndpoint:            ec2types.InstanceMetadataEndpointState(c.MetadataOptions.HttpEndpoint),
@@ -126,13 +128,33 @@ func (s *stepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 }
 
 func (s *stepRunInstance) Cleanup(state multistep.StateBag) {
-	if s.id == "" {
+	if s.id == "" && s.token == "" {
 		return
 	}
 	c, cl, ui := from(state)
 	ctx, cancel := cleanupContext(c.InstanceTerminatedTimeout + time.Minute)
 	defer cancel()
 	e := cl.EC2(c.Region)
+	if s.id == "" {
+		// RunInstances may have launched an instance whose answer never
+		// arrived (a cancel mid-call): its client token finds it.
+		out, err := e.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{{Name: aws.String("client-token"), Values: []string{s.token}}}})
+		if err != nil {
+			ui.Error(fmt.Sprintf("looking for the build instance: %v; check for an instance tagged %s by hand", err, tagBuilder))
+			return
+		}
+		for _, r := range out.Reservations {
+			for _, in := range r.Instances {
+				if in.State != nil && in.State.Name != ec2types.InstanceStateNameTerminated {
+					s.id = aws.ToString(in.InstanceId)
+				}
+			}
+		}
+		s.token = ""
+		if s.id == "" {
+			return
+		}
+	}
 	ui.Say(fmt.Sprintf("Terminating the build instance %s...", s.id))
 	if _, err := e.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{s.id}}); err != nil && apiCode(err) != "InvalidInstanceID.NotFound" {
 		ui.Error(fmt.Sprintf("terminating %s: %v; terminate it by hand", s.id, err))
@@ -153,7 +175,7 @@ func (s *stepRunInstance) Cleanup(state multistep.StateBag) {
 		ui.Error(err.Error())
 		return
 	}
-	s.id = ""
+	s.id, s.token = "", ""
 }
 
 // describeInstance returns the instance, or nil while it is not visible.

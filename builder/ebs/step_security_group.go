@@ -19,6 +19,7 @@ import (
 // temporary one that admits SSH only from the builder.
 type stepSecurityGroup struct {
 	created string
+	name    string // finds the group when CreateSecurityGroup's answer was lost
 }
 
 func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
@@ -41,6 +42,7 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 		cidrs = []string{addr + "/32"}
 	}
 	name := "packer_" + uuid.TimeOrderedUUID()
+	s.name = name
 	port := c.Comm.Port()
 	ui.Say(fmt.Sprintf("Creating temporary security group %s: SSH (port %d) from %s only...", name, port, strings.Join(cidrs, ", ")))
 	out, err := e.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
@@ -71,12 +73,20 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 }
 
 func (s *stepSecurityGroup) Cleanup(state multistep.StateBag) {
-	if s.created == "" {
+	if s.created == "" && s.name == "" {
 		return
 	}
 	c, cl, ui := from(state)
 	ctx, cancel := cleanupContext(5 * time.Minute)
 	defer cancel()
+	if s.created == "" {
+		out, err := cl.EC2(c.Region).DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{{Name: aws.String("group-name"), Values: []string{s.name}}}})
+		if err != nil || len(out.SecurityGroups) == 0 {
+			s.name = ""
+			return
+		}
+		s.created = aws.ToString(out.SecurityGroups[0].GroupId)
+	}
 	ui.Say(fmt.Sprintf("Deleting temporary security group %s...", s.created))
 	// The instance may still be terminating: retry dependency violations.
 	err := retryInUse(ctx, func() error {
@@ -87,7 +97,7 @@ func (s *stepSecurityGroup) Cleanup(state multistep.StateBag) {
 		ui.Error(fmt.Sprintf("deleting temporary security group %s: %v; delete it by hand", s.created, err))
 		return
 	}
-	s.created = ""
+	s.created, s.name = "", ""
 }
 
 // builderAddress is the local address this machine uses to reach the EC2
