@@ -53,6 +53,8 @@ say "Finding the two newest Debian 12 images (owner 136693071363)"
 read -r OLD_AMI NEW_AMI < <(aws ec2 describe-images --owners 136693071363 \
   --filters 'Name=name,Values=debian-12-amd64-*' 'Name=state,Values=available' \
   --query 'sort_by(Images,&CreationDate)[-2:].ImageId' | tr '\t' ' ')
+# ROLLOUT_NEW_AMI rolls out an image of one's own (the demo's baked AMI).
+NEW_AMI="${ROLLOUT_NEW_AMI:-$NEW_AMI}"
 echo "    old $OLD_AMI, new $NEW_AMI"
 
 VPC=$(aws ec2 describe-vpcs --filters Name=is-default,Values=true --query 'Vpcs[0].VpcId')

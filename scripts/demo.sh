@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The demo: starts the phoenix sandbox (a local AWS on a loopback address),
-# rolls a new AMI onto an Auto Scaling group behind a load balancer, shows
-# the result and what is left, and stops the sandbox.
+# The demo, on the local sandbox cloud: bake an encrypted, tagged AMI with
+# the real Packer and the phoenix plugin, roll it onto an Auto Scaling
+# group of 3 behind a load balancer, show the result and that nothing is
+# left, and stop the sandbox.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,11 @@ SCALE=${DEMO_TIME_SCALE:-0.02}
 STATE=$(mktemp -d -t phoenix-demo-XXXXXX)
 LOG="$STATE/sandbox.log"
 SANDBOX_PID=""
+export CHECKPOINT_DISABLE=1 PACKER_PLUGIN_PATH="$STATE/plugins" PACKER_NO_COLOR=1
+export AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox AWS_REGION=us-east-1 AWS_PAGER=""
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+AWS_CLI=/usr/bin/aws
+[ -x "$AWS_CLI" ] || AWS_CLI=$(command -v aws)
 
 stop_sandbox() {
   if [ -n "$SANDBOX_PID" ] && kill -0 "$SANDBOX_PID" 2>/dev/null; then
@@ -19,6 +25,13 @@ stop_sandbox() {
   rm -rf "$STATE"
 }
 trap stop_sandbox EXIT
+
+echo "==> Building Packer (pinned in tools/go.mod), the phoenix plugin and the demo app"
+./scripts/install-packer.sh
+go build -o "$BIN/packer-plugin-phoenix" .
+CGO_ENABLED=0 go build -ldflags "-X main.version=2.0.0" -o "$BIN/web-app" ./example/app
+"$BIN/packer" plugins install --path "$BIN/packer-plugin-phoenix" github.com/immutable-infra/phoenix >/dev/null
+"$BIN/packer" plugins installed | sed 's/^/    installed: /'
 
 echo "==> Starting the sandbox (runtime sim, time scale $SCALE: AWS durations $(awk "BEGIN{print 1/$SCALE}")x faster)"
 "$BIN/phoenix" sandbox --listen 127.0.0.1:0 --runtime sim --time-scale "$SCALE" --state-dir "$STATE/sandbox" >"$LOG" 2>&1 &
@@ -30,13 +43,48 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 [ -n "${URL:-}" ] || { echo "the sandbox did not start:"; cat "$LOG"; exit 1; }
+export AWS_ENDPOINT_URL="$URL"
 echo "    serving $URL (hooks: $URL/_sandbox/inventory)"
+aws() { "$AWS_CLI" --endpoint-url "$URL" --output text "$@"; }
 
-AWS_ENDPOINT_URL="$URL" ./example/sandbox-rollout.sh
+echo "==> Creating customer managed KMS keys for the images (us-east-1, eu-west-1)"
+for r in us-east-1:alias/images eu-west-1:alias/images-eu; do
+  region=${r%%:*} alias=${r#*:}
+  key=$(aws kms create-key --region "$region" --description "demo images" --query KeyMetadata.KeyId)
+  aws kms create-alias --region "$region" --alias-name "$alias" --target-key-id "$key"
+done
+
+echo "==> packer build: baking the web app's AMI (phoenix-ebs, sim source: no SSH in the sim runtime)"
+"$BIN/packer" build -only=web.phoenix-ebs.sim -var app_version=2.0.0 \
+  -var 'copy_regions={"eu-west-1":"alias/images-eu"}' example/web.pkr.hcl | tee "$STATE/build.log" | sed 's/^/    /'
+AMI=$(sed -n 's/.*us-east-1: \(ami-[0-9a-f]*\).*/\1/p' "$STATE/build.log" | tail -1)
+[ -n "$AMI" ] || { echo "no AMI in the build output"; exit 1; }
+echo "==> The AMI, as AWS describes it:"
+aws ec2 describe-images --image-ids "$AMI" --query 'Images[0].[ImageId,Name,ImdsSupport]' | sed 's/^/    /'
+aws ec2 describe-images --image-ids "$AMI" --query 'Images[0].Tags[?starts_with(Key, `phoenix:`) || Key==`version`].[Key,Value]' | sort | sed 's/^/    /'
+SNAP=$(aws ec2 describe-images --image-ids "$AMI" --query 'Images[0].BlockDeviceMappings[0].Ebs.SnapshotId')
+aws ec2 describe-snapshots --snapshot-ids "$SNAP" --query 'Snapshots[0].[SnapshotId,Encrypted,KmsKeyId]' | sed 's/^/    snapshot: /'
+
+echo "==> Rolling $AMI onto an Auto Scaling group of 3 behind a load balancer"
+ROLLOUT_NEW_AMI="$AMI" AWS_CLI="$AWS_CLI" ./example/sandbox-rollout.sh | sed 's/^/    /'
+
+echo "==> Removing the baked AMIs, their snapshots and the keys"
+for region in us-east-1 eu-west-1; do
+  for id in $(aws ec2 describe-images --region "$region" --owners self --query 'Images[].ImageId'); do
+    snaps=$(aws ec2 describe-images --region "$region" --image-ids "$id" --query 'Images[0].BlockDeviceMappings[].Ebs.SnapshotId')
+    aws ec2 deregister-image --region "$region" --image-id "$id"
+    for s in $snaps; do aws ec2 delete-snapshot --region "$region" --snapshot-id "$s"; done
+  done
+  for alias in $(aws kms list-aliases --region "$region" --query 'Aliases[?starts_with(AliasName, `alias/images`)].AliasName'); do
+    key=$(aws kms describe-key --region "$region" --key-id "$alias" --query KeyMetadata.KeyId)
+    aws kms delete-alias --region "$region" --alias-name "$alias"
+    aws kms schedule-key-deletion --region "$region" --key-id "$key" --pending-window-in-days 7 >/dev/null
+  done
+done
 
 echo "==> AWS calls made, by service and action:"
 curl -fsS "$URL/_sandbox/calls" | tr -d '\n ' | sed 's/},/},\n/g; s/^/    /'; echo
 LEFT=$(curl -fsS "$URL/_sandbox/inventory" | grep -c '"id"' || true)
 echo "==> Resources left in the sandbox: $LEFT"
-[ "$LEFT" = 0 ]
+[ "$LEFT" = 0 ] || { curl -fsS "$URL/_sandbox/inventory"; exit 1; }
 echo "==> Demo finished; stopping the sandbox"
