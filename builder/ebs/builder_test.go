@@ -366,3 +366,56 @@ func TestCancelAtEachStepLeavesNothing(t *testing.T) {
 		})
 	}
 }
+
+// With SSH, the build makes a temporary ed25519 key pair and a security
+// group open to the builder only; when it cannot connect (the sim runtime
+// has no sshd), both are gone afterwards along with the instance.
+func TestSSHTimeoutCleansTemporaryKeyPairAndGroup(t *testing.T) {
+	e := newEnv(t)
+	var sawKey, sawGroup bool
+	var mu sync.Mutex
+	e.sb.OnCall(func(svc, action string) {
+		if action != "AuthorizeSecurityGroupIngress" && action != "RunInstances" {
+			return
+		}
+		go func() {
+			ctx := context.Background()
+			c := e.ec2("us-east-1")
+			keys, err := c.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{})
+			groups, err2 := c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{})
+			if err != nil || err2 != nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, k := range keys.KeyPairs {
+				if k.KeyType == ec2types.KeyTypeEd25519 && strings.HasPrefix(aws.ToString(k.KeyName), "packer_") {
+					sawKey = true
+				}
+			}
+			for _, g := range groups.SecurityGroups {
+				for _, p := range g.IpPermissions {
+					if aws.ToInt32(p.FromPort) == 22 && len(p.IpRanges) == 1 && aws.ToString(p.IpRanges[0].CidrIp) == "127.0.0.1/32" {
+						sawGroup = true
+					}
+				}
+			}
+		}()
+	})
+	res := e.build(context.Background(), e.config("communicator", "ssh", "ssh_username", "admin", "ssh_timeout", "300ms"))
+	e.sb.OnCall(nil)
+	if res.err == nil {
+		t.Fatal("build succeeded without SSH")
+	}
+	time.Sleep(100 * time.Millisecond) // let the last look finish
+	mu.Lock()
+	if !sawKey || !sawGroup {
+		t.Errorf("temporary ed25519 key pair seen: %v; group with SSH from 127.0.0.1/32 only: %v", sawKey, sawGroup)
+	}
+	mu.Unlock()
+	calls := e.sb.Calls()["ec2"]
+	if calls["ImportKeyPair"] != 1 || calls["DeleteKeyPair"] != 1 || calls["CreateSecurityGroup"] != 1 || calls["DeleteSecurityGroup"] < 1 {
+		t.Errorf("calls %v", calls)
+	}
+	e.waitInventoryClean()
+}
