@@ -432,22 +432,10 @@ func elbDescribeLoadBalancers(c *call) (any, *APIError) {
 			lbs = append(lbs, lb)
 		}
 	case len(names) > 0:
-		var missing []string
-		for _, n := range names {
-			var found *LoadBalancer
-			for _, lb := range c.r.LoadBalancers {
-				if lb.Name == n && !c.hidden(lb.Created) {
-					found = lb
-				}
-			}
-			if found == nil {
-				missing = append(missing, n)
-			} else {
-				lbs = append(lbs, found)
-			}
-		}
-		if len(missing) > 0 {
-			return nil, errf("LoadBalancerNotFound", "Load balancers '[%s]' not found", strings.Join(missing, ", "))
+		var err *APIError
+		if lbs, err = byNames(c, names, c.r.LoadBalancers, func(lb *LoadBalancer) (string, time.Time) { return lb.Name, lb.Created },
+			"LoadBalancerNotFound", "Load balancers"); err != nil {
+			return nil, err
 		}
 	default:
 		for _, lb := range c.r.LoadBalancers {
@@ -796,22 +784,10 @@ func elbDescribeTargetGroups(c *call) (any, *APIError) {
 			tgs = append(tgs, tg)
 		}
 	case len(names) > 0:
-		var missing []string
-		for _, name := range names {
-			var found *TargetGroup
-			for _, tg := range c.r.TargetGroups {
-				if tg.Name == name && !c.hidden(tg.Created) {
-					found = tg
-				}
-			}
-			if found == nil {
-				missing = append(missing, name)
-			} else {
-				tgs = append(tgs, found)
-			}
-		}
-		if len(missing) > 0 {
-			return nil, errf("TargetGroupNotFound", "Target groups '[%s]' not found", strings.Join(missing, ", "))
+		var err *APIError
+		if tgs, err = byNames(c, names, c.r.TargetGroups, func(tg *TargetGroup) (string, time.Time) { return tg.Name, tg.Created },
+			"TargetGroupNotFound", "Target groups"); err != nil {
+			return nil, err
 		}
 	default:
 		if lbARN != "" {
@@ -1796,4 +1772,28 @@ func elbDescribeTags(c *call) (any, *APIError) {
 		}))))
 	}
 	return []*X{List("TagDescriptions", items)}, nil
+}
+
+// byNames finds each named resource among all, skipping those an
+// invisible fault hides, and names every missing one in AWS's
+// "'[a, b]' not found" form.
+func byNames[T any](c *call, names []string, all map[string]T, key func(T) (string, time.Time), code, what string) ([]T, *APIError) {
+	var out []T
+	var missing []string
+	for _, n := range names {
+		found := false
+		for _, v := range all {
+			if name, created := key(v); name == n && !c.hidden(created) {
+				out, found = append(out, v), true
+				break
+			}
+		}
+		if !found {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, errf(code, "%s '[%s]' not found", what, strings.Join(missing, ", "))
+	}
+	return out, nil
 }
