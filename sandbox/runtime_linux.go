@@ -65,14 +65,14 @@ type linuxRuntime struct {
 	client    *http.Client
 	base      string
 
-	mu      sync.Mutex
-	closed  bool
-	ips     map[string]bool              // claimed instance and load balancer addresses
-	queues  map[string]chan struct{}     // per instance: closed when its last queued work is done
-	insts   map[string]*linuxrt.Instance // booted at least once and not terminated
-	layers  map[string]*pending          // layers made by this runtime: their creation
-	nextLB  int
-	mounts  map[string]func() error // OpenImage mounts still open
+	mu     sync.Mutex
+	closed bool
+	ips    map[string]bool              // claimed instance and load balancer addresses
+	queues map[string]chan struct{}     // per instance: closed when its last queued work is done
+	insts  map[string]*linuxrt.Instance // booted at least once and not terminated
+	layers map[string]*pending          // layers made by this runtime: their creation
+	nextLB int
+	mounts map[string]func() error // OpenImage mounts still open
 }
 
 func newLinuxRuntime(w *World, stateDir string, log io.Writer) (*linuxRuntime, error) {
@@ -121,7 +121,7 @@ func newLinuxRuntime(w *World, stateDir string, log io.Writer) (*linuxRuntime, e
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.client = &http.Client{
 		Transport: &http.Transport{
-			DisableKeepAlives: true, // a health check is one connection, as on AWS
+			DisableKeepAlives: true,                                  // a health check is one connection, as on AWS
 			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, // as ELB: any certificate
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
