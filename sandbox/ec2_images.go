@@ -109,6 +109,14 @@ func fvOne(s string) []string    { return []string{s} }
 func fvBool(b bool) []string     { return fvOne(strconv.FormatBool(b)) }
 func fvInt(n int) []string       { return fvOne(strconv.Itoa(n)) }
 func timeStr(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// optInt64 renders n, or nothing when it is 0.
+func optInt64(name string, n int64) *X {
+	if n == 0 {
+		return nil
+	}
+	return T(name, strconv.FormatInt(n, 10))
+}
 func fvOpt(s string) []string {
 	if s == "" {
 		return nil
@@ -475,11 +483,12 @@ func ec2CreateImage(c *call) (any, *APIError) {
 	}
 	if src := c.r.Images[inst.ImageID]; src != nil {
 		im.Architecture, im.Platform, im.PlatformDetails = src.Architecture, src.Platform, src.PlatformDetails
-		im.BootMode, im.VirtualizationType, im.Layers = src.BootMode, src.VirtualizationType, src.Layers
+		im.BootMode, im.VirtualizationType = src.BootMode, src.VirtualizationType
 		if im.RootDeviceName == "" {
 			im.RootDeviceName = src.RootDeviceName
 		}
 	}
+	im.Rootfs, im.Layers = inst.Rootfs, append([]string(nil), inst.Layers...)
 	var snaps []*Snapshot
 	seen := map[string]bool{}
 	for _, bd := range inst.BlockDevices {
@@ -514,6 +523,13 @@ func ec2CreateImage(c *call) (any, *APIError) {
 			ID: newID("snap"), VolumeID: v.ID, VolumeSize: v.Size, Encrypted: v.Encrypted, KmsKeyID: v.KmsKeyID,
 			State: "pending", OwnerID: AccountID, StartTime: now, Created: now, readyAt: ready,
 			Description: fmt.Sprintf("Created by CreateImage(%s) for %s", inst.ID, im.ID), Tags: tags["snapshot"].Clone(),
+		}
+		if bd.DeviceName == inst.RootDeviceName {
+			// The root volume's snapshot is the instance's writable layer.
+			if layer, op := c.w.runtime.ImageLayer(inst, s.ID); layer != "" {
+				im.Layers = append(im.Layers, layer)
+				s.layerOp = op
+			}
 		}
 		snaps = append(snaps, s)
 		im.BlockDevices = append(im.BlockDevices, ImageBlockDevice{
@@ -658,7 +674,7 @@ func ec2CopyImage(c *call) (any, *APIError) {
 		RootDeviceName: srcImg.RootDeviceName, RootDeviceType: srcImg.RootDeviceType,
 		VirtualizationType: srcImg.VirtualizationType, BootMode: srcImg.BootMode, EnaSupport: srcImg.EnaSupport,
 		ImdsSupport: srcImg.ImdsSupport, SourceImageID: srcImg.ID, SourceRegion: src.Name,
-		Layers: srcImg.Layers, Tags: Tags{}, Created: now, readyAt: ready, ClientToken: token,
+		Rootfs: srcImg.Rootfs, Layers: srcImg.Layers, Tags: Tags{}, Created: now, readyAt: ready, ClientToken: token,
 	}
 	if copyTags && srcImg.OwnerID == AccountID {
 		for k, v := range srcImg.Tags {
@@ -738,6 +754,7 @@ func ec2DeregisterImage(c *call) (any, *APIError) {
 		return nil, err
 	}
 	im.State, im.readyAt = "deregistered", time.Time{}
+	c.w.collectLayers()
 	var results []*X
 	if deleteSnaps {
 		for _, b := range im.BlockDevices {
@@ -1188,6 +1205,7 @@ func renderSnapshot(s *Snapshot) []*X {
 		B("encrypted", s.Encrypted),
 		Opt("kmsKeyId", s.KmsKeyID),
 		T("storageTier", "standard"),
+		optInt64("fullSnapshotSizeInBytes", s.Bytes),
 		renderTagSet(s.Tags),
 	}
 }
@@ -1415,10 +1433,19 @@ func ec2GetEbsDefaultKmsKeyID(c *call) (any, *APIError) {
 // with such a snapshot to failed.
 func imageController(r *Region, now time.Time) {
 	for _, s := range r.Snapshots {
-		if s.State != "pending" || s.readyAt.IsZero() || now.Before(s.readyAt) {
+		if s.State != "pending" || s.readyAt.IsZero() || now.Before(s.readyAt) || !s.layerOp.ready() {
 			continue
 		}
 		s.readyAt = time.Time{}
+		if s.layerOp != nil {
+			op := s.layerOp
+			s.layerOp = nil
+			if op.err != nil {
+				s.State = "error"
+				continue
+			}
+			s.Bytes = op.bytes
+		}
 		if s.Encrypted {
 			if _, err := r.w.usableKMSKey(r, s.KmsKeyID); err != nil {
 				s.State = "error"

@@ -471,8 +471,8 @@ func ec2GetConsoleOutput(c *call) (any, *APIError) {
 		return nil, err
 	}
 	var out *X
-	if len(in.Console) > 0 {
-		out = T("output", base64.StdEncoding.EncodeToString(in.Console))
+	if console := c.w.runtime.ConsoleOutput(in); len(console) > 0 {
+		out = T("output", base64.StdEncoding.EncodeToString(console))
 	}
 	return ec2Out(T("instanceId", in.ID), Time("timestamp", c.w.now()), out), nil
 }

@@ -393,6 +393,11 @@ func elbCreateLoadBalancer(c *call) (any, *APIError) {
 		lb.ARN = r.arn(elbSvc, "loadbalancer/net/"+name+"/"+randHex(16))
 		lb.DNSName = fmt.Sprintf("%s%s-%s.elb.%s.amazonaws.com", prefix, name, randHex(16), r.Name)
 	}
+	if addr := c.w.runtime.LoadBalancerAddress(); addr != "" {
+		// The runtime serves the load balancer on its own address: that
+		// is the name clients resolve.
+		lb.Address, lb.DNSName = addr, addr
+	}
 	r.LoadBalancers[lb.ARN] = lb
 	return []*X{List("LoadBalancers", []*X{c.renderLoadBalancer(lb)})}, nil
 }
@@ -474,6 +479,9 @@ func elbDeleteLoadBalancer(c *call) (any, *APIError) {
 		}
 	}
 	delete(c.r.LoadBalancers, arn)
+	if lb.Address != "" {
+		c.w.runtime.ReleaseIP(lb.Address)
+	}
 	return nil, nil
 }
 

@@ -16,7 +16,10 @@ import (
 //
 // It runs every tick over every region under the world lock, so it does
 // one pass over listeners and rules per region and then only touches
-// targets whose next check is due.
+// targets whose next check is due. The check itself is the runtime's: it
+// may finish at once (sim) or in a goroutine (a real HTTP request in the
+// linux runtime); its result is applied on the tick that finds it done,
+// and the next check starts an interval after the previous one started.
 
 func init() { addController(elbHealthController) }
 
@@ -77,6 +80,7 @@ func elbHealthController(r *Region, now time.Time) {
 func (t *Target) setState(state, reason, desc string) {
 	if t.State != state || t.Reason != reason {
 		t.okRun, t.failRun = 0, 0
+		t.check = nil // a check in flight no longer counts
 	}
 	t.State, t.Reason, t.Description = state, reason, desc
 }
@@ -111,17 +115,38 @@ func (r *Region) stepTarget(tg *TargetGroup, t *Target, inst *Instance, used, pr
 		t.nextCheck = now.Add(interval)
 		return
 	}
+	if t.check != nil {
+		if t.check.ready() {
+			t.applyCheck(hc)
+		}
+		return
+	}
 	if now.Before(t.nextCheck) {
 		return
 	}
 	t.nextCheck = now.Add(interval)
-	var ok bool
-	var reason, desc string
 	if inst == nil { // an ip target nothing answers on
-		reason, desc = "Target.Timeout", "Request timed out"
+		t.check = healthResult(false, "Target.Timeout", "Request timed out")
 	} else {
-		ok, reason, desc = r.w.runtime.HealthCheck(r, inst, tg, healthCheckPort(tg, t))
+		ip := inst.PrivateIP
+		if tg.TargetType == "ip" {
+			ip = t.ID
+		}
+		t.check = r.w.runtime.HealthCheck(r, inst, tg, ip, healthCheckPort(tg, t))
 	}
+	if t.check.ready() {
+		t.applyCheck(hc)
+	}
+}
+
+// applyCheck counts the finished health check in t.check towards the
+// healthy or unhealthy threshold.
+func (t *Target) applyCheck(hc TargetGroupHealthCheck) {
+	ok, reason, desc := true, "", ""
+	if t.check != nil {
+		ok, reason, desc = t.check.healthy, t.check.reason, t.check.description
+	}
+	t.check = nil
 	if ok {
 		t.okRun, t.failRun = t.okRun+1, 0
 		if t.okRun >= hc.HealthyThreshold && t.State != "healthy" {

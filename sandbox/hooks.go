@@ -377,6 +377,10 @@ func (s *Sandbox) serveHook(rw http.ResponseWriter, req *http.Request) {
 	case path == "faults" && req.Method == http.MethodDelete:
 		s.ClearFaults()
 		reply(map[string]any{"faults": []Fault{}})
+	case path == "load-balancers" && req.Method == http.MethodGet:
+		reply(map[string]any{"load_balancers": s.LoadBalancers()})
+	case strings.HasPrefix(path, "images/") && strings.HasSuffix(path, "/files") && req.Method == http.MethodGet:
+		s.serveImageFiles(rw, req, strings.TrimSuffix(strings.TrimPrefix(path, "images/"), "/files"))
 	case path == "timing" && req.Method == http.MethodGet:
 		reply(s.Timing())
 	case path == "timing" && (req.Method == http.MethodPut || req.Method == http.MethodPost):

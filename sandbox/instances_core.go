@@ -113,6 +113,9 @@ func (r *Region) launchInstances(spec launchSpec) ([]*Instance, *APIError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	if why := r.w.runtime.CheckImage(img); why != "" && failure == nil {
+		failure = &launchError{code: "Server.InternalError", message: why}
+	}
 	count := spec.Count
 	if count <= 0 {
 		count = 1
@@ -136,11 +139,12 @@ func (r *Region) launchInstances(spec launchSpec) ([]*Instance, *APIError) {
 		inst := &Instance{
 			ID: newID("i"), ImageID: img.ID, InstanceType: d.InstanceType, State: "pending",
 			KeyName: d.KeyName, SubnetID: subnet.ID, VpcID: subnet.VpcID, AZ: subnet.AZ,
-			PrivateIP: subnet.allocateIP(), SecurityGroupIDs: sgs, UserData: d.UserData,
+			PrivateIP: r.allocateInstanceIP(subnet), SecurityGroupIDs: sgs, UserData: d.UserData,
 			IamInstanceProfile: d.IamInstanceProfile, Metadata: md, LaunchTime: now, Tags: Tags{},
 			RootDeviceName: img.RootDeviceName, LaunchTemplateID: spec.LaunchTemplateID,
 			LaunchTemplateVer: spec.LaunchTemplateV, ClientToken: spec.ClientToken,
 			ReservationID: reservation, Created: now, nextAt: now.Add(r.w.timing.d("instance_pending")),
+			Rootfs: img.Rootfs, Layers: append([]string(nil), img.Layers...),
 		}
 		for k, v := range spec.ExtraTags {
 			inst.Tags[k] = v
@@ -173,6 +177,9 @@ func (r *Region) launchInstances(spec launchSpec) ([]*Instance, *APIError) {
 			inst.nextAt = now.Add(r.w.timing.d("instance_shutting_down") / 4)
 		}
 		r.Instances[inst.ID] = inst
+		if failure == nil {
+			inst.rtOp = r.w.runtime.Boot(r, inst)
+		}
 		out = append(out, inst)
 	}
 	return out, nil
@@ -378,6 +385,19 @@ func (s *Subnet) allocateIP() string {
 	return addr.String()
 }
 
+// allocateInstanceIP hands out the subnet's next address that the runtime
+// can give an instance (in the linux runtime, a loopback address no other
+// instance or program uses).
+func (r *Region) allocateInstanceIP(s *Subnet) string {
+	for i := 0; i < 1<<12; i++ {
+		ip := s.allocateIP()
+		if ip == "" || r.w.runtime.ClaimIP(ip) {
+			return ip
+		}
+	}
+	return s.allocateIP()
+}
+
 // stopInstance begins stopping a running or pending instance.
 func (r *Region) stopInstance(inst *Instance, force bool) {
 	if inst.State != "running" && inst.State != "pending" {
@@ -390,6 +410,7 @@ func (r *Region) stopInstance(inst *Instance, force bool) {
 		d /= 3
 	}
 	inst.nextAt = r.w.now().Add(d)
+	inst.rtOp = r.w.runtime.Stop(inst)
 }
 
 // startInstance begins starting a stopped instance.
@@ -399,6 +420,7 @@ func (r *Region) startInstance(inst *Instance) {
 	}
 	inst.State, inst.StateReason, inst.StateTransition = "pending", "", ""
 	inst.nextAt = r.w.now().Add(r.w.timing.d("instance_pending"))
+	inst.rtOp = r.w.runtime.Boot(r, inst)
 }
 
 // terminateInstance begins terminating an instance in any live state.
@@ -412,10 +434,14 @@ func (r *Region) terminateInstance(inst *Instance, reason string) {
 	}
 	inst.StateTransition = reason
 	inst.nextAt = r.w.now().Add(r.w.timing.d("instance_shutting_down"))
+	inst.rtOp = r.w.runtime.Terminate(inst)
 }
 
-// instanceController moves instances through their states.
+// instanceController moves instances through their states. A transition
+// completes when its time has come and the runtime's work for it (boot,
+// stop, terminate) is done.
 func instanceController(r *Region, now time.Time) {
+	collect := false
 	for id, inst := range r.Instances {
 		if inst.nextAt.IsZero() || now.Before(inst.nextAt) {
 			if inst.State == "terminated" && now.After(inst.terminatedAt.Add(r.w.timing.d("instance_visible_after"))) {
@@ -423,9 +449,21 @@ func instanceController(r *Region, now time.Time) {
 			}
 			continue
 		}
-		inst.nextAt = time.Time{}
+		if !inst.rtOp.ready() {
+			continue
+		}
+		opErr := inst.rtOp.failed()
+		inst.rtOp, inst.nextAt = nil, time.Time{}
 		switch inst.State {
 		case "pending":
+			if opErr != nil {
+				// AWS's word for an instance that fails to start.
+				inst.State, inst.StateReason = "shutting-down", "Server.InternalError: "+opErr.Error()
+				inst.StateTransition = "Server error on launch"
+				inst.nextAt = now.Add(r.w.timing.d("instance_shutting_down") / 4)
+				inst.rtOp = r.w.runtime.Terminate(inst)
+				continue
+			}
 			inst.State = "running"
 		case "stopping":
 			inst.State, inst.StateReason = "stopped", "Client.UserInitiatedShutdown: User initiated shutdown"
@@ -434,6 +472,8 @@ func instanceController(r *Region, now time.Time) {
 			if inst.StateReason == "" {
 				inst.StateReason = "Client.UserInitiatedShutdown: User initiated shutdown"
 			}
+			r.w.runtime.ReleaseIP(inst.PrivateIP)
+			collect = collect || len(inst.Layers) > 0
 			for _, bd := range inst.BlockDevices {
 				v := r.Volumes[bd.VolumeID]
 				if v == nil {
@@ -449,6 +489,32 @@ func instanceController(r *Region, now time.Time) {
 			}
 		}
 	}
+	if collect {
+		r.w.collectLayers()
+	}
+}
+
+// collectLayers lets the runtime delete the image layers that no image
+// (in any region) and no instance uses any more. Callers hold w.mu.
+func (w *World) collectLayers() {
+	live := map[string]bool{}
+	for _, r := range w.regions {
+		for _, im := range r.Images {
+			if im.State != "deregistered" {
+				for _, l := range im.Layers {
+					live[l] = true
+				}
+			}
+		}
+		for _, inst := range r.Instances {
+			if inst.State != "terminated" {
+				for _, l := range inst.Layers {
+					live[l] = true
+				}
+			}
+		}
+	}
+	w.runtime.ReleaseLayers(live)
 }
 
 func init() { addController(instanceController) }

@@ -112,10 +112,13 @@ type Image struct {
 	SourceImageID      string // for copies
 	SourceRegion       string
 	Builtin            bool // part of the fresh account's world, not inventory
-	Layers             []string
-	Created            time.Time
-	readyAt            time.Time
-	ClientToken        string // CopyImage idempotency
+	// Rootfs names the base file tree the image's Layers go on top of
+	// (RootfsDebian12), or "" for images the linux runtime cannot boot.
+	Rootfs      string
+	Layers      []string
+	Created     time.Time
+	readyAt     time.Time
+	ClientToken string // CopyImage idempotency
 }
 
 // Public reports whether anyone may launch the image.
@@ -145,6 +148,7 @@ type Snapshot struct {
 	Bytes       int64 // real size of the layer in the linux runtime
 	Created     time.Time
 	readyAt     time.Time
+	layerOp     *pending // the runtime freezing the layer (CreateImage)
 	// CreateVolumePermissions says who may create volumes from the
 	// snapshot (UserIDs, Groups "all"); ModifySnapshotAttribute.
 	CreateVolumePermissions LaunchPermissions
@@ -211,6 +215,9 @@ type Instance struct {
 	ReservationID      string
 	Console            []byte
 	Created            time.Time
+	Rootfs             string    // the image's, at launch
+	Layers             []string  // the image's, at launch: kept for every boot
+	rtOp               *pending  // the runtime's work for the current transition
 	nextAt             time.Time // when the current transition completes
 	terminatedAt       time.Time
 }
@@ -445,6 +452,7 @@ type Target struct {
 	okRun        int
 	failRun      int
 	nextCheck    time.Time
+	check        *pending // the runtime's health check in flight
 }
 
 // TargetGroup is an ELBv2 target group.

@@ -24,7 +24,8 @@ type Options struct {
 	// Listen is the loopback address to serve on; "127.0.0.1:0" picks a
 	// free port.
 	Listen string
-	// Runtime is "sim" (state machines only).
+	// Runtime is "sim" (state machines only; the default) or "linux"
+	// (real instances; root on Linux only).
 	Runtime string
 	// StateDir holds the sandbox's files; a temporary directory when empty.
 	StateDir string
@@ -78,12 +79,10 @@ func Start(opts Options) (*Sandbox, error) {
 	if opts.TimeScale < 0 {
 		return nil, fmt.Errorf("time scale %v must be greater than 0", opts.TimeScale)
 	}
-	var rt Runtime
 	switch opts.Runtime {
-	case "", "sim":
-		rt = simRuntime{}
+	case "", "sim", "linux":
 	default:
-		return nil, fmt.Errorf("runtime %q is not available: use sim", opts.Runtime)
+		return nil, fmt.Errorf("runtime %q is not available: use sim or linux", opts.Runtime)
 	}
 	s := &Sandbox{stop: make(chan struct{}), log: opts.Log}
 	if s.log == nil {
@@ -102,11 +101,22 @@ func Start(opts Options) (*Sandbox, error) {
 		}
 		s.stateDir = opts.StateDir
 	}
-	s.world = newWorld(newTiming(opts.TimeScale), rt)
+	s.world = newWorld(newTiming(opts.TimeScale), nil)
 	s.world.sandbox = s
+	var rt Runtime = simRuntime{}
+	if opts.Runtime == "linux" {
+		lrt, err := newLinuxRuntime(s.world, s.stateDir, s.log)
+		if err != nil {
+			s.cleanupState()
+			return nil, fmt.Errorf("linux runtime: %w", err)
+		}
+		rt = lrt
+	}
+	s.world.runtime = rt
 
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
+		rt.Close()
 		s.cleanupState()
 		return nil, fmt.Errorf("listening on %s: %w", opts.Listen, err)
 	}
@@ -146,6 +156,9 @@ func (s *Sandbox) Close() error {
 		defer cancel()
 		err = s.srv.Shutdown(ctx)
 		s.done.Wait()
+		if rerr := s.world.runtime.Close(); rerr != nil && err == nil {
+			err = fmt.Errorf("closing the %s runtime: %w", s.world.runtime.Name(), rerr)
+		}
 		os.Remove(filepath.Join(s.stateDir, "sandbox.json"))
 		s.cleanupState()
 	})

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -15,11 +16,15 @@ const (
 	defaultSGName     = "default"
 	ebsDefaultAlias   = "alias/aws/ebs"
 	publicSnapshotGiB = 8
+	// RootfsDebian12 marks the images whose file tree is the linux
+	// runtime's Debian 12 base root file system (plus their layers).
+	RootfsDebian12 = "debian-12"
 )
 
 // publicImage describes one public image every region starts with.
 type publicImage struct {
 	name, owner, alias, description, arch, platformDetails, root string
+	rootfs                                                       string
 	created                                                      time.Time
 }
 
@@ -32,7 +37,7 @@ func publicImages() []publicImage {
 		out = append(out, publicImage{
 			name: fmt.Sprintf(debianImageName, stamp, 1800+i*7), owner: OwnerDebian,
 			description: "Debian 12 (" + stamp + "-" + fmt.Sprint(1800+i*7) + ")",
-			arch:        "x86_64", platformDetails: "Linux/UNIX", root: "/dev/xvda", created: d,
+			arch:        "x86_64", platformDetails: "Linux/UNIX", root: "/dev/xvda", created: d, rootfs: RootfsDebian12,
 		})
 		out = append(out, publicImage{
 			name: fmt.Sprintf("debian-12-arm64-%s-%d", stamp, 1800+i*7), owner: OwnerDebian,
@@ -63,12 +68,14 @@ func publicImages() []publicImage {
 // seedRegion gives a region what a fresh account has there.
 func seedRegion(r *Region) {
 	now := r.w.now()
-	vpc := &VPC{ID: newID("vpc"), CIDR: defaultVPCCIDR, IsDefault: true, Tags: Tags{}, Created: now}
+	cidr := r.w.runtime.DefaultVPCCIDR()
+	vpc := &VPC{ID: newID("vpc"), CIDR: cidr, IsDefault: true, Tags: Tags{}, Created: now}
 	r.VPCs[vpc.ID] = vpc
+	base := netip.MustParsePrefix(cidr).Addr().As4()
 	for i, az := range r.azs() {
 		sn := &Subnet{
 			ID: newID("subnet"), VpcID: vpc.ID, AZ: az, AZID: fmt.Sprintf("%s-az%d", regionShort(r.Name), i+1),
-			CIDR: fmt.Sprintf("172.31.%d.0/20", i*16), IsDefault: true, Tags: Tags{}, Created: now,
+			CIDR: fmt.Sprintf("%d.%d.%d.0/20", base[0], base[1], i*16), IsDefault: true, Tags: Tags{}, Created: now,
 		}
 		r.Subnets[sn.ID] = sn
 	}
@@ -107,7 +114,7 @@ func seedRegion(r *Region) {
 				DeleteOnTermination: true,
 			}},
 			Permissions: LaunchPermissions{Groups: []string{"all"}},
-			Tags:        Tags{}, Builtin: true, Created: p.created,
+			Tags:        Tags{}, Builtin: true, Created: p.created, Rootfs: p.rootfs,
 		}
 		r.Images[img.ID] = img
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/sandbox/linuxrt"
 )
 
 // Exit codes, documented in docs/deployer.md.
@@ -43,6 +45,9 @@ func exitCode(err error) int {
 }
 
 func main() {
+	// The sandbox's linux runtime re-executes this binary as the init of
+	// each instance: that must happen before anything else.
+	linuxrt.Init()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	cmd := newRootCommand()
 	err := cmd.ExecuteContext(ctx)

@@ -20,7 +20,7 @@ type sandboxOptions struct {
 func (o *sandboxOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:4566", "loopback address and port to serve on")
-	f.StringVar(&o.Runtime, "runtime", "sim", "instance runtime: sim")
+	f.StringVar(&o.Runtime, "runtime", "sim", "instance runtime: sim (state machines, runs anywhere) or linux (real Debian 12 instances; root on Linux)")
 	f.StringVar(&o.StateDir, "state-dir", "", "directory for the sandbox's files (default: a temporary directory)")
 	f.Float64Var(&o.TimeScale, "time-scale", 1, "multiply every AWS-like duration by this factor (0.01 runs 100x faster)")
 }
@@ -32,7 +32,20 @@ func newSandboxCommand() *cobra.Command {
 		Short: "Run a local AWS-compatible cloud on a loopback address",
 		Long: `Run a local AWS-compatible cloud (EC2, Auto Scaling, ELBv2, KMS, STS) on a
 loopback address until interrupted. Point the AWS SDK or CLI at it with
-AWS_ENDPOINT_URL; any access key is accepted. See docs/sandbox.md.`,
+AWS_ENDPOINT_URL; any access key is accepted. See docs/sandbox.md.
+
+Runtimes:
+  sim    instances are state machines; health checks follow the image's
+         sandbox:health tag. Runs anywhere.
+  linux  (root on Linux) instances are real Debian 12 systems in namespaces on
+         overlayfs, at private IPs in 127.31.0.0/16 with sshd on port 22, the
+         key pair's key for user admin and user data run at boot; CreateImage
+         freezes real file layers; health checks are real HTTP or TCP; each load
+         balancer is a reverse proxy on its own address (127.10.x.y, also its
+         DNSName). The base root file system is built once with debootstrap and
+         cached in /var/cache/phoenix/rootfs (PHOENIX_ROOTFS_CACHE). Everything
+         the runtime started is removed on exit (SIGINT/SIGTERM included), and
+         leftovers of a crashed run at the next start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSandbox(cmd.Context(), opts, cmd.OutOrStdout())
@@ -56,7 +69,7 @@ func runSandbox(ctx context.Context, opts sandboxOptions, out io.Writer) error {
 		return refused("starting sandbox: %w", err)
 	}
 	fmt.Fprintf(out, "Use it with:\n  export AWS_ENDPOINT_URL=%s AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox AWS_REGION=us-east-1\n", sb.URL())
-	fmt.Fprintf(out, "Test hooks: %s/_sandbox/inventory, /_sandbox/calls, /_sandbox/faults, /_sandbox/timing\n", sb.URL())
+	fmt.Fprintf(out, "Test hooks: %s/_sandbox/inventory, /_sandbox/calls, /_sandbox/faults, /_sandbox/timing, /_sandbox/load-balancers, /_sandbox/images/<ami>/files?path=\n", sb.URL())
 	<-ctx.Done()
 	fmt.Fprintln(out, "sandbox: stopping")
 	return sb.Close()

@@ -78,6 +78,9 @@ func Init() {
 	os.Exit(runInit())
 }
 
+// InitCalled reports whether Init ran in this program, as Boot requires.
+func InitCalled() bool { return initCalled }
+
 func initLog(format string, args ...any) {
 	fmt.Fprintf(os.Stdout, "phoenix-init: "+format+"\n", args...)
 }

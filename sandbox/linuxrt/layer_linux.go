@@ -67,6 +67,13 @@ func checkLayers(layers []string) ([]string, error) {
 // layers) read-only on a new temporary directory, so that an image's file
 // tree can be inspected. cleanup unmounts and removes that directory.
 func OpenMerged(layers []string) (dir string, cleanup func() error, err error) {
+	return OpenMergedIn("", layers)
+}
+
+// OpenMergedIn is OpenMerged with the mount point made in parent (the
+// default temporary directory when empty), e.g. under a runtime's state
+// directory so that CleanupStale finds it after a crash.
+func OpenMergedIn(parent string, layers []string) (dir string, cleanup func() error, err error) {
 	layers, err = checkLayers(layers)
 	if err != nil {
 		return "", nil, err
@@ -74,7 +81,12 @@ func OpenMerged(layers []string) (dir string, cleanup func() error, err error) {
 	if len(layers) == 0 {
 		return "", nil, errors.New("linuxrt: no layers")
 	}
-	dir, err = os.MkdirTemp("", "phoenix-layers-")
+	if parent != "" {
+		if err := os.MkdirAll(parent, 0o700); err != nil {
+			return "", nil, err
+		}
+	}
+	dir, err = os.MkdirTemp(parent, "phoenix-layers-")
 	if err != nil {
 		return "", nil, err
 	}

@@ -42,6 +42,8 @@ var basePackages = []string{
 	"less",
 	"vim-tiny",
 	"netbase",
+	// busybox gives test apps a tiny web server (busybox httpd) and nc.
+	"busybox",
 }
 
 // baseSetupScript runs with /bin/sh inside the freshly bootstrapped tree

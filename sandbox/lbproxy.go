@@ -1,0 +1,364 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// lbServer serves the linux runtime's load balancers: every listener of a
+// load balancer with an address is an HTTP server on address:port whose
+// requests go, by the listener's rules, to a healthy target of the chosen
+// target group through a reverse proxy.
+//
+// Routing reads the world under its lock for each request (a few map
+// lookups); proxying happens outside it. Which listeners are bound is
+// reconciled by a goroutine every lbReconcileEvery.
+type lbServer struct {
+	w     *World
+	log   io.Writer
+	proxy *httputil.ReverseProxy
+	rr    atomic.Uint64
+	stop  chan struct{}
+	done  chan struct{}
+
+	mu     sync.Mutex
+	bound  map[string]*lbListener // by address:port
+	failed map[string]bool        // addresses that could not be bound, logged once
+}
+
+type lbListener struct {
+	region, arn string
+	srv         *http.Server
+}
+
+const lbReconcileEvery = 20 * time.Millisecond
+
+// targetKey carries the chosen target through the proxy.
+type targetKey struct{}
+
+func newLBServer(w *World, log io.Writer) *lbServer {
+	s := &lbServer{
+		w: w, log: log, stop: make(chan struct{}), done: make(chan struct{}),
+		bound: map[string]*lbListener{}, failed: map[string]bool{},
+	}
+	transport := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     5 * time.Second,
+	}
+	s.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			target, _ := pr.In.Context().Value(targetKey{}).(string)
+			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", target
+			pr.SetXForwarded()
+			pr.Out.Host = pr.In.Host
+		},
+		Transport: transport,
+		ErrorHandler: func(rw http.ResponseWriter, req *http.Request, err error) {
+			fmt.Fprintf(log, "sandbox: load balancer: %s %s: %v\n", req.Method, req.URL.Path, err)
+			http.Error(rw, "502 Bad Gateway", http.StatusBadGateway)
+		},
+	}
+	go s.run()
+	return s
+}
+
+func (s *lbServer) run() {
+	defer close(s.done)
+	t := time.NewTicker(lbReconcileEvery)
+	defer t.Stop()
+	for {
+		s.reconcile()
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// reconcile binds the listeners that exist and closes the others.
+func (s *lbServer) reconcile() {
+	want := map[string]lbListener{}
+	s.w.mu.Lock()
+	for _, r := range s.w.regions {
+		for _, l := range r.Listeners {
+			lb := r.LoadBalancers[l.LoadBalancerARN]
+			if lb == nil || lb.Address == "" {
+				continue
+			}
+			want[net.JoinHostPort(lb.Address, strconv.Itoa(l.Port))] = lbListener{region: r.Name, arn: l.ARN}
+		}
+	}
+	s.w.mu.Unlock()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for addr, b := range s.bound {
+		if w, ok := want[addr]; !ok || w.arn != b.arn {
+			b.srv.Close()
+			delete(s.bound, addr)
+		}
+	}
+	for addr, w := range want {
+		if s.bound[addr] != nil {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			if !s.failed[addr] {
+				s.failed[addr] = true
+				fmt.Fprintf(s.log, "sandbox: load balancer listener %s: %v\n", addr, err)
+			}
+			continue
+		}
+		delete(s.failed, addr)
+		b := &lbListener{region: w.region, arn: w.arn}
+		b.srv = &http.Server{Handler: s.handler(w.region, w.arn), ReadHeaderTimeout: 10 * time.Second}
+		go b.srv.Serve(ln)
+		s.bound[addr] = b
+	}
+}
+
+// close stops every listener at once; requests in flight are cut.
+func (s *lbServer) close() {
+	close(s.stop)
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for addr, b := range s.bound {
+		b.srv.Close()
+		delete(s.bound, addr)
+	}
+}
+
+// lbAnswer is what routing decided: a target address to proxy to, or a
+// response to give at once.
+type lbAnswer struct {
+	target   string
+	status   int
+	body     string
+	ctype    string
+	location string
+}
+
+func (s *lbServer) handler(region, listenerARN string) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		a := s.route(region, listenerARN, req)
+		if a.target != "" {
+			req = req.WithContext(context.WithValue(req.Context(), targetKey{}, a.target))
+			s.proxy.ServeHTTP(rw, req)
+			return
+		}
+		if a.location != "" {
+			rw.Header().Set("Location", a.location)
+		}
+		if a.ctype == "" {
+			a.ctype = "text/plain; charset=utf-8"
+		}
+		rw.Header().Set("Content-Type", a.ctype)
+		rw.WriteHeader(a.status)
+		io.WriteString(rw, a.body)
+	})
+}
+
+// route picks the listener rule, its action and, for a forward, a target.
+func (s *lbServer) route(region, listenerARN string, req *http.Request) lbAnswer {
+	w := s.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	unavailable := lbAnswer{status: http.StatusServiceUnavailable, body: "503 Service Temporarily Unavailable"}
+	r := w.regions[region]
+	if r == nil || r.Listeners[listenerARN] == nil {
+		return unavailable
+	}
+	var rules []*Rule
+	for _, rule := range r.Rules {
+		if rule.ListenerARN == listenerARN {
+			rules = append(rules, rule)
+		}
+	}
+	sort.Slice(rules, func(i, j int) bool { return rulePriority(rules[i]) < rulePriority(rules[j]) })
+	var actions []Action
+	for _, rule := range rules {
+		if rule.Priority == "default" || ruleMatches(rule.Conditions, req) {
+			actions = rule.Actions
+			break
+		}
+	}
+	for _, a := range actions {
+		switch a.Type {
+		case "fixed-response":
+			code, _ := strconv.Atoi(a.FixedStatus)
+			return lbAnswer{status: code, body: a.FixedBody, ctype: a.FixedType}
+		case "redirect":
+			return redirectAnswer(a, req)
+		case "forward":
+			tg := s.pickTargetGroup(r, a.Forward)
+			if tg == nil {
+				return unavailable
+			}
+			if target := s.pickTarget(r, tg); target != "" {
+				return lbAnswer{target: target}
+			}
+			return unavailable
+		}
+	}
+	return unavailable
+}
+
+// pickTargetGroup draws a target group by weight.
+func (s *lbServer) pickTargetGroup(r *Region, fwd []WeightedTargetGroup) *TargetGroup {
+	total := 0
+	for _, f := range fwd {
+		total += f.Weight
+	}
+	if total == 0 {
+		return nil
+	}
+	n := rand.IntN(total)
+	for _, f := range fwd {
+		if n < f.Weight {
+			return r.TargetGroups[f.ARN]
+		}
+		n -= f.Weight
+	}
+	return nil
+}
+
+// pickTarget returns the address of the next healthy target in round
+// robin; when none is healthy, of any target that is registered and not
+// draining (AWS fails open); "" when there is none.
+func (s *lbServer) pickTarget(r *Region, tg *TargetGroup) string {
+	var healthy, open []string
+	for _, t := range tg.Targets {
+		if t.State == "draining" || t.State == "unused" {
+			continue
+		}
+		ip := t.ID
+		if tg.TargetType != "ip" {
+			inst := r.Instances[t.ID]
+			if inst == nil || inst.State != "running" {
+				continue
+			}
+			ip = inst.PrivateIP
+		}
+		addr := net.JoinHostPort(ip, strconv.Itoa(t.Port))
+		open = append(open, addr)
+		if t.State == "healthy" {
+			healthy = append(healthy, addr)
+		}
+	}
+	if len(healthy) == 0 {
+		healthy = open
+	}
+	if len(healthy) == 0 {
+		return ""
+	}
+	return healthy[int(s.rr.Add(1)%uint64(len(healthy)))]
+}
+
+// ruleMatches applies a rule's conditions: all must match, and a
+// condition matches when any of its values does.
+func ruleMatches(conds []RuleCondition, req *http.Request) bool {
+	for _, c := range conds {
+		ok := false
+		switch c.Field {
+		case "path-pattern":
+			for _, v := range c.Values {
+				ok = ok || globMatch(v, req.URL.Path, false)
+			}
+		case "host-header":
+			host := req.Host
+			if h, _, err := net.SplitHostPort(host); err == nil {
+				host = h
+			}
+			for _, v := range c.Values {
+				ok = ok || globMatch(v, host, true)
+			}
+		case "http-header":
+			for _, v := range c.Values {
+				for _, hv := range req.Header.Values(c.HeaderName) {
+					ok = ok || globMatch(v, hv, true)
+				}
+			}
+		case "http-request-method":
+			for _, v := range c.Values {
+				ok = ok || v == req.Method
+			}
+		case "query-string":
+			q := req.URL.Query()
+			for _, kv := range c.QueryPairs {
+				for k, vs := range q {
+					if kv[0] != "" && !globMatch(kv[0], k, true) {
+						continue
+					}
+					for _, v := range vs {
+						ok = ok || globMatch(kv[1], v, true)
+					}
+				}
+			}
+		case "source-ip":
+			host, _, _ := net.SplitHostPort(req.RemoteAddr)
+			ip := net.ParseIP(host)
+			for _, v := range c.Values {
+				if _, n, err := net.ParseCIDR(v); err == nil && ip != nil && n.Contains(ip) {
+					ok = true
+				}
+			}
+		default:
+			ok = true
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// globMatch matches ELB's wildcards: * any characters, ? one.
+func globMatch(pattern, s string, fold bool) bool {
+	if fold {
+		pattern, s = strings.ToLower(pattern), strings.ToLower(s)
+	}
+	// path.Match treats '/' specially and knows classes; ELB has neither.
+	pattern = strings.NewReplacer("[", `\[`, "]", `\]`, `\`, `\\`).Replace(pattern)
+	s2 := strings.ReplaceAll(s, "/", "\x00")
+	p2 := strings.ReplaceAll(pattern, "/", "\x00")
+	ok, err := path.Match(p2, s2)
+	return err == nil && ok
+}
+
+// redirectAnswer builds a redirect action's Location from its
+// #{protocol}, #{host}, #{port}, #{path} and #{query} placeholders.
+func redirectAnswer(a Action, req *http.Request) lbAnswer {
+	host, port, err := net.SplitHostPort(req.Host)
+	if err != nil {
+		host, port = req.Host, "80"
+	}
+	repl := strings.NewReplacer("#{protocol}", "HTTP", "#{host}", host, "#{port}", port,
+		"#{path}", strings.TrimPrefix(req.URL.Path, "/"), "#{query}", req.URL.RawQuery)
+	proto := strings.ToLower(repl.Replace(a.Redirect["Protocol"]))
+	loc := proto + "://" + repl.Replace(a.Redirect["Host"]) + ":" + repl.Replace(a.Redirect["Port"]) + repl.Replace(a.Redirect["Path"])
+	if q := repl.Replace(a.Redirect["Query"]); q != "" {
+		loc += "?" + q
+	}
+	code := http.StatusMovedPermanently
+	if a.Redirect["StatusCode"] == "HTTP_302" {
+		code = http.StatusFound
+	}
+	return lbAnswer{status: code, location: loc}
+}
