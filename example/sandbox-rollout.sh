@@ -53,9 +53,11 @@ say "Finding the two newest Debian 12 images (owner 136693071363)"
 read -r OLD_AMI NEW_AMI < <(aws ec2 describe-images --owners 136693071363 \
   --filters 'Name=name,Values=debian-12-amd64-*' 'Name=state,Values=available' \
   --query 'sort_by(Images,&CreationDate)[-2:].ImageId' | tr '\t' ' ')
-# ROLLOUT_NEW_AMI rolls out an image of one's own (the demo's baked AMI).
+# ROLLOUT_OLD_AMI / ROLLOUT_NEW_AMI use images of one's own (the demo's
+# baked AMIs) instead.
+OLD_AMI="${ROLLOUT_OLD_AMI:-$OLD_AMI}"
 NEW_AMI="${ROLLOUT_NEW_AMI:-$NEW_AMI}"
-echo "    old $OLD_AMI, new $NEW_AMI"
+echo "    old $OLD_AMI, new $NEW_AMI${ROLLOUT_NEW_AMI:+ (given)}"
 
 VPC=$(aws ec2 describe-vpcs --filters Name=is-default,Values=true --query 'Vpcs[0].VpcId')
 SUBNETS=$(aws ec2 describe-subnets --filters "Name=vpc-id,Values=$VPC" Name=default-for-az,Values=true \
@@ -63,8 +65,11 @@ SUBNETS=$(aws ec2 describe-subnets --filters "Name=vpc-id,Values=$VPC" Name=defa
 echo "    default VPC $VPC, subnets $SUBNETS"
 
 say "Creating launch template $NAME (version 1: $OLD_AMI)"
+USER_DATA=""
+# ROLLOUT_USER_DATA names a file to run at boot (the demo starts its app).
+[ -n "${ROLLOUT_USER_DATA:-}" ] && USER_DATA=",\"UserData\":\"$(base64 -w0 "$ROLLOUT_USER_DATA")\""
 LT_ID=$(aws ec2 create-launch-template --launch-template-name "$NAME" \
-  --launch-template-data "{\"ImageId\":\"$OLD_AMI\",\"InstanceType\":\"t3.micro\",\"MetadataOptions\":{\"HttpTokens\":\"required\"}}" \
+  --launch-template-data "{\"ImageId\":\"$OLD_AMI\",\"InstanceType\":\"t3.micro\",\"MetadataOptions\":{\"HttpTokens\":\"required\"}$USER_DATA}" \
   --query 'LaunchTemplate.LaunchTemplateId')
 
 say "Creating target group, load balancer and listener"
@@ -129,3 +134,8 @@ GROUP_VERSION=$(aws autoscaling describe-auto-scaling-groups --auto-scaling-grou
 echo "    $ON_NEW/3 instances on version 2; the group now launches version $GROUP_VERSION"
 [ "$ON_NEW" = 3 ] && [ "$GROUP_VERSION" = 2 ] || { echo "the group is not fully on version 2" >&2; exit 1; }
 say "Rollout complete: 3/3 targets healthy on $NEW_AMI"
+if [ -n "${ROLLOUT_SHOW:-}" ]; then
+  DNS=$(aws elbv2 describe-load-balancers --load-balancer-arns "$LB_ARN" --query 'LoadBalancers[0].DNSName')
+  say "Asking the load balancer (http://$DNS/) three times"
+  for _ in 1 2 3; do printf '    %s\n' "$(curl -fsS --max-time 5 "http://$DNS/")"; done
+fi

@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 
 BIN=${BIN:-$PWD/bin}
 SCALE=${DEMO_TIME_SCALE:-0.02}
+# The linux runtime (real instances, SSH, real load balancers) needs root
+# on Linux; elsewhere the demo runs on the sim runtime and says what it skips.
+RUNTIME=${DEMO_RUNTIME:-}
+if [ -z "$RUNTIME" ]; then
+  if [ "$(uname -s)" = Linux ] && [ "$(id -u)" = 0 ]; then RUNTIME=linux; else RUNTIME=sim; fi
+fi
 STATE=$(mktemp -d -t phoenix-demo-XXXXXX)
 LOG="$STATE/sandbox.log"
 SANDBOX_PID=""
@@ -33,10 +39,14 @@ CGO_ENABLED=0 go build -ldflags "-X main.version=2.0.0" -o "$BIN/web-app" ./exam
 "$BIN/packer" plugins install --path "$BIN/packer-plugin-phoenix" github.com/immutable-infra/phoenix >/dev/null
 "$BIN/packer" plugins installed | sed 's/^/    installed: /'
 
-echo "==> Starting the sandbox (runtime sim, time scale $SCALE: AWS durations $(awk "BEGIN{print 1/$SCALE}")x faster)"
-"$BIN/phoenix" sandbox --listen 127.0.0.1:0 --runtime sim --time-scale "$SCALE" --state-dir "$STATE/sandbox" >"$LOG" 2>&1 &
+if [ "$RUNTIME" = sim ]; then
+  echo "==> Not root on Linux: using the sim runtime. Skipped: SSH, phoenix-harden and the app in the image, real traffic through the load balancer"
+fi
+echo "==> Starting the sandbox (runtime $RUNTIME, time scale $SCALE: AWS durations $(awk "BEGIN{print 1/$SCALE}")x faster)"
+[ "$RUNTIME" = linux ] && echo "    (the first start builds a Debian 12 root filesystem with debootstrap, about a minute, then caches it)"
+"$BIN/phoenix" sandbox --listen 127.0.0.1:0 --runtime "$RUNTIME" --time-scale "$SCALE" --state-dir "$STATE/sandbox" >"$LOG" 2>&1 &
 SANDBOX_PID=$!
-for _ in $(seq 100); do
+for _ in $(seq 1800); do
   URL=$(sed -n 's/.*serving \(http:[^ ]*\).*/\1/p' "$LOG" | head -1)
   [ -n "$URL" ] && break
   kill -0 "$SANDBOX_PID" 2>/dev/null || { cat "$LOG"; exit 1; }
@@ -54,10 +64,27 @@ for r in us-east-1:alias/images eu-west-1:alias/images-eu; do
   aws kms create-alias --region "$region" --alias-name "$alias" --target-key-id "$key"
 done
 
-echo "==> packer build: baking the web app's AMI (phoenix-ebs, sim source: no SSH in the sim runtime)"
-"$BIN/packer" build -only=web.phoenix-ebs.sim -var app_version=2.0.0 \
-  -var 'copy_regions={"eu-west-1":"alias/images-eu"}' example/web.pkr.hcl | tee "$STATE/build.log" | sed 's/^/    /'
-AMI=$(sed -n 's/.*us-east-1: \(ami-[0-9a-f]*\).*/\1/p' "$STATE/build.log" | tail -1)
+# bake VERSION SOURCE [copy regions]: packer build; prints the AMI id of us-east-1.
+bake() {
+  local version=$1 source=$2 copies=${3:-'{}'}
+  CGO_ENABLED=0 go build -ldflags "-X main.version=$version" -o "$BIN/web-app" ./example/app
+  "$BIN/packer" build -only="web.phoenix-ebs.$source" -var app_version="$version" -var "app_binary=$BIN/web-app" \
+    -var "copy_regions=$copies" example/web.pkr.hcl >"$STATE/build-$version.log" 2>&1 ||
+    { cat "$STATE/build-$version.log"; return 1; }
+  sed 's/^/    /' "$STATE/build-$version.log" >&2
+  sed -n 's/.*us-east-1: \(ami-[0-9a-f]*\).*/\1/p' "$STATE/build-$version.log" | tail -1
+}
+
+if [ "$RUNTIME" = linux ]; then
+  echo "==> packer build: web 1.0.0 (SSH to a real Debian 12 instance, phoenix-harden, the app, cleanup)"
+  OLD=$(bake 1.0.0 web 2> >(grep -E 'score|Hardening report|AMIs were created|us-east-1: ami' >&2))
+  echo "==> packer build: web 2.0.0, copied to eu-west-1 under that region's key"
+  AMI=$(bake 2.0.0 web '{"eu-west-1":"alias/images-eu"}' 2> >(grep -E 'score|Hardening report|Copy |AMIs were created|: ami-' >&2))
+else
+  echo "==> packer build: web 2.0.0 (sim source: no SSH in the sim runtime), copied to eu-west-1"
+  OLD=""
+  AMI=$(bake 2.0.0 sim '{"eu-west-1":"alias/images-eu"}')
+fi
 [ -n "$AMI" ] || { echo "no AMI in the build output"; exit 1; }
 echo "==> The AMI, as AWS describes it:"
 aws ec2 describe-images --image-ids "$AMI" --query 'Images[0].[ImageId,Name,ImdsSupport]' | sed 's/^/    /'
@@ -66,7 +93,12 @@ SNAP=$(aws ec2 describe-images --image-ids "$AMI" --query 'Images[0].BlockDevice
 aws ec2 describe-snapshots --snapshot-ids "$SNAP" --query 'Snapshots[0].[SnapshotId,Encrypted,KmsKeyId]' | sed 's/^/    snapshot: /'
 
 echo "==> Rolling $AMI onto an Auto Scaling group of 3 behind a load balancer"
-ROLLOUT_NEW_AMI="$AMI" AWS_CLI="$AWS_CLI" ./example/sandbox-rollout.sh | sed 's/^/    /'
+if [ "$RUNTIME" = linux ]; then
+  ROLLOUT_OLD_AMI="$OLD" ROLLOUT_NEW_AMI="$AMI" ROLLOUT_USER_DATA=example/web-userdata.sh ROLLOUT_SHOW=1 \
+    AWS_CLI="$AWS_CLI" ./example/sandbox-rollout.sh | sed 's/^/    /'
+else
+  ROLLOUT_NEW_AMI="$AMI" AWS_CLI="$AWS_CLI" ./example/sandbox-rollout.sh | sed 's/^/    /'
+fi
 
 echo "==> Removing the baked AMIs, their snapshots and the keys"
 for region in us-east-1 eu-west-1; do
