@@ -91,8 +91,8 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		steps = append(steps,
 			&stepDeregisterExisting{},
 			&stepCreateAMI{},
-			&stepImageAttributes{},
 			&stepCopyAMI{},
+			&stepImageAttributes{}, // after the copies: they get the same attributes
 			&stepDeprecate{},
 		)
 	}

@@ -419,3 +419,55 @@ func TestSSHTimeoutCleansTemporaryKeyPairAndGroup(t *testing.T) {
 	}
 	e.waitInventoryClean()
 }
+
+// A second build of the same name is refused before anything is created;
+// with force_deregister it replaces the first (and its snapshots, with
+// force_delete_snapshot). Sharing with an account needs a customer key
+// and sets the launch permission in every region.
+func TestForceDeregisterAndSharing(t *testing.T) {
+	e := newEnv(t)
+	e.key("us-east-1", "alias/images")
+	e.key("eu-west-1", "alias/images-eu")
+	cfg := func(kv ...interface{}) map[string]interface{} {
+		return e.config(append([]interface{}{"ami_name", "web-fixed", "kms_key_id", "alias/images",
+			"ami_regions", []string{"eu-west-1"}, "region_kms_key_ids", map[string]string{"eu-west-1": "alias/images-eu"},
+			"ami_users", []string{"210987654321"}}, kv...)...)
+	}
+	first := e.build(context.Background(), cfg())
+	if first.err != nil {
+		t.Fatalf("first build: %v\n%s", first.err, first.out)
+	}
+	a1 := first.artifact.(*Artifact)
+	for region, id := range a1.AMIs {
+		out, err := e.ec2(region).DescribeImageAttribute(context.Background(), &ec2.DescribeImageAttributeInput{ImageId: aws.String(id), Attribute: ec2types.ImageAttributeNameLaunchPermission})
+		if err != nil || len(out.LaunchPermissions) != 1 || aws.ToString(out.LaunchPermissions[0].UserId) != "210987654321" {
+			t.Errorf("%s: launch permissions %v %+v", region, err, out)
+		}
+	}
+
+	e.sb.ResetCalls()
+	again := e.build(context.Background(), cfg())
+	if again.err == nil || !strings.Contains(again.err.Error(), `ami_name "web-fixed" is already used by `+a1.AMIs["us-east-1"]) ||
+		!strings.Contains(again.err.Error(), "set force_deregister = true") {
+		t.Fatalf("second build: %v", again.err)
+	}
+	if m := sandbox.MutatingCalls(e.sb.Calls()); m != 0 {
+		t.Errorf("%d mutating calls before refusing", m)
+	}
+
+	forced := e.build(context.Background(), cfg("force_deregister", true, "force_delete_snapshot", true))
+	if forced.err != nil {
+		t.Fatalf("forced build: %v\n%s", forced.err, forced.out)
+	}
+	a2 := forced.artifact.(*Artifact)
+	e.waitInventoryClean2(map[string]int{"us-east-1/image": 1, "us-east-1/snapshot": 1, "eu-west-1/image": 1, "eu-west-1/snapshot": 1})
+	for region, id := range a1.AMIs {
+		if a2.AMIs[region] == id {
+			t.Errorf("%s: the old AMI %s is still the artifact", region, id)
+		}
+	}
+	if err := a2.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	e.waitInventoryClean()
+}
