@@ -264,26 +264,42 @@ sshd -t rejected $1 $2: $_t"; }
 	[ -z "$_out" ] || printf '%s\n' "$_out"
 }
 
-# ph_sshd_parse FILE: the effective "keyword value" lines of a config as
-# sshd reads it (first value wins, Include expanded in place, Match blocks
-# ignored), for hosts where `sshd -T` cannot run (fixtures, no host keys).
-ph_sshd_parse() {
+# ph_sshd_lines FILE: "file<TAB>line" of each directive in the order sshd
+# reads them (Include expanded in place, Match blocks ignored). Includes
+# recurse in a subshell so the outer file's variables survive.
+ph_sshd_lines() {
 	[ -f "$1" ] || return 0
+	_lf=${1#"$ROOT"}
 	while IFS= read -r _l || [ -n "$_l" ]; do
 		set -f; set -- $_l; set +f
 		[ $# -gt 0 ] || continue
 		case $1 in \#*) continue ;; esac
-		_k=$(printf '%s' "$1" | tr 'A-Z' 'a-z'); shift
-		case $_k in
+		case $(printf '%s' "$1" | tr 'A-Z' 'a-z') in
 		match) return 0 ;;
 		include)
+			shift
 			for _pat in "$@"; do
 				case $_pat in /*) ;; *) _pat=/etc/ssh/$_pat ;; esac
-				for _inc in $ROOT$_pat; do [ -f "$_inc" ] && ph_sshd_parse "$_inc"; done
+				for _inc in $ROOT$_pat; do [ -f "$_inc" ] && (ph_sshd_lines "$_inc"); done
 			done ;;
-		*) printf '%s %s\n' "$_k" "$*" ;;
+		*) printf '%s\t%s\n' "$_lf" "$*" ;;
 		esac
 	done <"$1"
+}
+
+# ph_sshd_parse FILE: the effective "keyword value" lines of a config as
+# sshd reads it (first value wins, Include expanded in place, Match blocks
+# ignored, "Keyword=value" too), for hosts where `sshd -T` cannot run (fixtures, no host keys).
+ph_sshd_parse() {
+	ph_sshd_lines "$1" | awk -F '\t' '{ k = $2; sub(/[ \t=].*/, "", k); v = $2; sub(/^[^ \t=]+[ \t]*=?[ \t]*/, "", v); print tolower(k) " " v }'
+}
+
+# ph_sshd_origin KEY: where a failed check's value comes from: the first
+# line that sets KEY (sshd keeps the first value it reads), so an
+# overriding drop-in is named.
+ph_sshd_origin() {
+	_o=$(ph_sshd_lines "$PH_SSHD_CONFIG" | awk -F '\t' -v k="$1" '{ split($2, w, /[ \t=]+/) } tolower(w[1]) == k { print $1 ": " $2; exit }')
+	if [ -n "$_o" ]; then printf '; set by %s' "$_o"; else printf '; no file sets it: the default applies'; fi
 }
 
 # ph_sshd_load: the effective config into $PH_TMP/sshd.eff, its source in
@@ -317,15 +333,15 @@ ph_sshd_expect() {
 	_v=$(ph_sshd_value "$1" "$3")
 	_lv=$(printf '%s' "$_v" | tr 'A-Z' 'a-z'); _lw=$(printf '%s' "$2" | tr 'A-Z' 'a-z')
 	if [ "$_lv" = "$_lw" ]; then echo "$1 $_v ($PH_SSHD_SRC)"; return 0; fi
-	echo "$1 is '${_v:-unset}', want '$2' ($PH_SSHD_SRC)"; return 1
+	echo "$1 is '${_v:-unset}', want '$2' ($PH_SSHD_SRC)$(ph_sshd_origin "$1")"; return 1
 }
 
 # ph_sshd_expect_max KEY MAX [DEFAULT]: numeric value in 1..MAX.
 ph_sshd_expect_max() {
 	_v=$(ph_sshd_value "$1" "$3")
-	case $_v in ''|*[!0-9]*) echo "$1 is '${_v:-unset}', want 1..$2 ($PH_SSHD_SRC)"; return 1 ;; esac
+	case $_v in ''|*[!0-9]*) echo "$1 is '${_v:-unset}', want 1..$2 ($PH_SSHD_SRC)$(ph_sshd_origin "$1")"; return 1 ;; esac
 	if [ "$_v" -ge 1 ] && [ "$_v" -le "$2" ]; then echo "$1 $_v ($PH_SSHD_SRC)"; return 0; fi
-	echo "$1 is $_v, want 1..$2 ($PH_SSHD_SRC)"; return 1
+	echo "$1 is $_v, want 1..$2 ($PH_SSHD_SRC)$(ph_sshd_origin "$1")"; return 1
 }
 
 # ph_sshd_expect_none KEY PATTERN...: no comma-separated item of the value
@@ -338,7 +354,7 @@ ph_sshd_expect_none() {
 	_ifs=$IFS; IFS=,
 	for _a in $_v; do for _p in "$@"; do case $_a in $_p) _bad="$_bad $_a" ;; esac; done; done
 	IFS=$_ifs
-	if [ -n "$_bad" ]; then echo "$_k allows weak:$_bad ($PH_SSHD_SRC)"; return 1; fi
+	if [ -n "$_bad" ]; then echo "$_k allows weak:$_bad ($PH_SSHD_SRC)$(ph_sshd_origin "$_k")"; return 1; fi
 	echo "$_k $_v ($PH_SSHD_SRC)"
 }
 
