@@ -1,0 +1,139 @@
+package deployer_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
+)
+
+const region = "eu-west-1"
+
+// events collects a deploy's events.
+type events struct {
+	mu  sync.Mutex
+	all []deployer.Event
+}
+
+func (e *events) add(ev deployer.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.all = append(e.all, ev)
+}
+
+func (e *events) messages() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var lines []string
+	for _, ev := range e.all {
+		if ev.Kind != deployer.EventProgress {
+			lines = append(lines, ev.Kind+": "+ev.Message)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func newDeployer(f *deploytest.Fixture, group string, r *deployer.Rolling, ev *events) *deployer.Deployer {
+	if r == nil {
+		r = defaultRolling()
+	}
+	d := &deployer.Deployer{Clients: f.Clients, Target: deployer.Target{Name: group, Region: f.Region, Group: group}, Strategy: r,
+		PollInterval: 50 * time.Millisecond, HealthTimeout: 20 * time.Second, Owner: "test@phoenix"}
+	if ev != nil {
+		d.Events = ev.add
+	}
+	return d
+}
+
+func defaultRolling() *deployer.Rolling {
+	r, _, errs := deployer.RollingSettings{}.Rolling()
+	if len(errs) > 0 {
+		panic(errs)
+	}
+	return r
+}
+
+func TestRollingDeploySucceeds(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("web-1", deploytest.ImageOptions{})
+	st := f.Stack("web", old, deploytest.StackOptions{Desired: 3})
+	newAMI := f.Image("web-2", deploytest.ImageOptions{Encrypted: true})
+
+	var ev events
+	d := newDeployer(f, "web", nil, &ev)
+	d.RequireEncrypted = true
+	res, err := d.Run(context.Background(), newAMI)
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, ev.messages())
+	}
+	if res.Outcome != deployer.Succeeded || res.Previous != old || res.Version != 2 || res.Refresh == "" {
+		t.Errorf("result %+v", res)
+	}
+	g := f.Group("web")
+	if v := aws.ToString(g.LaunchTemplate.Version); v != "2" {
+		t.Errorf("group on version %q, want 2", v)
+	}
+	for id, ami := range f.InstanceAMIs("web") {
+		if ami != newAMI {
+			t.Errorf("instance %s runs %s, want %s", id, ami, newAMI)
+		}
+	}
+	for _, tag := range g.Tags {
+		if aws.ToString(tag.Key) == deployer.LockTag {
+			t.Errorf("lock left behind: %s", aws.ToString(tag.Value))
+		}
+	}
+	status, err := d.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !status.Health.OK() || status.Health.Healthy != 3 || status.Template.Version != 2 || status.Template.AMI != newAMI {
+		t.Errorf("status after deploy: %+v, health %+v", status, status.Health)
+	}
+	_ = st
+	t.Logf("events:\n%s", ev.messages())
+}
+
+func TestRollingDeployOfFailingImageRollsBack(t *testing.T) {
+	t.Parallel()
+	for _, autoRollback := range []bool{true, false} {
+		t.Run(map[bool]string{true: "auto-rollback", false: "phoenix-rollback"}[autoRollback], func(t *testing.T) {
+			t.Parallel()
+			f := deploytest.New(t, nil, region)
+			old := f.Image("api-1", deploytest.ImageOptions{})
+			f.Stack("api", old, deploytest.StackOptions{Desired: 2})
+			bad := f.Image("api-2", deploytest.ImageOptions{Health: "fail"})
+			r := defaultRolling()
+			r.AutoRollback = autoRollback
+			r.MinHealthyPercentage = 50
+			var ev events
+			d := newDeployer(f, "api", r, &ev)
+			res, err := d.Run(context.Background(), bad)
+			var de *deployer.Error
+			if !errors.As(err, &de) || de.Outcome != deployer.RolledBack || res.Outcome != deployer.RolledBack {
+				t.Fatalf("deploy: %v (result %+v)\n%s", err, res, ev.messages())
+			}
+			if !strings.Contains(err.Error(), "rolled back") {
+				t.Errorf("message %q", err)
+			}
+			g := f.Group("api")
+			if v := aws.ToString(g.LaunchTemplate.Version); v != "1" {
+				t.Errorf("group on version %q, want 1", v)
+			}
+			for id, ami := range f.InstanceAMIs("api") {
+				if ami != old {
+					t.Errorf("instance %s runs %s, want the old %s", id, ami, old)
+				}
+			}
+			t.Logf("%v\n%s", err, ev.messages())
+		})
+	}
+}
