@@ -58,6 +58,19 @@ type envSchema struct {
 	DeclRange        hcl.Range         `hcl:",def_range"`
 }
 
+// accessSchema is awsconfig.Settings as phoenix.hcl writes it, with an
+// optional assume_role block.
+type accessSchema struct {
+	Region     string                `hcl:"region,optional"`
+	Profile    string                `hcl:"profile,optional"`
+	AccessKey  string                `hcl:"access_key,optional"`
+	SecretKey  string                `hcl:"secret_key,optional"`
+	Token      string                `hcl:"token,optional"`
+	AssumeRole *awsconfig.AssumeRole `hcl:"assume_role,block"`
+	Endpoint   string                `hcl:"endpoint,optional"`
+	MaxRetries int                   `hcl:"max_retries,optional"`
+}
+
 type targetSchema struct {
 	Name         string    `hcl:"name,label"`
 	ASG          string    `hcl:"asg"`
@@ -115,7 +128,13 @@ func ParseConfig(src []byte, filename string) (*Config, error) {
 
 func decodeEnvironment(es *envSchema) (*Environment, hcl.Diagnostics) {
 	env := &Environment{Name: es.Name, Strategy: "rolling", Range: es.DeclRange, RequireEncrypted: es.RequireEncrypted != nil && *es.RequireEncrypted}
-	diags := gohcl.DecodeBody(es.Access, nil, &env.Settings)
+	var acc accessSchema
+	diags := gohcl.DecodeBody(es.Access, nil, &acc)
+	env.Settings = awsconfig.Settings{Region: acc.Region, Profile: acc.Profile, AccessKey: acc.AccessKey, SecretKey: acc.SecretKey,
+		Token: acc.Token, Endpoint: acc.Endpoint, MaxRetries: acc.MaxRetries}
+	if acc.AssumeRole != nil {
+		env.Settings.AssumeRole = *acc.AssumeRole
+	}
 	for _, err := range env.Settings.Validate() {
 		diags = append(diags, settingDiag(es.Access, es.DeclRange, firstWord(err.Error()), err))
 	}
@@ -184,7 +203,7 @@ func settingDiag(body hcl.Body, block hcl.Range, setting string, err error) *hcl
 	subject := block
 	if sb, ok := body.(*hclsyntax.Body); ok {
 		if a, ok := sb.Attributes[setting]; ok {
-			subject = a.SrcRange
+			subject = a.Expr.Range()
 		}
 	}
 	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid " + setting, Detail: err.Error(), Subject: &subject}

@@ -196,7 +196,7 @@ func (d *Deployer) Run(ctx context.Context, ami string) (*Result, error) {
 	if err != nil {
 		// Interrupted: the deploy's AWS side goes on; nothing is rolled
 		// back behind the user's back.
-		return finish(RolledBack, &Error{Outcome: RolledBack, Err: err})
+		return finish(RolledBack, &Error{Outcome: RolledBack, Err: fmt.Errorf("deploy interrupted (%w): what AWS was doing goes on; run the same deploy again to follow it, or phoenix rollback to undo it", err)})
 	}
 	why := step.Message
 	d.emit(Event{Kind: EventWarning, Step: "rollback", Message: "deploy failed: " + why + "; rolling back"})

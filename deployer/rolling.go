@@ -218,6 +218,7 @@ type rollingRun struct {
 	healthy  time.Time        // when the refresh succeeded: health_timeout runs from here
 	noop     bool             // the group already runs the AMI
 	back     bool             // rolling back: the health timer restarted
+	onDemand bool             // phoenix rollback of a finished deploy
 }
 
 // Begin prepares a rolling deploy.
@@ -275,7 +276,7 @@ func (r *Rolling) BeginRollback(ctx context.Context, s *Session) (Execution, err
 	if err != nil {
 		return nil, err
 	}
-	run.previous, run.target, run.ami = prev, s.Template, prev.AMI
+	run.previous, run.target, run.ami, run.onDemand = prev, s.Template, prev.AMI, true
 	s.Emit(Event{Kind: EventStep, Step: "rollback", Message: fmt.Sprintf("rolling %q back from %s (%s) to %s (%s)", s.Target.Group, s.Template, s.Template.AMI, prev, prev.AMI)})
 	return run, nil
 }
@@ -513,6 +514,9 @@ func (run *rollingRun) RollbackStep(ctx context.Context) (Step, error) {
 		}
 		return Step{Name: "rollback", Refresh: rf, Health: h}, nil
 	}
+	if run.refresh == "" && run.onDemand {
+		return run.startRestore(ctx, nil)
+	}
 	if run.refresh == "" {
 		// Nothing was started: the group never left its version.
 		return run.waitHealthy(ctx, "rollback", back, fmt.Sprintf("%q was not changed", s.Target.Group), nil)
@@ -551,6 +555,12 @@ func (run *rollingRun) RollbackStep(ctx context.Context) (Step, error) {
 	}
 	// Successful, Failed or Cancelled: some instances may run the new
 	// version; a refresh to the previous one replaces just those.
+	return run.startRestore(ctx, rf)
+}
+
+// startRestore starts a refresh back to the previous version, skipping
+// the instances already on it.
+func (run *rollingRun) startRestore(ctx context.Context, rf *Refresh) (Step, error) {
 	prefs := &astypes.RefreshPreferences{MinHealthyPercentage: aws.Int32(int32(run.r.MinHealthyPercentage)), MaxHealthyPercentage: aws.Int32(int32(run.r.MaxHealthyPercentage)), SkipMatching: aws.Bool(true)}
 	if run.r.InstanceWarmup != nil {
 		prefs.InstanceWarmup = secs(*run.r.InstanceWarmup)
@@ -561,5 +571,5 @@ func (run *rollingRun) RollbackStep(ctx context.Context) (Step, error) {
 	}
 	run.restore = id
 	run.healthy = time.Time{}
-	return Step{Name: "rollback", Refresh: rf, Action: fmt.Sprintf("started instance refresh %s back to %s (%s)", id, run.previous, back)}, nil
+	return Step{Name: "rollback", Refresh: rf, Action: fmt.Sprintf("started instance refresh %s back to %s (%s)", id, run.previous, run.previous.AMI)}, nil
 }
