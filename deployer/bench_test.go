@@ -63,7 +63,7 @@ func BenchmarkDeployAPICalls(b *testing.B) {
 			b.ReportMetric(per(passes), "passes/deploy")
 			b.ReportMetric(per(dth), "DescribeTargetHealth/deploy")
 			b.ReportMetric(float64(dth)/float64(passes), "DescribeTargetHealth/pass")
-			b.ReportMetric(per(passes)*float64(c.instances), "baseline-per-instance-DescribeTargetHealth/deploy")
+			b.ReportMetric(per(passes)*float64(c.instances*c.targetGroups), "baseline-per-instance-DescribeTargetHealth/deploy")
 			b.ReportMetric(per(describeInstances), "DescribeInstances/deploy")
 			b.ReportMetric(per(total), "calls/deploy")
 			var keys []string
@@ -76,7 +76,7 @@ func BenchmarkDeployAPICalls(b *testing.B) {
 				parts = append(parts, fmt.Sprintf("%s=%.1f", k, per(int64(actions[k]))))
 			}
 			report = append(report, fmt.Sprintf("%-32s passes %5.1f  DescribeTargetHealth %6.1f (%.2f/pass; per-instance baseline %7.1f)  calls %6.1f\n    %s",
-				name, per(passes), per(dth), float64(dth)/float64(passes), per(passes)*float64(c.instances), per(total), strings.Join(parts, " ")))
+				name, per(passes), per(dth), float64(dth)/float64(passes), per(passes)*float64(c.instances*c.targetGroups), per(total), strings.Join(parts, " ")))
 		})
 	}
 	// Printed, not logged: the table is the point of the benchmark.

@@ -78,6 +78,9 @@ func (r *Rolling) Validate() []error {
 		}
 		prev = c
 	}
+	if n := len(r.Checkpoints); n > 0 && r.Checkpoints[n-1] != 100 {
+		bad("checkpoints %v must end with 100: a refresh whose last checkpoint is below 100 stops there, leaving old instances behind", r.Checkpoints)
+	}
 	if r.CheckpointDelay < 0 || r.CheckpointDelay > maxSeconds*time.Second {
 		bad("checkpoint_delay %s must be between 0s and 48h", r.CheckpointDelay)
 	}

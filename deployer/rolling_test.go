@@ -137,3 +137,83 @@ func TestRollingDeployOfFailingImageRollsBack(t *testing.T) {
 		})
 	}
 }
+
+// A group that trusts EC2 health lets a refresh of a broken image
+// succeed; the load balancer's health gate catches it after
+// health_timeout and the deploy is rolled back.
+func TestHealthGateCatchesWhatTheRefreshMisses(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("ec2-1", deploytest.ImageOptions{})
+	f.Stack("ec2", old, deploytest.StackOptions{Desired: 2, HealthCheckType: "EC2"})
+	bad := f.Image("ec2-2", deploytest.ImageOptions{Health: "fail"})
+	r := defaultRolling()
+	r.MinHealthyPercentage = 50
+	var ev events
+	d := newDeployer(f, "ec2", r, &ev)
+	d.HealthTimeout = 2 * time.Second
+	res, err := d.Run(context.Background(), bad)
+	if deployer.OutcomeOf(err) != deployer.RolledBack {
+		t.Fatalf("deploy: %v (%+v)\n%s", err, res, ev.messages())
+	}
+	for _, want := range []string{"succeeded, but targets are not all healthy", "after health_timeout 2s", "unhealthy"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	if !strings.Contains(ev.messages(), "started instance refresh") || !strings.Contains(ev.messages(), "back to launch template") {
+		t.Errorf("no refresh back to the old version:\n%s", ev.messages())
+	}
+	if v := aws.ToString(f.Group("ec2").LaunchTemplate.Version); v != "1" {
+		t.Errorf("group on version %s, want 1", v)
+	}
+	for id, ami := range f.InstanceAMIs("ec2") {
+		if ami != old {
+			t.Errorf("%s runs %s, want %s", id, ami, old)
+		}
+	}
+}
+
+// A deploy stopped mid-refresh is picked up by the next run of the same
+// deploy: it follows the refresh AWS is running instead of starting one.
+func TestStoppedDeployIsPickedUp(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("resume-1", deploytest.ImageOptions{})
+	f.Stack("resume", old, deploytest.StackOptions{Desired: 2})
+	newAMI := f.Image("resume-2", deploytest.ImageOptions{})
+	r := defaultRolling()
+	r.MinHealthyPercentage, r.Checkpoints, r.CheckpointDelay = 50, []int{50, 100}, 5*time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	var ev events
+	d := newDeployer(f, "resume", r, &ev)
+	d.Events = func(e deployer.Event) {
+		ev.add(e)
+		if e.Refresh != nil && strings.HasPrefix(e.Refresh.Reason, "Checkpoint") {
+			cancel()
+		}
+	}
+	_, err := d.Run(ctx, newAMI)
+	if err == nil || !strings.Contains(err.Error(), "deploy interrupted") || deployer.OutcomeOf(err) != deployer.RolledBack {
+		t.Fatalf("stopped deploy: %v", err)
+	}
+	var again events
+	d = newDeployer(f, "resume", r, &again)
+	f.SB.ResetCalls()
+	res, err := d.Run(context.Background(), newAMI)
+	if err != nil {
+		t.Fatalf("second run: %v\n%s", err, again.messages())
+	}
+	calls := f.SB.Calls()
+	if calls["autoscaling"]["StartInstanceRefresh"] != 0 || calls["ec2"]["CreateLaunchTemplateVersion"] != 0 {
+		t.Errorf("the second run started its own refresh: %v", calls)
+	}
+	if !strings.Contains(again.messages(), "following instance refresh") || res.Version != 2 || res.Previous != old {
+		t.Errorf("result %+v\n%s", res, again.messages())
+	}
+	for id, ami := range f.InstanceAMIs("resume") {
+		if ami != newAMI {
+			t.Errorf("%s runs %s", id, ami)
+		}
+	}
+}

@@ -320,7 +320,7 @@ func TestSecondDeployIsRefusedWhileOneRuns(t *testing.T) {
 	newAMI := f.Image("svc-2", deploytest.ImageOptions{})
 	cfg := writeConfig(t, f, "svc", `  strategy "rolling" {
     min_healthy_percentage = 50
-    checkpoints            = [50]
+    checkpoints            = [50, 100]
     checkpoint_delay       = "1h"
   }
 `)

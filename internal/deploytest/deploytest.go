@@ -160,6 +160,9 @@ type StackOptions struct {
 	TargetGroups int // default 1; 0 is turned into 1, -1 means none
 	// Version is the group's launch template version: "1" by default.
 	Version string
+	// HealthCheckType is the group's: "ELB" by default; with "EC2" the
+	// group ignores the load balancer's health checks.
+	HealthCheckType string
 }
 
 // Stack builds a launch template for ami, target groups forwarded to by
@@ -218,12 +221,16 @@ func (f *Fixture) Stack(name, ami string, o StackOptions) *Stack {
 	if version == "" {
 		version = "1"
 	}
+	hc := o.HealthCheckType
+	if hc == "" {
+		hc = "ELB"
+	}
 	_, err = c.AutoScaling.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String(name),
 		LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(st.Template), Version: aws.String(version)},
 		MinSize:              aws.Int32(0), MaxSize: aws.Int32(int32(2*o.Desired + 2)), DesiredCapacity: aws.Int32(int32(o.Desired)),
 		VPCZoneIdentifier: aws.String(strings.Join(f.Subnets[:2], ",")),
-		TargetGroupARNs:   st.TargetGroups, HealthCheckType: aws.String("ELB"), HealthCheckGracePeriod: aws.Int32(0),
+		TargetGroupARNs:   st.TargetGroups, HealthCheckType: aws.String(hc), HealthCheckGracePeriod: aws.Int32(0),
 	})
 	f.must(err)
 	// Registered after the load balancer's cleanup, so it runs first.
