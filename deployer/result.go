@@ -93,3 +93,12 @@ type Result struct {
 	Started  time.Time `json:"started"`
 	Ended    time.Time `json:"ended"`
 }
+
+// SettingError is a problem with one setting.
+type SettingError struct {
+	Setting string
+	Err     error
+}
+
+func (e *SettingError) Error() string { return e.Err.Error() }
+func (e *SettingError) Unwrap() error { return e.Err }

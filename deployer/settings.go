@@ -47,15 +47,6 @@ type RollingSettings struct {
 	HealthTimeout string `mapstructure:"health_timeout" hcl:"health_timeout,optional"`
 }
 
-// SettingError is a problem with one setting.
-type SettingError struct {
-	Setting string
-	Err     error
-}
-
-func (e *SettingError) Error() string { return e.Err.Error() }
-func (e *SettingError) Unwrap() error { return e.Err }
-
 // Override copies every setting o sets onto s.
 func (s *RollingSettings) Override(o RollingSettings) {
 	if o.MinHealthyPercentage != nil {
