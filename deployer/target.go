@@ -45,6 +45,9 @@ type Target struct {
 type TargetGroup struct {
 	ARN  string `json:"arn"`
 	Name string `json:"name"`
+	// LoadBalancers are those with a listener or rule forwarding to it;
+	// none means the load balancer never health-checks its targets.
+	LoadBalancers []string `json:"load_balancers"`
 }
 
 // TemplateVersion is one numbered launch template version.
@@ -98,6 +101,11 @@ func (d *Deployer) begin(ctx context.Context, ami string, forRollback bool) (*Se
 	}
 	if s.TargetGroups, err = s.readTargetGroups(ctx); err != nil {
 		return nil, asRefused(err)
+	}
+	for _, tg := range s.TargetGroups {
+		if len(tg.LoadBalancers) == 0 {
+			return nil, refuse("target group %s of %q is not used by any listener or rule, so the load balancer never health-checks its targets (they show as unused, Target.NotInUse) and phoenix cannot tell whether the new AMI is healthy: forward to it from a listener rule (a weight of 0 is enough) or leave it out with target_groups", tg.Name, s.Target.Group)
+		}
 	}
 	if err := d.checkLock(ctx, s, forRollback); err != nil {
 		return nil, err
@@ -227,17 +235,18 @@ func (s *Session) readTargetGroups(ctx context.Context) ([]TargetGroup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("describing target groups of %q: %w", s.Target.Group, err)
 	}
-	names := map[string]string{}
+	found := map[string]TargetGroup{}
 	for _, tg := range out.TargetGroups {
-		names[aws.ToString(tg.TargetGroupArn)] = aws.ToString(tg.TargetGroupName)
+		arn := aws.ToString(tg.TargetGroupArn)
+		found[arn] = TargetGroup{ARN: arn, Name: aws.ToString(tg.TargetGroupName), LoadBalancers: tg.LoadBalancerArns}
 	}
 	var tgs []TargetGroup
 	for _, arn := range arns {
-		name, ok := names[arn]
+		tg, ok := found[arn]
 		if !ok {
 			return nil, refuse("target group %s not found", arn)
 		}
-		tgs = append(tgs, TargetGroup{ARN: arn, Name: name})
+		tgs = append(tgs, tg)
 	}
 	return tgs, nil
 }

@@ -152,6 +152,8 @@ type Stack struct {
 	TargetGroups []string
 	LoadBalancer string
 	Listener     string
+	// Unused is the target group no listener forwards to, if any.
+	Unused string
 }
 
 // StackOptions shape a stack.
@@ -163,6 +165,9 @@ type StackOptions struct {
 	// HealthCheckType is the group's: "ELB" by default; with "EC2" the
 	// group ignores the load balancer's health checks.
 	HealthCheckType string
+	// UnusedTargetGroup attaches one more target group to the group that
+	// no listener forwards to.
+	UnusedTargetGroup bool
 }
 
 // Stack builds a launch template for ami, target groups forwarded to by
@@ -204,6 +209,11 @@ func (f *Fixture) Stack(name, ami string, o StackOptions) *Stack {
 			st.TargetGroups = append(st.TargetGroups, arn)
 			tuples = append(tuples, elbtypes.TargetGroupTuple{TargetGroupArn: aws.String(arn), Weight: aws.Int32(1)})
 		}
+		if o.UnusedTargetGroup {
+			tg, err := c.ELB.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String(name + "-unused"), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80), VpcId: aws.String(f.VPC)})
+			f.must(err)
+			st.Unused = aws.ToString(tg.TargetGroups[0].TargetGroupArn)
+		}
 		l, err := c.ELB.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: aws.String(st.LoadBalancer), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80),
 			DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: tuples}}}})
 		f.must(err)
@@ -212,7 +222,7 @@ func (f *Fixture) Stack(name, ami string, o StackOptions) *Stack {
 			ctx := context.Background()
 			c.ELB.DeleteListener(ctx, &elb.DeleteListenerInput{ListenerArn: aws.String(st.Listener)})
 			c.ELB.DeleteLoadBalancer(ctx, &elb.DeleteLoadBalancerInput{LoadBalancerArn: aws.String(st.LoadBalancer)})
-			for _, tg := range st.TargetGroups {
+			for _, tg := range append(st.TargetGroups, st.Unused) {
 				c.ELB.DeleteTargetGroup(ctx, &elb.DeleteTargetGroupInput{TargetGroupArn: aws.String(tg)})
 			}
 		})
@@ -230,13 +240,20 @@ func (f *Fixture) Stack(name, ami string, o StackOptions) *Stack {
 		LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(st.Template), Version: aws.String(version)},
 		MinSize:              aws.Int32(0), MaxSize: aws.Int32(int32(2*o.Desired + 2)), DesiredCapacity: aws.Int32(int32(o.Desired)),
 		VPCZoneIdentifier: aws.String(strings.Join(f.Subnets[:2], ",")),
-		TargetGroupARNs:   st.TargetGroups, HealthCheckType: aws.String(hc), HealthCheckGracePeriod: aws.Int32(0),
+		TargetGroupARNs:   withUnused(st), HealthCheckType: aws.String(hc), HealthCheckGracePeriod: aws.Int32(0),
 	})
 	f.must(err)
 	// Registered after the load balancer's cleanup, so it runs first.
 	f.T.Cleanup(func() { f.DeleteGroup(name) })
 	f.WaitHealthy(st, o.Desired)
 	return st
+}
+
+func withUnused(st *Stack) []string {
+	if st.Unused == "" {
+		return st.TargetGroups
+	}
+	return append(append([]string(nil), st.TargetGroups...), st.Unused)
 }
 
 // WaitHealthy waits until the group has want in-service healthy
