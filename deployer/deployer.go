@@ -196,6 +196,7 @@ func (d *Deployer) Run(ctx context.Context, ami string) (*Result, error) {
 	if err != nil {
 		// Interrupted: the deploy's AWS side goes on; nothing is rolled
 		// back behind the user's back.
+		res.Interrupted = true
 		return finish(RolledBack, &Error{Outcome: RolledBack, Err: fmt.Errorf("deploy interrupted (%w): what AWS was doing goes on; run the same deploy again to follow it, or phoenix rollback to undo it", err)})
 	}
 	why := step.Message
@@ -203,6 +204,7 @@ func (d *Deployer) Run(ctx context.Context, ami string) (*Result, error) {
 	rb, err := d.loop(ctx, s, run.RollbackStep)
 	run.Describe(res)
 	if err != nil {
+		res.Interrupted = true
 		return finish(RollbackFailed, &Error{Outcome: RollbackFailed, Err: fmt.Errorf("deploy failed: %s; rollback interrupted: %w", why, err)})
 	}
 	if rb.State != StepDone {
@@ -244,6 +246,7 @@ func (d *Deployer) Rollback(ctx context.Context) (*Result, error) {
 	step, err := d.loop(ctx, s, run.RollbackStep)
 	run.Describe(res)
 	if err != nil {
+		res.Interrupted = true
 		return finish(RollbackFailed, &Error{Outcome: RollbackFailed, Err: fmt.Errorf("rollback interrupted: %w", err)})
 	}
 	if step.State != StepDone {

@@ -79,19 +79,22 @@ func OutcomeOf(err error) Outcome {
 
 // Result is what a deploy or a rollback did.
 type Result struct {
-	Outcome  Outcome   `json:"outcome"`
-	Target   string    `json:"target"`
-	Region   string    `json:"region"`
-	Group    string    `json:"group"`
-	Strategy string    `json:"strategy"`
-	AMI      string    `json:"ami"`
-	Previous string    `json:"previous_ami,omitempty"`
-	Template string    `json:"launch_template,omitempty"`
-	Version  int64     `json:"launch_template_version,omitempty"`
-	Refresh  string    `json:"instance_refresh,omitempty"`
-	Message  string    `json:"message"`
-	Started  time.Time `json:"started"`
-	Ended    time.Time `json:"ended"`
+	Outcome  Outcome `json:"outcome"`
+	Target   string  `json:"target"`
+	Region   string  `json:"region"`
+	Group    string  `json:"group"`
+	Strategy string  `json:"strategy"`
+	AMI      string  `json:"ami"`
+	Previous string  `json:"previous_ami,omitempty"`
+	Template string  `json:"launch_template,omitempty"`
+	Version  int64   `json:"launch_template_version,omitempty"`
+	Refresh  string  `json:"instance_refresh,omitempty"`
+	Message  string  `json:"message"`
+	// Interrupted: the deploy was stopped (Ctrl-C) and did not roll back;
+	// whatever AWS was doing goes on.
+	Interrupted bool      `json:"interrupted,omitempty"`
+	Started     time.Time `json:"started"`
+	Ended       time.Time `json:"ended"`
 }
 
 // SettingError is a problem with one setting.

@@ -42,7 +42,7 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 			st.InService++
 		}
 	}
-	rf, err := s.latestRefresh(ctx)
+	rf, err := s.latestRefresh(ctx, d.Target.Group)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,11 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 	if st.AMIs, err = s.amisInUse(ctx); err != nil {
 		return nil, err
 	}
-	if l, ok := groupLock(*g); ok && d.now().Before(l.Expires) {
+	locks, err := s.readLocks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if l, ok := locks[d.Target.Group]; ok && d.now().Before(l.Expires) {
 		st.Lock = &l
 	}
 	return st, nil

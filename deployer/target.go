@@ -41,6 +41,15 @@ type Target struct {
 	PeerGroup string
 }
 
+// Groups are the Auto Scaling groups a deploy to the target locks: the
+// group, and blue-green's peer.
+func (t Target) Groups() []string {
+	if t.PeerGroup != "" {
+		return []string{t.Group, t.PeerGroup}
+	}
+	return []string{t.Group}
+}
+
 // TargetGroup is a load balancer target group.
 type TargetGroup struct {
 	ARN  string `json:"arn"`

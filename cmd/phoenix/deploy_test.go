@@ -360,7 +360,7 @@ func TestSecondDeployIsRefusedWhileOneRuns(t *testing.T) {
 	if code := <-first; code != exitFailed {
 		t.Errorf("interrupted deploy: exit %d\n%s", code, firstOut)
 	}
-	if !strings.Contains(firstOut, "released the lock") {
+	if !strings.Contains(firstOut, "released the lock") || !strings.Contains(firstOut, "web: interrupted: deploy interrupted") {
 		t.Errorf("interrupted deploy did not release its lock:\n%s", firstOut)
 	}
 	for _, tag := range f.Group("svc").Tags {

@@ -142,7 +142,11 @@ func Progress(e deployer.Event) string {
 func (p *textPrinter) Result(r *deployer.Result) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.line("%s: %s: %s", r.Target, r.Outcome, r.Message)
+	outcome := r.Outcome.String()
+	if r.Interrupted {
+		outcome = "interrupted"
+	}
+	p.line("%s: %s: %s", r.Target, outcome, r.Message)
 }
 
 func tplString(t *deployer.TemplateVersion) string {
