@@ -12,6 +12,7 @@ import (
 
 	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
+	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
 )
 
 const region = "eu-west-1"
@@ -214,6 +215,48 @@ func TestStoppedDeployIsPickedUp(t *testing.T) {
 	for id, ami := range f.InstanceAMIs("resume") {
 		if ami != newAMI {
 			t.Errorf("%s runs %s", id, ami)
+		}
+	}
+}
+
+// When the rollback itself cannot be done the outcome is RollbackFailed
+// (exit 2): a person has to look.
+func TestRollbackFailureNeedsAPerson(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("rbf-1", deploytest.ImageOptions{})
+	f.Stack("rbf", old, deploytest.StackOptions{Desired: 2})
+	bad := f.Image("rbf-2", deploytest.ImageOptions{Health: "fail"})
+	r := defaultRolling()
+	r.AutoRollback, r.MinHealthyPercentage = false, 50
+	// The second StartInstanceRefresh, the one back to the old version,
+	// fails every time.
+	var mu sync.Mutex
+	starts := 0
+	f.SB.OnCall(func(service, action string) {
+		if action != "StartInstanceRefresh" {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if starts++; starts == 2 {
+			f.SB.AddFault(sandbox.Fault{Service: "autoscaling", Action: "StartInstanceRefresh", Kind: "error500"})
+		}
+	})
+	defer f.SB.ClearFaults()
+	var ev events
+	res, err := newDeployer(f, "rbf", r, &ev).Run(context.Background(), bad)
+	if deployer.OutcomeOf(err) != deployer.RollbackFailed || res.Outcome != deployer.RollbackFailed {
+		t.Fatalf("outcome %v: %v\n%s", deployer.OutcomeOf(err), err, ev.messages())
+	}
+	for _, want := range []string{"deploy failed: instance refresh", "rollback failed: starting an instance refresh of \"rbf\"", "InternalError"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	for _, tag := range f.Group("rbf").Tags {
+		if aws.ToString(tag.Key) == deployer.LockTag {
+			t.Errorf("lock left after a failed rollback")
 		}
 	}
 }
