@@ -11,10 +11,12 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox/linuxrt"
 )
 
-// Exit codes, documented in docs/deployer.md.
+// Exit codes, documented in docs/deployer.md; a *deployer.Error carries
+// its own (deployer.Outcome values are the same numbers).
 const (
 	exitOK             = 0
 	exitFailed         = 1
@@ -40,6 +42,10 @@ func exitCode(err error) int {
 	var r refusedError
 	if errors.As(err, &r) {
 		return exitRefused
+	}
+	var d *deployer.Error
+	if errors.As(err, &d) {
+		return int(d.Outcome)
 	}
 	return exitFailed
 }

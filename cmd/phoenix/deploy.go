@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+type deployOptions struct {
+	targetOptions
+	rollingOptions
+	AMI string
+}
+
+func (o *deployOptions) AddFlags(cmd *cobra.Command) {
+	o.targetOptions.AddFlags(cmd)
+	o.rollingOptions.AddFlags(cmd)
+	cmd.Flags().StringVar(&o.AMI, "ami", "", "the AMI to deploy (ami-…), in the target's region")
+}
+
+func newDeployCommand() *cobra.Command {
+	var opts deployOptions
+	cmd := &cobra.Command{
+		Use:   "deploy [ENVIRONMENT] --ami AMI",
+		Short: "Roll an AMI onto an environment's Auto Scaling group, gated on load balancer health",
+		Long: `Roll an AMI onto the Auto Scaling group of an environment in phoenix.hcl
+(phoenix deploy prod --ami ami-…) or named by flags (phoenix deploy --region
+us-east-1 --asg web --ami ami-…). The deploy succeeds when the instance
+refresh has succeeded and every target of the group's target groups is
+healthy on the new AMI; otherwise it is rolled back.
+
+Exit codes: 0 succeeded, 1 failed and rolled back, 2 rollback failed (needs a
+person), 3 refused before changing anything.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDeploy(cmd.Context(), opts, args, cmd.OutOrStdout())
+		},
+	}
+	opts.AddFlags(cmd)
+	return cmd
+}
+
+func runDeploy(ctx context.Context, opts deployOptions, args []string, out io.Writer) error {
+	p, err := newPrinter(&opts.targetOptions, out)
+	if err != nil {
+		return err
+	}
+	if opts.AMI == "" {
+		return refused("--ami: say which AMI to deploy")
+	}
+	ds, err := deployers(ctx, args, &opts.targetOptions, &opts.rollingOptions, p)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		res, err := d.Run(ctx, opts.AMI)
+		p.Result(res)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type rollbackOptions struct {
+	targetOptions
+	rollingOptions
+}
+
+func newRollbackCommand() *cobra.Command {
+	var opts rollbackOptions
+	cmd := &cobra.Command{
+		Use:   "rollback [ENVIRONMENT]",
+		Short: "Return a target to the AMI it ran before its last deploy",
+		Long: `Roll back a target: a refresh in progress is rolled back (or cancelled and
+refreshed back); a finished phoenix deploy is undone by a refresh to the
+launch template version it replaced. Exit codes: 0 rolled back and healthy,
+2 rollback failed, 3 refused (nothing to roll back to, locked, bad input).`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRollback(cmd.Context(), opts, args, cmd.OutOrStdout())
+		},
+	}
+	opts.targetOptions.AddFlags(cmd)
+	opts.rollingOptions.AddFlags(cmd)
+	return cmd
+}
+
+func runRollback(ctx context.Context, opts rollbackOptions, args []string, out io.Writer) error {
+	p, err := newPrinter(&opts.targetOptions, out)
+	if err != nil {
+		return err
+	}
+	ds, err := deployers(ctx, args, &opts.targetOptions, &opts.rollingOptions, p)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		res, err := d.Rollback(ctx)
+		p.Result(res)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type planOptions struct {
+	targetOptions
+	rollingOptions
+	AMI string
+}
+
+func newPlanCommand() *cobra.Command {
+	var opts planOptions
+	cmd := &cobra.Command{
+		Use:   "plan [ENVIRONMENT] --ami AMI",
+		Short: "Show what a deploy would change, without changing anything",
+		Long: `Check every precondition of a deploy (the AMI is in the region, available and
+encrypted when required; the group exists; options are in range; nobody
+holds the lock) and show what it would change. Only reads: exit 3 when the
+deploy would be refused.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPlan(cmd.Context(), opts, args, cmd.OutOrStdout())
+		},
+	}
+	opts.targetOptions.AddFlags(cmd)
+	opts.rollingOptions.AddFlags(cmd)
+	cmd.Flags().StringVar(&opts.AMI, "ami", "", "the AMI a deploy would roll out")
+	return cmd
+}
+
+func runPlan(ctx context.Context, opts planOptions, args []string, out io.Writer) error {
+	p, err := newPrinter(&opts.targetOptions, out)
+	if err != nil {
+		return err
+	}
+	if opts.AMI == "" {
+		return refused("--ami: say which AMI to plan for")
+	}
+	ds, err := deployers(ctx, args, &opts.targetOptions, &opts.rollingOptions, p)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		pl, err := d.Plan(ctx, opts.AMI)
+		if err != nil {
+			return err
+		}
+		p.Plan(pl)
+	}
+	return nil
+}
+
+type statusOptions struct {
+	targetOptions
+}
+
+func newStatusCommand() *cobra.Command {
+	var opts statusOptions
+	cmd := &cobra.Command{
+		Use:   "status [ENVIRONMENT]",
+		Short: "Show a target's refresh, target health, AMIs in use and lock",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runStatus(cmd.Context(), opts, args, cmd.OutOrStdout())
+		},
+	}
+	opts.AddFlags(cmd)
+	return cmd
+}
+
+func runStatus(ctx context.Context, opts statusOptions, args []string, out io.Writer) error {
+	p, err := newPrinter(&opts.targetOptions, out)
+	if err != nil {
+		return err
+	}
+	ds, err := deployers(ctx, args, &opts.targetOptions, nil, p)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		st, err := d.Status(ctx)
+		if err != nil {
+			return err
+		}
+		p.Status(st)
+	}
+	return nil
+}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/awsconfig"
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/printer"
+)
+
+// targetOptions choose what a command works on: an environment of
+// phoenix.hcl, or flags alone; flags override the file.
+type targetOptions struct {
+	Config       string
+	Target       string
+	Region       string
+	Profile      string
+	Endpoint     string
+	ASG          string
+	TargetGroups []string
+	Output       string
+	PollInterval time.Duration
+
+	flags *pflag.FlagSet
+}
+
+func (o *targetOptions) AddFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.Config, "config", "phoenix.hcl", "the phoenix.hcl file that defines the environment")
+	f.StringVar(&o.Target, "target", "", "the environment's target (default: its only target, or each in turn)")
+	f.StringVar(&o.Region, "region", "", "AWS region (overrides the environment's)")
+	f.StringVar(&o.Profile, "profile", "", "AWS profile (overrides the environment's)")
+	f.StringVar(&o.Endpoint, "endpoint", "", "endpoint URL for every AWS service, e.g. the phoenix sandbox")
+	f.StringVar(&o.ASG, "asg", "", "the Auto Scaling group (without an environment, or to override the target's)")
+	f.StringSliceVar(&o.TargetGroups, "target-group", nil, "target group ARN to gate on (default: the group's own)")
+	f.StringVarP(&o.Output, "output", "o", "text", "output format: text or json")
+	f.DurationVar(&o.PollInterval, "poll-interval", 0, "mean time between passes (default 10s, jittered by 20%)")
+	o.flags = f
+}
+
+// rollingOptions are the strategy's flags; set ones override phoenix.hcl.
+type rollingOptions struct {
+	MinHealthy       int
+	MaxHealthy       int
+	InstanceWarmup   string
+	Checkpoints      []int
+	CheckpointDelay  string
+	SkipMatching     bool
+	AutoRollback     bool
+	Alarms           []string
+	BakeTime         string
+	HealthTimeout    string
+	RequireEncrypted bool
+
+	flags *pflag.FlagSet
+}
+
+func (o *rollingOptions) AddFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.IntVar(&o.MinHealthy, "min-healthy-percentage", 90, "percentage of the group kept in service during the refresh (0-100)")
+	f.IntVar(&o.MaxHealthy, "max-healthy-percentage", 100, "percentage the group may grow to during the refresh (100-200)")
+	f.StringVar(&o.InstanceWarmup, "instance-warmup", "", "warmup of a new instance, e.g. 5m (default: the group's)")
+	f.IntSliceVar(&o.Checkpoints, "checkpoints", nil, "percentages at which the refresh pauses, e.g. 20,50,100")
+	f.StringVar(&o.CheckpointDelay, "checkpoint-delay", "", "pause at each checkpoint, e.g. 10m (default 1h)")
+	f.BoolVar(&o.SkipMatching, "skip-matching", true, "leave instances already on the new version alone")
+	f.BoolVar(&o.AutoRollback, "auto-rollback", true, "let Auto Scaling roll back a failed refresh by itself")
+	f.StringSliceVar(&o.Alarms, "alarm", nil, "CloudWatch alarm name that fails the refresh (repeatable)")
+	f.StringVar(&o.BakeTime, "bake-time", "", "wait after the last replacement before the refresh succeeds, e.g. 5m")
+	f.StringVar(&o.HealthTimeout, "health-timeout", "", "how long every target may take to be healthy on the new AMI (default 15m)")
+	f.BoolVar(&o.RequireEncrypted, "require-encrypted", false, "refuse an AMI with unencrypted snapshots")
+	o.flags = f
+}
+
+// settings are the flags that were set, as RollingSettings.
+func (o *rollingOptions) settings() deployer.RollingSettings {
+	var s deployer.RollingSettings
+	if o == nil || o.flags == nil {
+		return s
+	}
+	set := o.flags.Changed
+	if set("min-healthy-percentage") {
+		s.MinHealthyPercentage = &o.MinHealthy
+	}
+	if set("max-healthy-percentage") {
+		s.MaxHealthyPercentage = &o.MaxHealthy
+	}
+	s.InstanceWarmup, s.CheckpointDelay, s.BakeTime, s.HealthTimeout = o.InstanceWarmup, o.CheckpointDelay, o.BakeTime, o.HealthTimeout
+	if set("checkpoints") {
+		s.Checkpoints = o.Checkpoints
+	}
+	if set("skip-matching") {
+		s.SkipMatching = &o.SkipMatching
+	}
+	if set("auto-rollback") {
+		s.AutoRollback = &o.AutoRollback
+	}
+	if set("alarm") {
+		s.Alarms = o.Alarms
+	}
+	return s
+}
+
+// flagName is the flag for a phoenix.hcl setting.
+func flagName(setting string) string { return "--" + strings.ReplaceAll(setting, "_", "-") }
+
+// deployers builds one Deployer per target the options select.
+func deployers(ctx context.Context, args []string, o *targetOptions, ro *rollingOptions, p printer.Printer) ([]*deployer.Deployer, error) {
+	var (
+		settings awsconfig.Settings
+		targets  []deployer.EnvironmentTarget
+		rolling  deployer.RollingSettings
+		env      *deployer.Environment
+		where    = "flags"
+	)
+	switch {
+	case len(args) > 1:
+		return nil, refused("one environment at a time, not %s", strings.Join(args, " "))
+	case len(args) == 1:
+		cfg, err := deployer.LoadConfig(o.Config)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, refused("environment %q: %s not found: pass --config or run where phoenix.hcl is", args[0], o.Config)
+			}
+			return nil, err
+		}
+		if env, err = cfg.Environment(args[0]); err != nil {
+			return nil, err
+		}
+		settings, rolling = env.Settings, env.Rolling
+		where = fmt.Sprintf("environment %q of %s", env.Name, o.Config)
+		if o.Target != "" || len(env.Targets) == 1 {
+			t, err := env.Target(o.Target)
+			if err != nil {
+				return nil, err
+			}
+			targets = []deployer.EnvironmentTarget{*t}
+		} else {
+			targets = env.Targets
+		}
+		if o.ASG != "" {
+			if len(targets) != 1 {
+				return nil, refused("--asg overrides one target: choose it with --target")
+			}
+			targets[0].ASG = o.ASG
+		}
+	default:
+		if o.ASG == "" {
+			return nil, refused("say what to deploy to: an environment of %s (phoenix deploy prod …) or --region and --asg", o.Config)
+		}
+		targets = []deployer.EnvironmentTarget{{Name: o.ASG, ASG: o.ASG}}
+	}
+	if len(o.TargetGroups) > 0 {
+		for i := range targets {
+			targets[i].TargetGroups = o.TargetGroups
+		}
+	}
+	if o.Region != "" {
+		settings.Region = o.Region
+	}
+	if o.Profile != "" {
+		settings.Profile = o.Profile
+	}
+	if o.Endpoint != "" {
+		settings.Endpoint = o.Endpoint
+	}
+	if errs := settings.Validate(); len(errs) > 0 {
+		return nil, refused("%s: %w", where, errors.Join(errs...))
+	}
+	rolling.Override(ro.settings())
+	strategy, timeout, errs := rolling.Rolling()
+	if len(errs) > 0 {
+		for i, err := range errs {
+			var se *deployer.SettingError
+			if errors.As(err, &se) {
+				errs[i] = fmt.Errorf("%w (%s or the strategy block of %s)", err, flagName(se.Setting), o.Config)
+			}
+		}
+		return nil, refused("%w", errors.Join(errs...))
+	}
+	awsCfg, err := settings.Load(ctx, "")
+	if err != nil {
+		return nil, refused("%s: %w (set --region or the environment's region)", where, err)
+	}
+	poll := o.PollInterval
+	requireEncrypted := ro != nil && ro.RequireEncrypted
+	if env != nil {
+		if poll == 0 {
+			poll = env.PollInterval
+		}
+		if ro == nil || !ro.flags.Changed("require-encrypted") {
+			requireEncrypted = env.RequireEncrypted
+		}
+	}
+	var out []*deployer.Deployer
+	for _, t := range targets {
+		out = append(out, &deployer.Deployer{
+			Clients:          deployer.NewClients(awsCfg),
+			Target:           deployer.Target{Name: t.Name, Region: awsCfg.Region, Group: t.ASG, TargetGroupARNs: t.TargetGroups},
+			Strategy:         strategy,
+			RequireEncrypted: requireEncrypted,
+			HealthTimeout:    timeout,
+			PollInterval:     poll,
+			Events:           p.Event,
+		})
+	}
+	return out, nil
+}
+
+func newPrinter(o *targetOptions, out io.Writer) (printer.Printer, error) {
+	p, err := printer.New(o.Output, out)
+	if err != nil {
+		return nil, refused("--output: %w", err)
+	}
+	return p, nil
+}

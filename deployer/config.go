@@ -1,0 +1,266 @@
+package deployer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/awsconfig"
+)
+
+// Config is a phoenix.hcl file: environments, each with its access
+// settings, targets and strategy.
+type Config struct {
+	Path         string
+	Environments []*Environment
+}
+
+// Environment is one `environment "NAME" { … }` block.
+type Environment struct {
+	Name string
+	// Settings are the access settings: region, profile, assume_role,
+	// endpoint, keys, max_retries.
+	Settings         awsconfig.Settings
+	Targets          []EnvironmentTarget
+	Strategy         string
+	Rolling          RollingSettings
+	RequireEncrypted bool
+	PollInterval     time.Duration
+	Range            hcl.Range
+}
+
+// EnvironmentTarget is one `target "NAME" { … }` block.
+type EnvironmentTarget struct {
+	Name         string
+	ASG          string
+	TargetGroups []string
+	Range        hcl.Range
+}
+
+type fileSchema struct {
+	Environments []*envSchema `hcl:"environment,block"`
+}
+
+type envSchema struct {
+	Name             string            `hcl:"name,label"`
+	Targets          []*targetSchema   `hcl:"target,block"`
+	Strategies       []*strategySchema `hcl:"strategy,block"`
+	RequireEncrypted *bool             `hcl:"require_encrypted,optional"`
+	PollInterval     string            `hcl:"poll_interval,optional"`
+	Access           hcl.Body          `hcl:",remain"`
+	DeclRange        hcl.Range         `hcl:",def_range"`
+}
+
+// accessSchema is awsconfig.Settings as phoenix.hcl writes it, with an
+// optional assume_role block.
+type accessSchema struct {
+	Region     string                `hcl:"region,optional"`
+	Profile    string                `hcl:"profile,optional"`
+	AccessKey  string                `hcl:"access_key,optional"`
+	SecretKey  string                `hcl:"secret_key,optional"`
+	Token      string                `hcl:"token,optional"`
+	AssumeRole *awsconfig.AssumeRole `hcl:"assume_role,block"`
+	Endpoint   string                `hcl:"endpoint,optional"`
+	MaxRetries int                   `hcl:"max_retries,optional"`
+}
+
+type targetSchema struct {
+	Name         string    `hcl:"name,label"`
+	ASG          string    `hcl:"asg"`
+	TargetGroups []string  `hcl:"target_groups,optional"`
+	DeclRange    hcl.Range `hcl:",def_range"`
+}
+
+type strategySchema struct {
+	Kind      string    `hcl:"kind,label"`
+	Body      hcl.Body  `hcl:",remain"`
+	DeclRange hcl.Range `hcl:",def_range"`
+}
+
+// Strategies phoenix.hcl knows.
+var strategyKinds = []string{"rolling"}
+
+// LoadConfig reads and checks a phoenix.hcl file. Every problem is
+// reported with its file:line.
+func LoadConfig(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, refuse("reading %s: %w", path, err)
+	}
+	return ParseConfig(src, path)
+}
+
+// ParseConfig reads phoenix.hcl source; filename is used in messages.
+func ParseConfig(src []byte, filename string) (*Config, error) {
+	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	if diags.HasErrors() {
+		return nil, diagError(diags)
+	}
+	var fs fileSchema
+	if diags := gohcl.DecodeBody(f.Body, nil, &fs); diags.HasErrors() {
+		return nil, diagError(diags)
+	}
+	cfg := &Config{Path: filename}
+	seen := map[string]hcl.Range{}
+	for _, es := range fs.Environments {
+		if prev, ok := seen[es.Name]; ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Duplicate environment %q", es.Name),
+				Detail: fmt.Sprintf("Environment %q is already defined at %s.", es.Name, prev), Subject: es.DeclRange.Ptr()})
+			continue
+		}
+		seen[es.Name] = es.DeclRange
+		env, ds := decodeEnvironment(es)
+		diags = append(diags, ds...)
+		cfg.Environments = append(cfg.Environments, env)
+	}
+	if diags.HasErrors() {
+		return nil, diagError(diags)
+	}
+	return cfg, nil
+}
+
+func decodeEnvironment(es *envSchema) (*Environment, hcl.Diagnostics) {
+	env := &Environment{Name: es.Name, Strategy: "rolling", Range: es.DeclRange, RequireEncrypted: es.RequireEncrypted != nil && *es.RequireEncrypted}
+	var acc accessSchema
+	diags := gohcl.DecodeBody(es.Access, nil, &acc)
+	env.Settings = awsconfig.Settings{Region: acc.Region, Profile: acc.Profile, AccessKey: acc.AccessKey, SecretKey: acc.SecretKey,
+		Token: acc.Token, Endpoint: acc.Endpoint, MaxRetries: acc.MaxRetries}
+	if acc.AssumeRole != nil {
+		env.Settings.AssumeRole = *acc.AssumeRole
+	}
+	for _, err := range env.Settings.Validate() {
+		diags = append(diags, settingDiag(es.Access, es.DeclRange, firstWord(err.Error()), err))
+	}
+	if es.PollInterval != "" {
+		d, err := time.ParseDuration(es.PollInterval)
+		if err != nil || d <= 0 {
+			diags = append(diags, settingDiag(es.Access, es.DeclRange, "poll_interval", fmt.Errorf("poll_interval %q must be a positive duration (e.g. \"10s\")", es.PollInterval)))
+		}
+		env.PollInterval = d
+	}
+	if len(es.Targets) == 0 {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No target",
+			Detail: fmt.Sprintf("Environment %q needs at least one target \"NAME\" { asg = \"…\" } block.", es.Name), Subject: es.DeclRange.Ptr()})
+	}
+	names := map[string]bool{}
+	for _, ts := range es.Targets {
+		if names[ts.Name] {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Duplicate target %q", ts.Name), Subject: ts.DeclRange.Ptr()})
+		}
+		names[ts.Name] = true
+		if ts.ASG == "" {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Empty asg", Detail: fmt.Sprintf("Target %q needs the name of its Auto Scaling group in asg.", ts.Name), Subject: ts.DeclRange.Ptr()})
+		}
+		env.Targets = append(env.Targets, EnvironmentTarget{Name: ts.Name, ASG: ts.ASG, TargetGroups: ts.TargetGroups, Range: ts.DeclRange})
+	}
+	for i, ss := range es.Strategies {
+		if i > 0 {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "More than one strategy",
+				Detail: fmt.Sprintf("Environment %q may have one strategy block.", es.Name), Subject: ss.DeclRange.Ptr()})
+			continue
+		}
+		if ss.Kind != "rolling" {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Unknown strategy %q", ss.Kind),
+				Detail: fmt.Sprintf("Known strategies: %s.", strings.Join(strategyKinds, ", ")), Subject: ss.DeclRange.Ptr()})
+			continue
+		}
+		env.Strategy = ss.Kind
+		ds := gohcl.DecodeBody(ss.Body, nil, &env.Rolling)
+		diags = append(diags, ds...)
+		if ds.HasErrors() {
+			continue
+		}
+		_, _, errs := env.Rolling.Rolling()
+		for _, err := range errs {
+			var se *SettingError
+			setting := ""
+			if errors.As(err, &se) {
+				setting = se.Setting
+			}
+			diags = append(diags, settingDiag(ss.Body, ss.DeclRange, setting, err))
+		}
+	}
+	return env, diags
+}
+
+func firstWord(s string) string {
+	if i := strings.IndexAny(s, " :."); i > 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// settingDiag is a diagnostic on the attribute that holds setting, or on
+// the block when it is not there.
+func settingDiag(body hcl.Body, block hcl.Range, setting string, err error) *hcl.Diagnostic {
+	subject := block
+	if sb, ok := body.(*hclsyntax.Body); ok {
+		if a, ok := sb.Attributes[setting]; ok {
+			subject = a.Expr.Range()
+		}
+	}
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid " + setting, Detail: err.Error(), Subject: &subject}
+}
+
+// diagError turns diagnostics into one refused error, one line per
+// problem, each starting with file:line.
+func diagError(diags hcl.Diagnostics) error {
+	var lines []string
+	for _, d := range diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		where := ""
+		if d.Subject != nil {
+			where = fmt.Sprintf("%s:%d,%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+		}
+		line := where + d.Summary
+		if d.Detail != "" {
+			line += ": " + d.Detail
+		}
+		lines = append(lines, line)
+	}
+	return &Error{Outcome: Refused, Err: errors.New(strings.Join(lines, "\n"))}
+}
+
+// Environment returns the environment called name.
+func (c *Config) Environment(name string) (*Environment, error) {
+	var names []string
+	for _, e := range c.Environments {
+		if e.Name == name {
+			return e, nil
+		}
+		names = append(names, e.Name)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return nil, refuse("%s defines no environment", c.Path)
+	}
+	return nil, refuse("environment %q is not in %s (it has: %s)", name, c.Path, strings.Join(names, ", "))
+}
+
+// Target returns the environment's target called name, or its only
+// target when name is empty.
+func (e *Environment) Target(name string) (*EnvironmentTarget, error) {
+	var names []string
+	for i := range e.Targets {
+		if e.Targets[i].Name == name {
+			return &e.Targets[i], nil
+		}
+		names = append(names, e.Targets[i].Name)
+	}
+	if name == "" && len(e.Targets) == 1 {
+		return &e.Targets[0], nil
+	}
+	if name == "" {
+		return nil, refuse("environment %q has several targets (%s): choose one with --target", e.Name, strings.Join(names, ", "))
+	}
+	return nil, refuse("target %q is not in environment %q (it has: %s)", name, e.Name, strings.Join(names, ", "))
+}

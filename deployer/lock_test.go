@@ -1,0 +1,98 @@
+package deployer_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
+	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
+)
+
+func setLock(t *testing.T, f *deploytest.Fixture, group, value string) {
+	t.Helper()
+	_, err := f.Clients.AutoScaling.CreateOrUpdateTags(context.Background(), &autoscaling.CreateOrUpdateTagsInput{Tags: []astypes.Tag{{
+		ResourceId: aws.String(group), ResourceType: aws.String("auto-scaling-group"), Key: aws.String(deployer.LockTag), Value: aws.String(value), PropagateAtLaunch: aws.Bool(false)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLockAndPreconditions(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("lock-1", deploytest.ImageOptions{})
+	f.Stack("lock", old, deploytest.StackOptions{Desired: 1, UnusedTargetGroup: true})
+	newAMI := f.Image("lock-2", deploytest.ImageOptions{})
+	ctx := context.Background()
+
+	// A target group no listener forwards to can never prove health.
+	f.SB.ResetCalls()
+	d := newDeployer(f, "lock", nil, nil)
+	_, err := d.Run(ctx, newAMI)
+	if deployer.OutcomeOf(err) != deployer.Refused || !strings.Contains(err.Error(), "lock-unused") || !strings.Contains(err.Error(), "not used by any listener or rule") {
+		t.Errorf("unused target group: %v", err)
+	}
+	if m := f.Mutating(); m != 0 {
+		t.Errorf("%d mutating calls", m)
+	}
+	// Gating on the used target group only is fine.
+	st, err := f.Clients.AutoScaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{"lock"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var used []string
+	for _, arn := range st.AutoScalingGroups[0].TargetGroupARNs {
+		if !strings.Contains(arn, "lock-unused") {
+			used = append(used, arn)
+		}
+	}
+	d.Target.TargetGroupARNs = used
+
+	// A live lock refuses, naming its owner; an expired one does not.
+	setLock(t, f, "lock", "owner=bob@ci-3 deploy=0badf00d expires="+time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	f.SB.ResetCalls()
+	if _, err := d.Plan(ctx, newAMI); deployer.OutcomeOf(err) != deployer.Refused || !strings.Contains(err.Error(), `"lock" is locked by bob@ci-3 (deploy 0badf00d) until`) {
+		t.Errorf("live lock: %v", err)
+	}
+	if _, err := d.Run(ctx, newAMI); deployer.OutcomeOf(err) != deployer.Refused {
+		t.Errorf("live lock, run: %v", err)
+	}
+	if m := f.Mutating(); m != 0 {
+		t.Errorf("%d mutating calls", m)
+	}
+	status, err := d.Status(ctx)
+	if err != nil || status.Lock == nil || status.Lock.Owner != "bob@ci-3" {
+		t.Errorf("status lock %+v %v", status, err)
+	}
+	setLock(t, f, "lock", "owner=bob@ci-3 deploy=0badf00d expires="+time.Now().Add(-time.Minute).UTC().Format(time.RFC3339))
+	pl, err := d.Plan(ctx, newAMI)
+	if err != nil || len(pl.Changes) != 4 {
+		t.Fatalf("expired lock: %v %+v", err, pl)
+	}
+	// Under throttling of the reads the deploy still gets there.
+	for _, action := range []string{"DescribeTargetHealth", "DescribeInstanceRefreshes"} {
+		if _, err := f.SB.AddFault(sandbox.Fault{Action: action, Kind: "throttle", Probability: 0.3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := d.Run(ctx, newAMI)
+	f.SB.ClearFaults()
+	if err != nil {
+		t.Fatalf("deploy after an expired lock, under throttling: %v", err)
+	}
+	if res.Version != 2 {
+		t.Errorf("result %+v", res)
+	}
+	for _, tag := range f.Group("lock").Tags {
+		if aws.ToString(tag.Key) == deployer.LockTag {
+			t.Errorf("lock left: %s", aws.ToString(tag.Value))
+		}
+	}
+}

@@ -1,0 +1,578 @@
+package deployer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+)
+
+// Rolling replaces a group's instances in place: a new numbered launch
+// template version with only the AMI changed, then an instance refresh to
+// that version. The group itself is never updated first: Auto Scaling
+// points it at the new version only when the refresh succeeds, so a
+// rollback returns it to the version it had.
+type Rolling struct {
+	// MinHealthyPercentage of the desired capacity stays in service during
+	// the refresh (0-100).
+	MinHealthyPercentage int
+	// MaxHealthyPercentage the group may grow to while replacing
+	// (100-200); above 100 new instances launch before old ones go.
+	MaxHealthyPercentage int
+	// InstanceWarmup before a new instance counts; nil uses the group's.
+	InstanceWarmup *time.Duration
+	// Checkpoints are percentages at which the refresh pauses for
+	// CheckpointDelay.
+	Checkpoints     []int
+	CheckpointDelay time.Duration
+	// SkipMatching leaves instances already on the new version alone.
+	SkipMatching bool
+	// AutoRollback lets Auto Scaling roll back a refresh that fails.
+	AutoRollback bool
+	// Alarms are CloudWatch alarm names that fail the refresh.
+	Alarms []string
+	// BakeTime is how long the refresh waits after the last replacement
+	// before it succeeds.
+	BakeTime time.Duration
+}
+
+// Name is "rolling".
+func (r *Rolling) Name() string { return "rolling" }
+
+// maxSeconds is Auto Scaling's limit for the checkpoint delay and bake
+// time: 48 hours.
+const maxSeconds = 172800
+
+// Validate reports every option out of range, naming each setting.
+func (r *Rolling) Validate() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if r.MinHealthyPercentage < 0 || r.MinHealthyPercentage > 100 {
+		bad("min_healthy_percentage %d must be between 0 and 100", r.MinHealthyPercentage)
+	}
+	if r.MaxHealthyPercentage < 100 || r.MaxHealthyPercentage > 200 {
+		bad("max_healthy_percentage %d must be between 100 and 200", r.MaxHealthyPercentage)
+	} else if r.MaxHealthyPercentage-r.MinHealthyPercentage > 100 {
+		bad("max_healthy_percentage %d and min_healthy_percentage %d may be at most 100 apart", r.MaxHealthyPercentage, r.MinHealthyPercentage)
+	}
+	if r.InstanceWarmup != nil && (*r.InstanceWarmup < 0 || *r.InstanceWarmup > maxSeconds*time.Second) {
+		bad("instance_warmup %s must be between 0s and 48h", *r.InstanceWarmup)
+	}
+	prev := 0
+	for _, c := range r.Checkpoints {
+		if c < 1 || c > 100 {
+			bad("checkpoints: %d must be between 1 and 100", c)
+		} else if c <= prev {
+			bad("checkpoints %v must be ascending without repeats", r.Checkpoints)
+			break
+		}
+		prev = c
+	}
+	if n := len(r.Checkpoints); n > 0 && r.Checkpoints[n-1] != 100 {
+		bad("checkpoints %v must end with 100: a refresh whose last checkpoint is below 100 stops there, leaving old instances behind", r.Checkpoints)
+	}
+	if r.CheckpointDelay < 0 || r.CheckpointDelay > maxSeconds*time.Second {
+		bad("checkpoint_delay %s must be between 0s and 48h", r.CheckpointDelay)
+	}
+	if r.BakeTime < 0 || r.BakeTime > maxSeconds*time.Second {
+		bad("bake_time %s must be between 0s and 48h", r.BakeTime)
+	}
+	if len(r.Alarms) > 10 {
+		bad("alarms: %d names, at most 10", len(r.Alarms))
+	}
+	for _, a := range r.Alarms {
+		if a == "" || len(a) > 255 {
+			bad("alarms: %q is not an alarm name", a)
+		}
+	}
+	return errs
+}
+
+func secs(d time.Duration) *int32 { return aws.Int32(int32(d / time.Second)) }
+
+func (r *Rolling) preferences(autoRollback bool) *astypes.RefreshPreferences {
+	p := &astypes.RefreshPreferences{
+		MinHealthyPercentage: aws.Int32(int32(r.MinHealthyPercentage)),
+		MaxHealthyPercentage: aws.Int32(int32(r.MaxHealthyPercentage)),
+		SkipMatching:         aws.Bool(r.SkipMatching),
+		AutoRollback:         aws.Bool(autoRollback),
+		BakeTime:             secs(r.BakeTime),
+	}
+	if r.InstanceWarmup != nil {
+		p.InstanceWarmup = secs(*r.InstanceWarmup)
+	}
+	if len(r.Checkpoints) > 0 {
+		for _, c := range r.Checkpoints {
+			p.CheckpointPercentages = append(p.CheckpointPercentages, int32(c))
+		}
+		p.CheckpointDelay = secs(r.CheckpointDelay)
+	}
+	if len(r.Alarms) > 0 {
+		p.AlarmSpecification = &astypes.AlarmSpecification{Alarms: r.Alarms}
+	}
+	return p
+}
+
+// summary is the refresh preferences in words.
+func (r *Rolling) summary() string {
+	parts := []string{fmt.Sprintf("min healthy %d%%", r.MinHealthyPercentage), fmt.Sprintf("max healthy %d%%", r.MaxHealthyPercentage)}
+	if r.InstanceWarmup != nil {
+		parts = append(parts, "warmup "+r.InstanceWarmup.String())
+	} else {
+		parts = append(parts, "warmup: the group's")
+	}
+	if len(r.Checkpoints) > 0 {
+		cps := make([]string, len(r.Checkpoints))
+		for i, c := range r.Checkpoints {
+			cps[i] = strconv.Itoa(c) + "%"
+		}
+		parts = append(parts, fmt.Sprintf("checkpoints %s every %s", strings.Join(cps, ","), r.CheckpointDelay))
+	}
+	parts = append(parts, fmt.Sprintf("skip matching %v", r.SkipMatching), fmt.Sprintf("auto rollback %v", r.AutoRollback))
+	if len(r.Alarms) > 0 {
+		parts = append(parts, "alarms "+strings.Join(r.Alarms, ","))
+	}
+	if r.BakeTime > 0 {
+		parts = append(parts, "bake "+r.BakeTime.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// versionDescription marks versions phoenix creates, naming the version
+// they replace so that `phoenix rollback` knows where to go back to.
+func versionDescription(ami string, prev *TemplateVersion) string {
+	if prev == nil {
+		return "phoenix: " + ami
+	}
+	return fmt.Sprintf("phoenix: %s, previous version %d (%s)", ami, prev.Version, prev.AMI)
+}
+
+var previousVersion = regexp.MustCompile(`^phoenix: ami-[0-9a-f]+, previous version (\d+) `)
+
+// Plan says what a rolling deploy would change.
+func (r *Rolling) Plan(ctx context.Context, s *Session) ([]Change, error) {
+	var ch []Change
+	n := len(s.Group.Instances)
+	if s.Template != nil && s.Template.AMI == s.AMI.ID {
+		return []Change{{Action: "keep", Detail: fmt.Sprintf("%s already runs %s: no new version, no refresh; the deploy only checks health", s.Template, s.AMI.ID)}}, nil
+	}
+	if s.ActiveRefresh != nil {
+		return []Change{{Action: "follow", Detail: fmt.Sprintf("instance refresh %s to %s is %s: the deploy follows it", aws.ToString(s.ActiveRefresh.InstanceRefreshId), s.AMI.ID, s.ActiveRefresh.Status)}}, nil
+	}
+	if s.Template != nil {
+		ch = append(ch, Change{Action: "create", Detail: fmt.Sprintf("launch template %s version %d: version %d with image %s -> %s", s.Template.ID, s.latestVersion(ctx)+1, s.Template.Version, s.Template.AMI, s.AMI.ID)})
+	} else {
+		ch = append(ch, Change{Action: "create", Detail: fmt.Sprintf("launch template phoenix-%s from the group's launch configuration, image %s", s.Target.Group, s.AMI.ID)})
+	}
+	// The new version does not exist yet, so no instance matches it.
+	replace := n
+	ch = append(ch, Change{Action: "start", Detail: fmt.Sprintf("instance refresh of %q replacing %d instances (%s)", s.Target.Group, replace, r.summary())})
+	ch = append(ch, Change{Action: "wait", Detail: fmt.Sprintf("until the refresh succeeds and every target in %s is healthy on %s (health_timeout %s)", tgNames(s.TargetGroups), s.AMI.ID, s.HealthTimeout())})
+	if r.AutoRollback && s.Template != nil {
+		ch = append(ch, Change{Action: "on failure", Detail: fmt.Sprintf("roll back the refresh to %s (%s)", s.Template, s.Template.AMI)})
+	} else if s.Template != nil {
+		ch = append(ch, Change{Action: "on failure", Detail: fmt.Sprintf("cancel the refresh and refresh back to %s (%s)", s.Template, s.Template.AMI)})
+	}
+	return ch, nil
+}
+
+func tgNames(tgs []TargetGroup) string {
+	if len(tgs) == 0 {
+		return "the group (no target groups: the group's own health checks)"
+	}
+	names := make([]string, len(tgs))
+	for i, tg := range tgs {
+		names[i] = tg.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// latestVersion is the template's latest version number, for the plan.
+func (s *Session) latestVersion(ctx context.Context) int64 {
+	tv, err := s.templateVersion(ctx, s.Template.ID, "", "$Latest")
+	if err != nil {
+		return s.Template.Version
+	}
+	return tv.Version
+}
+
+// rollingRun is one rolling deploy or rollback in flight. It remembers
+// only what it made (the version, the refresh ids); everything else is
+// read again on every step.
+type rollingRun struct {
+	r *Rolling
+	s *Session
+
+	ami      string           // the AMI the deploy moves to
+	previous *TemplateVersion // where a rollback returns
+	target   *TemplateVersion // the version with the new AMI
+	refresh  string           // the refresh moving to target
+	restore  string           // a refresh started to return to previous
+	healthy  time.Time        // when the refresh succeeded: health_timeout runs from here
+	noop     bool             // the group already runs the AMI
+	back     bool             // rolling back: the health timer restarted
+	onDemand bool             // phoenix rollback of a finished deploy
+}
+
+// Begin prepares a rolling deploy.
+func (r *Rolling) Begin(ctx context.Context, s *Session) (Execution, error) {
+	run := &rollingRun{r: r, s: s, ami: s.AMI.ID, previous: s.Template}
+	if s.Template != nil && s.Template.AMI == s.AMI.ID {
+		run.target, run.noop = s.Template, true
+	}
+	if rf := s.ActiveRefresh; rf != nil {
+		lt := rf.DesiredConfiguration.LaunchTemplate
+		tv, err := s.templateVersion(ctx, aws.ToString(lt.LaunchTemplateId), aws.ToString(lt.LaunchTemplateName), aws.ToString(lt.Version))
+		if err != nil {
+			return nil, err
+		}
+		run.target, run.refresh = tv, aws.ToString(rf.InstanceRefreshId)
+		if m := previousVersion.FindStringSubmatch(tv.Description); m != nil && s.Template != nil {
+			if prev, err := s.templateVersion(ctx, tv.ID, "", m[1]); err == nil {
+				run.previous = prev
+			}
+		}
+		s.Emit(Event{Kind: EventStep, Step: "refresh", Message: fmt.Sprintf("following instance refresh %s to %s, already %s", run.refresh, s.AMI.ID, rf.Status)})
+	}
+	if s.Template == nil && s.Group.LaunchConfigurationName == nil {
+		return nil, refuse("auto scaling group %q has neither a launch template nor a launch configuration", s.Target.Group)
+	}
+	return run, nil
+}
+
+// BeginRollback prepares a rollback: of the refresh in progress, or to
+// the version the group's current phoenix version replaced.
+func (r *Rolling) BeginRollback(ctx context.Context, s *Session) (Execution, error) {
+	run := &rollingRun{r: r, s: s}
+	if rf := s.ActiveRefresh; rf != nil {
+		run.refresh = aws.ToString(rf.InstanceRefreshId)
+		run.previous = s.Template
+		if s.Template != nil {
+			run.ami = s.Template.AMI
+		}
+		if rf.DesiredConfiguration != nil && rf.DesiredConfiguration.LaunchTemplate != nil {
+			lt := rf.DesiredConfiguration.LaunchTemplate
+			if tv, err := s.templateVersion(ctx, aws.ToString(lt.LaunchTemplateId), aws.ToString(lt.LaunchTemplateName), aws.ToString(lt.Version)); err == nil {
+				run.target = tv
+			}
+		}
+		return run, nil
+	}
+	if s.Template == nil {
+		return nil, refuse("auto scaling group %q has no launch template to roll back", s.Target.Group)
+	}
+	m := previousVersion.FindStringSubmatch(s.Template.Description)
+	if m == nil {
+		return nil, refuse("auto scaling group %q runs %s, which phoenix did not create: there is no previous version to roll back to", s.Target.Group, s.Template)
+	}
+	prev, err := s.templateVersion(ctx, s.Template.ID, "", m[1])
+	if err != nil {
+		return nil, err
+	}
+	run.previous, run.target, run.ami, run.onDemand = prev, s.Template, prev.AMI, true
+	s.Emit(Event{Kind: EventStep, Step: "rollback", Message: fmt.Sprintf("rolling %q back from %s (%s) to %s (%s)", s.Target.Group, s.Template, s.Template.AMI, prev, prev.AMI)})
+	return run, nil
+}
+
+// Describe fills in what the run made.
+func (run *rollingRun) Describe(res *Result) {
+	if run.target != nil && res.AMI != "" {
+		res.Template, res.Version = run.target.ID, run.target.Version
+	} else if run.previous != nil {
+		res.Template, res.Version = run.previous.ID, run.previous.Version
+	}
+	if run.previous != nil {
+		res.Previous = run.previous.AMI
+	}
+	if res.AMI == "" {
+		res.AMI = run.ami
+	}
+	res.Refresh = run.refresh
+	if run.restore != "" {
+		res.Refresh = run.restore
+	}
+}
+
+// describeRefresh reads one refresh.
+func (run *rollingRun) describeRefresh(ctx context.Context, id string) (*astypes.InstanceRefresh, error) {
+	s := run.s
+	out, err := s.Clients.AutoScaling.DescribeInstanceRefreshes(ctx, &autoscaling.DescribeInstanceRefreshesInput{AutoScalingGroupName: aws.String(s.Target.Group), InstanceRefreshIds: []string{id}})
+	if err != nil {
+		return nil, fmt.Errorf("describing instance refresh %s: %w", id, err)
+	}
+	for i := range out.InstanceRefreshes {
+		if aws.ToString(out.InstanceRefreshes[i].InstanceRefreshId) == id {
+			return &out.InstanceRefreshes[i], nil
+		}
+	}
+	return nil, fmt.Errorf("instance refresh %s of %q not found", id, s.Target.Group)
+}
+
+func refreshOf(rf *astypes.InstanceRefresh) *Refresh {
+	out := &Refresh{ID: aws.ToString(rf.InstanceRefreshId), Status: string(rf.Status), Percent: int(aws.ToInt32(rf.PercentageComplete)),
+		Reason: aws.ToString(rf.StatusReason), Started: aws.ToTime(rf.StartTime).UTC()}
+	if rf.EndTime != nil {
+		t := rf.EndTime.UTC()
+		out.Ended = &t
+	}
+	if dc := rf.DesiredConfiguration; dc != nil && dc.LaunchTemplate != nil {
+		out.Template, out.Version = aws.ToString(dc.LaunchTemplate.LaunchTemplateId), aws.ToString(dc.LaunchTemplate.Version)
+	}
+	return out
+}
+
+// createVersion makes the launch template version with the new AMI: from
+// the group's version with only the image changed, or a new template from
+// the group's launch configuration.
+func (run *rollingRun) createVersion(ctx context.Context) (Step, error) {
+	s := run.s
+	if prev := run.previous; prev != nil {
+		out, err := s.Clients.EC2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
+			LaunchTemplateId: aws.String(prev.ID), SourceVersion: aws.String(strconv.FormatInt(prev.Version, 10)),
+			VersionDescription: aws.String(versionDescription(run.ami, prev)),
+			LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(run.ami)},
+		})
+		if err != nil {
+			return Step{State: StepFailed, Name: "launch-template", Message: fmt.Sprintf("creating a version of launch template %s: %v", prev.ID, err)}, nil
+		}
+		v := out.LaunchTemplateVersion
+		run.target = &TemplateVersion{ID: prev.ID, Name: prev.Name, Version: aws.ToInt64(v.VersionNumber), AMI: run.ami, Description: aws.ToString(v.VersionDescription)}
+		return Step{Name: "launch-template", Action: fmt.Sprintf("created launch template %s version %d: version %d with image %s -> %s", prev.ID, run.target.Version, prev.Version, prev.AMI, run.ami)}, nil
+	}
+	tv, err := run.templateFromLaunchConfiguration(ctx)
+	if err != nil {
+		return Step{State: StepFailed, Name: "launch-template", Message: err.Error()}, nil
+	}
+	run.target = tv
+	return Step{Name: "launch-template", Action: fmt.Sprintf("created launch template %s (%s) version 1 from launch configuration %s with image %s", tv.Name, tv.ID, aws.ToString(s.Group.LaunchConfigurationName), run.ami)}, nil
+}
+
+func (run *rollingRun) templateFromLaunchConfiguration(ctx context.Context) (*TemplateVersion, error) {
+	s := run.s
+	lcName := aws.ToString(s.Group.LaunchConfigurationName)
+	out, err := s.Clients.AutoScaling.DescribeLaunchConfigurations(ctx, &autoscaling.DescribeLaunchConfigurationsInput{LaunchConfigurationNames: []string{lcName}})
+	if err != nil {
+		return nil, fmt.Errorf("describing launch configuration %s: %w", lcName, err)
+	}
+	if len(out.LaunchConfigurations) == 0 {
+		return nil, fmt.Errorf("launch configuration %s of %q not found", lcName, s.Target.Group)
+	}
+	lc := out.LaunchConfigurations[0]
+	data := &ec2types.RequestLaunchTemplateData{ImageId: aws.String(run.ami), InstanceType: ec2types.InstanceType(aws.ToString(lc.InstanceType)), UserData: lc.UserData, SecurityGroupIds: lc.SecurityGroups}
+	if k := aws.ToString(lc.KeyName); k != "" {
+		data.KeyName = aws.String(k)
+	}
+	if p := aws.ToString(lc.IamInstanceProfile); p != "" {
+		if strings.HasPrefix(p, "arn:") {
+			data.IamInstanceProfile = &ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest{Arn: aws.String(p)}
+		} else {
+			data.IamInstanceProfile = &ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest{Name: aws.String(p)}
+		}
+	}
+	name := "phoenix-" + s.Target.Group
+	cr, err := s.Clients.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name), LaunchTemplateData: data, VersionDescription: aws.String(versionDescription(run.ami, nil))})
+	if err != nil {
+		return nil, fmt.Errorf("creating launch template %s: %w", name, err)
+	}
+	return &TemplateVersion{ID: aws.ToString(cr.LaunchTemplate.LaunchTemplateId), Name: name, Version: 1, AMI: run.ami}, nil
+}
+
+// startRefresh starts the refresh to version tv.
+func (run *rollingRun) startRefresh(ctx context.Context, tv *TemplateVersion, prefs *astypes.RefreshPreferences) (string, error) {
+	s := run.s
+	out, err := s.Clients.AutoScaling.StartInstanceRefresh(ctx, &autoscaling.StartInstanceRefreshInput{
+		AutoScalingGroupName: aws.String(s.Target.Group), Strategy: astypes.RefreshStrategyRolling,
+		DesiredConfiguration: &astypes.DesiredConfiguration{LaunchTemplate: &astypes.LaunchTemplateSpecification{
+			LaunchTemplateId: aws.String(tv.ID), Version: aws.String(strconv.FormatInt(tv.Version, 10)),
+		}},
+		Preferences: prefs,
+	})
+	if err != nil {
+		return "", fmt.Errorf("starting an instance refresh of %q: %w", s.Target.Group, err)
+	}
+	return aws.ToString(out.InstanceRefreshId), nil
+}
+
+// canAutoRollback: Auto Scaling rolls back only to a numbered version.
+func (run *rollingRun) canAutoRollback() bool { return run.previous != nil }
+
+// gate reads the group and its targets' health against ami.
+func (run *rollingRun) gate(ctx context.Context, ami string) (*astypes.AutoScalingGroup, *Health, error) {
+	s := run.s
+	g, err := s.readGroup(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := s.gate.read(ctx, *g, s.TargetGroups, ami)
+	if err != nil {
+		return nil, nil, err
+	}
+	return g, h, nil
+}
+
+// waitHealthy is the health gate once a refresh has put ami in place:
+// done when every target is healthy on it, failed after health_timeout.
+func (run *rollingRun) waitHealthy(ctx context.Context, name, ami, doneMsg string, rf *Refresh) (Step, error) {
+	_, h, err := run.gate(ctx, ami)
+	if err != nil {
+		return Step{}, err
+	}
+	st := Step{Name: "health", Refresh: rf, Health: h}
+	if h.OK() {
+		st.State, st.Message = StepDone, fmt.Sprintf("%s: every target healthy on %s (%d/%d)", doneMsg, ami, h.Healthy, h.Total)
+		return st, nil
+	}
+	now := run.s.Now()
+	if run.healthy.IsZero() {
+		run.healthy = now
+	}
+	if waited := now.Sub(run.healthy); waited > run.s.HealthTimeout() {
+		st.State = StepFailed
+		st.Message = fmt.Sprintf("%s, but targets are not all healthy on %s after health_timeout %s: %s", doneMsg, ami, run.s.HealthTimeout(), strings.Join(h.Problems, "; "))
+		return st, nil
+	}
+	st.Name = name
+	return st, nil
+}
+
+// Step moves a rolling deploy forward by at most one action.
+func (run *rollingRun) Step(ctx context.Context) (Step, error) {
+	if run.noop {
+		return run.waitHealthy(ctx, "health", run.ami, fmt.Sprintf("%q already runs %s", run.s.Target.Group, run.ami), nil)
+	}
+	if run.target == nil {
+		return run.createVersion(ctx)
+	}
+	if run.refresh == "" {
+		autoRollback := run.r.AutoRollback && run.canAutoRollback()
+		id, err := run.startRefresh(ctx, run.target, run.r.preferences(autoRollback))
+		if err != nil {
+			return Step{State: StepFailed, Name: "refresh", Message: err.Error()}, nil
+		}
+		run.refresh = id
+		return Step{Name: "refresh", Action: fmt.Sprintf("started instance refresh %s to %s (%s)", id, run.target, run.r.summary())}, nil
+	}
+	raw, err := run.describeRefresh(ctx, run.refresh)
+	if err != nil {
+		return Step{}, err
+	}
+	rf := refreshOf(raw)
+	switch raw.Status {
+	case astypes.InstanceRefreshStatusSuccessful:
+		return run.waitHealthy(ctx, "health", run.ami, fmt.Sprintf("instance refresh %s succeeded", rf.ID), rf)
+	case astypes.InstanceRefreshStatusFailed, astypes.InstanceRefreshStatusCancelled:
+		return Step{State: StepFailed, Name: "refresh", Refresh: rf, Message: fmt.Sprintf("instance refresh %s %s: %s", rf.ID, strings.ToLower(rf.Status), rf.Reason)}, nil
+	case astypes.InstanceRefreshStatusRollbackSuccessful, astypes.InstanceRefreshStatusRollbackFailed, astypes.InstanceRefreshStatusRollbackInProgress:
+		reason := rf.Reason
+		if raw.RollbackDetails != nil && aws.ToString(raw.RollbackDetails.RollbackReason) != "" {
+			reason = aws.ToString(raw.RollbackDetails.RollbackReason)
+		}
+		return Step{State: StepFailed, Name: "refresh", Refresh: rf, Message: fmt.Sprintf("instance refresh %s is rolling back: %s", rf.ID, reason)}, nil
+	}
+	_, h, err := run.gate(ctx, run.ami)
+	if err != nil {
+		return Step{}, err
+	}
+	return Step{Name: "refresh", Refresh: rf, Health: h}, nil
+}
+
+// RollbackStep moves the group back to the previous version by at most
+// one action: RollbackInstanceRefresh while the refresh runs and Auto
+// Scaling can roll it back, else cancel it and refresh back to the
+// previous version.
+func (run *rollingRun) RollbackStep(ctx context.Context) (Step, error) {
+	s := run.s
+	if !run.back {
+		run.back, run.healthy = true, time.Time{}
+	}
+	if run.previous == nil {
+		return Step{State: StepFailed, Name: "rollback", Message: fmt.Sprintf("%q had no numbered launch template version before the deploy: restore its launch configuration by hand", s.Target.Group)}, nil
+	}
+	back := run.previous.AMI
+	if run.restore != "" {
+		raw, err := run.describeRefresh(ctx, run.restore)
+		if err != nil {
+			return Step{}, err
+		}
+		rf := refreshOf(raw)
+		switch raw.Status {
+		case astypes.InstanceRefreshStatusSuccessful:
+			return run.waitHealthy(ctx, "rollback", back, fmt.Sprintf("refreshed back to %s", run.previous), rf)
+		case astypes.InstanceRefreshStatusFailed, astypes.InstanceRefreshStatusCancelled, astypes.InstanceRefreshStatusRollbackSuccessful, astypes.InstanceRefreshStatusRollbackFailed:
+			return Step{State: StepFailed, Name: "rollback", Refresh: rf, Message: fmt.Sprintf("the refresh back to %s ended %s: %s", run.previous, rf.Status, rf.Reason)}, nil
+		}
+		_, h, err := run.gate(ctx, back)
+		if err != nil {
+			return Step{}, err
+		}
+		return Step{Name: "rollback", Refresh: rf, Health: h}, nil
+	}
+	if run.refresh == "" && run.onDemand {
+		return run.startRestore(ctx, nil)
+	}
+	if run.refresh == "" {
+		// Nothing was started: the group never left its version.
+		return run.waitHealthy(ctx, "rollback", back, fmt.Sprintf("%q was not changed", s.Target.Group), nil)
+	}
+	raw, err := run.describeRefresh(ctx, run.refresh)
+	if err != nil {
+		return Step{}, err
+	}
+	rf := refreshOf(raw)
+	switch raw.Status {
+	case astypes.InstanceRefreshStatusPending, astypes.InstanceRefreshStatusInProgress, astypes.InstanceRefreshStatusBaking:
+		if raw.DesiredConfiguration != nil {
+			_, err := s.Clients.AutoScaling.RollbackInstanceRefresh(ctx, &autoscaling.RollbackInstanceRefreshInput{AutoScalingGroupName: aws.String(s.Target.Group)})
+			if err == nil {
+				return Step{Name: "rollback", Refresh: rf, Action: fmt.Sprintf("rolling back instance refresh %s to %s", rf.ID, run.previous)}, nil
+			}
+			var ae smithy.APIError
+			if !errors.As(err, &ae) || ae.ErrorCode() != "IrreversibleInstanceRefresh" {
+				return Step{}, fmt.Errorf("rolling back instance refresh %s: %w", rf.ID, err)
+			}
+		}
+		if _, err := s.Clients.AutoScaling.CancelInstanceRefresh(ctx, &autoscaling.CancelInstanceRefreshInput{AutoScalingGroupName: aws.String(s.Target.Group)}); err != nil {
+			return Step{}, fmt.Errorf("cancelling instance refresh %s: %w", rf.ID, err)
+		}
+		return Step{Name: "rollback", Refresh: rf, Action: fmt.Sprintf("cancelled instance refresh %s (it cannot be rolled back); the group will be refreshed back to %s", rf.ID, run.previous)}, nil
+	case astypes.InstanceRefreshStatusCancelling, astypes.InstanceRefreshStatusRollbackInProgress:
+		_, h, err := run.gate(ctx, back)
+		if err != nil {
+			return Step{}, err
+		}
+		return Step{Name: "rollback", Refresh: rf, Health: h}, nil
+	case astypes.InstanceRefreshStatusRollbackSuccessful:
+		return run.waitHealthy(ctx, "rollback", back, fmt.Sprintf("instance refresh %s rolled back to %s", rf.ID, run.previous), rf)
+	case astypes.InstanceRefreshStatusRollbackFailed:
+		return Step{State: StepFailed, Name: "rollback", Refresh: rf, Message: fmt.Sprintf("Auto Scaling could not roll back instance refresh %s: %s", rf.ID, rf.Reason)}, nil
+	}
+	// Successful, Failed or Cancelled: some instances may run the new
+	// version; a refresh to the previous one replaces just those.
+	return run.startRestore(ctx, rf)
+}
+
+// startRestore starts a refresh back to the previous version, skipping
+// the instances already on it.
+func (run *rollingRun) startRestore(ctx context.Context, rf *Refresh) (Step, error) {
+	prefs := &astypes.RefreshPreferences{MinHealthyPercentage: aws.Int32(int32(run.r.MinHealthyPercentage)), MaxHealthyPercentage: aws.Int32(int32(run.r.MaxHealthyPercentage)), SkipMatching: aws.Bool(true)}
+	if run.r.InstanceWarmup != nil {
+		prefs.InstanceWarmup = secs(*run.r.InstanceWarmup)
+	}
+	id, err := run.startRefresh(ctx, run.previous, prefs)
+	if err != nil {
+		return Step{State: StepFailed, Name: "rollback", Refresh: rf, Message: err.Error()}, nil
+	}
+	run.restore = id
+	run.healthy = time.Time{}
+	return Step{Name: "rollback", Refresh: rf, Action: fmt.Sprintf("started instance refresh %s back to %s (%s)", id, run.previous, run.previous.AMI)}, nil
+}

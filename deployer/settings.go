@@ -1,0 +1,146 @@
+//go:generate go tool packer-sdc mapstructure-to-hcl2 -type RollingSettings
+//go:generate ../scripts/struct-markdown.sh
+
+package deployer
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// RollingSettings are the rolling strategy's settings as users write them:
+// the `strategy "rolling"` block of phoenix.hcl and the phoenix-deploy
+// post-processor share them, so a setting means the same in both.
+type RollingSettings struct {
+	// Percentage of the group's desired capacity that stays in service and
+	// healthy while instances are replaced, 0 to 100. Defaults to 90.
+	MinHealthyPercentage *int `mapstructure:"min_healthy_percentage" hcl:"min_healthy_percentage,optional"`
+	// Percentage of the desired capacity the group may grow to while
+	// replacing, 100 to 200; above 100 new instances start before old
+	// ones stop. Defaults to 100.
+	MaxHealthyPercentage *int `mapstructure:"max_healthy_percentage" hcl:"max_healthy_percentage,optional"`
+	// How long a new instance warms up before it counts as healthy, as a
+	// duration ("5m"). Defaults to the group's own warmup.
+	InstanceWarmup string `mapstructure:"instance_warmup" hcl:"instance_warmup,optional"`
+	// Percentages of the group replaced at which the refresh pauses for
+	// checkpoint_delay, ascending, e.g. [20, 50, 100].
+	Checkpoints []int `mapstructure:"checkpoints" hcl:"checkpoints,optional"`
+	// How long the refresh pauses at each checkpoint, as a duration.
+	// Defaults to 1h when checkpoints are set.
+	CheckpointDelay string `mapstructure:"checkpoint_delay" hcl:"checkpoint_delay,optional"`
+	// Leave instances that already run the new launch template version
+	// alone, so that re-running a deploy replaces nothing twice. Defaults
+	// to true.
+	SkipMatching *bool `mapstructure:"skip_matching" hcl:"skip_matching,optional"`
+	// Let Auto Scaling roll the refresh back by itself when it fails.
+	// Defaults to true. Phoenix rolls back a failed deploy either way.
+	AutoRollback *bool `mapstructure:"auto_rollback" hcl:"auto_rollback,optional"`
+	// CloudWatch alarm names that fail the refresh when they go to ALARM.
+	Alarms []string `mapstructure:"alarms" hcl:"alarms,optional"`
+	// How long the refresh waits after the last replacement before it
+	// succeeds, as a duration. Defaults to 0s.
+	BakeTime string `mapstructure:"bake_time" hcl:"bake_time,optional"`
+	// How long to wait, once the refresh has succeeded, for every target
+	// of the group's target groups to be healthy on the new AMI, as a
+	// duration. Defaults to 15m.
+	HealthTimeout string `mapstructure:"health_timeout" hcl:"health_timeout,optional"`
+}
+
+// Override copies every setting o sets onto s.
+func (s *RollingSettings) Override(o RollingSettings) {
+	if o.MinHealthyPercentage != nil {
+		s.MinHealthyPercentage = o.MinHealthyPercentage
+	}
+	if o.MaxHealthyPercentage != nil {
+		s.MaxHealthyPercentage = o.MaxHealthyPercentage
+	}
+	if o.InstanceWarmup != "" {
+		s.InstanceWarmup = o.InstanceWarmup
+	}
+	if o.Checkpoints != nil {
+		s.Checkpoints = o.Checkpoints
+	}
+	if o.CheckpointDelay != "" {
+		s.CheckpointDelay = o.CheckpointDelay
+	}
+	if o.SkipMatching != nil {
+		s.SkipMatching = o.SkipMatching
+	}
+	if o.AutoRollback != nil {
+		s.AutoRollback = o.AutoRollback
+	}
+	if o.Alarms != nil {
+		s.Alarms = o.Alarms
+	}
+	if o.BakeTime != "" {
+		s.BakeTime = o.BakeTime
+	}
+	if o.HealthTimeout != "" {
+		s.HealthTimeout = o.HealthTimeout
+	}
+}
+
+// Rolling turns the settings into the strategy and the health timeout,
+// reporting every problem as a *SettingError.
+func (s RollingSettings) Rolling() (*Rolling, time.Duration, []error) {
+	r := &Rolling{MinHealthyPercentage: 90, MaxHealthyPercentage: 100, SkipMatching: true, AutoRollback: true, CheckpointDelay: time.Hour, Checkpoints: s.Checkpoints, Alarms: s.Alarms}
+	var errs []error
+	dur := func(setting, v string, dst *time.Duration) bool {
+		if v == "" {
+			return false
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, &SettingError{setting, fmt.Errorf("%s %q is not a duration (e.g. \"90s\", \"5m\")", setting, v)})
+			return false
+		}
+		*dst = d
+		return true
+	}
+	if s.MinHealthyPercentage != nil {
+		r.MinHealthyPercentage = *s.MinHealthyPercentage
+	}
+	if s.MaxHealthyPercentage != nil {
+		r.MaxHealthyPercentage = *s.MaxHealthyPercentage
+	}
+	var w time.Duration
+	if dur("instance_warmup", s.InstanceWarmup, &w) {
+		r.InstanceWarmup = &w
+	}
+	dur("checkpoint_delay", s.CheckpointDelay, &r.CheckpointDelay)
+	dur("bake_time", s.BakeTime, &r.BakeTime)
+	if s.SkipMatching != nil {
+		r.SkipMatching = *s.SkipMatching
+	}
+	if s.AutoRollback != nil {
+		r.AutoRollback = *s.AutoRollback
+	}
+	timeout := DefaultHealthTimeout
+	if dur("health_timeout", s.HealthTimeout, &timeout) && (timeout <= 0 || timeout > 24*time.Hour) {
+		errs = append(errs, &SettingError{"health_timeout", fmt.Errorf("health_timeout %s must be more than 0s and at most 24h", s.HealthTimeout)})
+	}
+	for _, err := range r.Validate() {
+		errs = append(errs, &SettingError{settingOf(err), err})
+	}
+	return r, timeout, errs
+}
+
+// settingOf is the setting a validation message starts with.
+func settingOf(err error) string {
+	msg := err.Error()
+	for i, c := range msg {
+		if c == ' ' || c == ':' {
+			return msg[:i]
+		}
+	}
+	return msg
+}
+
+// joinErrors joins errs, or returns nil.
+func joinErrors(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return errors.Join(errs...)
+}

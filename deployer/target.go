@@ -1,0 +1,270 @@
+package deployer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/smithy-go"
+)
+
+// Target is what a deploy changes: an Auto Scaling group in a region and
+// the target groups whose health decides success.
+type Target struct {
+	// Name is the target's label in phoenix.hcl ("web"); the group's name
+	// when deploying from flags.
+	Name   string
+	Region string
+	// Group is the Auto Scaling group. For blue-green it is the blue
+	// colour; the green colour and the listener rule come with that
+	// strategy's fields below.
+	Group string
+	// TargetGroupARNs are the target groups to gate on; empty means those
+	// attached to the group (discovered on every deploy).
+	TargetGroupARNs []string
+	// ListenerARN and RuleARN name the listener rule (or the listener's
+	// default action) whose forward weights say which colour is live.
+	// Used by blue-green; rolling ignores them.
+	ListenerARN string
+	RuleARN     string
+	// PeerGroup is blue-green's second group (the green colour).
+	PeerGroup string
+}
+
+// Groups are the Auto Scaling groups a deploy to the target locks: the
+// group, and blue-green's peer.
+func (t Target) Groups() []string {
+	if t.PeerGroup != "" {
+		return []string{t.Group, t.PeerGroup}
+	}
+	return []string{t.Group}
+}
+
+// TargetGroup is a load balancer target group.
+type TargetGroup struct {
+	ARN  string `json:"arn"`
+	Name string `json:"name"`
+	// LoadBalancers are those with a listener or rule forwarding to it;
+	// none means the load balancer never health-checks its targets.
+	LoadBalancers []string `json:"load_balancers"`
+}
+
+// TemplateVersion is one numbered launch template version.
+type TemplateVersion struct {
+	ID          string `json:"launch_template"`
+	Name        string `json:"launch_template_name"`
+	Version     int64  `json:"version"`
+	AMI         string `json:"ami"`
+	Description string `json:"description,omitempty"`
+}
+
+func (v *TemplateVersion) String() string {
+	return fmt.Sprintf("launch template %s version %d", v.ID, v.Version)
+}
+
+// Image is an AMI as the deployer checks it.
+type Image struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	State     string `json:"state"`
+	Encrypted bool   `json:"encrypted"`
+}
+
+var amiPattern = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
+
+// begin reads the target and checks every precondition, making no
+// change. forRollback skips the AMI and allows an unfinished refresh
+// (that is what a rollback undoes).
+func (d *Deployer) begin(ctx context.Context, ami string, forRollback bool) (*Session, error) {
+	if err := d.validate(); err != nil {
+		return nil, err
+	}
+	if !forRollback && !amiPattern.MatchString(ami) {
+		return nil, refuse("AMI %q is not an AMI id (ami-…)", ami)
+	}
+	s := &Session{ID: newDeployID(), Clients: d.Clients, Target: d.Target, d: d, gate: newHealthGate(d.Clients), ltVer: map[string]*TemplateVersion{}}
+	g, err := s.readGroup(ctx)
+	if err != nil {
+		return nil, asRefused(err)
+	}
+	s.Group = *g
+	if !forRollback {
+		img, err := d.checkImage(ctx, ami)
+		if err != nil {
+			return nil, asRefused(err)
+		}
+		s.AMI = *img
+	}
+	if err := s.readTemplate(ctx); err != nil {
+		return nil, asRefused(err)
+	}
+	if s.TargetGroups, err = s.readTargetGroups(ctx); err != nil {
+		return nil, asRefused(err)
+	}
+	for _, tg := range s.TargetGroups {
+		if len(tg.LoadBalancers) == 0 {
+			return nil, refuse("target group %s of %q is not used by any listener or rule, so the load balancer never health-checks its targets (they show as unused, Target.NotInUse) and phoenix cannot tell whether the new AMI is healthy: forward to it from a listener rule (a weight of 0 is enough) or leave it out with target_groups", tg.Name, s.Target.Group)
+		}
+	}
+	if err := d.checkLock(ctx, s, forRollback); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// readGroup describes the target's Auto Scaling group.
+func (s *Session) readGroup(ctx context.Context) (*astypes.AutoScalingGroup, error) {
+	out, err := s.Clients.AutoScaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{s.Target.Group}})
+	if err != nil {
+		return nil, fmt.Errorf("describing auto scaling group %q: %w", s.Target.Group, err)
+	}
+	for i := range out.AutoScalingGroups {
+		if aws.ToString(out.AutoScalingGroups[i].AutoScalingGroupName) == s.Target.Group {
+			return &out.AutoScalingGroups[i], nil
+		}
+	}
+	return nil, refuse("auto scaling group %q not found in %s: check the target's asg setting and the region", s.Target.Group, s.Target.Region)
+}
+
+// checkImage refuses an AMI that is not in the region, not available, or
+// not encrypted when that is required.
+func (d *Deployer) checkImage(ctx context.Context, ami string) (*Image, error) {
+	out, err := d.Clients.EC2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{ami}})
+	var ae smithy.APIError
+	if errors.As(err, &ae) && strings.HasPrefix(ae.ErrorCode(), "InvalidAMIID.") {
+		return nil, refuse("AMI %s not found in %s: copy it to the region first (phoenix promote does) or deploy the region's own AMI", ami, d.Target.Region)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("describing AMI %s: %w", ami, err)
+	}
+	var im *ec2types.Image
+	for i := range out.Images {
+		if aws.ToString(out.Images[i].ImageId) == ami {
+			im = &out.Images[i]
+		}
+	}
+	if im == nil {
+		return nil, refuse("AMI %s not found in %s: copy it to the region first (phoenix promote does) or deploy the region's own AMI", ami, d.Target.Region)
+	}
+	img := &Image{ID: ami, Name: aws.ToString(im.Name), State: string(im.State), Encrypted: len(im.BlockDeviceMappings) > 0}
+	for _, b := range im.BlockDeviceMappings {
+		if b.Ebs != nil && !aws.ToBool(b.Ebs.Encrypted) {
+			img.Encrypted = false
+		}
+	}
+	if im.State != ec2types.ImageStateAvailable {
+		return nil, refuse("AMI %s (%s) is %s, not available: wait until it is available and deploy again", ami, img.Name, im.State)
+	}
+	if d.RequireEncrypted && !img.Encrypted {
+		return nil, refuse("AMI %s (%s) has unencrypted EBS snapshots and require_encrypted is set: deploy an encrypted AMI (phoenix-ebs encrypts by default)", ami, img.Name)
+	}
+	return img, nil
+}
+
+// readTemplate resolves the group's launch template to its numbered
+// version.
+func (s *Session) readTemplate(ctx context.Context) error {
+	g := s.Group
+	if g.MixedInstancesPolicy != nil {
+		return refuse("auto scaling group %q uses a mixed instances policy, which phoenix does not deploy yet", s.Target.Group)
+	}
+	if g.LaunchTemplate == nil {
+		return nil
+	}
+	ver := aws.ToString(g.LaunchTemplate.Version)
+	if ver == "" {
+		ver = "$Default"
+	}
+	tv, err := s.templateVersion(ctx, aws.ToString(g.LaunchTemplate.LaunchTemplateId), aws.ToString(g.LaunchTemplate.LaunchTemplateName), ver)
+	if err != nil {
+		return err
+	}
+	s.Template, s.PreviousAMI = tv, tv.AMI
+	return nil
+}
+
+// templateVersion reads one launch template version. Numbered versions
+// never change, so they are read once per session.
+func (s *Session) templateVersion(ctx context.Context, id, name, version string) (*TemplateVersion, error) {
+	key := id + name + ":" + version
+	if tv, ok := s.ltVer[key]; ok {
+		return tv, nil
+	}
+	in := &ec2.DescribeLaunchTemplateVersionsInput{Versions: []string{version}}
+	if id != "" {
+		in.LaunchTemplateId = aws.String(id)
+	} else {
+		in.LaunchTemplateName = aws.String(name)
+	}
+	out, err := s.Clients.EC2.DescribeLaunchTemplateVersions(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("describing launch template %s%s version %s: %w", id, name, version, err)
+	}
+	if len(out.LaunchTemplateVersions) == 0 {
+		return nil, fmt.Errorf("launch template %s%s has no version %s", id, name, version)
+	}
+	v := out.LaunchTemplateVersions[0]
+	tv := &TemplateVersion{ID: aws.ToString(v.LaunchTemplateId), Name: aws.ToString(v.LaunchTemplateName), Version: aws.ToInt64(v.VersionNumber), Description: aws.ToString(v.VersionDescription)}
+	if v.LaunchTemplateData != nil {
+		tv.AMI = aws.ToString(v.LaunchTemplateData.ImageId)
+	}
+	if _, err := strconv.Atoi(version); err == nil {
+		s.ltVer[key] = tv
+	}
+	s.ltVer[tv.ID+":"+strconv.FormatInt(tv.Version, 10)] = tv
+	return tv, nil
+}
+
+// readTargetGroups returns the target's target groups with their names.
+func (s *Session) readTargetGroups(ctx context.Context) ([]TargetGroup, error) {
+	arns := s.Target.TargetGroupARNs
+	if len(arns) == 0 {
+		arns = append(arns, s.Group.TargetGroupARNs...)
+		for _, ts := range s.Group.TrafficSources {
+			if id := aws.ToString(ts.Identifier); strings.Contains(id, ":targetgroup/") && !contains(arns, id) {
+				arns = append(arns, id)
+			}
+		}
+	}
+	if len(arns) == 0 {
+		return nil, nil
+	}
+	sort.Strings(arns)
+	out, err := s.Clients.ELB.DescribeTargetGroups(ctx, &elb.DescribeTargetGroupsInput{TargetGroupArns: arns})
+	if err != nil {
+		return nil, fmt.Errorf("describing target groups of %q: %w", s.Target.Group, err)
+	}
+	found := map[string]TargetGroup{}
+	for _, tg := range out.TargetGroups {
+		arn := aws.ToString(tg.TargetGroupArn)
+		found[arn] = TargetGroup{ARN: arn, Name: aws.ToString(tg.TargetGroupName), LoadBalancers: tg.LoadBalancerArns}
+	}
+	var tgs []TargetGroup
+	for _, arn := range arns {
+		tg, ok := found[arn]
+		if !ok {
+			return nil, refuse("target group %s not found", arn)
+		}
+		tgs = append(tgs, tg)
+	}
+	return tgs, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

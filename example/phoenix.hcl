@@ -1,0 +1,50 @@
+# phoenix.hcl: where `phoenix deploy ENV --ami ami-…` and the phoenix-deploy
+# post-processor roll new AMIs. See docs/deployer.md for every setting.
+
+environment "staging" {
+  region  = "eu-west-1"
+  profile = "staging"
+
+  # Refuse AMIs with unencrypted snapshots (phoenix-ebs encrypts by default).
+  require_encrypted = true
+
+  target "web" {
+    asg = "web-staging"
+    # target_groups defaults to the group's own; set it to gate on others.
+  }
+
+  strategy "rolling" {
+    min_healthy_percentage = 50 # staging may run at half capacity
+    max_healthy_percentage = 150
+    instance_warmup        = "60s"
+    health_timeout         = "10m"
+  }
+}
+
+environment "prod" {
+  region = "us-east-1"
+
+  assume_role {
+    role_arn     = "arn:aws:iam::123456789012:role/phoenix-deploy"
+    session_name = "phoenix-prod"
+  }
+
+  require_encrypted = true
+
+  target "web" {
+    asg = "web-prod"
+  }
+
+  strategy "rolling" {
+    min_healthy_percentage = 100 # launch before terminate: never below capacity
+    max_healthy_percentage = 125
+    instance_warmup        = "2m"
+    checkpoints            = [10, 50, 100]
+    checkpoint_delay       = "5m"
+    skip_matching          = true
+    auto_rollback          = true
+    alarms                 = ["web-prod-5xx", "web-prod-latency"]
+    bake_time              = "10m"
+    health_timeout         = "15m"
+  }
+}

@@ -1,0 +1,341 @@
+// Package deploytest builds what a deploy needs in the sandbox through the
+// AWS SDK, as a user's infrastructure code would: images, a launch
+// template, target groups behind a load balancer, an Auto Scaling group
+// with ELB health checks. Everything it makes is removed when the test
+// ends, and the test fails if anything is left.
+package deploytest
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
+	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
+	"github.com/immutable-infra/packer-plugin-phoenix/sandbox/sandboxtest"
+)
+
+// Fixture is one region of a sandbox with SDK clients.
+type Fixture struct {
+	T       testing.TB
+	SB      *sandbox.Sandbox
+	Region  string
+	Config  aws.Config
+	Clients deployer.Clients
+	VPC     string
+	Subnets []string
+
+	debian string
+	images []string
+}
+
+// New starts a sandbox (or uses sb when not nil) and returns a fixture
+// for region; its cleanup removes what the fixture made and, when it
+// started the sandbox, checks that the sandbox's inventory is empty.
+func New(t testing.TB, sb *sandbox.Sandbox, region string) *Fixture {
+	t.Helper()
+	owner := sb == nil
+	if owner {
+		sb = sandboxtest.Start(t)
+	}
+	cfg := sandboxtest.Config(t, sb, region)
+	f := &Fixture{T: t, SB: sb, Region: region, Config: cfg, Clients: deployer.NewClients(cfg)}
+	ctx := context.Background()
+	vpcs, err := f.Clients.EC2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []ec2types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}}})
+	f.must(err)
+	f.VPC = aws.ToString(vpcs.Vpcs[0].VpcId)
+	subs, err := f.Clients.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{f.VPC}}}})
+	f.must(err)
+	for _, s := range subs.Subnets {
+		f.Subnets = append(f.Subnets, aws.ToString(s.SubnetId))
+	}
+	sort.Strings(f.Subnets)
+	imgs, err := f.Clients.EC2.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"136693071363"}, Filters: []ec2types.Filter{{Name: aws.String("name"), Values: []string{"debian-12-amd64-*"}}}})
+	f.must(err)
+	newest := ""
+	for _, im := range imgs.Images {
+		if name := aws.ToString(im.Name); name > newest {
+			newest, f.debian = name, aws.ToString(im.ImageId)
+		}
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		for _, id := range f.images {
+			f.Clients.EC2.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(id), DeleteAssociatedSnapshots: aws.Bool(true)})
+		}
+		if !owner {
+			return // the fixture that started the sandbox checks it
+		}
+		f.WaitFor("an empty inventory", 30*time.Second, func() (bool, string) {
+			inv := sb.Inventory()
+			return len(inv) == 0, fmt.Sprint(inv)
+		})
+		sandboxtest.RequireEmptyInventory(t, sb)
+	})
+	return f
+}
+
+func (f *Fixture) must(err error) {
+	f.T.Helper()
+	if err != nil {
+		f.T.Fatal(err)
+	}
+}
+
+// WaitFor polls cond every 20ms until it holds or timeout passes.
+func (f *Fixture) WaitFor(what string, timeout time.Duration, cond func() (bool, string)) {
+	f.T.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(20 * time.Millisecond)
+	}
+	f.T.Fatalf("timed out waiting for %s; last: %s", what, last)
+}
+
+// ImageOptions shape an image the fixture makes.
+type ImageOptions struct {
+	// Health is the sandbox:health tag: "" (healthy), "fail", "flaky".
+	Health    string
+	Encrypted bool
+	// Pending returns at once, while the image is still pending.
+	Pending bool
+}
+
+// Image copies the region's Debian 12 image into an AMI of this account
+// and returns its id once available.
+func (f *Fixture) Image(name string, o ImageOptions) string {
+	f.T.Helper()
+	ctx := context.Background()
+	in := &ec2.CopyImageInput{SourceImageId: aws.String(f.debian), SourceRegion: aws.String(f.Region), Name: aws.String(name), Encrypted: aws.Bool(o.Encrypted)}
+	if o.Health != "" {
+		in.TagSpecifications = []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeImage, Tags: []ec2types.Tag{{Key: aws.String(sandbox.HealthTag), Value: aws.String(o.Health)}}}}
+	}
+	out, err := f.Clients.EC2.CopyImage(ctx, in)
+	f.must(err)
+	id := aws.ToString(out.ImageId)
+	f.images = append(f.images, id)
+	if o.Pending {
+		return id
+	}
+	f.WaitFor("image "+id+" available", 30*time.Second, func() (bool, string) {
+		d, err := f.Clients.EC2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+		if err != nil || len(d.Images) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		return d.Images[0].State == ec2types.ImageStateAvailable, string(d.Images[0].State)
+	})
+	return id
+}
+
+// Stack is an Auto Scaling group behind target groups of one load
+// balancer.
+type Stack struct {
+	Name         string
+	Template     string
+	TargetGroups []string
+	LoadBalancer string
+	Listener     string
+	// Unused is the target group no listener forwards to, if any.
+	Unused string
+}
+
+// StackOptions shape a stack.
+type StackOptions struct {
+	Desired      int
+	TargetGroups int // default 1; 0 is turned into 1, -1 means none
+	// Version is the group's launch template version: "1" by default.
+	Version string
+	// HealthCheckType is the group's: "ELB" by default; with "EC2" the
+	// group ignores the load balancer's health checks.
+	HealthCheckType string
+	// UnusedTargetGroup attaches one more target group to the group that
+	// no listener forwards to.
+	UnusedTargetGroup bool
+}
+
+// Stack builds a launch template for ami, target groups forwarded to by
+// one listener, and a group using them with ELB health checks, and waits
+// until every target is healthy. The test's cleanup deletes it all.
+func (f *Fixture) Stack(name, ami string, o StackOptions) *Stack {
+	f.T.Helper()
+	ctx := context.Background()
+	c := f.Clients
+	st := &Stack{Name: name}
+	lt, err := c.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name),
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(ami), InstanceType: ec2types.InstanceTypeT3Micro}})
+	f.must(err)
+	st.Template = aws.ToString(lt.LaunchTemplate.LaunchTemplateId)
+	f.T.Cleanup(func() {
+		c.EC2.DeleteLaunchTemplate(context.Background(), &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(st.Template)})
+	})
+	n := o.TargetGroups
+	if n == 0 {
+		n = 1
+	}
+	if n > 0 {
+		lb, err := c.ELB.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String(name), Subnets: f.Subnets[:2]})
+		f.must(err)
+		st.LoadBalancer = aws.ToString(lb.LoadBalancers[0].LoadBalancerArn)
+		var tuples []elbtypes.TargetGroupTuple
+		for i := 0; i < n; i++ {
+			tgName := name
+			if i > 0 {
+				tgName = fmt.Sprintf("%s-%d", name, i+1)
+			}
+			tg, err := c.ELB.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String(tgName), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80), VpcId: aws.String(f.VPC),
+				HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2), HealthyThresholdCount: aws.Int32(2), UnhealthyThresholdCount: aws.Int32(2)})
+			f.must(err)
+			arn := aws.ToString(tg.TargetGroups[0].TargetGroupArn)
+			_, err = c.ELB.ModifyTargetGroupAttributes(ctx, &elb.ModifyTargetGroupAttributesInput{TargetGroupArn: aws.String(arn),
+				Attributes: []elbtypes.TargetGroupAttribute{{Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String("5")}}})
+			f.must(err)
+			st.TargetGroups = append(st.TargetGroups, arn)
+			tuples = append(tuples, elbtypes.TargetGroupTuple{TargetGroupArn: aws.String(arn), Weight: aws.Int32(1)})
+		}
+		if o.UnusedTargetGroup {
+			tg, err := c.ELB.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String(name + "-unused"), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80), VpcId: aws.String(f.VPC)})
+			f.must(err)
+			st.Unused = aws.ToString(tg.TargetGroups[0].TargetGroupArn)
+		}
+		l, err := c.ELB.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: aws.String(st.LoadBalancer), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80),
+			DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: tuples}}}})
+		f.must(err)
+		st.Listener = aws.ToString(l.Listeners[0].ListenerArn)
+		f.T.Cleanup(func() {
+			ctx := context.Background()
+			c.ELB.DeleteListener(ctx, &elb.DeleteListenerInput{ListenerArn: aws.String(st.Listener)})
+			c.ELB.DeleteLoadBalancer(ctx, &elb.DeleteLoadBalancerInput{LoadBalancerArn: aws.String(st.LoadBalancer)})
+			for _, tg := range append(st.TargetGroups, st.Unused) {
+				c.ELB.DeleteTargetGroup(ctx, &elb.DeleteTargetGroupInput{TargetGroupArn: aws.String(tg)})
+			}
+		})
+	}
+	version := o.Version
+	if version == "" {
+		version = "1"
+	}
+	hc := o.HealthCheckType
+	if hc == "" {
+		hc = "ELB"
+	}
+	_, err = c.AutoScaling.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String(name),
+		LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(st.Template), Version: aws.String(version)},
+		MinSize:              aws.Int32(0), MaxSize: aws.Int32(int32(2*o.Desired + 2)), DesiredCapacity: aws.Int32(int32(o.Desired)),
+		VPCZoneIdentifier: aws.String(strings.Join(f.Subnets[:2], ",")),
+		TargetGroupARNs:   withUnused(st), HealthCheckType: aws.String(hc), HealthCheckGracePeriod: aws.Int32(0),
+	})
+	f.must(err)
+	// Registered after the load balancer's cleanup, so it runs first.
+	f.T.Cleanup(func() { f.DeleteGroup(name) })
+	f.WaitHealthy(st, o.Desired)
+	return st
+}
+
+func withUnused(st *Stack) []string {
+	if st.Unused == "" {
+		return st.TargetGroups
+	}
+	return append(append([]string(nil), st.TargetGroups...), st.Unused)
+}
+
+// WaitHealthy waits until the group has want in-service healthy
+// instances and each target group as many healthy targets and no other.
+func (f *Fixture) WaitHealthy(st *Stack, want int) {
+	f.T.Helper()
+	ctx := context.Background()
+	f.WaitFor(st.Name+" healthy", 60*time.Second, func() (bool, string) {
+		g, err := f.Clients.AutoScaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{st.Name}})
+		if err != nil || len(g.AutoScalingGroups) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		n := 0
+		for _, in := range g.AutoScalingGroups[0].Instances {
+			if in.LifecycleState == astypes.LifecycleStateInService && aws.ToString(in.HealthStatus) == "Healthy" {
+				n++
+			}
+		}
+		if n != want {
+			return false, fmt.Sprintf("%d in service", n)
+		}
+		for _, tg := range st.TargetGroups {
+			h, err := f.Clients.ELB.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(tg)})
+			if err != nil {
+				return false, err.Error()
+			}
+			ok := 0
+			for _, d := range h.TargetHealthDescriptions {
+				if d.TargetHealth.State == elbtypes.TargetHealthStateEnumHealthy {
+					ok++
+				}
+			}
+			if ok != want || len(h.TargetHealthDescriptions) != want {
+				return false, fmt.Sprintf("%s: %d/%d healthy", tg, ok, len(h.TargetHealthDescriptions))
+			}
+		}
+		return true, ""
+	})
+}
+
+// DeleteGroup force-deletes a group and waits until it is gone.
+func (f *Fixture) DeleteGroup(name string) {
+	ctx := context.Background()
+	f.Clients.AutoScaling.DeleteAutoScalingGroup(ctx, &autoscaling.DeleteAutoScalingGroupInput{AutoScalingGroupName: aws.String(name), ForceDelete: aws.Bool(true)})
+	f.WaitFor("group "+name+" deleted", 30*time.Second, func() (bool, string) {
+		g, err := f.Clients.AutoScaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{name}})
+		return err == nil && len(g.AutoScalingGroups) == 0, fmt.Sprint(err)
+	})
+}
+
+// Group describes a group.
+func (f *Fixture) Group(name string) astypes.AutoScalingGroup {
+	f.T.Helper()
+	g, err := f.Clients.AutoScaling.DescribeAutoScalingGroups(context.Background(), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{name}})
+	f.must(err)
+	if len(g.AutoScalingGroups) == 0 {
+		f.T.Fatalf("group %s not found", name)
+	}
+	return g.AutoScalingGroups[0]
+}
+
+// InstanceAMIs returns each of the group's instances' AMI.
+func (f *Fixture) InstanceAMIs(name string) map[string]string {
+	f.T.Helper()
+	g := f.Group(name)
+	out := map[string]string{}
+	var ids []string
+	for _, in := range g.Instances {
+		ids = append(ids, aws.ToString(in.InstanceId))
+	}
+	if len(ids) == 0 {
+		return out
+	}
+	d, err := f.Clients.EC2.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{InstanceIds: ids})
+	f.must(err)
+	for _, r := range d.Reservations {
+		for _, in := range r.Instances {
+			out[aws.ToString(in.InstanceId)] = aws.ToString(in.ImageId)
+		}
+	}
+	return out
+}
+
+// Mutating counts the sandbox's mutating calls since the last reset.
+func (f *Fixture) Mutating() int { return sandbox.MutatingCalls(f.SB.Calls()) }

@@ -1,0 +1,232 @@
+// Package printer is the one place deploy output is formatted: progress
+// lines for people and JSON lines for programs, from the same events,
+// plans, statuses and results. The phoenix CLI and the phoenix-deploy
+// post-processor both print through it.
+package printer
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
+)
+
+// Printer prints what a deploy reports.
+type Printer interface {
+	Event(deployer.Event)
+	Plan(*deployer.Plan)
+	Status(*deployer.Status)
+	Result(*deployer.Result)
+}
+
+// Formats New knows.
+const (
+	Text = "text"
+	JSON = "json"
+)
+
+// New returns the printer for format ("text" or "json") writing to w.
+func New(format string, w io.Writer) (Printer, error) {
+	switch format {
+	case Text, "":
+		return &textPrinter{w: w, last: map[string]string{}}, nil
+	case JSON:
+		return &jsonPrinter{enc: json.NewEncoder(w)}, nil
+	}
+	return nil, fmt.Errorf("output format %q: use text or json", format)
+}
+
+type jsonPrinter struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func (p *jsonPrinter) write(v any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.enc.Encode(v)
+}
+
+func (p *jsonPrinter) Event(e deployer.Event) {
+	p.write(struct {
+		Type string `json:"type"`
+		deployer.Event
+	}{"event", e})
+}
+
+func (p *jsonPrinter) Plan(pl *deployer.Plan) {
+	p.write(struct {
+		Type string `json:"type"`
+		*deployer.Plan
+	}{"plan", pl})
+}
+
+func (p *jsonPrinter) Status(s *deployer.Status) {
+	p.write(struct {
+		Type string `json:"type"`
+		*deployer.Status
+	}{"status", s})
+}
+
+func (p *jsonPrinter) Result(r *deployer.Result) {
+	p.write(struct {
+		Type string `json:"type"`
+		*deployer.Result
+	}{"result", r})
+}
+
+// textPrinter writes one line per step and one per change of progress;
+// a pass that reads the same as the last one prints nothing.
+type textPrinter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	last map[string]string
+}
+
+func (p *textPrinter) line(format string, args ...any) {
+	fmt.Fprintf(p.w, format+"\n", args...)
+}
+
+func (p *textPrinter) Event(e deployer.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch e.Kind {
+	case deployer.EventProgress:
+		l := Progress(e)
+		if l == "" || p.last[e.Target] == l {
+			return
+		}
+		p.last[e.Target] = l
+		p.line("%s: %s", e.Target, l)
+	case deployer.EventWarning:
+		p.line("%s: warning: %s", e.Target, e.Message)
+	default:
+		p.line("%s: %s", e.Target, e.Message)
+	}
+}
+
+// Progress is a progress event in words: the current step, the refresh's
+// status and percentage, how many targets are healthy on the AMI, and
+// what is being waited for.
+func Progress(e deployer.Event) string {
+	var parts []string
+	if e.Step != "" {
+		parts = append(parts, "["+e.Step+"]")
+	}
+	if r := e.Refresh; r != nil {
+		parts = append(parts, fmt.Sprintf("refresh %s %d%%", r.Status, r.Percent))
+	}
+	if h := e.Health; h != nil {
+		parts = append(parts, fmt.Sprintf("healthy %d/%d on %s", h.Healthy, h.Total, h.AMI))
+		if h.Draining > 0 {
+			parts = append(parts, fmt.Sprintf("%d draining", h.Draining))
+		}
+	}
+	l := strings.Join(parts, " ")
+	why := e.Message
+	if why == "" && e.Refresh != nil {
+		why = e.Refresh.Reason
+	}
+	if why == "" && e.Health != nil && len(e.Health.Problems) > 0 {
+		why = e.Health.Problems[0]
+	}
+	if why != "" {
+		l += ": " + why
+	}
+	return l
+}
+
+func (p *textPrinter) Result(r *deployer.Result) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	outcome := r.Outcome.String()
+	if r.Interrupted {
+		outcome = "interrupted"
+	}
+	p.line("%s: %s: %s", r.Target, outcome, r.Message)
+}
+
+func tplString(t *deployer.TemplateVersion) string {
+	if t == nil {
+		return "none (launch configuration)"
+	}
+	return fmt.Sprintf("%s version %d (%s)", t.ID, t.Version, t.AMI)
+}
+
+func amis(uses []deployer.AMIUse) string {
+	if len(uses) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, u := range uses {
+		parts = append(parts, fmt.Sprintf("%s (%d)", u.AMI, u.Instances))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (p *textPrinter) health(h *deployer.Health, targets bool) {
+	if h == nil {
+		return
+	}
+	if len(h.TargetGroups) == 0 {
+		p.line("  %-14s %d/%d healthy on %s (no target groups: the group's own health)", "health", h.Healthy, h.Total, h.AMI)
+	}
+	for _, tg := range h.TargetGroups {
+		p.line("  %-14s %s: %d/%d healthy", "target group", tg.Name, tg.Healthy, len(tg.Targets))
+		if !targets {
+			continue
+		}
+		for _, t := range tg.Targets {
+			l := fmt.Sprintf("    %-20s %-9s %s", t.ID, t.State, t.AMI)
+			if t.Reason != "" {
+				l += "  " + t.Reason
+			}
+			p.line("%s", l)
+		}
+	}
+}
+
+func (p *textPrinter) Plan(pl *deployer.Plan) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.line("Plan for %s in %s (group %s, strategy %s)", pl.Target, pl.Region, pl.Group, pl.Strategy)
+	p.line("  %-14s %s", "now", tplString(pl.Current))
+	p.line("  %-14s %d desired; AMIs in use: %s", "instances", pl.Desired, amis(pl.AMIs))
+	enc := "not encrypted"
+	if pl.AMI.Encrypted {
+		enc = "encrypted"
+	}
+	p.line("  %-14s %s (%s), %s, %s", "new AMI", pl.AMI.ID, pl.AMI.Name, pl.AMI.State, enc)
+	p.health(pl.Health, false)
+	p.line("Changes:")
+	for i, c := range pl.Changes {
+		p.line("  %d. %s %s", i+1, c.Action, c.Detail)
+	}
+}
+
+func (p *textPrinter) Status(s *deployer.Status) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.line("Status of %s in %s (group %s)", s.Target, s.Region, s.Group)
+	p.line("  %-14s %s", "template", tplString(s.Template))
+	p.line("  %-14s %d desired, %d in service", "capacity", s.Desired, s.InService)
+	p.line("  %-14s %s", "AMIs in use", amis(s.AMIs))
+	if r := s.Refresh; r != nil {
+		l := fmt.Sprintf("%s %s %d%% (to %s version %s)", r.ID, r.Status, r.Percent, r.Template, r.Version)
+		if r.Reason != "" {
+			l += ": " + r.Reason
+		}
+		p.line("  %-14s %s", "last refresh", l)
+	} else {
+		p.line("  %-14s none", "last refresh")
+	}
+	p.health(s.Health, true)
+	if s.Lock != nil {
+		p.line("  %-14s held by %s", "lock", s.Lock)
+	} else {
+		p.line("  %-14s free", "lock")
+	}
+}

@@ -1,0 +1,70 @@
+package printer
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
+)
+
+var at = time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)
+
+func events() []deployer.Event {
+	rf := &deployer.Refresh{ID: "r-1", Status: "InProgress", Percent: 33, Reason: "Waiting for instances to warm up before continuing.", Started: at}
+	h := &deployer.Health{AMI: "ami-2", Healthy: 1, Total: 4, Draining: 1, Desired: 3, Problems: []string{"i-1 in web is draining"}}
+	return []deployer.Event{
+		{Time: at, Target: "web", Kind: deployer.EventStep, Step: "lock", Message: `locked "web" for deploy d1`},
+		{Time: at, Target: "web", Kind: deployer.EventProgress, Step: "refresh", Refresh: rf, Health: h},
+		{Time: at, Target: "web", Kind: deployer.EventProgress, Step: "refresh", Refresh: rf, Health: h}, // same again: not printed
+		{Time: at, Target: "web", Kind: deployer.EventProgress, Step: "health", Health: &deployer.Health{AMI: "ami-2", Healthy: 2, Total: 3, Problems: []string{"i-3 in web is unhealthy (Target.ResponseCodeMismatch)"}}},
+		{Time: at, Target: "web", Kind: deployer.EventWarning, Message: "describing target health of web: throttled"},
+	}
+}
+
+func TestTextLines(t *testing.T) {
+	var out bytes.Buffer
+	p, err := New(Text, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events() {
+		p.Event(e)
+	}
+	p.Result(&deployer.Result{Target: "web", Outcome: deployer.RolledBack, Message: "deploy failed and was rolled back: x"})
+	want := `web: locked "web" for deploy d1
+web: [refresh] refresh InProgress 33% healthy 1/4 on ami-2 1 draining: Waiting for instances to warm up before continuing.
+web: [health] healthy 2/3 on ami-2: i-3 in web is unhealthy (Target.ResponseCodeMismatch)
+web: warning: describing target health of web: throttled
+web: rolled back: deploy failed and was rolled back: x
+`
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+func TestJSONLines(t *testing.T) {
+	var out bytes.Buffer
+	p, err := New(JSON, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := events()
+	p.Event(ev[0])
+	p.Event(ev[3])
+	p.Result(&deployer.Result{Target: "web", Region: "eu-west-1", Group: "web", Strategy: "rolling", AMI: "ami-2", Previous: "ami-1", Template: "lt-1", Version: 2, Refresh: "r-1",
+		Outcome: deployer.Succeeded, Message: "ok", Started: at, Ended: at.Add(time.Minute)})
+	want := `{"type":"event","time":"2026-11-25T22:00:00Z","target":"web","kind":"step","message":"locked \"web\" for deploy d1","step":"lock"}
+{"type":"event","time":"2026-11-25T22:00:00Z","target":"web","kind":"progress","health":{"ami":"ami-2","healthy":2,"total":3,"on_ami":0,"draining":0,"desired":0,"target_groups":null,"problems":["i-3 in web is unhealthy (Target.ResponseCodeMismatch)"]},"step":"health"}
+{"type":"result","outcome":"succeeded","target":"web","region":"eu-west-1","group":"web","strategy":"rolling","ami":"ami-2","previous_ami":"ami-1","launch_template":"lt-1","launch_template_version":2,"instance_refresh":"r-1","message":"ok","started":"2026-11-25T22:00:00Z","ended":"2026-11-25T22:01:00Z"}
+`
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+func TestUnknownFormat(t *testing.T) {
+	if _, err := New("yaml", &bytes.Buffer{}); err == nil {
+		t.Error("yaml accepted")
+	}
+}
