@@ -241,6 +241,20 @@ ph_sshd_main_set() {
 	ph_replace_file "$PH_SSHD_CONFIG" "$_t"
 }
 
+# ph_sshd -t|-T: sshd's test modes. Without any host key (an image whose
+# keys are made at first boot, a chroot, or one the cleanup phase already
+# ran on) both refuse to run, so they get a throwaway key in $PH_TMP.
+ph_sshd() {
+	sshd "$1" 2>"$PH_TMP/sshd.stderr" && return 0
+	if grep -q 'no hostkeys available' "$PH_TMP/sshd.stderr" &&
+		{ [ -f "$PH_TMP/hostkey" ] || ssh-keygen -q -t ed25519 -N '' -f "$PH_TMP/hostkey" >/dev/null 2>&1; }; then
+		sshd "$1" -h "$PH_TMP/hostkey"
+		return
+	fi
+	cat "$PH_TMP/sshd.stderr" >&2
+	return 1
+}
+
 # ph_sshd_set KEY VALUE: drop-in and main config; `sshd -t` must accept the
 # result or both files are restored. sshd is never restarted or reloaded:
 # the settings take effect at next boot.
@@ -252,7 +266,7 @@ ph_sshd_set() {
 	_out=$( { ph_set_kv "$PH_SSHD_DROPIN" "$1" "$2" " " && chmod 0600 "$PH_SSHD_DROPIN" && ph_sshd_main_set "$1" "$2"; } 2>&1)
 	_rc=$?
 	if [ $_rc -eq 0 ] && ph_live && ph_has sshd; then
-		_t=$(sshd -t 2>&1) || { _rc=1; _out="$_out
+		_t=$(ph_sshd -t 2>&1) || { _rc=1; _out="$_out
 sshd -t rejected $1 $2: $_t"; }
 	fi
 	if [ $_rc -ne 0 ]; then
@@ -289,7 +303,8 @@ ph_sshd_lines() {
 
 # ph_sshd_parse FILE: the effective "keyword value" lines of a config as
 # sshd reads it (first value wins, Include expanded in place, Match blocks
-# ignored, "Keyword=value" too), for hosts where `sshd -T` cannot run (fixtures, no host keys).
+# ignored, "Keyword=value" too), for hosts where `sshd -T` cannot run
+# (fixtures).
 ph_sshd_parse() {
 	ph_sshd_lines "$1" | awk -F '\t' '{ k = $2; sub(/[ \t=].*/, "", k); v = $2; sub(/^[^ \t=]+[ \t]*=?[ \t]*/, "", v); print tolower(k) " " v }'
 }
@@ -307,7 +322,7 @@ ph_sshd_origin() {
 # defaults are all resolved by sshd itself.
 ph_sshd_load() {
 	ph_sshd_present || return 2
-	if ph_live && ph_has sshd && sshd -T >"$PH_TMP/sshd.eff" 2>"$PH_TMP/sshd.err"; then
+	if ph_live && ph_has sshd && ph_sshd -T >"$PH_TMP/sshd.eff" 2>"$PH_TMP/sshd.err"; then
 		PH_SSHD_SRC="sshd -T"
 		return 0
 	fi
