@@ -98,33 +98,44 @@ all_healthy() { [ "$(healthy_count)" = 3 ] && [ "$(aws elbv2 describe-target-hea
 wait_for "3 healthy targets" all_healthy
 echo "    3/3 targets healthy"
 
-say "Creating launch template version 2 with $NEW_AMI (only the AMI changes)"
-aws ec2 create-launch-template-version --launch-template-id "$LT_ID" --source-version 1 \
-  --launch-template-data "{\"ImageId\":\"$NEW_AMI\"}" --query 'LaunchTemplateVersion.VersionNumber' >/dev/null
+if [ -n "${ROLLOUT_DEPLOY_CMD:-}" ]; then
+  # ROLLOUT_DEPLOY_CMD rolls the new AMI out instead of the AWS CLI below,
+  # e.g. packer build with phoenix-deploy, or phoenix deploy; it finds the
+  # group's name in ROLLOUT_ASG.
+  say "Rolling out with: $ROLLOUT_DEPLOY_CMD"
+  ROLLOUT_ASG="$NAME" sh -c "$ROLLOUT_DEPLOY_CMD"
+  NEW_AMI=$(aws ec2 describe-launch-template-versions --launch-template-id "$LT_ID" --versions 2 \
+    --query 'LaunchTemplateVersions[0].LaunchTemplateData.ImageId')
+else
+  say "Creating launch template version 2 with $NEW_AMI (only the AMI changes)"
+  aws ec2 create-launch-template-version --launch-template-id "$LT_ID" --source-version 1 \
+    --launch-template-data "{\"ImageId\":\"$NEW_AMI\"}" --query 'LaunchTemplateVersion.VersionNumber' >/dev/null
 
-say "Starting an instance refresh to version 2 (min healthy 66%: one instance at a time)"
-REFRESH=$(aws autoscaling start-instance-refresh --auto-scaling-group-name "$NAME" \
-  --desired-configuration "{\"LaunchTemplate\":{\"LaunchTemplateId\":\"$LT_ID\",\"Version\":\"2\"}}" \
-  --preferences '{"MinHealthyPercentage":66,"InstanceWarmup":30,"SkipMatching":true}' \
-  --query InstanceRefreshId)
-echo "    instance refresh $REFRESH"
+  say "Starting an instance refresh to version 2 (min healthy 66%: one instance at a time)"
+  REFRESH=$(aws autoscaling start-instance-refresh --auto-scaling-group-name "$NAME" \
+    --desired-configuration "{\"LaunchTemplate\":{\"LaunchTemplateId\":\"$LT_ID\",\"Version\":\"2\"}}" \
+    --preferences '{"MinHealthyPercentage":66,"InstanceWarmup":30,"SkipMatching":true}' \
+    --query InstanceRefreshId)
+  echo "    instance refresh $REFRESH"
 
-refresh_status() {
-  aws autoscaling describe-instance-refreshes --auto-scaling-group-name "$NAME" --instance-refresh-ids "$REFRESH" \
-    --query 'InstanceRefreshes[0].[Status,PercentageComplete]'
-}
-refresh_done() {
-  local s
-  s=$(refresh_status)
-  printf '    %s\n' "$s"
-  case "$s" in
-    Successful*) return 0 ;;
-    Failed* | Cancelled* | RollbackSuccessful* | RollbackFailed*) echo "instance refresh ended: $s" >&2; exit 1 ;;
-  esac
-  sleep 1
-  return 1
-}
-wait_for "the instance refresh" refresh_done
+  refresh_status() {
+    aws autoscaling describe-instance-refreshes --auto-scaling-group-name "$NAME" --instance-refresh-ids "$REFRESH" \
+      --query 'InstanceRefreshes[0].[Status,PercentageComplete]'
+  }
+  refresh_done() {
+    local s
+    s=$(refresh_status)
+    printf '    %s\n' "$s"
+    case "$s" in
+      Successful*) return 0 ;;
+      Failed* | Cancelled* | RollbackSuccessful* | RollbackFailed*) echo "instance refresh ended: $s" >&2; exit 1 ;;
+    esac
+    sleep 1
+    return 1
+  }
+  wait_for "the instance refresh" refresh_done
+
+fi
 
 wait_for "3 healthy targets after the refresh" all_healthy
 ON_NEW=$(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names "$NAME" \

@@ -5,6 +5,8 @@
 # Two sources: "web" connects over SSH, hardens the image and installs the
 # app (the sandbox's linux runtime or AWS); "sim" bakes the same AMI
 # without connecting (the sandbox's sim runtime, which has no sshd).
+# The post-processor named "deploy" rolls the AMI onto the group behind its
+# load balancer; `packer build -except=deploy` bakes without deploying.
 
 packer {
   required_plugins {
@@ -41,6 +43,12 @@ variable "copy_regions" {
 variable "app_version" {
   type    = string
   default = "1.0.0"
+}
+
+variable "deploy_asg" {
+  type        = string
+  default     = "web"
+  description = "The Auto Scaling group phoenix-deploy rolls the new AMI onto."
 }
 
 variable "app_binary" {
@@ -111,5 +119,18 @@ build {
   provisioner "phoenix-harden" {
     only  = ["phoenix-ebs.web"]
     phase = "cleanup"
+  }
+
+  post-processor "phoenix-deploy" {
+    name     = "deploy"
+    region   = var.region
+    endpoint = var.endpoint
+    asg      = var.deploy_asg
+
+    require_encrypted      = true
+    min_healthy_percentage = 100 # launch before terminate
+    max_healthy_percentage = 200
+    instance_warmup        = "30s"
+    health_timeout         = "5m"
   }
 }

@@ -67,38 +67,41 @@ done
 # bake VERSION SOURCE [copy regions]: packer build; prints the AMI id of us-east-1.
 bake() {
   local version=$1 source=$2 copies=${3:-'{}'}
+  shift 3
   CGO_ENABLED=0 go build -ldflags "-X main.version=$version" -o "$BIN/web-app" ./example/app
   "$BIN/packer" build -only="web.phoenix-ebs.$source" -var app_version="$version" -var "app_binary=$BIN/web-app" \
-    -var "copy_regions=$copies" example/web.pkr.hcl >"$STATE/build-$version.log" 2>&1 ||
+    -var "copy_regions=$copies" "$@" example/web.pkr.hcl >"$STATE/build-$version.log" 2>&1 ||
     { cat "$STATE/build-$version.log"; return 1; }
   sed 's/^/    /' "$STATE/build-$version.log" >&2
   sed -n 's/.*us-east-1: \(ami-[0-9a-f]*\).*/\1/p' "$STATE/build-$version.log" | tail -1
 }
 
+SOURCE=sim
+[ "$RUNTIME" = linux ] && SOURCE=web
+OLD=""
 if [ "$RUNTIME" = linux ]; then
-  echo "==> packer build: web 1.0.0 (SSH to a real Debian 12 instance, phoenix-harden, the app, cleanup)"
-  OLD=$(bake 1.0.0 web 2> >(grep -E 'score|Hardening report|AMIs were created|us-east-1: ami' >&2))
-  echo "==> packer build: web 2.0.0, copied to eu-west-1 under that region's key"
-  AMI=$(bake 2.0.0 web '{"eu-west-1":"alias/images-eu"}' 2> >(grep -E 'score|Hardening report|Copy |AMIs were created|: ami-' >&2))
-else
-  echo "==> packer build: web 2.0.0 (sim source: no SSH in the sim runtime), copied to eu-west-1"
-  OLD=""
-  AMI=$(bake 2.0.0 sim '{"eu-west-1":"alias/images-eu"}')
+  echo "==> packer build -except=deploy: web 1.0.0 (SSH to a real Debian 12 instance, phoenix-harden, the app, cleanup)"
+  OLD=$(bake 1.0.0 web '{}' -except=deploy 2> >(grep -E 'score [0-9]+/100|Hardening report|AMIs were created|us-east-1: ami' >&2))
+  [ -n "$OLD" ] || { echo "no AMI in the build output"; exit 1; }
 fi
+CGO_ENABLED=0 go build -ldflags "-X main.version=2.0.0" -o "$BIN/web-app-2" ./example/app
+cat >"$STATE/deploy.sh" <<DEPLOY
+"$BIN/packer" build -only=web.phoenix-ebs.$SOURCE -var app_version=2.0.0 -var app_binary=$BIN/web-app-2 \\
+  -var 'copy_regions={"eu-west-1":"alias/images-eu"}' -var deploy_asg=\$ROLLOUT_ASG example/web.pkr.hcl >"$STATE/build-2.0.0.log" 2>&1 ||
+  { cat "$STATE/build-2.0.0.log"; exit 1; }
+grep -E 'score [0-9]+/100|Hardening report|Copy |phoenix-deploy|refresh|healthy|succeeded|rolled|AMIs were created|: ami-' "$STATE/build-2.0.0.log" | sed 's/^/    /'
+DEPLOY
+
+echo "==> The group runs web 1.0.0; packer build bakes web 2.0.0 and its phoenix-deploy post-processor rolls it out"
+ROLLOUT_OLD_AMI="$OLD" ROLLOUT_USER_DATA=example/web-userdata.sh ROLLOUT_DEPLOY_CMD="sh $STATE/deploy.sh" \
+  ROLLOUT_SHOW=$([ "$RUNTIME" = linux ] && echo 1) AWS_CLI="$AWS_CLI" ./example/sandbox-rollout.sh | sed 's/^/    /'
+AMI=$(sed -n 's/.*us-east-1: \(ami-[0-9a-f]*\).*/\1/p' "$STATE/build-2.0.0.log" | tail -1)
 [ -n "$AMI" ] || { echo "no AMI in the build output"; exit 1; }
-echo "==> The AMI, as AWS describes it:"
+echo "==> The AMI that was rolled out, as AWS describes it:"
 aws ec2 describe-images --image-ids "$AMI" --query 'Images[0].[ImageId,Name,ImdsSupport]' | sed 's/^/    /'
 aws ec2 describe-images --image-ids "$AMI" --query 'Images[0].Tags[?starts_with(Key, `phoenix:`) || Key==`version`].[Key,Value]' | sort | sed 's/^/    /'
 SNAP=$(aws ec2 describe-images --image-ids "$AMI" --query 'Images[0].BlockDeviceMappings[0].Ebs.SnapshotId')
 aws ec2 describe-snapshots --snapshot-ids "$SNAP" --query 'Snapshots[0].[SnapshotId,Encrypted,KmsKeyId]' | sed 's/^/    snapshot: /'
-
-echo "==> Rolling $AMI onto an Auto Scaling group of 3 behind a load balancer"
-if [ "$RUNTIME" = linux ]; then
-  ROLLOUT_OLD_AMI="$OLD" ROLLOUT_NEW_AMI="$AMI" ROLLOUT_USER_DATA=example/web-userdata.sh ROLLOUT_SHOW=1 \
-    AWS_CLI="$AWS_CLI" ./example/sandbox-rollout.sh | sed 's/^/    /'
-else
-  ROLLOUT_NEW_AMI="$AMI" AWS_CLI="$AWS_CLI" ./example/sandbox-rollout.sh | sed 's/^/    /'
-fi
 
 echo "==> Removing the baked AMIs, their snapshots and the keys"
 for region in us-east-1 eu-west-1; do
