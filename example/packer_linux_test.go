@@ -3,6 +3,8 @@ package example
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,19 +13,36 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/testenv"
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox/sandboxtest"
 )
 
+// bootScript starts the baked app at boot, or, on an image without it, a
+// busybox stand-in that passes the health check: the group runs the plain
+// Debian image until phoenix-deploy rolls the app out.
+const bootScript = `#!/bin/sh
+ip=$(awk -v h="$(hostname)" '$2 == h { print $1; exit }' /etc/hosts)
+if [ -x /usr/local/bin/web-app ]; then
+  nohup /usr/local/bin/web-app -listen "$ip:8080" >/var/log/web-app.log 2>&1 &
+else
+  mkdir -p /srv && echo ok >/srv/health && echo "plain debian" >/srv/index.html
+  busybox httpd -p "$ip:8080" -h /srv
+fi
+`
+
 // The example template's "web" source, end to end on real instances: the
 // real Packer connects over SSH to a Debian 12 instance of the sandbox's
 // linux runtime, phoenix-harden applies and verifies the baseline, the
-// app is installed, the cleanup phase wipes keys and history, and
-// phoenix-ebs bakes an encrypted AMI tagged with the hardening score. The
-// baked image is then opened to check what it holds.
+// app is installed, the cleanup phase wipes keys and history, phoenix-ebs
+// bakes an encrypted AMI tagged with the hardening score, and the
+// phoenix-deploy post-processor rolls it onto an Auto Scaling group of 3
+// behind a real load balancer. The baked image is then opened to check
+// what it holds, and the load balancer asked what it serves.
 func TestExampleTemplateBakesHardenedImage(t *testing.T) {
 	testenv.RequireRoot(t)
 	p := newPackerEnv(t)
@@ -44,11 +63,19 @@ func TestExampleTemplateBakesHardenedImage(t *testing.T) {
 		kc.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: key.KeyMetadata.KeyId, PendingWindowInDays: aws.Int32(7)})
 	}()
 
+	f := deploytest.New(t, sb, "us-east-1")
+	debian, err := ec2.NewFromConfig(f.Config).DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{sandbox.OwnerDebian},
+		Filters: []ec2types.Filter{{Name: aws.String("name"), Values: []string{"debian-12-amd64-*"}}, {Name: aws.String("architecture"), Values: []string{"x86_64"}}}})
+	if err != nil || len(debian.Images) == 0 {
+		t.Fatalf("no Debian image: %v", err)
+	}
+	st := f.Stack("web-e2e", aws.ToString(debian.Images[0].ImageId), deploytest.StackOptions{Desired: 3, Port: 8080, HealthCheckPath: "/health", UserData: bootScript})
+
 	app := filepath.Join(t.TempDir(), "web-app")
 	run(t, p.root, []string{"CGO_ENABLED=0"}, "go", "build", "-ldflags", "-X main.version=3.1.0", "-o", app, "./example/app")
-	out := run(t, p.root, p.env, p.packer, "build", "-only=web.phoenix-ebs.web", "-except=deploy",
+	out := run(t, p.root, p.env, p.packer, "build", "-only=web.phoenix-ebs.web", "-var", "deploy_asg=web-e2e",
 		"-var", "endpoint="+sb.URL(), "-var", "app_binary="+app, "-var", "app_version=3.1.0", "example/web.pkr.hcl")
-	for _, want := range []string{"score 100/100 on debian-12 (apply, profile baseline)", "(cleanup, profile cleanup)", "Hardening report: profile baseline, score 100", "AMIs were created"} {
+	for _, want := range []string{"score 100/100 on debian-12 (apply, profile baseline)", "(cleanup, profile cleanup)", "Hardening report: profile baseline, score 100", "AMIs were created", "succeeded: instance refresh"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("build output lacks %q", want)
 		}
@@ -75,6 +102,28 @@ func TestExampleTemplateBakesHardenedImage(t *testing.T) {
 	snaps, err := e.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{snap}})
 	if err != nil || !aws.ToBool(snaps.Snapshots[0].Encrypted) || aws.ToString(snaps.Snapshots[0].KmsKeyId) != aws.ToString(key.KeyMetadata.Arn) {
 		t.Errorf("snapshot not encrypted under the template's key: %v %+v", err, snaps)
+	}
+
+	// The group runs the new AMI on every instance, all healthy behind the
+	// load balancer, which serves the new app.
+	for id, ami := range f.InstanceAMIs("web-e2e") {
+		if ami != aws.ToString(im.ImageId) {
+			t.Errorf("instance %s runs %s, not the baked %s", id, ami, aws.ToString(im.ImageId))
+		}
+	}
+	f.WaitHealthy(st, 3)
+	var lbAddr string
+	for _, lb := range sb.LoadBalancers() {
+		lbAddr = lb.Address
+	}
+	resp, err := http.Get("http://" + lbAddr + "/")
+	if err != nil {
+		t.Fatalf("asking the load balancer: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(string(body), "web 3.1.0 on ip-127-31-") {
+		t.Errorf("the load balancer serves %q, want the new app", body)
 	}
 
 	dir, closeImage, err := sb.OpenImage("us-east-1", aws.ToString(im.ImageId))

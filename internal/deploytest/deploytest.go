@@ -7,6 +7,7 @@ package deploytest
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"sort"
 	"strings"
@@ -168,6 +169,12 @@ type StackOptions struct {
 	// UnusedTargetGroup attaches one more target group to the group that
 	// no listener forwards to.
 	UnusedTargetGroup bool
+	// UserData is the launch template's user data, a script (the linux
+	// runtime runs it at boot).
+	UserData string
+	// Port and HealthCheckPath are the target groups' (80 and "/" by default).
+	Port            int
+	HealthCheckPath string
 }
 
 // Stack builds a launch template for ami, target groups forwarded to by
@@ -178,8 +185,18 @@ func (f *Fixture) Stack(name, ami string, o StackOptions) *Stack {
 	ctx := context.Background()
 	c := f.Clients
 	st := &Stack{Name: name}
-	lt, err := c.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name),
-		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(ami), InstanceType: ec2types.InstanceTypeT3Micro}})
+	data := &ec2types.RequestLaunchTemplateData{ImageId: aws.String(ami), InstanceType: ec2types.InstanceTypeT3Micro}
+	if o.UserData != "" {
+		data.UserData = aws.String(base64.StdEncoding.EncodeToString([]byte(o.UserData)))
+	}
+	port, path := int32(o.Port), o.HealthCheckPath
+	if port == 0 {
+		port = 80
+	}
+	if path == "" {
+		path = "/"
+	}
+	lt, err := c.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name), LaunchTemplateData: data})
 	f.must(err)
 	st.Template = aws.ToString(lt.LaunchTemplate.LaunchTemplateId)
 	f.T.Cleanup(func() {
@@ -199,8 +216,8 @@ func (f *Fixture) Stack(name, ami string, o StackOptions) *Stack {
 			if i > 0 {
 				tgName = fmt.Sprintf("%s-%d", name, i+1)
 			}
-			tg, err := c.ELB.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String(tgName), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80), VpcId: aws.String(f.VPC),
-				HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2), HealthyThresholdCount: aws.Int32(2), UnhealthyThresholdCount: aws.Int32(2)})
+			tg, err := c.ELB.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String(tgName), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(port), VpcId: aws.String(f.VPC),
+				HealthCheckPath: aws.String(path), HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2), HealthyThresholdCount: aws.Int32(2), UnhealthyThresholdCount: aws.Int32(2)})
 			f.must(err)
 			arn := aws.ToString(tg.TargetGroups[0].TargetGroupArn)
 			_, err = c.ELB.ModifyTargetGroupAttributes(ctx, &elb.ModifyTargetGroupAttributesInput{TargetGroupArn: aws.String(arn),
