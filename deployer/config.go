@@ -246,6 +246,19 @@ func (c *Config) Environment(name string) (*Environment, error) {
 	return nil, refuse("environment %q is not in %s (it has: %s)", name, c.Path, strings.Join(names, ", "))
 }
 
+// Select returns the target called name, or, when name is empty, the
+// only target or else all of them (deployed one after another).
+func (e *Environment) Select(name string) ([]EnvironmentTarget, error) {
+	if name == "" && len(e.Targets) != 1 {
+		return e.Targets, nil
+	}
+	t, err := e.Target(name)
+	if err != nil {
+		return nil, err
+	}
+	return []EnvironmentTarget{*t}, nil
+}
+
 // Target returns the environment's target called name, or its only
 // target when name is empty.
 func (e *Environment) Target(name string) (*EnvironmentTarget, error) {

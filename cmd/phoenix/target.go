@@ -137,14 +137,8 @@ func deployers(ctx context.Context, args []string, o *targetOptions, ro *rolling
 		}
 		settings, rolling = env.Settings, env.Rolling
 		where = fmt.Sprintf("environment %q of %s", env.Name, o.Config)
-		if o.Target != "" || len(env.Targets) == 1 {
-			t, err := env.Target(o.Target)
-			if err != nil {
-				return nil, err
-			}
-			targets = []deployer.EnvironmentTarget{*t}
-		} else {
-			targets = env.Targets
+		if targets, err = env.Select(o.Target); err != nil {
+			return nil, err
 		}
 		if o.ASG != "" {
 			if len(targets) != 1 {

@@ -119,14 +119,8 @@ func (p *PostProcessor) deployers(ctx context.Context, pr printer.Printer) ([]*d
 		requireEncrypted = requireEncrypted || env.RequireEncrypted
 		settings = env.Settings
 		overrideSettings(&settings, c)
-		if c.Target != "" || len(env.Targets) == 1 {
-			t, err := env.Target(c.Target)
-			if err != nil {
-				return nil, err
-			}
-			targets = []deployer.EnvironmentTarget{*t}
-		} else {
-			targets = env.Targets
+		if targets, err = env.Select(c.Target); err != nil {
+			return nil, err
 		}
 		if c.ASG != "" {
 			if len(targets) != 1 {
