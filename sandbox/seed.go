@@ -67,7 +67,9 @@ func publicImages() []publicImage {
 
 // seedRegion gives a region what a fresh account has there.
 func seedRegion(r *Region) {
-	now := r.w.now()
+	// The fresh account's resources are as old as the account: no
+	// eventual-consistency fault may hide them from a first Describe.
+	now := r.w.now().Add(-30 * 24 * time.Hour)
 	cidr := r.w.runtime.DefaultVPCCIDR()
 	vpc := &VPC{ID: newID("vpc"), CIDR: cidr, IsDefault: true, Tags: Tags{}, Created: now}
 	r.VPCs[vpc.ID] = vpc

@@ -1,0 +1,65 @@
+package ebs
+
+import (
+	"context"
+	"testing"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
+)
+
+// A build with two region copies succeeds under AWS's everyday trouble —
+// throttling, server errors, latency, resources not yet visible after
+// creation — alone and together, and leaves exactly what a clean build
+// leaves: one AMI and one snapshot per region.
+func TestBuildUnderFaults(t *testing.T) {
+	cases := []struct {
+		name   string
+		faults []sandbox.Fault
+	}{
+		{"throttling 20%", []sandbox.Fault{{Kind: "throttle", Probability: 0.2}}},
+		{"5xx 5%", []sandbox.Fault{{Kind: "error500", Probability: 0.05}, {Kind: "error503", Probability: 0.05}}},
+		{"latency 300ms", []sandbox.Fault{{Service: "ec2", Kind: "latency", LatencyMS: 300}}},
+		{"invisible 2s", []sandbox.Fault{{Service: "ec2", Kind: "invisible", InvisibleMS: 2000}}},
+		{"all together", []sandbox.Fault{
+			{Kind: "throttle", Probability: 0.2}, {Kind: "error500", Probability: 0.05},
+			{Service: "ec2", Kind: "latency", LatencyMS: 300}, {Service: "ec2", Kind: "invisible", InvisibleMS: 2000},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.key("eu-west-1", "alias/images-eu")
+			e.key("ap-south-1", "alias/images-ap")
+			for _, f := range tc.faults {
+				if _, err := e.sb.AddFault(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res := e.build(context.Background(), e.config(
+				"ami_regions", []string{"eu-west-1", "ap-south-1"},
+				"region_kms_key_ids", map[string]string{"eu-west-1": "alias/images-eu", "ap-south-1": "alias/images-ap"},
+				"max_retries", 20,
+			))
+			if res.err != nil {
+				t.Fatalf("build failed under %s: %v\n%s", tc.name, res.err, res.out)
+			}
+			fired := 0
+			for _, f := range e.sb.Faults() {
+				fired += f.Fired
+			}
+			if fired == 0 {
+				t.Errorf("no fault fired")
+			}
+			e.sb.ClearFaults()
+			e.waitInventoryClean2(map[string]int{
+				"us-east-1/image": 1, "us-east-1/snapshot": 1,
+				"eu-west-1/image": 1, "eu-west-1/snapshot": 1,
+				"ap-south-1/image": 1, "ap-south-1/snapshot": 1,
+			})
+			if err := res.artifact.Destroy(); err != nil {
+				t.Fatal(err)
+			}
+			e.waitInventoryClean()
+		})
+	}
+}
