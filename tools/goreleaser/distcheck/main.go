@@ -184,6 +184,7 @@ func checkDescribe(bin, version, apiVersion string) error {
 		APIVersion   string   `json:"api_version"`
 		Builders     []string `json:"builders"`
 		Provisioners []string `json:"provisioners"`
+		Post         []string `json:"post_processors"`
 	}
 	if err := json.Unmarshal(got, &d); err != nil {
 		return fmt.Errorf("reading the describe output %q: %w", got, err)
@@ -191,8 +192,8 @@ func checkDescribe(bin, version, apiVersion string) error {
 	if d.Version != version || d.APIVersion != apiVersion {
 		return fmt.Errorf("describe reports version %q and API %q, want %q and %q", d.Version, d.APIVersion, version, apiVersion)
 	}
-	if !slices.Contains(d.Builders, "ebs") || !slices.Contains(d.Provisioners, "harden") {
-		return fmt.Errorf("describe reports builders %q and provisioners %q, want ebs and harden among them", d.Builders, d.Provisioners)
+	if !slices.Contains(d.Builders, "ebs") || !slices.Contains(d.Provisioners, "harden") || !slices.Contains(d.Post, "deploy") {
+		return fmt.Errorf("describe reports builders %q, provisioners %q and post-processors %q, want ebs, harden and deploy among them", d.Builders, d.Provisioners, d.Post)
 	}
 	return nil
 }
