@@ -6,9 +6,6 @@ import (
 
 // Parsing and rendering shared by the EC2 handlers.
 
-// ec2Version is the API version the query protocol sends.
-const ec2Version = "2016-11-15"
-
 // parseTagSpecifications reads TagSpecification.N.ResourceType and
 // TagSpecification.N.Tag.M.Key/Value (key "TagSpecification" for most
 // actions; launch template data uses the same shape).
@@ -88,18 +85,6 @@ func parseBlockDevices(p Params, key string) ([]LaunchBlockDevice, *APIError) {
 
 // renderTagSet is the <tagSet> of an EC2 resource.
 func renderTagSet(tags Tags) *X { return ec2TagSet(tags) }
-
-// idList reads an EC2 id list such as InstanceId.N and checks each id's
-// prefix, answering a malformed id the way EC2 does.
-func idList(p Params, key, prefix, malformedCode string) ([]string, *APIError) {
-	ids := p.List(key)
-	for _, id := range ids {
-		if !strings.HasPrefix(id, prefix+"-") {
-			return nil, errf(malformedCode, "Invalid id: \"%s\"", id)
-		}
-	}
-	return ids, nil
-}
 
 // taggable finds any EC2 resource by id for CreateTags/DeleteTags and
 // returns a pointer to its tag map.

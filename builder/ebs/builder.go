@@ -21,13 +21,12 @@ const BuilderID = "immutable-infra.phoenix-ebs"
 // State bag keys: steps talk only through these.
 const (
 	stateConfig        = "config"
-	stateHook          = "hook"
+	stateHook          = "hook" // read by the SDK's StepProvision
 	stateUI            = "ui"
 	stateClients       = "aws_clients"
 	stateSourceImage   = "source_image"
 	stateSubnetID      = "subnet_id"
 	stateVpcID         = "vpc_id"
-	stateAZ            = "availability_zone"
 	stateKeyPairName   = "key_pair_name"
 	stateSecurityGroup = "security_group_ids"
 	stateInstance      = "instance"

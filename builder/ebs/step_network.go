@@ -59,7 +59,6 @@ func (s *stepNetwork) Run(ctx context.Context, state multistep.StateBag) multist
 	ui.Say(fmt.Sprintf("Building in subnet %s (%s, %s)", aws.ToString(sn.SubnetId), aws.ToString(sn.VpcId), aws.ToString(sn.AvailabilityZone)))
 	state.Put(stateSubnetID, aws.ToString(sn.SubnetId))
 	state.Put(stateVpcID, aws.ToString(sn.VpcId))
-	state.Put(stateAZ, aws.ToString(sn.AvailabilityZone))
 	return multistep.ActionContinue
 }
 
