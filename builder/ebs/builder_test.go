@@ -310,13 +310,25 @@ func TestBuildFailuresLeaveNothing(t *testing.T) {
 			want: "set source_ami_filter.most_recent = true",
 		},
 		{
+			// The eu-west-1 key is disabled after the pre-checks, as the
+			// AMI is created: that copy starts and then fails, as on AWS,
+			// while the ap-south-1 copy succeeds; both copies and the AMI
+			// must go.
 			name: "copy that fails half-way",
 			setup: func(e *env) {
 				e.key("eu-west-1", "alias/images-eu")
-				e.sb.AddFault(sandbox.Fault{Service: "ec2", Action: "CopyImage", Kind: "error500"})
+				kc := kms.NewFromConfig(sandboxtest.Config(e.t, e.sb, "eu-west-1"))
+				var once sync.Once
+				e.sb.OnCall(func(_, action string) {
+					if action == "CreateImage" {
+						once.Do(func() {
+							kc.DisableKey(context.Background(), &kms.DisableKeyInput{KeyId: aws.String("alias/images-eu")})
+						})
+					}
+				})
 			},
-			kv:       []interface{}{"ami_regions", []string{"eu-west-1", "ap-south-1"}, "region_kms_key_ids", map[string]string{"eu-west-1": "alias/images-eu"}, "max_retries", 1},
-			want:     "copying",
+			kv:       []interface{}{"ami_regions", []string{"eu-west-1", "ap-south-1"}, "region_kms_key_ids", map[string]string{"eu-west-1": "alias/images-eu"}},
+			want:     "eu-west-1 is failed",
 			mutating: true,
 		},
 	}
@@ -334,6 +346,7 @@ func TestBuildFailuresLeaveNothing(t *testing.T) {
 			if !strings.Contains(res.err.Error(), tc.want) {
 				t.Fatalf("error %q does not contain %q", res.err, tc.want)
 			}
+			e.sb.OnCall(nil)
 			if m := sandbox.MutatingCalls(e.sb.Calls()); !tc.mutating && m != 0 {
 				t.Errorf("%d mutating calls before the error: %v", m, e.sb.Calls())
 			}
