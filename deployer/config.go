@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -32,8 +33,12 @@ type Environment struct {
 	Strategy         string
 	Rolling          RollingSettings
 	RequireEncrypted bool
-	PollInterval     time.Duration
-	Range            hcl.Range
+	// KMSKeyID is the environment's KMS key (id, ARN or alias) that
+	// phoenix promote encrypts copies of an AMI with when it brings one
+	// into the environment's region or account.
+	KMSKeyID     string
+	PollInterval time.Duration
+	Range        hcl.Range
 }
 
 // EnvironmentTarget is one `target "NAME" { … }` block.
@@ -53,6 +58,7 @@ type envSchema struct {
 	Targets          []*targetSchema   `hcl:"target,block"`
 	Strategies       []*strategySchema `hcl:"strategy,block"`
 	RequireEncrypted *bool             `hcl:"require_encrypted,optional"`
+	KMSKeyID         string            `hcl:"kms_key_id,optional"`
 	PollInterval     string            `hcl:"poll_interval,optional"`
 	Access           hcl.Body          `hcl:",remain"`
 	DeclRange        hcl.Range         `hcl:",def_range"`
@@ -83,6 +89,10 @@ type strategySchema struct {
 	Body      hcl.Body  `hcl:",remain"`
 	DeclRange hcl.Range `hcl:",def_range"`
 }
+
+// kmsKeyPattern matches what KMS accepts as a key: a key id, a key or
+// alias ARN, or alias/NAME.
+var kmsKeyPattern = regexp.MustCompile(`^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias/[A-Za-z0-9/_-]+|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+))$`)
 
 // Strategies phoenix.hcl knows.
 var strategyKinds = []string{"rolling"}
@@ -137,6 +147,13 @@ func decodeEnvironment(es *envSchema) (*Environment, hcl.Diagnostics) {
 	}
 	for _, err := range env.Settings.Validate() {
 		diags = append(diags, settingDiag(es.Access, es.DeclRange, firstWord(err.Error()), err))
+	}
+	if es.KMSKeyID != "" {
+		if !kmsKeyPattern.MatchString(es.KMSKeyID) {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid kms_key_id",
+				Detail: fmt.Sprintf("kms_key_id %q is not a KMS key id, key ARN or alias (alias/NAME)", es.KMSKeyID), Subject: es.DeclRange.Ptr()})
+		}
+		env.KMSKeyID = es.KMSKeyID
 	}
 	if es.PollInterval != "" {
 		d, err := time.ParseDuration(es.PollInterval)

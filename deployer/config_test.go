@@ -56,6 +56,7 @@ func TestConfigErrorsShowFileAndLine(t *testing.T) {
 		{"checkpoints below 100", "environment \"a\" {\n  target \"w\" { asg = \"w\" }\n  strategy \"rolling\" {\n    checkpoints = [20, 50]\n  }\n}\n", `phoenix.hcl:4,19: Invalid checkpoints: checkpoints [20 50] must end with 100`},
 		{"bad role", "environment \"a\" {\n  target \"w\" { asg = \"w\" }\n  assume_role {\n    role_arn = \"admin\"\n  }\n}\n", `assume_role.role_arn "admin" is not an IAM role ARN`},
 		{"bad endpoint", "environment \"a\" {\n  endpoint = \"localhost:4566\"\n  target \"w\" { asg = \"w\" }\n}\n", `phoenix.hcl:2,14: Invalid endpoint: endpoint "localhost:4566" is not an http(s) URL`},
+		{"bad kms key", "environment \"a\" {\n  kms_key_id = \"my-key\"\n  target \"w\" { asg = \"w\" }\n}\n", `phoenix.hcl:1,1: Invalid kms_key_id: kms_key_id "my-key" is not a KMS key id, key ARN or alias (alias/NAME)`},
 		{"wrong type", "environment \"a\" {\n  target \"w\" { asg = \"w\" }\n  strategy \"rolling\" {\n    min_healthy_percentage = \"most\"\n  }\n}\n", `phoenix.hcl:4,31: Unsuitable value type`},
 	}
 	for _, tc := range cases {
