@@ -194,9 +194,23 @@ func (d *Deployer) Run(ctx context.Context, ami string) (*Result, error) {
 		return finish(Succeeded, nil)
 	}
 	if err != nil {
+		res.Interrupted = true
+		if a, ok := run.(Aborter); ok {
+			// Blue-green: a half-switched or pinned target must not be
+			// left behind, so the traffic goes back to the old colour.
+			actx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			did, aerr := a.Abort(actx)
+			cancel()
+			if aerr != nil {
+				return finish(RollbackFailed, &Error{Outcome: RollbackFailed, Err: fmt.Errorf("deploy interrupted (%w); returning the traffic failed: %v (done: %s): run phoenix rollback", err, aerr, did)})
+			}
+			if did != "" {
+				d.emit(Event{Kind: EventStep, Step: "rollback", Action: did, Message: did})
+				return finish(RolledBack, &Error{Outcome: RolledBack, Err: fmt.Errorf("deploy interrupted (%w): %s; run the same deploy again to start over", err, did)})
+			}
+		}
 		// Interrupted: the deploy's AWS side goes on; nothing is rolled
 		// back behind the user's back.
-		res.Interrupted = true
 		return finish(RolledBack, &Error{Outcome: RolledBack, Err: fmt.Errorf("deploy interrupted (%w): what AWS was doing goes on; run the same deploy again to follow it, or phoenix rollback to undo it", err)})
 	}
 	why := step.Message

@@ -38,6 +38,14 @@ type Execution interface {
 	Describe(r *Result)
 }
 
+// Aborter is an Execution that undoes part of its work when the deploy is
+// interrupted (Ctrl-C), because leaving it would hurt: blue-green returns
+// the traffic and removes its pin. Abort runs with a fresh context and
+// says what it did.
+type Aborter interface {
+	Abort(ctx context.Context) (string, error)
+}
+
 // StepState is where an execution stands after a step.
 type StepState int
 
@@ -96,6 +104,7 @@ type Session struct {
 	gate  *healthGate
 	lock  *Lock
 	ltVer map[string]*TemplateVersion
+	bgTGs map[string]TargetGroup // blue-green: the rule's target groups by ARN
 }
 
 // Now is the deployer's clock.

@@ -98,6 +98,13 @@ func (d *Deployer) begin(ctx context.Context, ami string, forRollback bool) (*Se
 		return nil, asRefused(err)
 	}
 	s.Group = *g
+	if s.Target.PeerGroup != "" {
+		// Blue-green: both colours and the rule must be sound before the
+		// lock looks at the peer group.
+		if _, err := s.readBlueGreen(ctx); err != nil {
+			return nil, asRefused(err)
+		}
+	}
 	if !forRollback {
 		img, err := d.checkImage(ctx, ami)
 		if err != nil {

@@ -356,3 +356,139 @@ func (f *Fixture) InstanceAMIs(name string) map[string]string {
 
 // Mutating counts the sandbox's mutating calls since the last reset.
 func (f *Fixture) Mutating() int { return sandbox.MutatingCalls(f.SB.Calls()) }
+
+// BlueGreen is two Auto Scaling groups (blue and green) sharing a launch
+// template, each with its target group, behind one listener whose default
+// action (or one rule) forwards to both.
+type BlueGreen struct {
+	Blue, Green     string // group names
+	BlueTG, GreenTG string // target group ARNs
+	Template        string
+	LoadBalancer    string
+	Listener        string
+	Rule            string // set when the weights live in a rule
+	DNSName         string
+}
+
+// BlueGreenOptions shape a blue-green stack.
+type BlueGreenOptions struct {
+	Desired int
+	// Rule puts the weights in a listener rule (path /*) instead of the
+	// listener's default action.
+	Rule bool
+	// UserData, Port and HealthCheckPath as for StackOptions.
+	UserData        string
+	Port            int
+	HealthCheckPath string
+}
+
+// BlueGreen builds a blue-green stack with blue live on ami (weight 1)
+// and green empty at weight 0, and waits until blue is healthy.
+func (f *Fixture) BlueGreen(name, ami string, o BlueGreenOptions) *BlueGreen {
+	f.T.Helper()
+	ctx := context.Background()
+	c := f.Clients
+	bg := &BlueGreen{Blue: name + "-blue", Green: name + "-green"}
+	data := &ec2types.RequestLaunchTemplateData{ImageId: aws.String(ami), InstanceType: ec2types.InstanceTypeT3Micro,
+		MetadataOptions: &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{HttpTokens: ec2types.LaunchTemplateHttpTokensStateRequired}}
+	if o.UserData != "" {
+		data.UserData = aws.String(base64.StdEncoding.EncodeToString([]byte(o.UserData)))
+	}
+	port, path := int32(o.Port), o.HealthCheckPath
+	if port == 0 {
+		port = 80
+	}
+	if path == "" {
+		path = "/"
+	}
+	lt, err := c.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name), LaunchTemplateData: data})
+	f.must(err)
+	bg.Template = aws.ToString(lt.LaunchTemplate.LaunchTemplateId)
+	f.T.Cleanup(func() {
+		c.EC2.DeleteLaunchTemplate(context.Background(), &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(bg.Template)})
+	})
+	lb, err := c.ELB.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String(name), Subnets: f.Subnets[:2]})
+	f.must(err)
+	bg.LoadBalancer, bg.DNSName = aws.ToString(lb.LoadBalancers[0].LoadBalancerArn), aws.ToString(lb.LoadBalancers[0].DNSName)
+	newTG := func(tgName string) string {
+		tg, err := c.ELB.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String(tgName), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(port), VpcId: aws.String(f.VPC),
+			HealthCheckPath: aws.String(path), HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2), HealthyThresholdCount: aws.Int32(2), UnhealthyThresholdCount: aws.Int32(2)})
+		f.must(err)
+		arn := aws.ToString(tg.TargetGroups[0].TargetGroupArn)
+		_, err = c.ELB.ModifyTargetGroupAttributes(ctx, &elb.ModifyTargetGroupAttributesInput{TargetGroupArn: aws.String(arn),
+			Attributes: []elbtypes.TargetGroupAttribute{{Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String("5")}}})
+		f.must(err)
+		return arn
+	}
+	bg.BlueTG, bg.GreenTG = newTG(bg.Blue), newTG(bg.Green)
+	forward := []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: []elbtypes.TargetGroupTuple{
+		{TargetGroupArn: aws.String(bg.BlueTG), Weight: aws.Int32(1)}, {TargetGroupArn: aws.String(bg.GreenTG), Weight: aws.Int32(0)}}}}}
+	def := forward
+	if o.Rule {
+		def = []elbtypes.Action{{Type: elbtypes.ActionTypeEnumFixedResponse, FixedResponseConfig: &elbtypes.FixedResponseActionConfig{StatusCode: aws.String("404"), ContentType: aws.String("text/plain"), MessageBody: aws.String("no route")}}}
+	}
+	l, err := c.ELB.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: aws.String(bg.LoadBalancer), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80), DefaultActions: def})
+	f.must(err)
+	bg.Listener = aws.ToString(l.Listeners[0].ListenerArn)
+	if o.Rule {
+		r, err := c.ELB.CreateRule(ctx, &elb.CreateRuleInput{ListenerArn: aws.String(bg.Listener), Priority: aws.Int32(10), Actions: forward,
+			Conditions: []elbtypes.RuleCondition{{Field: aws.String("path-pattern"), PathPatternConfig: &elbtypes.PathPatternConditionConfig{Values: []string{"/*"}}}}})
+		f.must(err)
+		bg.Rule = aws.ToString(r.Rules[0].RuleArn)
+	}
+	f.T.Cleanup(func() {
+		ctx := context.Background()
+		if bg.Rule != "" {
+			c.ELB.DeleteRule(ctx, &elb.DeleteRuleInput{RuleArn: aws.String(bg.Rule)})
+		}
+		c.ELB.DeleteListener(ctx, &elb.DeleteListenerInput{ListenerArn: aws.String(bg.Listener)})
+		c.ELB.DeleteLoadBalancer(ctx, &elb.DeleteLoadBalancerInput{LoadBalancerArn: aws.String(bg.LoadBalancer)})
+		for _, tg := range []string{bg.BlueTG, bg.GreenTG} {
+			c.ELB.DeleteTargetGroup(ctx, &elb.DeleteTargetGroupInput{TargetGroupArn: aws.String(tg)})
+		}
+	})
+	for _, g := range []struct {
+		name    string
+		tg      string
+		desired int
+	}{{bg.Blue, bg.BlueTG, o.Desired}, {bg.Green, bg.GreenTG, 0}} {
+		_, err = c.AutoScaling.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+			AutoScalingGroupName: aws.String(g.name),
+			LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(bg.Template), Version: aws.String("1")},
+			MinSize:              aws.Int32(int32(g.desired)), MaxSize: aws.Int32(int32(2*o.Desired + 2)), DesiredCapacity: aws.Int32(int32(g.desired)),
+			VPCZoneIdentifier: aws.String(strings.Join(f.Subnets[:2], ",")),
+			TargetGroupARNs:   []string{g.tg}, HealthCheckType: aws.String("ELB"), HealthCheckGracePeriod: aws.Int32(0),
+		})
+		f.must(err)
+		name := g.name
+		f.T.Cleanup(func() { f.DeleteGroup(name) })
+	}
+	f.WaitHealthy(&Stack{Name: bg.Blue, TargetGroups: []string{bg.BlueTG}}, o.Desired)
+	return bg
+}
+
+// Weights returns the forward weights of the stack's rule (or listener
+// default action) by target group ARN.
+func (f *Fixture) Weights(bg *BlueGreen) map[string]int32 {
+	f.T.Helper()
+	ctx := context.Background()
+	var actions []elbtypes.Action
+	if bg.Rule != "" {
+		out, err := f.Clients.ELB.DescribeRules(ctx, &elb.DescribeRulesInput{RuleArns: []string{bg.Rule}})
+		f.must(err)
+		actions = out.Rules[0].Actions
+	} else {
+		out, err := f.Clients.ELB.DescribeListeners(ctx, &elb.DescribeListenersInput{ListenerArns: []string{bg.Listener}})
+		f.must(err)
+		actions = out.Listeners[0].DefaultActions
+	}
+	w := map[string]int32{}
+	for _, a := range actions {
+		if a.ForwardConfig != nil {
+			for _, tg := range a.ForwardConfig.TargetGroups {
+				w[aws.ToString(tg.TargetGroupArn)] = aws.ToInt32(tg.Weight)
+			}
+		}
+	}
+	return w
+}
