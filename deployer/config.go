@@ -28,10 +28,13 @@ type Environment struct {
 	Name string
 	// Settings are the access settings: region, profile, assume_role,
 	// endpoint, keys, max_retries.
-	Settings         awsconfig.Settings
-	Targets          []EnvironmentTarget
+	Settings awsconfig.Settings
+	Targets  []EnvironmentTarget
+	// Strategy is "rolling" (the default) or "blue-green"; Rolling and
+	// BlueGreen hold the settings of its strategy block.
 	Strategy         string
 	Rolling          RollingSettings
+	BlueGreen        BlueGreenSettings
 	RequireEncrypted bool
 	// KMSKeyID is the environment's KMS key (id, ARN or alias) that
 	// phoenix promote encrypts copies of an AMI with when it brings one
@@ -46,7 +49,18 @@ type EnvironmentTarget struct {
 	Name         string
 	ASG          string
 	TargetGroups []string
-	Range        hcl.Range
+	// PeerASG, Listener and Rule are blue-green's: the second colour's
+	// group, and the listener (and rule) whose forward weights say which
+	// colour is live.
+	PeerASG  string
+	Listener string
+	Rule     string
+	Range    hcl.Range
+}
+
+// Target is the deployer's target for t in region.
+func (t EnvironmentTarget) Target(region string) Target {
+	return Target{Name: t.Name, Region: region, Group: t.ASG, TargetGroupARNs: t.TargetGroups, PeerGroup: t.PeerASG, ListenerARN: t.Listener, RuleARN: t.Rule}
 }
 
 type fileSchema struct {
@@ -81,6 +95,9 @@ type targetSchema struct {
 	Name         string    `hcl:"name,label"`
 	ASG          string    `hcl:"asg"`
 	TargetGroups []string  `hcl:"target_groups,optional"`
+	PeerASG      string    `hcl:"peer_asg,optional"`
+	Listener     string    `hcl:"listener,optional"`
+	Rule         string    `hcl:"rule,optional"`
 	DeclRange    hcl.Range `hcl:",def_range"`
 }
 
@@ -93,9 +110,6 @@ type strategySchema struct {
 // kmsKeyPattern matches what KMS accepts as a key: a key id, a key or
 // alias ARN, or alias/NAME.
 var kmsKeyPattern = regexp.MustCompile(`^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias/[A-Za-z0-9/_-]+|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+))$`)
-
-// Strategies phoenix.hcl knows.
-var strategyKinds = []string{"rolling"}
 
 // LoadConfig reads and checks a phoenix.hcl file. Every problem is
 // reported with its file:line.
@@ -175,7 +189,7 @@ func decodeEnvironment(es *envSchema) (*Environment, hcl.Diagnostics) {
 		if ts.ASG == "" {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Empty asg", Detail: fmt.Sprintf("Target %q needs the name of its Auto Scaling group in asg.", ts.Name), Subject: ts.DeclRange.Ptr()})
 		}
-		env.Targets = append(env.Targets, EnvironmentTarget{Name: ts.Name, ASG: ts.ASG, TargetGroups: ts.TargetGroups, Range: ts.DeclRange})
+		env.Targets = append(env.Targets, EnvironmentTarget{Name: ts.Name, ASG: ts.ASG, TargetGroups: ts.TargetGroups, PeerASG: ts.PeerASG, Listener: ts.Listener, Rule: ts.Rule, Range: ts.DeclRange})
 	}
 	for i, ss := range es.Strategies {
 		if i > 0 {
@@ -183,18 +197,23 @@ func decodeEnvironment(es *envSchema) (*Environment, hcl.Diagnostics) {
 				Detail: fmt.Sprintf("Environment %q may have one strategy block.", es.Name), Subject: ss.DeclRange.Ptr()})
 			continue
 		}
-		if ss.Kind != "rolling" {
+		var ds hcl.Diagnostics
+		switch ss.Kind {
+		case "rolling":
+			ds = gohcl.DecodeBody(ss.Body, nil, &env.Rolling)
+		case "blue-green":
+			ds = gohcl.DecodeBody(ss.Body, nil, &env.BlueGreen)
+		default:
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Unknown strategy %q", ss.Kind),
-				Detail: fmt.Sprintf("Known strategies: %s.", strings.Join(strategyKinds, ", ")), Subject: ss.DeclRange.Ptr()})
+				Detail: fmt.Sprintf("Known strategies: %s.", strings.Join(Strategies, ", ")), Subject: ss.DeclRange.Ptr()})
 			continue
 		}
 		env.Strategy = ss.Kind
-		ds := gohcl.DecodeBody(ss.Body, nil, &env.Rolling)
 		diags = append(diags, ds...)
 		if ds.HasErrors() {
 			continue
 		}
-		_, _, errs := env.Rolling.Rolling()
+		_, _, errs := StrategySettings{Kind: env.Strategy, Rolling: env.Rolling, BlueGreen: env.BlueGreen}.Strategy()
 		for _, err := range errs {
 			var se *SettingError
 			setting := ""
@@ -204,7 +223,71 @@ func decodeEnvironment(es *envSchema) (*Environment, hcl.Diagnostics) {
 			diags = append(diags, settingDiag(ss.Body, ss.DeclRange, setting, err))
 		}
 	}
+	for _, ts := range es.Targets {
+		diags = append(diags, checkTargetStrategy(env.Strategy, ts)...)
+	}
 	return env, diags
+}
+
+var (
+	listenerARN = regexp.MustCompile(`^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener/(app|net|gwy)/[^/]+/[0-9a-f]+/[0-9a-f]+$`)
+	ruleARN     = regexp.MustCompile(`^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener-rule/(app|net|gwy)/[^/]+/[0-9a-f]+/[0-9a-f]+/[0-9a-f]+$`)
+)
+
+// checkTargetStrategy checks that a target has what its strategy needs
+// and nothing of the other's.
+func checkTargetStrategy(strategy string, ts *targetSchema) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	bad := func(summary, detail string) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: ts.DeclRange.Ptr()})
+	}
+	for _, err := range CheckTarget(strategy, EnvironmentTarget{Name: ts.Name, ASG: ts.ASG, PeerASG: ts.PeerASG, Listener: ts.Listener, Rule: ts.Rule}) {
+		var se *SettingError
+		if errors.As(err, &se) {
+			bad("Invalid "+se.Setting, err.Error())
+		} else {
+			bad("Invalid target", err.Error())
+		}
+	}
+	return diags
+}
+
+// CheckTarget reports what a target lacks for strategy, or has of the
+// other strategy, each as a *SettingError naming the setting.
+func CheckTarget(strategy string, t EnvironmentTarget) []error {
+	var errs []error
+	bad := func(setting, format string, args ...any) {
+		errs = append(errs, &SettingError{setting, fmt.Errorf(format, args...)})
+	}
+	if strategy == "blue-green" {
+		if t.PeerASG == "" {
+			bad("peer_asg", "peer_asg: target %q needs the second colour's Auto Scaling group for blue-green", t.Name)
+		} else if t.PeerASG == t.ASG {
+			bad("peer_asg", "peer_asg %q is the target's asg: blue-green needs two different groups", t.PeerASG)
+		}
+		if t.Listener == "" {
+			bad("listener", "listener: target %q needs the ARN of the listener that forwards to both colours for blue-green", t.Name)
+		} else if !listenerARN.MatchString(t.Listener) {
+			bad("listener", "listener %q is not a listener ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/NAME/ID/ID)", t.Listener)
+		}
+		if t.Rule != "" && !ruleARN.MatchString(t.Rule) {
+			bad("rule", "rule %q is not a listener rule ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener-rule/app/NAME/ID/ID/ID)", t.Rule)
+		}
+		return errs
+	}
+	for _, kv := range [][2]string{{"peer_asg", t.PeerASG}, {"listener", t.Listener}, {"rule", t.Rule}} {
+		if setting, v := kv[0], kv[1]; v != "" {
+			bad(setting, "%s is a blue-green setting, but target %q is deployed with the %s strategy: set strategy \"blue-green\" or remove %s", setting, t.Name, strategyOrRolling(strategy), setting)
+		}
+	}
+	return errs
+}
+
+func strategyOrRolling(s string) string {
+	if s == "" {
+		return "rolling"
+	}
+	return s
 }
 
 func firstWord(s string) string {

@@ -6,6 +6,7 @@ package deployer
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -143,4 +144,95 @@ func joinErrors(errs []error) error {
 		return nil
 	}
 	return errors.Join(errs...)
+}
+
+// BlueGreenSettings are the blue-green strategy's settings as users write
+// them: the `strategy "blue-green"` block of phoenix.hcl, the phoenix
+// deploy flags and the phoenix-deploy post-processor.
+type BlueGreenSettings struct {
+	// Percentages of the traffic the new colour gets, one step after
+	// another, ascending and ending with 100, e.g. [10, 50, 100]. Defaults
+	// to [100]: all traffic at once.
+	Steps []int `hcl:"steps,optional"`
+	// How long each step holds while the new colour's health is watched,
+	// as a duration. Defaults to 0s.
+	BakeTime string `hcl:"bake_time,optional"`
+	// How long the old colour stays running at weight 0 after the switch,
+	// for a rollback in one call, as a duration; a scheduled action scales
+	// it to zero afterwards. Defaults to 0s: it scales to zero at once.
+	KeepOldFor string `hcl:"keep_old_for,optional"`
+	// How long the new colour may take to be healthy in its target group,
+	// as a duration. Defaults to 15m.
+	HealthTimeout string `hcl:"health_timeout,optional"`
+}
+
+// Override copies every setting o sets onto s.
+func (s *BlueGreenSettings) Override(o BlueGreenSettings) {
+	if o.Steps != nil {
+		s.Steps = o.Steps
+	}
+	if o.BakeTime != "" {
+		s.BakeTime = o.BakeTime
+	}
+	if o.KeepOldFor != "" {
+		s.KeepOldFor = o.KeepOldFor
+	}
+	if o.HealthTimeout != "" {
+		s.HealthTimeout = o.HealthTimeout
+	}
+}
+
+// BlueGreen turns the settings into the strategy and the health timeout,
+// reporting every problem as a *SettingError.
+func (s BlueGreenSettings) BlueGreen() (*BlueGreen, time.Duration, []error) {
+	b := &BlueGreen{Steps: s.Steps}
+	var errs []error
+	dur := func(setting, v string, dst *time.Duration) bool {
+		if v == "" {
+			return false
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, &SettingError{setting, fmt.Errorf("%s %q is not a duration (e.g. \"90s\", \"5m\")", setting, v)})
+			return false
+		}
+		*dst = d
+		return true
+	}
+	dur("bake_time", s.BakeTime, &b.BakeTime)
+	dur("keep_old_for", s.KeepOldFor, &b.KeepOldFor)
+	timeout := DefaultHealthTimeout
+	if dur("health_timeout", s.HealthTimeout, &timeout) && (timeout <= 0 || timeout > 24*time.Hour) {
+		errs = append(errs, &SettingError{"health_timeout", fmt.Errorf("health_timeout %s must be more than 0s and at most 24h", s.HealthTimeout)})
+	}
+	for _, err := range b.Validate() {
+		errs = append(errs, &SettingError{settingOf(err), err})
+	}
+	return b, timeout, errs
+}
+
+// Strategies phoenix knows, by their names in phoenix.hcl and --strategy.
+var Strategies = []string{"rolling", "blue-green"}
+
+// StrategySettings are a deploy's strategy by name with the settings of
+// each kind; only those of Kind are used.
+type StrategySettings struct {
+	// Kind is "rolling" (the default) or "blue-green".
+	Kind      string
+	Rolling   RollingSettings
+	BlueGreen BlueGreenSettings
+}
+
+// Strategy turns the settings of Kind into the strategy and the health
+// timeout, reporting every problem as a *SettingError.
+func (s StrategySettings) Strategy() (Strategy, time.Duration, []error) {
+	switch s.Kind {
+	case "", "rolling":
+		r, timeout, errs := s.Rolling.Rolling()
+		return r, timeout, errs
+	case "blue-green":
+		b, timeout, errs := s.BlueGreen.BlueGreen()
+		return b, timeout, errs
+	}
+	return nil, 0, []error{&SettingError{"strategy", fmt.Errorf("strategy %q is not one of %s", s.Kind, strings.Join(Strategies, ", "))}}
 }

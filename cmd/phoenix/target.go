@@ -27,6 +27,9 @@ type targetOptions struct {
 	Endpoint     string
 	ASG          string
 	TargetGroups []string
+	PeerASG      string
+	Listener     string
+	Rule         string
 	Output       string
 	PollInterval time.Duration
 
@@ -42,13 +45,20 @@ func (o *targetOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.Endpoint, "endpoint", "", "endpoint URL for every AWS service, e.g. the phoenix sandbox")
 	f.StringVar(&o.ASG, "asg", "", "the Auto Scaling group (without an environment, or to override the target's)")
 	f.StringSliceVar(&o.TargetGroups, "target-group", nil, "target group ARN to gate on (default: the group's own)")
+	f.StringVar(&o.PeerASG, "peer-asg", "", "blue-green: the second colour's Auto Scaling group")
+	f.StringVar(&o.Listener, "listener", "", "blue-green: ARN of the listener whose default action (or --rule) forwards to both colours")
+	f.StringVar(&o.Rule, "rule", "", "blue-green: ARN of the listener rule that forwards to both colours")
 	f.StringVarP(&o.Output, "output", "o", "text", "output format: text or json")
 	f.DurationVar(&o.PollInterval, "poll-interval", 0, "mean time between passes (default 10s, jittered by 20%)")
 	o.flags = f
 }
 
-// rollingOptions are the strategy's flags; set ones override phoenix.hcl.
+// rollingOptions are the strategy's flags (rolling's and blue-green's);
+// set ones override phoenix.hcl.
 type rollingOptions struct {
+	Strategy         string
+	Steps            []int
+	KeepOldFor       string
 	MinHealthy       int
 	MaxHealthy       int
 	InstanceWarmup   string
@@ -66,6 +76,9 @@ type rollingOptions struct {
 
 func (o *rollingOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
+	f.StringVar(&o.Strategy, "strategy", "", "rolling or blue-green (default: the environment's, else rolling)")
+	f.IntSliceVar(&o.Steps, "steps", nil, "blue-green: percentages of traffic moved to the new colour in turn, e.g. 10,50,100")
+	f.StringVar(&o.KeepOldFor, "keep-old-for", "", "blue-green: keep the old colour warm this long after the switch, e.g. 1h")
 	f.IntVar(&o.MinHealthy, "min-healthy-percentage", 90, "percentage of the group kept in service during the refresh (0-100)")
 	f.IntVar(&o.MaxHealthy, "max-healthy-percentage", 100, "percentage the group may grow to during the refresh (100-200)")
 	f.StringVar(&o.InstanceWarmup, "instance-warmup", "", "warmup of a new instance, e.g. 5m (default: the group's)")
@@ -74,7 +87,7 @@ func (o *rollingOptions) AddFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.SkipMatching, "skip-matching", true, "leave instances already on the new version alone")
 	f.BoolVar(&o.AutoRollback, "auto-rollback", true, "let Auto Scaling roll back a failed refresh by itself")
 	f.StringSliceVar(&o.Alarms, "alarm", nil, "CloudWatch alarm name that fails the refresh (repeatable)")
-	f.StringVar(&o.BakeTime, "bake-time", "", "wait after the last replacement before the refresh succeeds, e.g. 5m")
+	f.StringVar(&o.BakeTime, "bake-time", "", "wait after the last replacement before the refresh succeeds (blue-green: after each step), e.g. 5m")
 	f.StringVar(&o.HealthTimeout, "health-timeout", "", "how long every target may take to be healthy on the new AMI (default 15m)")
 	f.BoolVar(&o.RequireEncrypted, "require-encrypted", false, "refuse an AMI with unencrypted snapshots")
 	o.flags = f
@@ -109,6 +122,22 @@ func (o *rollingOptions) settings() deployer.RollingSettings {
 	return s
 }
 
+// blueGreen are the blue-green flags that were set.
+func (o *rollingOptions) blueGreen() deployer.BlueGreenSettings {
+	var s deployer.BlueGreenSettings
+	if o == nil || o.flags == nil {
+		return s
+	}
+	if o.flags.Changed("steps") {
+		s.Steps = o.Steps
+	}
+	s.KeepOldFor, s.BakeTime, s.HealthTimeout = o.KeepOldFor, o.BakeTime, o.HealthTimeout
+	return s
+}
+
+// rollingOnly are the flags blue-green has no use for.
+var rollingOnly = []string{"min-healthy-percentage", "max-healthy-percentage", "instance-warmup", "checkpoints", "checkpoint-delay", "skip-matching", "auto-rollback", "alarm"}
+
 // flagName is the flag for a phoenix.hcl setting.
 func flagName(setting string) string { return "--" + strings.ReplaceAll(setting, "_", "-") }
 
@@ -117,7 +146,7 @@ func deployers(ctx context.Context, args []string, o *targetOptions, ro *rolling
 	var (
 		settings awsconfig.Settings
 		targets  []deployer.EnvironmentTarget
-		rolling  deployer.RollingSettings
+		strategy deployer.StrategySettings
 		env      *deployer.Environment
 		where    = "flags"
 	)
@@ -135,26 +164,35 @@ func deployers(ctx context.Context, args []string, o *targetOptions, ro *rolling
 		if env, err = cfg.Environment(args[0]); err != nil {
 			return nil, err
 		}
-		settings, rolling = env.Settings, env.Rolling
+		settings = env.Settings
+		strategy = deployer.StrategySettings{Kind: env.Strategy, Rolling: env.Rolling, BlueGreen: env.BlueGreen}
 		where = fmt.Sprintf("environment %q of %s", env.Name, o.Config)
 		if targets, err = env.Select(o.Target); err != nil {
 			return nil, err
 		}
-		if o.ASG != "" {
+		if o.ASG != "" || o.PeerASG != "" || o.Listener != "" || o.Rule != "" {
 			if len(targets) != 1 {
-				return nil, refused("--asg overrides one target: choose it with --target")
+				return nil, refused("--asg, --peer-asg, --listener and --rule override one target: choose it with --target")
 			}
-			targets[0].ASG = o.ASG
 		}
 	default:
 		if o.ASG == "" {
 			return nil, refused("say what to deploy to: an environment of %s (phoenix deploy prod …) or --region and --asg", o.Config)
 		}
-		targets = []deployer.EnvironmentTarget{{Name: o.ASG, ASG: o.ASG}}
+		targets = []deployer.EnvironmentTarget{{Name: o.ASG}}
 	}
-	if len(o.TargetGroups) > 0 {
-		for i := range targets {
-			targets[i].TargetGroups = o.TargetGroups
+	for i := range targets {
+		t := &targets[i]
+		for _, f := range []struct {
+			v   string
+			dst *string
+		}{{o.ASG, &t.ASG}, {o.PeerASG, &t.PeerASG}, {o.Listener, &t.Listener}, {o.Rule, &t.Rule}} {
+			if f.v != "" {
+				*f.dst = f.v
+			}
+		}
+		if len(o.TargetGroups) > 0 {
+			t.TargetGroups = o.TargetGroups
 		}
 	}
 	if o.Region != "" {
@@ -169,13 +207,32 @@ func deployers(ctx context.Context, args []string, o *targetOptions, ro *rolling
 	if errs := settings.Validate(); len(errs) > 0 {
 		return nil, refused("%s: %w", where, errors.Join(errs...))
 	}
-	rolling.Override(ro.settings())
-	strategy, timeout, errs := rolling.Rolling()
+	if ro != nil && ro.Strategy != "" {
+		strategy.Kind = ro.Strategy
+	}
+	if strategy.Kind == "" && targets[0].PeerASG != "" {
+		strategy.Kind = "blue-green"
+	}
+	if strategy.Kind == "blue-green" && ro != nil && ro.flags != nil {
+		for _, name := range rollingOnly {
+			if ro.flags.Changed(name) {
+				return nil, refused("--%s is a rolling setting; the strategy is blue-green", name)
+			}
+		}
+	}
+	strategy.Rolling.Override(ro.settings())
+	strategy.BlueGreen.Override(ro.blueGreen())
+	strat, timeout, errs := strategy.Strategy()
+	for _, t := range targets {
+		for _, err := range deployer.CheckTarget(strategy.Kind, t) {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		for i, err := range errs {
 			var se *deployer.SettingError
 			if errors.As(err, &se) {
-				errs[i] = fmt.Errorf("%w (%s or the strategy block of %s)", err, flagName(se.Setting), o.Config)
+				errs[i] = fmt.Errorf("%w (%s or %s)", err, flagName(se.Setting), o.Config)
 			}
 		}
 		return nil, refused("%w", errors.Join(errs...))
@@ -198,8 +255,8 @@ func deployers(ctx context.Context, args []string, o *targetOptions, ro *rolling
 	for _, t := range targets {
 		out = append(out, &deployer.Deployer{
 			Clients:          deployer.NewClients(awsCfg),
-			Target:           deployer.Target{Name: t.Name, Region: awsCfg.Region, Group: t.ASG, TargetGroupARNs: t.TargetGroups},
-			Strategy:         strategy,
+			Target:           t.Target(awsCfg.Region),
+			Strategy:         strat,
 			RequireEncrypted: requireEncrypted,
 			HealthTimeout:    timeout,
 			PollInterval:     poll,
