@@ -11,7 +11,7 @@ import (
 // Auto Scaling (query protocol): groups, tags, processes, activities and
 // load balancer target group / traffic source attachments. The group
 // controller is in autoscaling_controller.go, instance refresh in
-// autoscaling_refresh.go.
+// autoscaling_refresh.go, scheduled actions in autoscaling_scheduled.go.
 
 // asgProcesses are the scaling processes SuspendProcesses knows.
 var asgProcesses = []string{"Launch", "Terminate", "AddToLoadBalancer", "AlarmNotification", "AZRebalance",
@@ -321,6 +321,7 @@ func asgDelete(c *call) (any, *APIError) {
 		rf.Status, rf.EndTime, rf.StatusReason = "Cancelled", now, "Cancelled because the Auto Scaling group is being deleted."
 	}
 	old := g.DesiredCapacity
+	g.ScheduledActions = nil // they go with the group, at once
 	g.Status, g.MinSize, g.MaxSize, g.DesiredCapacity = asgDeleting, 0, 0, 0
 	g.ctl.force = force
 	g.ctl.setCause(now, fmt.Sprintf("a user request deleted the AutoScalingGroup changing the desired capacity from %d to 0.", old))

@@ -91,6 +91,7 @@ func asgController(r *Region, now time.Time) {
 		if g.ctl == nil {
 			g.ctl = newASGControl()
 		}
+		r.runScheduledActions(g, now)
 		r.syncGroupInstances(g, now)
 		r.checkGroupHealth(g, now)
 		r.stepRefresh(g, now)

@@ -415,8 +415,24 @@ type AutoScalingGroup struct {
 	Status                 string // "" or "Delete in progress"
 	Activities             []*ScalingActivity
 	Refreshes              []*InstanceRefresh
+	ScheduledActions       map[string]*ScheduledAction // by name
 	Created                time.Time
 	ctl                    *asgControl // controller-private state
+}
+
+// ScheduledAction is a scheduled update of a group's size. Nil sizes
+// leave the group's value as it is.
+type ScheduledAction struct {
+	Name            string
+	ARN             string
+	StartTime       time.Time // zero for a recurrence without a start
+	EndTime         time.Time
+	Recurrence      string
+	TimeZone        string
+	MinSize         *int
+	MaxSize         *int
+	DesiredCapacity *int
+	due             time.Time // when the sandbox runs it: the wait until StartTime, scaled
 }
 
 // ASGTag is an Auto Scaling tag.
