@@ -475,10 +475,6 @@ func (b *BlueGreen) Begin(ctx context.Context, s *Session) (Execution, error) {
 // scheduledScaleIn is the name of group's pending phoenix scale-in, if any.
 func (s *Session) scheduledScaleIn(ctx context.Context, group string) (string, error) {
 	out, err := s.Clients.AutoScaling.DescribeScheduledActions(ctx, &autoscaling.DescribeScheduledActionsInput{AutoScalingGroupName: aws.String(group), ScheduledActionNames: []string{ScaleInAction}})
-	var ae smithy.APIError
-	if errors.As(err, &ae) && ae.ErrorCode() == "InvalidAction" { // TEMP until the sandbox has scheduled actions
-		return "", nil
-	}
 	if err != nil {
 		return "", fmt.Errorf("describing the scheduled actions of %q: %w", group, err)
 	}
@@ -519,7 +515,7 @@ func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
 		Change{Action: "wait", Detail: fmt.Sprintf("until %d targets in %s are healthy on %s (at weight 0; health_timeout %s)", n, idle.TG.Name, s.AMI.ID, s.HealthTimeout())},
 	)
 	for _, step := range b.steps() {
-		d := fmt.Sprintf("%s: %s %d%%, %s %d%%", s.ruleName(), idle.Name, step, live.Name, 100-step)
+		d := fmt.Sprintf("%s %d%%, %s %d%% in %s", idle.Name, step, live.Name, 100-step, s.ruleName())
 		if b.BakeTime > 0 {
 			d += fmt.Sprintf(", then bake %s watching %s's health", b.BakeTime, idle.Name)
 		}

@@ -3,6 +3,7 @@ package deployer_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -422,4 +423,114 @@ func setWeights(t *testing.T, f *deploytest.Fixture, bg *deploytest.BlueGreen, b
 	}
 }
 
-var _ = autoscaling.NewFromConfig
+func scheduledScaleIns(t *testing.T, f *deploytest.Fixture, group string) []time.Time {
+	t.Helper()
+	out, err := f.Clients.AutoScaling.DescribeScheduledActions(context.Background(), &autoscaling.DescribeScheduledActionsInput{AutoScalingGroupName: aws.String(group)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var at []time.Time
+	for _, a := range out.ScheduledUpdateGroupActions {
+		if aws.ToString(a.ScheduledActionName) == deployer.ScaleInAction && aws.ToInt32(a.DesiredCapacity) == 0 && aws.ToInt32(a.MinSize) == 0 {
+			at = append(at, aws.ToTime(a.StartTime))
+		}
+	}
+	return at
+}
+
+func TestBlueGreenKeepsOldColourWarmAndRollsBackInOneCall(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("web-1", deploytest.ImageOptions{})
+	bg := f.BlueGreen("web", old, deploytest.BlueGreenOptions{Desired: 2})
+	newAMI := f.Image("web-2", deploytest.ImageOptions{})
+	var ev events
+	d := newBlueGreen(f, bg, &deployer.BlueGreen{KeepOldFor: time.Hour}, &ev)
+	start := time.Now()
+	if _, err := d.Run(context.Background(), newAMI); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, ev.messages())
+	}
+	blue := readColour(t, f, bg.Blue)
+	if blue.desired != 2 || blue.amis[old] != 2 || blue.pinned {
+		t.Errorf("blue is not kept warm: %+v", blue)
+	}
+	at := scheduledScaleIns(t, f, bg.Blue)
+	if len(at) != 1 || at[0].Before(start.Add(time.Hour-time.Minute)) || at[0].After(time.Now().Add(time.Hour+time.Minute)) {
+		t.Errorf("scheduled scale-in of blue at %v, want one an hour from now", at)
+	}
+	if len(scheduledScaleIns(t, f, bg.Green)) != 0 {
+		t.Error("green, now live, has a scheduled scale-in")
+	}
+
+	// Rollback: the traffic goes back to the warm blue in one call.
+	var weightCalls int
+	var mu sync.Mutex
+	f.SB.OnCall(func(service, action string) {
+		if action == "ModifyListener" || action == "ModifyRule" {
+			mu.Lock()
+			weightCalls++
+			mu.Unlock()
+		}
+	})
+	res, err := d.Rollback(context.Background())
+	if err != nil || res.Outcome != deployer.Succeeded {
+		t.Fatalf("rollback: %+v %v\n%s", res, err, ev.messages())
+	}
+	mu.Lock()
+	if weightCalls != 1 {
+		t.Errorf("%d calls changed the weights, want 1", weightCalls)
+	}
+	mu.Unlock()
+	if w := f.Weights(bg); w[bg.BlueTG] != 100 || w[bg.GreenTG] != 0 {
+		t.Errorf("weights %v", w)
+	}
+	if len(scheduledScaleIns(t, f, bg.Blue)) != 0 {
+		t.Error("blue, live again, still has its scheduled scale-in")
+	}
+	if b := readColour(t, f, bg.Blue); b.amis[old] != 2 || b.min != 2 {
+		t.Errorf("blue after the rollback: %+v", b)
+	}
+	f.WaitFor("green scaled to zero", 20*time.Second, func() (bool, string) {
+		g := readColour(t, f, bg.Green)
+		return g.desired == 0 && g.min == 0 && !g.pinned && len(g.amis) == 0, ""
+	})
+}
+
+func TestBlueGreenWarmColourScalesInWhenKeepOldForEnds(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("web-1", deploytest.ImageOptions{})
+	bg := f.BlueGreen("web", old, deploytest.BlueGreenOptions{Desired: 2})
+	newAMI := f.Image("web-2", deploytest.ImageOptions{})
+	// 5 minutes of AWS time: 3 s at the sandbox's test time scale.
+	d := newBlueGreen(f, bg, &deployer.BlueGreen{KeepOldFor: 5 * time.Minute}, nil)
+	if _, err := d.Run(context.Background(), newAMI); err != nil {
+		t.Fatal(err)
+	}
+	if b := readColour(t, f, bg.Blue); b.desired != 2 {
+		t.Fatalf("blue %+v, want kept warm", b)
+	}
+	f.WaitFor("blue scaled in by its scheduled action", 30*time.Second, func() (bool, string) {
+		b := readColour(t, f, bg.Blue)
+		return b.desired == 0 && b.min == 0 && len(b.amis) == 0, fmt.Sprintf("%+v", b)
+	})
+	if g := readColour(t, f, bg.Green); g.amis[newAMI] != 2 || g.min != 2 {
+		t.Errorf("green %+v", g)
+	}
+	// With blue gone, a rollback deploys the previous AMI to blue.
+	var ev events
+	d.Events = ev.add
+	res, err := d.Rollback(context.Background())
+	if err != nil || res.Outcome != deployer.Succeeded {
+		t.Fatalf("rollback: %+v %v\n%s", res, err, ev.messages())
+	}
+	if !strings.Contains(ev.messages(), "no warm colour runs "+old+": deploying it to blue (web-blue) blue-green") {
+		t.Errorf("events:\n%s", ev.messages())
+	}
+	if w := f.Weights(bg); w[bg.BlueTG] != 100 || w[bg.GreenTG] != 0 {
+		t.Errorf("weights %v", w)
+	}
+	if b := readColour(t, f, bg.Blue); b.amis[old] != 2 || b.pinned {
+		t.Errorf("blue %+v", b)
+	}
+}

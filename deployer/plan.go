@@ -20,6 +20,9 @@ type Plan struct {
 	AMIs    []AMIUse `json:"amis_in_use"`
 	Health  *Health  `json:"health"`
 	Changes []Change `json:"changes"`
+	// Colours are blue-green's two groups; Group, Current, AMIs and
+	// Health are then the live colour's.
+	Colours []ColourStatus `json:"colours,omitempty"`
 }
 
 // AMIUse is how many of a group's instances run an AMI.
@@ -40,6 +43,12 @@ func (d *Deployer) Plan(ctx context.Context, ami string) (*Plan, error) {
 	if err != nil {
 		return nil, asRefused(err)
 	}
+	var colours []ColourStatus
+	if d.Target.PeerGroup != "" {
+		if colours, err = s.serveLive(ctx, false); err != nil {
+			return nil, asRefused(err)
+		}
+	}
 	h, err := s.gate.read(ctx, s.Group, s.TargetGroups, "")
 	if err != nil {
 		return nil, asRefused(err)
@@ -48,8 +57,8 @@ func (d *Deployer) Plan(ctx context.Context, ami string) (*Plan, error) {
 	if err != nil {
 		return nil, asRefused(err)
 	}
-	return &Plan{Target: d.Target.Name, Region: d.Target.Region, Group: d.Target.Group, Strategy: d.Strategy.Name(), AMI: s.AMI,
-		Current: s.Template, Desired: int(aws.ToInt32(s.Group.DesiredCapacity)), AMIs: uses, Health: h, Changes: changes}, nil
+	return &Plan{Target: d.Target.Name, Region: d.Target.Region, Group: aws.ToString(s.Group.AutoScalingGroupName), Strategy: d.Strategy.Name(), AMI: s.AMI,
+		Current: s.Template, Desired: int(aws.ToInt32(s.Group.DesiredCapacity)), AMIs: uses, Health: h, Changes: changes, Colours: colours}, nil
 }
 
 // amisInUse counts the group's instances per AMI.

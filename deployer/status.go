@@ -2,8 +2,11 @@ package deployer
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 )
 
 // Status is a target as it is now: the group's launch template version,
@@ -19,6 +22,26 @@ type Status struct {
 	Health    *Health          `json:"health"`
 	AMIs      []AMIUse         `json:"amis_in_use"`
 	Lock      *Lock            `json:"lock,omitempty"`
+	// Colours are blue-green's two groups; Group, Template, capacity,
+	// health and AMIs above are then the live colour's.
+	Colours []ColourStatus `json:"colours,omitempty"`
+}
+
+// ColourStatus is one colour of a blue-green target.
+type ColourStatus struct {
+	Colour      string           `json:"colour"`
+	Group       string           `json:"group"`
+	TargetGroup string           `json:"target_group"`
+	Live        bool             `json:"live"`
+	Traffic     int              `json:"traffic_percent"`
+	Template    *TemplateVersion `json:"launch_template,omitempty"`
+	Desired     int              `json:"desired"`
+	Min         int              `json:"min"`
+	// Pin is the phoenix:pin tag: set while a switch holds the colour's
+	// minimum up, and left only by a deploy that was killed.
+	Pin string `json:"pin,omitempty"`
+	// ScaleInAt is when a warm old colour's scheduled scale-in runs.
+	ScaleInAt *time.Time `json:"scale_in_at,omitempty"`
 }
 
 // Status reads the target. It makes no mutating call.
@@ -36,13 +59,20 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 	if s.TargetGroups, err = s.readTargetGroups(ctx); err != nil {
 		return nil, err
 	}
-	st := &Status{Target: d.Target.Name, Region: d.Target.Region, Group: d.Target.Group, Template: s.Template, Desired: int(aws.ToInt32(g.DesiredCapacity))}
+	var colours []ColourStatus
+	if d.Target.PeerGroup != "" {
+		if colours, err = s.serveLive(ctx, true); err != nil {
+			return nil, err
+		}
+		g = &s.Group
+	}
+	st := &Status{Target: d.Target.Name, Region: d.Target.Region, Group: aws.ToString(g.AutoScalingGroupName), Template: s.Template, Desired: int(aws.ToInt32(g.DesiredCapacity)), Colours: colours}
 	for _, in := range g.Instances {
 		if in.LifecycleState == "InService" {
 			st.InService++
 		}
 	}
-	rf, err := s.latestRefresh(ctx, d.Target.Group)
+	rf, err := s.latestRefresh(ctx, st.Group)
 	if err != nil {
 		return nil, err
 	}
@@ -63,8 +93,45 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	if l, ok := locks[d.Target.Group]; ok && d.now().Before(l.Expires) {
-		st.Lock = &l
+	for _, grp := range d.Target.Groups() {
+		if l, ok := locks[grp]; ok && d.now().Before(l.Expires) && st.Lock == nil {
+			st.Lock = &l
+		}
 	}
 	return st, nil
+}
+
+// serveLive points the session at blue-green's live colour (its group,
+// target group and launch template version) so that plan, status and
+// promote read what serves, and describes both colours. withSchedule
+// also reads each colour's scheduled scale-in.
+func (s *Session) serveLive(ctx context.Context, withSchedule bool) ([]ColourStatus, error) {
+	st, err := s.readBlueGreen(ctx)
+	if err != nil {
+		return nil, err
+	}
+	live, _, err := s.liveColour(st)
+	if err != nil {
+		return nil, err
+	}
+	s.Group, s.TargetGroups, s.Template = live.Group, []TargetGroup{live.TG}, live.Template
+	var out []ColourStatus
+	for _, c := range st.colours {
+		cs := ColourStatus{Colour: c.Name, Group: c.group(), TargetGroup: c.TG.Name, Live: c == live, Traffic: st.share(c), Template: c.Template,
+			Desired: c.desired(), Min: int(aws.ToInt32(c.Group.MinSize)), Pin: c.Pin}
+		if withSchedule {
+			sa, err := s.Clients.AutoScaling.DescribeScheduledActions(ctx, &autoscaling.DescribeScheduledActionsInput{AutoScalingGroupName: aws.String(c.group()), ScheduledActionNames: []string{ScaleInAction}})
+			if err != nil {
+				return nil, fmt.Errorf("describing the scheduled actions of %q: %w", c.group(), err)
+			}
+			for _, a := range sa.ScheduledUpdateGroupActions {
+				if a.StartTime != nil {
+					t := a.StartTime.UTC()
+					cs.ScaleInAt = &t
+				}
+			}
+		}
+		out = append(out, cs)
+	}
+	return out, nil
 }

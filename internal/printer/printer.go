@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
 )
@@ -200,6 +201,7 @@ func (p *textPrinter) Plan(pl *deployer.Plan) {
 		enc = "encrypted"
 	}
 	p.line("  %-14s %s (%s), %s, %s", "new AMI", pl.AMI.ID, pl.AMI.Name, pl.AMI.State, enc)
+	p.colours(pl.Colours)
 	p.health(pl.Health, false)
 	p.line("Changes:")
 	for i, c := range pl.Changes {
@@ -214,6 +216,7 @@ func (p *textPrinter) Status(s *deployer.Status) {
 	p.line("  %-14s %s", "template", tplString(s.Template))
 	p.line("  %-14s %d desired, %d in service", "capacity", s.Desired, s.InService)
 	p.line("  %-14s %s", "AMIs in use", amis(s.AMIs))
+	p.colours(s.Colours)
 	if r := s.Refresh; r != nil {
 		l := fmt.Sprintf("%s %s %d%% (to %s version %s)", r.ID, r.Status, r.Percent, r.Template, r.Version)
 		if r.Reason != "" {
@@ -228,5 +231,27 @@ func (p *textPrinter) Status(s *deployer.Status) {
 		p.line("  %-14s held by %s", "lock", s.Lock)
 	} else {
 		p.line("  %-14s free", "lock")
+	}
+}
+
+// colours prints blue-green's two colours, one line each.
+func (p *textPrinter) colours(cs []deployer.ColourStatus) {
+	for i, c := range cs {
+		label := ""
+		if i == 0 {
+			label = "colours"
+		}
+		state := "idle"
+		if c.Live {
+			state = "live"
+		}
+		l := fmt.Sprintf("%s (%s) %s %d%%, %s, %d desired (min %d), target group %s", c.Colour, c.Group, state, c.Traffic, tplString(c.Template), c.Desired, c.Min, c.TargetGroup)
+		if c.Pin != "" {
+			l += "; pinned: " + c.Pin
+		}
+		if c.ScaleInAt != nil {
+			l += "; kept warm, scales to 0 at " + c.ScaleInAt.Format(time.RFC3339)
+		}
+		p.line("  %-14s %s", label, l)
 	}
 }
