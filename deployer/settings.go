@@ -6,7 +6,6 @@ package deployer
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -211,28 +210,3 @@ func (s BlueGreenSettings) BlueGreen() (*BlueGreen, time.Duration, []error) {
 	return b, timeout, errs
 }
 
-// Strategies phoenix knows, by their names in phoenix.hcl and --strategy.
-var Strategies = []string{"rolling", "blue-green"}
-
-// StrategySettings are a deploy's strategy by name with the settings of
-// each kind; only those of Kind are used.
-type StrategySettings struct {
-	// Kind is "rolling" (the default) or "blue-green".
-	Kind      string
-	Rolling   RollingSettings
-	BlueGreen BlueGreenSettings
-}
-
-// Strategy turns the settings of Kind into the strategy and the health
-// timeout, reporting every problem as a *SettingError.
-func (s StrategySettings) Strategy() (Strategy, time.Duration, []error) {
-	switch s.Kind {
-	case "", "rolling":
-		r, timeout, errs := s.Rolling.Rolling()
-		return r, timeout, errs
-	case "blue-green":
-		b, timeout, errs := s.BlueGreen.BlueGreen()
-		return b, timeout, errs
-	}
-	return nil, 0, []error{&SettingError{"strategy", fmt.Errorf("strategy %q is not one of %s", s.Kind, strings.Join(Strategies, ", "))}}
-}

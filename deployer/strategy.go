@@ -2,6 +2,8 @@ package deployer
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
@@ -115,3 +117,29 @@ func (s *Session) HealthTimeout() time.Duration { return s.d.HealthTimeout }
 
 // Emit reports an event.
 func (s *Session) Emit(e Event) { s.d.emit(e) }
+
+// Strategies phoenix knows, by their names in phoenix.hcl and --strategy.
+var Strategies = []string{"rolling", "blue-green"}
+
+// StrategySettings are a deploy's strategy by name with the settings of
+// each kind; only those of Kind are used.
+type StrategySettings struct {
+	// Kind is "rolling" (the default) or "blue-green".
+	Kind      string
+	Rolling   RollingSettings
+	BlueGreen BlueGreenSettings
+}
+
+// Strategy turns the settings of Kind into the strategy and the health
+// timeout, reporting every problem as a *SettingError.
+func (s StrategySettings) Strategy() (Strategy, time.Duration, []error) {
+	switch s.Kind {
+	case "", "rolling":
+		r, timeout, errs := s.Rolling.Rolling()
+		return r, timeout, errs
+	case "blue-green":
+		b, timeout, errs := s.BlueGreen.BlueGreen()
+		return b, timeout, errs
+	}
+	return nil, 0, []error{&SettingError{"strategy", fmt.Errorf("strategy %q is not one of %s", s.Kind, strings.Join(Strategies, ", "))}}
+}

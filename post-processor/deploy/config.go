@@ -38,6 +38,26 @@ type Config struct {
 	// Target group ARNs whose health decides success. Defaults to the
 	// target groups attached to the group.
 	TargetGroups []string `mapstructure:"target_groups"`
+	// The deploy strategy: "rolling" (an instance refresh of asg) or
+	// "blue-green" (asg and peer_asg behind listener). Defaults to the
+	// environment's, else rolling.
+	Strategy string `mapstructure:"strategy"`
+	// Blue-green: the second colour's Auto Scaling group.
+	PeerASG string `mapstructure:"peer_asg"`
+	// Blue-green: the ARN of the listener whose default action (or rule)
+	// forwards to both colours' target groups.
+	Listener string `mapstructure:"listener"`
+	// Blue-green: the ARN of the listener rule that forwards to both
+	// colours, when it is not the listener's default action.
+	Rule string `mapstructure:"rule"`
+	// Blue-green: percentages of the traffic moved to the new colour in
+	// turn, ascending and ending with 100, e.g. [10, 50, 100]; bake_time
+	// then applies after each step. Defaults to [100].
+	Steps []int `mapstructure:"steps"`
+	// Blue-green: how long the old colour stays running at weight 0 after
+	// the switch, for a rollback in one call, as a duration. Defaults to
+	// 0s: it scales to zero at once.
+	KeepOldFor string `mapstructure:"keep_old_for"`
 	// Refuse an AMI with unencrypted EBS snapshots.
 	RequireEncrypted bool `mapstructure:"require_encrypted"`
 	// Mean time between the deploy's passes, as a duration. Defaults to
@@ -79,8 +99,18 @@ func (c *Config) Prepare(raws ...interface{}) error {
 			add(fmt.Errorf("poll_interval %q must be a positive duration (e.g. \"10s\")", c.PollInterval))
 		}
 	}
-	if _, _, rerrs := c.RollingSettings.Rolling(); len(rerrs) > 0 {
+	if _, _, rerrs := c.strategy(deployer.StrategySettings{Kind: c.Strategy}).Strategy(); len(rerrs) > 0 {
 		for _, e := range rerrs {
+			add(e)
+		}
+	}
+	if c.Environment == "" || c.Strategy != "" {
+		for _, e := range c.rollingOnly(c.strategyKind("")) {
+			add(e)
+		}
+	}
+	if c.Environment == "" {
+		for _, e := range deployer.CheckTarget(c.strategyKind(""), deployer.EnvironmentTarget{Name: c.ASG, ASG: c.ASG, PeerASG: c.PeerASG, Listener: c.Listener, Rule: c.Rule}) {
 			add(e)
 		}
 	}
@@ -88,4 +118,47 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		return errs
 	}
 	return nil
+}
+
+// strategyKind is the strategy: the post-processor's, else the
+// environment's, else blue-green when peer_asg is set, else rolling.
+func (c *Config) strategyKind(env string) string {
+	switch {
+	case c.Strategy != "":
+		return c.Strategy
+	case env != "":
+		return env
+	case c.PeerASG != "":
+		return "blue-green"
+	}
+	return "rolling"
+}
+
+// strategy puts the inline strategy settings over base's. bake_time and
+// health_timeout serve both strategies.
+func (c *Config) strategy(base deployer.StrategySettings) deployer.StrategySettings {
+	base.Kind = c.strategyKind(base.Kind)
+	base.Rolling.Override(c.RollingSettings)
+	base.BlueGreen.Override(deployer.BlueGreenSettings{Steps: c.Steps, BakeTime: c.BakeTime, KeepOldFor: c.KeepOldFor, HealthTimeout: c.HealthTimeout})
+	return base
+}
+
+// rollingOnly reports the rolling settings that are set although the
+// strategy is blue-green.
+func (c *Config) rollingOnly(kind string) []error {
+	if kind != "blue-green" {
+		return nil
+	}
+	r := c.RollingSettings
+	var errs []error
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"min_healthy_percentage", r.MinHealthyPercentage != nil}, {"max_healthy_percentage", r.MaxHealthyPercentage != nil}, {"instance_warmup", r.InstanceWarmup != ""},
+		{"checkpoints", r.Checkpoints != nil}, {"checkpoint_delay", r.CheckpointDelay != ""}, {"skip_matching", r.SkipMatching != nil}, {"auto_rollback", r.AutoRollback != nil}, {"alarms", r.Alarms != nil}} {
+		if f.set {
+			errs = append(errs, fmt.Errorf("%s is a rolling setting; the strategy is blue-green", f.name))
+		}
+	}
+	return errs
 }

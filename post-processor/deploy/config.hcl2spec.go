@@ -32,6 +32,12 @@ type FlatConfig struct {
 	Target               *string                   `mapstructure:"target" cty:"target" hcl:"target"`
 	ASG                  *string                   `mapstructure:"asg" cty:"asg" hcl:"asg"`
 	TargetGroups         []string                  `mapstructure:"target_groups" cty:"target_groups" hcl:"target_groups"`
+	Strategy             *string                   `mapstructure:"strategy" cty:"strategy" hcl:"strategy"`
+	PeerASG              *string                   `mapstructure:"peer_asg" cty:"peer_asg" hcl:"peer_asg"`
+	Listener             *string                   `mapstructure:"listener" cty:"listener" hcl:"listener"`
+	Rule                 *string                   `mapstructure:"rule" cty:"rule" hcl:"rule"`
+	Steps                []int                     `mapstructure:"steps" cty:"steps" hcl:"steps"`
+	KeepOldFor           *string                   `mapstructure:"keep_old_for" cty:"keep_old_for" hcl:"keep_old_for"`
 	RequireEncrypted     *bool                     `mapstructure:"require_encrypted" cty:"require_encrypted" hcl:"require_encrypted"`
 	PollInterval         *string                   `mapstructure:"poll_interval" cty:"poll_interval" hcl:"poll_interval"`
 	MinHealthyPercentage *int                      `mapstructure:"min_healthy_percentage" hcl:"min_healthy_percentage" cty:"min_healthy_percentage"`
@@ -79,6 +85,12 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"target":                     &hcldec.AttrSpec{Name: "target", Type: cty.String, Required: false},
 		"asg":                        &hcldec.AttrSpec{Name: "asg", Type: cty.String, Required: false},
 		"target_groups":              &hcldec.AttrSpec{Name: "target_groups", Type: cty.List(cty.String), Required: false},
+		"strategy":                   &hcldec.AttrSpec{Name: "strategy", Type: cty.String, Required: false},
+		"peer_asg":                   &hcldec.AttrSpec{Name: "peer_asg", Type: cty.String, Required: false},
+		"listener":                   &hcldec.AttrSpec{Name: "listener", Type: cty.String, Required: false},
+		"rule":                       &hcldec.AttrSpec{Name: "rule", Type: cty.String, Required: false},
+		"steps":                      &hcldec.AttrSpec{Name: "steps", Type: cty.List(cty.Number), Required: false},
+		"keep_old_for":               &hcldec.AttrSpec{Name: "keep_old_for", Type: cty.String, Required: false},
 		"require_encrypted":          &hcldec.AttrSpec{Name: "require_encrypted", Type: cty.Bool, Required: false},
 		"poll_interval":              &hcldec.AttrSpec{Name: "poll_interval", Type: cty.String, Required: false},
 		"min_healthy_percentage":     &hcldec.AttrSpec{Name: "min_healthy_percentage", Type: cty.Number, Required: false},

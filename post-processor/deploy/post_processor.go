@@ -74,7 +74,11 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, a pack
 		if !ok {
 			return a, true, false, fmt.Errorf("the %s artifact has no AMI in %s, the region of target %q (it has AMIs in: %s): add the region to the build's ami_regions or deploy to one of those", a.BuilderId(), d.Target.Region, d.Target.Name, strings.Join(regions(amis), ", "))
 		}
-		ui.Say(fmt.Sprintf("phoenix-deploy: rolling %s onto %q in %s (%s)", ami, d.Target.Group, d.Target.Region, d.Strategy.Name()))
+		onto := fmt.Sprintf("%q", d.Target.Group)
+		if d.Target.PeerGroup != "" {
+			onto = fmt.Sprintf("%q / %q", d.Target.Group, d.Target.PeerGroup)
+		}
+		ui.Say(fmt.Sprintf("phoenix-deploy: deploying %s onto %s in %s (%s)", ami, onto, d.Target.Region, d.Strategy.Name()))
 		res, err := d.Run(ctx, ami)
 		pr.Result(res)
 		w.flush()
@@ -99,7 +103,7 @@ func regions(amis map[string]string) []string {
 func (p *PostProcessor) deployers(ctx context.Context, pr printer.Printer) ([]*deployer.Deployer, error) {
 	c := p.config
 	settings := c.Settings
-	rolling := deployer.RollingSettings{}
+	var strategy deployer.StrategySettings
 	var targets []deployer.EnvironmentTarget
 	requireEncrypted := c.RequireEncrypted
 	var poll time.Duration
@@ -115,29 +119,44 @@ func (p *PostProcessor) deployers(ctx context.Context, pr printer.Printer) ([]*d
 		if err != nil {
 			return nil, err
 		}
-		rolling, poll = env.Rolling, env.PollInterval
+		strategy = deployer.StrategySettings{Kind: env.Strategy, Rolling: env.Rolling, BlueGreen: env.BlueGreen}
+		poll = env.PollInterval
 		requireEncrypted = requireEncrypted || env.RequireEncrypted
 		settings = env.Settings
 		overrideSettings(&settings, c)
 		if targets, err = env.Select(c.Target); err != nil {
 			return nil, err
 		}
-		if c.ASG != "" {
+		if c.ASG != "" || c.PeerASG != "" || c.Listener != "" || c.Rule != "" {
 			if len(targets) != 1 {
-				return nil, errors.New("asg overrides one target of the environment: choose it with target")
+				return nil, errors.New("asg, peer_asg, listener and rule override one target of the environment: choose it with target")
 			}
-			targets[0].ASG = c.ASG
 		}
 	} else {
-		targets = []deployer.EnvironmentTarget{{Name: c.ASG, ASG: c.ASG}}
+		targets = []deployer.EnvironmentTarget{{Name: c.ASG}}
+	}
+	for i := range targets {
+		t := &targets[i]
+		for _, f := range []struct {
+			v   string
+			dst *string
+		}{{c.ASG, &t.ASG}, {c.PeerASG, &t.PeerASG}, {c.Listener, &t.Listener}, {c.Rule, &t.Rule}} {
+			if f.v != "" {
+				*f.dst = f.v
+			}
+		}
 	}
 	if len(c.TargetGroups) > 0 {
 		for i := range targets {
 			targets[i].TargetGroups = c.TargetGroups
 		}
 	}
-	rolling.Override(c.RollingSettings)
-	strategy, timeout, errs := rolling.Rolling()
+	strategy = c.strategy(strategy)
+	strat, timeout, errs := strategy.Strategy()
+	errs = append(errs, c.rollingOnly(strategy.Kind)...)
+	for _, t := range targets {
+		errs = append(errs, deployer.CheckTarget(strategy.Kind, t)...)
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -152,8 +171,8 @@ func (p *PostProcessor) deployers(ctx context.Context, pr printer.Printer) ([]*d
 	for _, t := range targets {
 		out = append(out, &deployer.Deployer{
 			Clients:          deployer.NewClients(awsCfg),
-			Target:           deployer.Target{Name: t.Name, Region: awsCfg.Region, Group: t.ASG, TargetGroupARNs: t.TargetGroups},
-			Strategy:         strategy,
+			Target:           t.Target(awsCfg.Region),
+			Strategy:         strat,
 			RequireEncrypted: requireEncrypted,
 			HealthTimeout:    timeout,
 			PollInterval:     poll,

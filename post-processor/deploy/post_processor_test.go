@@ -69,7 +69,7 @@ func TestDeployAfterAmazonEBSArtifact(t *testing.T) {
 	if out != art || !keep || force {
 		t.Errorf("artifact %v keep %v force %v: the input artifact must be kept", out, keep, force)
 	}
-	for _, want := range []string{"phoenix-deploy: rolling " + newAMI + ` onto "web" in eu-west-1 (rolling)`, "created launch template", "[refresh] refresh", "web: succeeded:"} {
+	for _, want := range []string{"phoenix-deploy: deploying " + newAMI + ` onto "web" in eu-west-1 (rolling)`, "created launch template", "[refresh] refresh", "web: succeeded:"} {
 		if !strings.Contains(ui.text(), want) {
 			t.Errorf("ui lacks %q:\n%s", want, ui.text())
 		}
@@ -180,6 +180,64 @@ func TestAMIs(t *testing.T) {
 	for _, bad := range []string{"", "ami-0123", "us-east-1:snap-1", "us-east-1:ami-1,junk"} {
 		if _, err := AMIs(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestDeployBlueGreenInline(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("web-1", deploytest.ImageOptions{})
+	bg := f.BlueGreen("web", old, deploytest.BlueGreenOptions{Desired: 2, Rule: true})
+	newAMI := f.Image("web-2", deploytest.ImageOptions{})
+	cfg := map[string]interface{}{
+		"region": f.Region, "endpoint": f.SB.URL(), "access_key": "AKIASANDBOXTEST00001", "secret_key": "sandbox-secret",
+		"asg": bg.Blue, "peer_asg": bg.Green, "listener": bg.Listener, "rule": bg.Rule, "steps": []int{25, 100}, "bake_time": "100ms",
+		"health_timeout": "30s", "poll_interval": "50ms",
+	}
+	var p PostProcessor
+	if err := p.Configure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	art := &packersdk.MockArtifact{BuilderIdValue: "immutable-infra.phoenix-ebs", IdValue: region + ":" + newAMI}
+	ui := newUi(t)
+	if _, _, _, err := p.PostProcess(context.Background(), ui, art); err != nil {
+		t.Fatalf("PostProcess: %v\n%s", err, ui.text())
+	}
+	for _, want := range []string{"phoenix-deploy: deploying " + newAMI + ` onto "web-blue" / "web-green" in eu-west-1 (blue-green)`, "moved 25% of the traffic to green (web-green)", "web-blue: succeeded: all traffic on green (web-green)"} {
+		if !strings.Contains(ui.text(), want) {
+			t.Errorf("ui lacks %q:\n%s", want, ui.text())
+		}
+	}
+	if w := f.Weights(bg); w[bg.GreenTG] != 100 || w[bg.BlueTG] != 0 {
+		t.Errorf("weights %v", w)
+	}
+	for id, ami := range f.InstanceAMIs(bg.Green) {
+		if ami != newAMI {
+			t.Errorf("%s runs %s", id, ami)
+		}
+	}
+
+	bad := []struct {
+		set  map[string]interface{}
+		want string
+	}{
+		{map[string]interface{}{"min_healthy_percentage": 50}, "min_healthy_percentage is a rolling setting; the strategy is blue-green"},
+		{map[string]interface{}{"steps": []int{50}}, "steps [50] must end with 100"},
+		{map[string]interface{}{"listener": ""}, `listener: target "web-blue" needs the ARN of the listener`},
+		{map[string]interface{}{"strategy": "canary"}, `strategy "canary" is not one of rolling, blue-green`},
+	}
+	for _, tc := range bad {
+		c := map[string]interface{}{}
+		for k, v := range cfg {
+			c[k] = v
+		}
+		for k, v := range tc.set {
+			c[k] = v
+		}
+		var p PostProcessor
+		if err := p.Configure(c); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.set, err, tc.want)
 		}
 	}
 }
