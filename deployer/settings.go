@@ -209,4 +209,3 @@ func (s BlueGreenSettings) BlueGreen() (*BlueGreen, time.Duration, []error) {
 	}
 	return b, timeout, errs
 }
-
