@@ -261,19 +261,16 @@ func readImageUses(ctx context.Context, c Clients, ids []string) (map[string][]s
 		if m == nil {
 			return nil
 		}
-		why = func(*TemplateVersion) string {
-			return fmt.Sprintf("rollback target of auto scaling group %s (%s replaced version %s)", group, tv, m[1])
+		rollback := fmt.Sprintf("rollback target of auto scaling group %s (%s replaced version %s)", group, tv, m[1])
+		// The AMI the description names is kept too: the version may be
+		// gone, or (blue-green with a template per colour) be another
+		// template's.
+		if a := previousAMI.FindStringSubmatch(tv.Description); a != nil {
+			use(a[1], rollback)
 		}
-		prev, err := s.templateVersion(ctx, tv.ID, "", m[1])
-		if err != nil {
-			// Unreadable (deleted, say): keep the AMI the description
-			// names rather than guess.
-			if a := previousAMI.FindStringSubmatch(tv.Description); a != nil {
-				use(a[1], why(nil))
-			}
-			return nil
+		if prev, err := s.templateVersion(ctx, tv.ID, "", m[1]); err == nil {
+			use(prev.AMI, rollback)
 		}
-		use(prev.AMI, why(prev))
 		return nil
 	}
 	// specs are the launch templates of a group or a refresh's desired
