@@ -15,5 +15,6 @@ func newRootCommand() *cobra.Command {
 		return refusedError{err}
 	})
 	root.AddCommand(newDeployCommand(), newRollbackCommand(), newPlanCommand(), newStatusCommand(), newVersionCommand(), newSandboxCommand())
+	root.AddCommand(newImagesCommand())
 	return root
 }

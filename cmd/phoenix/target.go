@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -37,19 +38,27 @@ type targetOptions struct {
 }
 
 func (o *targetOptions) AddFlags(cmd *cobra.Command) {
+	o.addAccessFlags(cmd)
 	f := cmd.Flags()
-	f.StringVar(&o.Config, "config", "phoenix.hcl", "the phoenix.hcl file that defines the environment")
 	f.StringVar(&o.Target, "target", "", "the environment's target (default: its only target, or each in turn)")
-	f.StringVar(&o.Region, "region", "", "AWS region (overrides the environment's)")
-	f.StringVar(&o.Profile, "profile", "", "AWS profile (overrides the environment's)")
-	f.StringVar(&o.Endpoint, "endpoint", "", "endpoint URL for every AWS service, e.g. the phoenix sandbox")
 	f.StringVar(&o.ASG, "asg", "", "the Auto Scaling group (without an environment, or to override the target's)")
 	f.StringSliceVar(&o.TargetGroups, "target-group", nil, "target group ARN to gate on (default: the group's own)")
 	f.StringVar(&o.PeerASG, "peer-asg", "", "blue-green: the second colour's Auto Scaling group")
 	f.StringVar(&o.Listener, "listener", "", "blue-green: ARN of the listener whose default action (or --rule) forwards to both colours")
 	f.StringVar(&o.Rule, "rule", "", "blue-green: ARN of the listener rule that forwards to both colours")
-	f.StringVarP(&o.Output, "output", "o", "text", "output format: text or json")
 	f.DurationVar(&o.PollInterval, "poll-interval", 0, "mean time between passes (default 10s, jittered by 20%)")
+}
+
+// addAccessFlags are the flags of commands that work on a region rather
+// than a target: phoenix.hcl, the access flags over its environment's
+// settings, and the output format.
+func (o *targetOptions) addAccessFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.Config, "config", "phoenix.hcl", "the phoenix.hcl file that defines the environment")
+	f.StringVar(&o.Region, "region", "", "AWS region (overrides the environment's)")
+	f.StringVar(&o.Profile, "profile", "", "AWS profile (overrides the environment's)")
+	f.StringVar(&o.Endpoint, "endpoint", "", "endpoint URL for every AWS service, e.g. the phoenix sandbox")
+	f.StringVarP(&o.Output, "output", "o", "text", "output format: text or json")
 	o.flags = f
 }
 
@@ -144,29 +153,16 @@ func flagName(setting string) string { return "--" + strings.ReplaceAll(setting,
 // deployers builds one Deployer per target the options select.
 func deployers(ctx context.Context, args []string, o *targetOptions, ro *rollingOptions, p printer.Printer) ([]*deployer.Deployer, error) {
 	var (
-		settings awsconfig.Settings
 		targets  []deployer.EnvironmentTarget
 		strategy deployer.StrategySettings
-		env      *deployer.Environment
-		where    = "flags"
 	)
+	env, settings, where, err := environment(args, o)
+	if err != nil {
+		return nil, err
+	}
 	switch {
-	case len(args) > 1:
-		return nil, refused("one environment at a time, not %s", strings.Join(args, " "))
-	case len(args) == 1:
-		cfg, err := deployer.LoadConfig(o.Config)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil, refused("environment %q: %s not found: pass --config or run where phoenix.hcl is", args[0], o.Config)
-			}
-			return nil, err
-		}
-		if env, err = cfg.Environment(args[0]); err != nil {
-			return nil, err
-		}
-		settings = env.Settings
+	case env != nil:
 		strategy = deployer.StrategySettings{Kind: env.Strategy, Rolling: env.Rolling, BlueGreen: env.BlueGreen}
-		where = fmt.Sprintf("environment %q of %s", env.Name, o.Config)
 		if targets, err = env.Select(o.Target); err != nil {
 			return nil, err
 		}
@@ -194,18 +190,6 @@ func deployers(ctx context.Context, args []string, o *targetOptions, ro *rolling
 		if len(o.TargetGroups) > 0 {
 			t.TargetGroups = o.TargetGroups
 		}
-	}
-	if o.Region != "" {
-		settings.Region = o.Region
-	}
-	if o.Profile != "" {
-		settings.Profile = o.Profile
-	}
-	if o.Endpoint != "" {
-		settings.Endpoint = o.Endpoint
-	}
-	if errs := settings.Validate(); len(errs) > 0 {
-		return nil, refused("%s: %w", where, errors.Join(errs...))
 	}
 	if ro != nil && ro.Strategy != "" {
 		strategy.Kind = ro.Strategy
@@ -237,9 +221,9 @@ func deployers(ctx context.Context, args []string, o *targetOptions, ro *rolling
 		}
 		return nil, refused("%w", errors.Join(errs...))
 	}
-	awsCfg, err := settings.Load(ctx, "")
+	awsCfg, err := loadAWS(ctx, settings, where)
 	if err != nil {
-		return nil, refused("%s: %w (set --region or the environment's region)", where, err)
+		return nil, err
 	}
 	poll := o.PollInterval
 	requireEncrypted := ro != nil && ro.RequireEncrypted
@@ -264,6 +248,57 @@ func deployers(ctx context.Context, args []string, o *targetOptions, ro *rolling
 		})
 	}
 	return out, nil
+}
+
+// environment reads the environment args names in phoenix.hcl (nil when
+// args is empty: flags alone) and returns its access settings with
+// --region, --profile and --endpoint over them; where says where they
+// came from, for messages.
+func environment(args []string, o *targetOptions) (*deployer.Environment, awsconfig.Settings, string, error) {
+	var (
+		settings awsconfig.Settings
+		env      *deployer.Environment
+		where    = "flags"
+	)
+	switch {
+	case len(args) > 1:
+		return nil, settings, where, refused("one environment at a time, not %s", strings.Join(args, " "))
+	case len(args) == 1:
+		cfg, err := deployer.LoadConfig(o.Config)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, settings, where, refused("environment %q: %s not found: pass --config or run where phoenix.hcl is", args[0], o.Config)
+			}
+			return nil, settings, where, err
+		}
+		if env, err = cfg.Environment(args[0]); err != nil {
+			return nil, settings, where, err
+		}
+		settings = env.Settings
+		where = fmt.Sprintf("environment %q of %s", env.Name, o.Config)
+	}
+	if o.Region != "" {
+		settings.Region = o.Region
+	}
+	if o.Profile != "" {
+		settings.Profile = o.Profile
+	}
+	if o.Endpoint != "" {
+		settings.Endpoint = o.Endpoint
+	}
+	if errs := settings.Validate(); len(errs) > 0 {
+		return nil, settings, where, refused("%s: %w", where, errors.Join(errs...))
+	}
+	return env, settings, where, nil
+}
+
+// loadAWS turns access settings into an AWS config.
+func loadAWS(ctx context.Context, settings awsconfig.Settings, where string) (aws.Config, error) {
+	cfg, err := settings.Load(ctx, "")
+	if err != nil {
+		return cfg, refused("%s: %w (set --region or the environment's region)", where, err)
+	}
+	return cfg, nil
 }
 
 func newPrinter(o *targetOptions, out io.Writer) (printer.Printer, error) {

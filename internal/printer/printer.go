@@ -21,6 +21,8 @@ type Printer interface {
 	Plan(*deployer.Plan)
 	Status(*deployer.Status)
 	Result(*deployer.Result)
+	// Prune prints a line per image of the family, then a summary.
+	Prune(*deployer.PruneResult)
 }
 
 // Formats New knows.
@@ -77,6 +79,19 @@ func (p *jsonPrinter) Result(r *deployer.Result) {
 		Type string `json:"type"`
 		*deployer.Result
 	}{"result", r})
+}
+
+func (p *jsonPrinter) Prune(r *deployer.PruneResult) {
+	for _, im := range r.Images {
+		p.write(struct {
+			Type string `json:"type"`
+			deployer.PruneImage
+		}{"image", im})
+	}
+	p.write(struct {
+		Type string `json:"type"`
+		deployer.PruneSummary
+	}{"prune", r.PruneSummary})
 }
 
 // textPrinter writes one line per step and one per change of progress;
@@ -253,5 +268,50 @@ func (p *textPrinter) colours(cs []deployer.ColourStatus) {
 			l += "; kept warm, scales to 0 at " + c.ScaleInAt.Format(time.RFC3339)
 		}
 		p.line("  %-14s %s", label, l)
+	}
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+func (p *textPrinter) Prune(r *deployer.PruneResult) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	dry := ""
+	if r.DryRun {
+		dry = " (dry run: nothing is changed)"
+	}
+	p.line("Pruning image family %s in %s: keeping the newest %d and every image in use%s", r.Family, r.Region, r.Keep, dry)
+	for _, im := range r.Images {
+		why := strings.Join(im.Reasons, "; ")
+		if im.Action == deployer.PruneDeregister {
+			why = "no snapshots"
+			if len(im.Snapshots) > 0 {
+				why = "snapshots " + strings.Join(im.Snapshots, ", ")
+			}
+		}
+		l := fmt.Sprintf("  %-10s  %s (%s): %s", im.Action, im.ID, im.Name, why)
+		if im.Error != "" {
+			l += ": failed: " + im.Error
+		}
+		p.line("%s", l)
+	}
+	switch {
+	case r.DryRun:
+		snaps := 0
+		for _, im := range r.Images {
+			if im.Action == deployer.PruneDeregister {
+				snaps += len(im.Snapshots)
+			}
+		}
+		p.line("%s: dry run: would deregister %s and delete %s, keep %d", r.Family, plural(r.ToDeregister, "image"), plural(snaps, "snapshot"), r.Kept)
+	case r.Failed > 0:
+		p.line("%s: deregistered %d of %s, deleted %s, kept %d; %d failed", r.Family, r.Deregistered, plural(r.ToDeregister, "image"), plural(r.SnapshotsDeleted, "snapshot"), r.Kept, r.Failed)
+	default:
+		p.line("%s: deregistered %s, deleted %s, kept %d", r.Family, plural(r.Deregistered, "image"), plural(r.SnapshotsDeleted, "snapshot"), r.Kept)
 	}
 }

@@ -68,3 +68,63 @@ func TestUnknownFormat(t *testing.T) {
 		t.Error("yaml accepted")
 	}
 }
+
+func pruneResult() *deployer.PruneResult {
+	return &deployer.PruneResult{
+		PruneSummary: deployer.PruneSummary{Region: "eu-west-1", Family: "web", Keep: 1, Kept: 2, ToDeregister: 2, Deregistered: 1, SnapshotsDeleted: 1, Failed: 1},
+		Images: []deployer.PruneImage{
+			{ID: "ami-3", Name: "web-3", State: "available", Created: at, Action: deployer.PruneKeep, Reasons: []string{"newest 1"}},
+			{ID: "ami-2", Name: "web-2", State: "available", Created: at, Action: deployer.PruneKeep, Reasons: []string{"in use by auto scaling group web (launch template lt-1 version 4)", "running on i-1"}},
+			{ID: "ami-1", Name: "web-1", State: "available", Created: at, Action: deployer.PruneDeregister, Snapshots: []string{"snap-1"}, Deregistered: true, DeletedSnapshots: []string{"snap-1"}},
+			{ID: "ami-0", Name: "web-0", State: "failed", Created: at, Action: deployer.PruneDeregister, Error: "deregistering: boom"},
+		},
+	}
+}
+
+func TestPruneText(t *testing.T) {
+	var out bytes.Buffer
+	p, _ := New(Text, &out)
+	r := pruneResult()
+	p.Prune(r)
+	want := `Pruning image family web in eu-west-1: keeping the newest 1 and every image in use
+  keep        ami-3 (web-3): newest 1
+  keep        ami-2 (web-2): in use by auto scaling group web (launch template lt-1 version 4); running on i-1
+  deregister  ami-1 (web-1): snapshots snap-1
+  deregister  ami-0 (web-0): no snapshots: failed: deregistering: boom
+web: deregistered 1 of 2 images, deleted 1 snapshot, kept 2; 1 failed
+`
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+	out.Reset()
+	r.DryRun, r.Deregistered, r.SnapshotsDeleted, r.Failed = true, 0, 0, 0
+	for i := range r.Images {
+		r.Images[i].Error, r.Images[i].Deregistered, r.Images[i].DeletedSnapshots = "", false, nil
+	}
+	p.Prune(r)
+	want = `Pruning image family web in eu-west-1: keeping the newest 1 and every image in use (dry run: nothing is changed)
+  keep        ami-3 (web-3): newest 1
+  keep        ami-2 (web-2): in use by auto scaling group web (launch template lt-1 version 4); running on i-1
+  deregister  ami-1 (web-1): snapshots snap-1
+  deregister  ami-0 (web-0): no snapshots
+web: dry run: would deregister 2 images and delete 1 snapshot, keep 2
+`
+	if out.String() != want {
+		t.Errorf("dry run: got\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+func TestPruneJSON(t *testing.T) {
+	var out bytes.Buffer
+	p, _ := New(JSON, &out)
+	p.Prune(pruneResult())
+	want := `{"type":"image","id":"ami-3","name":"web-3","state":"available","created":"2026-11-25T22:00:00Z","action":"keep","reasons":["newest 1"]}
+{"type":"image","id":"ami-2","name":"web-2","state":"available","created":"2026-11-25T22:00:00Z","action":"keep","reasons":["in use by auto scaling group web (launch template lt-1 version 4)","running on i-1"]}
+{"type":"image","id":"ami-1","name":"web-1","state":"available","created":"2026-11-25T22:00:00Z","action":"deregister","snapshots":["snap-1"],"deregistered":true,"deleted_snapshots":["snap-1"]}
+{"type":"image","id":"ami-0","name":"web-0","state":"failed","created":"2026-11-25T22:00:00Z","action":"deregister","error":"deregistering: boom"}
+{"type":"prune","region":"eu-west-1","family":"web","keep":1,"dry_run":false,"kept":2,"to_deregister":2,"deregistered":1,"snapshots_deleted":1,"failed":1}
+`
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
