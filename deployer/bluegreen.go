@@ -901,14 +901,13 @@ func (b *BlueGreen) BeginRollback(ctx context.Context, s *Session) (Execution, e
 		s.Emit(Event{Kind: EventStep, Step: "rollback", Message: fmt.Sprintf("a switch to %s was cut short (%d%% of the traffic): returning it to %s", idle.label(), st.share(idle), live.label())})
 		return &rollbackRun{run, nil}, nil
 	}
-	m := previousVersion.FindStringSubmatch(live.Template.Description)
+	// The description names the AMI the live version replaced; its
+	// version number may be of the other colour's template.
+	m := previousAMI.FindStringSubmatch(live.Template.Description)
 	if m == nil {
 		return nil, refuse("the live colour %s runs %s, which phoenix did not create: there is no previous AMI to roll back to", live.label(), live.Template)
 	}
-	prev, err := s.templateVersion(ctx, live.Template.ID, "", m[1])
-	if err != nil {
-		return nil, err
-	}
+	prev := &TemplateVersion{AMI: m[1]}
 	if idle.ami() == prev.AMI && idle.desired() > 0 && idle.Pin == "" {
 		h, err := s.gate.read(ctx, idle.Group, []TargetGroup{idle.TG}, prev.AMI)
 		if err != nil {

@@ -534,3 +534,36 @@ func TestBlueGreenWarmColourScalesInWhenKeepOldForEnds(t *testing.T) {
 		t.Errorf("blue %+v", b)
 	}
 }
+
+func TestBlueGreenWithATemplatePerColour(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("web-1", deploytest.ImageOptions{})
+	bg := f.BlueGreen("web", old, deploytest.BlueGreenOptions{Desired: 2, SeparateTemplates: true})
+	newAMI := f.Image("web-2", deploytest.ImageOptions{})
+	var ev events
+	d := newBlueGreen(f, bg, &deployer.BlueGreen{}, &ev)
+	res, err := d.Run(context.Background(), newAMI)
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, ev.messages())
+	}
+	// Green's own template got the new version.
+	if res.Template != bg.GreenTemplate || res.Version != 2 {
+		t.Errorf("result %+v, want green's template %s version 2", res, bg.GreenTemplate)
+	}
+	f.WaitFor("blue scaled to zero", 20*time.Second, func() (bool, string) {
+		return readColour(t, f, bg.Blue).desired == 0 && len(f.InstanceAMIs(bg.Blue)) == 0, ""
+	})
+	// The rollback finds the AMI green's version replaced, although that
+	// version number is of blue's template.
+	res, err = d.Rollback(context.Background())
+	if err != nil {
+		t.Fatalf("rollback: %v\n%s", err, ev.messages())
+	}
+	if b := readColour(t, f, bg.Blue); b.amis[old] != 2 || res.Template != bg.Template {
+		t.Errorf("blue %+v, result %+v", b, res)
+	}
+	if w := f.Weights(bg); w[bg.BlueTG] != 100 {
+		t.Errorf("weights %v", w)
+	}
+}

@@ -364,6 +364,7 @@ type BlueGreen struct {
 	Blue, Green     string // group names
 	BlueTG, GreenTG string // target group ARNs
 	Template        string
+	GreenTemplate   string // green's own template with SeparateTemplates, else Template
 	LoadBalancer    string
 	Listener        string
 	Rule            string // set when the weights live in a rule
@@ -380,6 +381,9 @@ type BlueGreenOptions struct {
 	UserData        string
 	Port            int
 	HealthCheckPath string
+	// SeparateTemplates gives green a launch template of its own instead
+	// of sharing blue's.
+	SeparateTemplates bool
 }
 
 // BlueGreen builds a blue-green stack with blue live on ami (weight 1)
@@ -404,8 +408,16 @@ func (f *Fixture) BlueGreen(name, ami string, o BlueGreenOptions) *BlueGreen {
 	lt, err := c.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name), LaunchTemplateData: data})
 	f.must(err)
 	bg.Template = aws.ToString(lt.LaunchTemplate.LaunchTemplateId)
+	bg.GreenTemplate = bg.Template
+	if o.SeparateTemplates {
+		lt, err := c.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name + "-green"), LaunchTemplateData: data})
+		f.must(err)
+		bg.GreenTemplate = aws.ToString(lt.LaunchTemplate.LaunchTemplateId)
+	}
 	f.T.Cleanup(func() {
-		c.EC2.DeleteLaunchTemplate(context.Background(), &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(bg.Template)})
+		for _, id := range []string{bg.Template, bg.GreenTemplate} {
+			c.EC2.DeleteLaunchTemplate(context.Background(), &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(id)})
+		}
 	})
 	lb, err := c.ELB.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String(name), Subnets: f.Subnets[:2]})
 	f.must(err)
@@ -450,11 +462,12 @@ func (f *Fixture) BlueGreen(name, ami string, o BlueGreenOptions) *BlueGreen {
 	for _, g := range []struct {
 		name    string
 		tg      string
+		lt      string
 		desired int
-	}{{bg.Blue, bg.BlueTG, o.Desired}, {bg.Green, bg.GreenTG, 0}} {
+	}{{bg.Blue, bg.BlueTG, bg.Template, o.Desired}, {bg.Green, bg.GreenTG, bg.GreenTemplate, 0}} {
 		_, err = c.AutoScaling.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 			AutoScalingGroupName: aws.String(g.name),
-			LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(bg.Template), Version: aws.String("1")},
+			LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(g.lt), Version: aws.String("1")},
 			MinSize:              aws.Int32(int32(g.desired)), MaxSize: aws.Int32(int32(2*o.Desired + 2)), DesiredCapacity: aws.Int32(int32(g.desired)),
 			VPCZoneIdentifier: aws.String(strings.Join(f.Subnets[:2], ",")),
 			TargetGroupARNs:   []string{g.tg}, HealthCheckType: aws.String("ELB"), HealthCheckGracePeriod: aws.Int32(0),
