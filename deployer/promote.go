@@ -286,7 +286,8 @@ type copyKey struct {
 }
 
 // checkCopy checks, reading only, everything a copy needs: a free name in
-// To's region, a usable KMS key, and (across accounts) snapshots that can
+// To's region (failed copies of the source are deregistered before the
+// copy), a usable KMS key, and (across accounts) snapshots that can
 // be shared.
 func (p *Promotion) checkCopy(ctx context.Context, src *sourceImage, fromAccount, toAccount string) (copyKey, error) {
 	to := p.To.Deployer
@@ -295,8 +296,9 @@ func (p *Promotion) checkCopy(ctx context.Context, src *sourceImage, fromAccount
 	if err != nil {
 		return copyKey{}, asRefused(fmt.Errorf("looking for AMIs named %q in %s: %w", src.Name, to.Target.Region, err))
 	}
+	mark := src.Region + ":" + src.ID
 	for _, im := range out.Images {
-		if aws.ToString(im.Name) == src.Name {
+		if aws.ToString(im.Name) == src.Name && !hasTag(im.Tags, PromotedFromTag, mark) {
 			return copyKey{}, refuse("%s already has an AMI named %q (%s) that phoenix promote did not copy from %s:%s (it has no %s tag for it); AMI names are unique per region and account: deploy that AMI with phoenix deploy if it is the same image, or deregister it",
 				to.Target.Region, src.Name, aws.ToString(im.ImageId), src.Region, src.ID, PromotedFromTag)
 		}
@@ -542,6 +544,15 @@ func (p *Promotion) deregister(ctx context.Context, id string) error {
 	}
 	p.step("copy", fmt.Sprintf("deregistered copy %s in %s", id, to.Target.Region), KeyText{"copy", id})
 	return nil
+}
+
+func hasTag(tags []ec2types.Tag, key, value string) bool {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key && aws.ToString(t.Value) == value {
+			return true
+		}
+	}
+	return false
 }
 
 // notFound reports whether err is an AWS error whose code starts with

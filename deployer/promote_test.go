@@ -116,6 +116,36 @@ func TestPromoteCleansUpFailedAndInterruptedCopies(t *testing.T) {
 		t.Errorf("failed copy left: %s %s", aws.ToString(left[0].ImageId), left[0].State)
 	}
 	requireAMIs(t, prod, "web-prod", old)
+
+	// A failed copy that an earlier run left behind (it died before it
+	// could clean up) is deregistered, and the source copied again.
+	out, err := prod.Clients.EC2.CopyImage(context.Background(), &ec2.CopyImageInput{SourceImageId: aws.String(x), SourceRegion: aws.String(region), Name: aws.String("web-2"),
+		Encrypted: aws.Bool(true), KmsKeyId: aws.String(keyARN), TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeImage,
+			Tags: []ec2types.Tag{{Key: aws.String(deployer.PromotedFromTag), Value: aws.String(region + ":" + x)}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leftover := aws.ToString(out.ImageId)
+	prod.WaitFor("the leftover copy failed", 30*time.Second, func() (bool, string) {
+		st := describe(t, prod, leftover).State
+		return st == ec2types.ImageStateFailed, string(st)
+	})
+	if _, err := k.EnableKey(context.Background(), &kms.EnableKeyInput{KeyId: aws.String(keyARN)}); err != nil {
+		t.Fatal(err)
+	}
+	ev = events{}
+	res, err = promotion(staging, "web-staging", prod, prod.Config, "web-prod", "alias/phoenix-prod", &ev).Run(context.Background())
+	if err != nil || res.Outcome != deployer.Succeeded {
+		t.Fatalf("promote after a failed copy: %+v, %v\n%s", res, err, ev.messages())
+	}
+	if !strings.Contains(ev.messages(), "warning: an earlier copy "+leftover+" is failed: ") || !strings.Contains(ev.messages(), "step: deregistered copy "+leftover+" in us-east-1") {
+		t.Errorf("promote did not say it removed the failed copy:\n%s", ev.messages())
+	}
+	copies := prod.ImagesTagged(deployer.PromotedFromTag)
+	if len(copies) != 1 || aws.ToString(copies[0].ImageId) == leftover || copies[0].State != ec2types.ImageStateAvailable {
+		t.Fatalf("copies: %+v", copies)
+	}
+	requireAMIs(t, prod, "web-prod", aws.ToString(copies[0].ImageId))
 }
 
 func TestPromoteWaitsForACopyLeftPending(t *testing.T) {
