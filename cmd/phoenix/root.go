@@ -14,7 +14,7 @@ func newRootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return refusedError{err}
 	})
-	root.AddCommand(newDeployCommand(), newRollbackCommand(), newPlanCommand(), newStatusCommand(), newVersionCommand(), newSandboxCommand())
+	root.AddCommand(newDeployCommand(), newPromoteCommand(), newRollbackCommand(), newPlanCommand(), newStatusCommand(), newVersionCommand(), newSandboxCommand())
 	root.AddCommand(newImagesCommand())
 	return root
 }

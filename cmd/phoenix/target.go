@@ -152,6 +152,25 @@ func flagName(setting string) string { return "--" + strings.ReplaceAll(setting,
 
 // deployers builds one Deployer per target the options select.
 func deployers(ctx context.Context, args []string, o *targetOptions, ro *rollingOptions, p printer.Printer) ([]*deployer.Deployer, error) {
+	sel, err := selectTargets(ctx, args, o, ro, p)
+	if err != nil {
+		return nil, err
+	}
+	return sel.Deployers, nil
+}
+
+// selection is what a command's options select: the environment (nil
+// from flags alone), the AWS access to its region and account, and one
+// Deployer per target.
+type selection struct {
+	Env       *deployer.Environment
+	AWS       aws.Config
+	Deployers []*deployer.Deployer
+}
+
+// selectTargets reads the environment or the flags and builds the
+// Deployers.
+func selectTargets(ctx context.Context, args []string, o *targetOptions, ro *rollingOptions, p printer.Printer) (*selection, error) {
 	var (
 		targets  []deployer.EnvironmentTarget
 		strategy deployer.StrategySettings
@@ -235,9 +254,9 @@ func deployers(ctx context.Context, args []string, o *targetOptions, ro *rolling
 			requireEncrypted = env.RequireEncrypted
 		}
 	}
-	var out []*deployer.Deployer
+	out := &selection{Env: env, AWS: awsCfg}
 	for _, t := range targets {
-		out = append(out, &deployer.Deployer{
+		out.Deployers = append(out.Deployers, &deployer.Deployer{
 			Clients:          deployer.NewClients(awsCfg),
 			Target:           t.Target(awsCfg.Region),
 			Strategy:         strat,

@@ -21,6 +21,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
@@ -143,6 +144,45 @@ func (f *Fixture) Image(name string, o ImageOptions) string {
 		return d.Images[0].State == ec2types.ImageStateAvailable, string(d.Images[0].State)
 	})
 	return id
+}
+
+// KMSKey creates a customer managed KMS key with the alias (alias/NAME)
+// in the fixture's region and returns its ARN; the test's cleanup deletes
+// the alias and schedules the key's deletion.
+func (f *Fixture) KMSKey(alias string) string {
+	f.T.Helper()
+	ctx := context.Background()
+	k := kms.NewFromConfig(f.Config)
+	out, err := k.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("test key " + alias)})
+	f.must(err)
+	id := aws.ToString(out.KeyMetadata.KeyId)
+	f.T.Cleanup(func() {
+		k.ScheduleKeyDeletion(context.Background(), &kms.ScheduleKeyDeletionInput{KeyId: aws.String(id), PendingWindowInDays: aws.Int32(7)})
+	})
+	_, err = k.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: aws.String(id)})
+	f.must(err)
+	f.T.Cleanup(func() { k.DeleteAlias(context.Background(), &kms.DeleteAliasInput{AliasName: aws.String(alias)}) })
+	return aws.ToString(out.KeyMetadata.Arn)
+}
+
+// ImagesTagged returns the account's images in the region that carry the
+// tag key (with any value), in every state.
+func (f *Fixture) ImagesTagged(key string) []ec2types.Image {
+	f.T.Helper()
+	out, err := f.Clients.EC2.DescribeImages(context.Background(), &ec2.DescribeImagesInput{Owners: []string{"self"},
+		Filters: []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{key}}}})
+	f.must(err)
+	return out.Images
+}
+
+// CleanupImagesTagged makes the test's cleanup deregister, with their
+// snapshots, the images the code under test made and tagged with key.
+func (f *Fixture) CleanupImagesTagged(key string) {
+	f.T.Cleanup(func() {
+		for _, im := range f.ImagesTagged(key) {
+			f.Clients.EC2.DeregisterImage(context.Background(), &ec2.DeregisterImageInput{ImageId: im.ImageId, DeleteAssociatedSnapshots: aws.Bool(true)})
+		}
+	})
 }
 
 // Stack is an Auto Scaling group behind target groups of one load
