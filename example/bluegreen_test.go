@@ -1,0 +1,60 @@
+package example
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/testenv"
+	"github.com/immutable-infra/packer-plugin-phoenix/sandbox/sandboxtest"
+)
+
+// TestBlueGreenScenario runs example/sandbox-bluegreen.sh (blue-green
+// infrastructure made with Debian's AWS CLI v2) with the phoenix binary
+// deploying another image in weighted steps: all traffic must end on
+// green, healthy on the new image, and nothing may be left.
+func TestBlueGreenScenario(t *testing.T) {
+	awsCLI := testenv.LookPath(t, "aws", "/usr/bin/aws")
+	sb := sandboxtest.Start(t)
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	phoenix := filepath.Join(t.TempDir(), "phoenix")
+	run(t, root, nil, "go", "build", "-o", phoenix, "./cmd/phoenix")
+
+	cfg := sandboxtest.Config(t, sb, "eu-west-1")
+	imgs, err := ec2.NewFromConfig(cfg).DescribeImages(context.Background(), &ec2.DescribeImagesInput{Owners: []string{"136693071363"},
+		Filters: []ec2types.Filter{{Name: aws.String("name"), Values: []string{"debian-12-amd64-*"}}}})
+	if err != nil || len(imgs.Images) < 2 {
+		t.Fatalf("%v %v", imgs, err)
+	}
+	oldAMI, newAMI := aws.ToString(imgs.Images[0].ImageId), aws.ToString(imgs.Images[1].ImageId)
+
+	cmd := exec.Command("bash", filepath.Join(root, "example", "sandbox-bluegreen.sh"))
+	cmd.Env = append(os.Environ(),
+		"AWS_ENDPOINT_URL="+sb.URL(), "AWS_CLI="+awsCLI, "AWS_REGION=eu-west-1",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "HOME="+t.TempDir(),
+		"BG_NAME=bg-scenario", "BG_AMI="+oldAMI,
+		"BG_DEPLOY_CMD="+phoenix+` deploy --region eu-west-1 --endpoint `+sb.URL()+` --asg "$BG_BLUE" --peer-asg "$BG_GREEN" --listener "$BG_LISTENER" --ami `+newAMI+` --steps 50,100 --bake-time 1s --poll-interval 100ms`,
+	)
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("scenario failed: %v", err)
+	}
+	for _, want := range []string{"blue: 3/3 targets healthy on " + oldAMI, "moved 50% of the traffic to green (bg-scenario-green)", "bg-scenario-blue: succeeded: all traffic on green (bg-scenario-green)",
+		"All traffic on green: 3/3 targets healthy on " + newAMI} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	sandboxtest.RequireEmptyInventory(t, sb)
+}
