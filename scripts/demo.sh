@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo, on the local sandbox cloud: bake an encrypted, tagged AMI with
-# the real Packer and the phoenix plugin, roll it onto an Auto Scaling
-# group of 3 behind a load balancer, show the result and that nothing is
-# left, and stop the sandbox.
+# the real Packer and the phoenix plugin, roll it onto staging (an Auto
+# Scaling group of 3 behind a load balancer), promote it to prod (another
+# region, blue-green), show the result and that nothing is left, and stop
+# the sandbox.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -79,21 +80,66 @@ bake() {
 SOURCE=sim
 [ "$RUNTIME" = linux ] && SOURCE=web
 OLD=""
+# prod (eu-west-1) starts on web 1.0.0 as well: its copy from the first bake.
+OLD_EU=$(aws ec2 describe-images --region eu-west-1 --owners 136693071363 --filters 'Name=name,Values=debian-12-amd64-*' \
+  --query 'sort_by(Images,&CreationDate)[-1].ImageId')
 if [ "$RUNTIME" = linux ]; then
-  echo "==> packer build -except=deploy: web 1.0.0 (SSH to a real Debian 12 instance, phoenix-harden, the app, cleanup)"
-  OLD=$(bake 1.0.0 web '{}' -except=deploy 2> >(grep -E 'score [0-9]+/100|Hardening report|AMIs were created|us-east-1: ami' >&2))
+  echo "==> packer build -except=deploy: web 1.0.0 (SSH to a real Debian 12 instance, phoenix-harden, the app, cleanup), copied to eu-west-1"
+  OLD=$(bake 1.0.0 web '{"eu-west-1":"alias/images-eu"}' -except=deploy 2> >(grep -E 'score [0-9]+/100|Hardening report|Copy |AMIs were created|: ami-' >&2))
   [ -n "$OLD" ] || { echo "no AMI in the build output"; exit 1; }
+  OLD_EU=$(sed -n 's/.*eu-west-1: \(ami-[0-9a-f]*\).*/\1/p' "$STATE/build-1.0.0.log" | tail -1)
+  [ -n "$OLD_EU" ] || { echo "no eu-west-1 AMI in the build output"; exit 1; }
 fi
 CGO_ENABLED=0 go build -ldflags "-X main.version=2.0.0" -o "$BIN/web-app-2" ./example/app
 cat >"$STATE/deploy.sh" <<DEPLOY
+set -eo pipefail
 "$BIN/packer" build -only=web.phoenix-ebs.$SOURCE -var app_version=2.0.0 -var app_binary=$BIN/web-app-2 \\
-  -var 'copy_regions={"eu-west-1":"alias/images-eu"}' -var deploy_asg=\$ROLLOUT_ASG example/web.pkr.hcl >"$STATE/build-2.0.0.log" 2>&1 ||
+  -var deploy_asg=\$ROLLOUT_ASG example/web.pkr.hcl >"$STATE/build-2.0.0.log" 2>&1 ||
   { cat "$STATE/build-2.0.0.log"; exit 1; }
-grep -E 'score [0-9]+/100|Hardening report|Copy |phoenix-deploy|refresh|healthy|succeeded|rolled|AMIs were created|: ami-' "$STATE/build-2.0.0.log" | sed 's/^/    /'
+grep -E 'score [0-9]+/100|Hardening report|phoenix-deploy|refresh|healthy|succeeded|rolled|AMIs were created|: ami-' "$STATE/build-2.0.0.log" | sed 's/^/    /'
+echo "==> Staging (\$ROLLOUT_ASG, us-east-1) runs web 2.0.0; prod is blue-green in eu-west-1 and runs web 1.0.0"
+ROLLOUT_ASG=\$ROLLOUT_ASG AWS_REGION=eu-west-1 BG_NAME=web-prod BG_AMI=$OLD_EU BG_USER_DATA=example/web-userdata.sh \\
+  BG_SHOW=$([ "$RUNTIME" = linux ] && echo 1) BG_DEPLOY_CMD="bash $STATE/promote.sh" AWS_CLI="$AWS_CLI" ./example/sandbox-bluegreen.sh
 DEPLOY
+cat >"$STATE/promote.sh" <<PROMOTE
+set -eo pipefail
+cat >"$STATE/phoenix.hcl" <<HCL
+environment "staging" {
+  region        = "us-east-1"
+  endpoint      = "$URL"
+  poll_interval = "1s"
+  target "web" {
+    asg = "\$ROLLOUT_ASG"
+  }
+}
 
-echo "==> The group runs web 1.0.0; packer build bakes web 2.0.0 and its phoenix-deploy post-processor rolls it out"
-ROLLOUT_OLD_AMI="$OLD" ROLLOUT_USER_DATA=example/web-userdata.sh ROLLOUT_DEPLOY_CMD="sh $STATE/deploy.sh" \
+environment "prod" {
+  region        = "eu-west-1"
+  endpoint      = "$URL"
+  kms_key_id    = "alias/images-eu"
+  poll_interval = "1s"
+  target "web" {
+    asg      = "\$BG_BLUE"
+    peer_asg = "\$BG_GREEN"
+    listener = "\$BG_LISTENER"
+  }
+  strategy "blue-green" {
+    steps        = [25, 100]
+    bake_time    = "3s"
+    keep_old_for = "1h"
+  }
+}
+HCL
+echo "==> phoenix promote --from staging --to prod: staging's live AMI, copied to eu-west-1 under prod's key, then blue-green"
+"$BIN/phoenix" promote --from staging --to prod --config "$STATE/phoenix.hcl" | sed 's/^/    /'
+echo "==> phoenix promote again: nothing to do"
+"$BIN/phoenix" promote --from staging --to prod --config "$STATE/phoenix.hcl" | sed 's/^/    /'
+echo "==> phoenix status prod"
+"$BIN/phoenix" status prod --config "$STATE/phoenix.hcl" | sed 's/^/    /'
+PROMOTE
+
+echo "==> Staging runs web 1.0.0; packer build bakes web 2.0.0 and its phoenix-deploy post-processor rolls it out"
+ROLLOUT_OLD_AMI="$OLD" ROLLOUT_USER_DATA=example/web-userdata.sh ROLLOUT_DEPLOY_CMD="bash $STATE/deploy.sh" \
   ROLLOUT_SHOW=$([ "$RUNTIME" = linux ] && echo 1) AWS_CLI="$AWS_CLI" ./example/sandbox-rollout.sh | sed 's/^/    /'
 AMI=$(sed -n 's/.*us-east-1: \(ami-[0-9a-f]*\).*/\1/p' "$STATE/build-2.0.0.log" | tail -1)
 [ -n "$AMI" ] || { echo "no AMI in the build output"; exit 1; }
