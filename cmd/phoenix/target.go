@@ -181,6 +181,11 @@ func deployers(ctx context.Context, args []string, o *targetOptions, ro *rolling
 		}
 		targets = []deployer.EnvironmentTarget{{Name: o.ASG}}
 	}
+	for _, arn := range o.TargetGroups {
+		if err := deployer.CheckTargetGroupARN("--target-group", arn); err != nil {
+			return nil, refused("%w", err)
+		}
+	}
 	for i := range targets {
 		t := &targets[i]
 		for _, f := range []struct {
@@ -238,8 +243,11 @@ func deployers(ctx context.Context, args []string, o *targetOptions, ro *rolling
 		return nil, refused("%w", errors.Join(errs...))
 	}
 	awsCfg, err := settings.Load(ctx, "")
-	if err != nil {
+	if errors.Is(err, awsconfig.ErrNoRegion) {
 		return nil, refused("%s: %w (set --region or the environment's region)", where, err)
+	}
+	if err != nil {
+		return nil, refused("%s: %w", where, err)
 	}
 	poll := o.PollInterval
 	requireEncrypted := ro != nil && ro.RequireEncrypted
