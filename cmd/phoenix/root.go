@@ -11,9 +11,8 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return refusedError{err}
-	})
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newDeployCommand(), newRollbackCommand(), newPlanCommand(), newStatusCommand(), newVersionCommand(), newSandboxCommand())
+	refuseBadArguments(root)
 	return root
 }
