@@ -111,6 +111,18 @@ type strategySchema struct {
 // alias ARN, or alias/NAME.
 var kmsKeyPattern = regexp.MustCompile(`^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias/[A-Za-z0-9/_-]+|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+))$`)
 
+// targetGroupARN matches a target group ARN.
+var targetGroupARN = regexp.MustCompile(`^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$`)
+
+// CheckTargetGroupARN refuses a value of setting that is not a target
+// group ARN, before any AWS call would fail on it.
+func CheckTargetGroupARN(setting, arn string) error {
+	if !targetGroupARN.MatchString(arn) {
+		return fmt.Errorf("%s: %q is not a target group ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID)", setting, arn)
+	}
+	return nil
+}
+
 // LoadConfig reads and checks a phoenix.hcl file. Every problem is
 // reported with its file:line.
 func LoadConfig(path string) (*Config, error) {
@@ -188,6 +200,11 @@ func decodeEnvironment(es *envSchema) (*Environment, hcl.Diagnostics) {
 		names[ts.Name] = true
 		if ts.ASG == "" {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Empty asg", Detail: fmt.Sprintf("Target %q needs the name of its Auto Scaling group in asg.", ts.Name), Subject: ts.DeclRange.Ptr()})
+		}
+		for _, arn := range ts.TargetGroups {
+			if err := CheckTargetGroupARN("target_groups", arn); err != nil {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid target_groups", Detail: err.Error(), Subject: ts.DeclRange.Ptr()})
+			}
 		}
 		env.Targets = append(env.Targets, EnvironmentTarget{Name: ts.Name, ASG: ts.ASG, TargetGroups: ts.TargetGroups, PeerASG: ts.PeerASG, Listener: ts.Listener, Rule: ts.Rule, Range: ts.DeclRange})
 	}

@@ -193,9 +193,28 @@ const (
 
 var (
 	amiNamePattern = regexp.MustCompile(`^[a-zA-Z0-9()\[\] ./\-'@_]{3,128}$`)
-	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$`)
 	accountPattern = regexp.MustCompile(`^\d{12}$`)
 )
+
+// badDuration is the decoder's message for a duration it cannot parse.
+var badDuration = regexp.MustCompile(`^error decoding '([^']+)': time: .*"([^"]*)"$`)
+
+// decodeError rewrites the decoder's messages about durations, which
+// quote Go's parser, into ones that say what a duration looks like.
+func decodeError(err error) error {
+	w, ok := err.(interface{ WrappedErrors() []error })
+	if !ok {
+		return err
+	}
+	var errs *packersdk.MultiError
+	for _, e := range w.WrappedErrors() {
+		if m := badDuration.FindStringSubmatch(e.Error()); m != nil {
+			e = fmt.Errorf("%s %q is not a duration (e.g. \"90s\", \"5m\")", m[1], m[2])
+		}
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
+	return errs
+}
 
 // Prepare decodes raws into c, applies defaults and reports every problem
 // at once. It makes no AWS call.
@@ -209,7 +228,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		},
 	}, raws...)
 	if err != nil {
-		return nil, err
+		return nil, decodeError(err)
 	}
 	var errs *packersdk.MultiError
 	add := func(e error) { errs = packersdk.MultiErrorAppend(errs, e) }
@@ -218,15 +237,17 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range c.Settings.Validate() {
 		add(e)
 	}
+	// Settings.Validate checked a region set here; one from the
+	// environment is checked now.
 	if c.Region == "" {
 		if r := firstEnv("AWS_REGION", "AWS_DEFAULT_REGION"); r != "" {
 			c.Region = r
+			if !awsconfig.RegionPattern.MatchString(r) {
+				add(fmt.Errorf("region %q (from the environment) is not an AWS region name such as us-east-1", r))
+			}
 		} else if c.Profile == "" {
 			add(errors.New("region is required (or set AWS_REGION, or a profile with a region)"))
 		}
-	}
-	if c.Region != "" && !regionPattern.MatchString(c.Region) {
-		add(fmt.Errorf("region %q is not an AWS region name such as us-east-1", c.Region))
 	}
 
 	// Source.
@@ -358,7 +379,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	seenRegion := map[string]bool{c.Region: true}
 	var regions []string
 	for _, r := range c.AMIRegions {
-		if !regionPattern.MatchString(r) {
+		if !awsconfig.RegionPattern.MatchString(r) {
 			add(fmt.Errorf("ami_regions: %q is not an AWS region name", r))
 			continue
 		}

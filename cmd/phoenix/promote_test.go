@@ -250,7 +250,7 @@ func TestPromoteRefusals(t *testing.T) {
 		{"bad copy timeout", []string{"--from", "staging", "--to", "prod", "--config", cfg, "--copy-timeout", "0s"}, []string{"--copy-timeout"}},
 		{"bad output", []string{"--from", "staging", "--to", "prod", "--config", cfg, "--output", "yaml"}, []string{"--output"}},
 		{"unknown flag", []string{"--from", "staging", "--to", "prod", "--config", cfg, "--ami", x}, []string{"--ami"}},
-		{"an argument", []string{"prod", "--from", "staging", "--to", "prod", "--config", cfg}, []string{"--from and --to"}},
+		{"an argument", []string{"prod", "--from", "staging", "--to", "prod", "--config", cfg}, []string{`phoenix promote: unexpected argument "prod" (usage: phoenix promote --from ENVIRONMENT --to ENVIRONMENT [flags])`}},
 		{"several targets", []string{"--from", "staging", "--to", "prod", "--config", twoTargets}, []string{"--from staging", "several targets (api, web): choose one with --target"}},
 		{"unknown target", []string{"--from", "staging", "--to", "prod", "--config", cfg, "--target", "db"}, []string{`target "db" is not in environment "staging"`}},
 		{"no prod group", []string{"--from", "staging", "--to", "prod", "--config", noGroup}, []string{"reading what prod serves", `auto scaling group "nope" not found in us-east-1`}},

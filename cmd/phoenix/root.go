@@ -11,10 +11,9 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return refusedError{err}
-	})
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newDeployCommand(), newPromoteCommand(), newRollbackCommand(), newPlanCommand(), newStatusCommand(), newVersionCommand(), newSandboxCommand())
 	root.AddCommand(newImagesCommand())
+	refuseBadArguments(root)
 	return root
 }

@@ -196,6 +196,11 @@ func selectTargets(ctx context.Context, args []string, o *targetOptions, ro *rol
 		}
 		targets = []deployer.EnvironmentTarget{{Name: o.ASG}}
 	}
+	for _, arn := range o.TargetGroups {
+		if err := deployer.CheckTargetGroupARN("--target-group", arn); err != nil {
+			return nil, refused("%w", err)
+		}
+	}
 	for i := range targets {
 		t := &targets[i]
 		for _, f := range []struct {
@@ -314,8 +319,11 @@ func environment(args []string, o *targetOptions) (*deployer.Environment, awscon
 // loadAWS turns access settings into an AWS config.
 func loadAWS(ctx context.Context, settings awsconfig.Settings, where string) (aws.Config, error) {
 	cfg, err := settings.Load(ctx, "")
-	if err != nil {
+	if errors.Is(err, awsconfig.ErrNoRegion) {
 		return cfg, refused("%s: %w (set --region or the environment's region)", where, err)
+	}
+	if err != nil {
+		return cfg, refused("%s: %w", where, err)
 	}
 	return cfg, nil
 }

@@ -58,10 +58,17 @@ type Settings struct {
 
 var roleARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/.+$`)
 
+// RegionPattern matches AWS region names: us-east-1, us-gov-west-1,
+// us-isob-east-1.
+var RegionPattern = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$`)
+
 // Validate reports every problem with the settings, each naming the
 // setting, with prefix before the names (e.g. "" or "assume_role.").
 func (s *Settings) Validate() []error {
 	var errs []error
+	if s.Region != "" && !RegionPattern.MatchString(s.Region) {
+		errs = append(errs, fmt.Errorf("region %q is not an AWS region name such as us-east-1", s.Region))
+	}
 	if (s.AccessKey == "") != (s.SecretKey == "") {
 		errs = append(errs, errors.New("access_key and secret_key must be set together"))
 	}
@@ -87,13 +94,17 @@ func (s *Settings) Validate() []error {
 	if ar.Duration != "" {
 		d, err := time.ParseDuration(ar.Duration)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("assume_role.duration %q: %w", ar.Duration, err))
+			errs = append(errs, fmt.Errorf("assume_role.duration %q is not a duration (e.g. \"1h\")", ar.Duration))
 		} else if d < 15*time.Minute || d > 12*time.Hour {
 			errs = append(errs, fmt.Errorf("assume_role.duration %s must be between 15m and 12h", ar.Duration))
 		}
 	}
 	return errs
 }
+
+// ErrNoRegion is Load's error when neither the settings, the environment
+// nor the profile name a region.
+var ErrNoRegion = errors.New("no AWS region: set region, AWS_REGION or a profile's region")
 
 // DefaultMaxRetries is how many attempts the SDK makes when max_retries is
 // not set: generous, since a build is long and throttling is common.
@@ -136,7 +147,7 @@ func (s *Settings) Load(ctx context.Context, region string) (aws.Config, error) 
 		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
-		return aws.Config{}, errors.New("no AWS region: set region, AWS_REGION or a profile's region")
+		return aws.Config{}, ErrNoRegion
 	}
 	if ar := s.AssumeRole; ar.RoleARN != "" {
 		name := ar.SessionName

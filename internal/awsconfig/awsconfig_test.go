@@ -20,6 +20,7 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{"half a key pair", Settings{AccessKey: "AKIA"}, "access_key and secret_key"},
 		{"two credential sources", Settings{AccessKey: "a", SecretKey: "b", Profile: "p"}, "profile and access_key"},
 		{"bad endpoint", Settings{Endpoint: "localhost:4566"}, "endpoint"},
+		{"bad region", Settings{Region: "Europe"}, `region "Europe" is not an AWS region name`},
 		{"negative retries", Settings{MaxRetries: -1}, "max_retries"},
 		{"bad role", Settings{AssumeRole: AssumeRole{RoleARN: "deployer"}}, "assume_role.role_arn"},
 		{"role settings without role", Settings{AssumeRole: AssumeRole{SessionName: "x"}}, "assume_role.role_arn is required"},
@@ -30,6 +31,11 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		errs := tc.s.Validate()
 		if len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.want) {
 			t.Errorf("%s: errors %v, want one naming %q", tc.name, errs, tc.want)
+		}
+	}
+	for _, r := range []string{"eu-west-1", "us-gov-west-1", "us-isob-east-1", "ap-southeast-5"} {
+		if errs := (&Settings{Region: r}).Validate(); len(errs) != 0 {
+			t.Errorf("region %s: %v", r, errs)
 		}
 	}
 	ok := Settings{Region: "us-east-1", Endpoint: "http://127.0.0.1:4566", AssumeRole: AssumeRole{RoleARN: "arn:aws:iam::123456789012:role/x", Duration: "1h"}}

@@ -94,6 +94,11 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	if c.Environment == "" && c.ConfigFile != "" {
 		add(errors.New("config_file is set without environment: name the environment to deploy to"))
 	}
+	for _, arn := range c.TargetGroups {
+		if err := deployer.CheckTargetGroupARN("target_groups", arn); err != nil {
+			add(err)
+		}
+	}
 	if c.PollInterval != "" {
 		if d, err := time.ParseDuration(c.PollInterval); err != nil || d <= 0 {
 			add(fmt.Errorf("poll_interval %q must be a positive duration (e.g. \"10s\")", c.PollInterval))
