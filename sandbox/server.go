@@ -112,6 +112,7 @@ func (s *Sandbox) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 
 	s.countCall(svc, action)
+	s.holdCall(req.Context(), scope.Region, svc, action)
 	if ferr, delay := s.faultFor(svc, action); delay > 0 || ferr != nil {
 		if delay > 0 {
 			select {
