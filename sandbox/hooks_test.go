@@ -235,3 +235,42 @@ func TestHoldCall(t *testing.T) {
 	}
 	sandboxtest.RequireEmptyInventory(t, sb)
 }
+
+// A held answer: the call is carried out at once, and the client that
+// gives up never hears of it.
+func TestHoldAnswer(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	c := ec2.NewFromConfig(sandboxtest.Config(t, sb, "us-east-1"))
+	h := sb.HoldAnswer(func(_, _, action string) bool { return action == "CreateKeyPair" })
+	defer h.Release()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.CreateKeyPair(ctx, &ec2.CreateKeyPairInput{KeyName: aws.String("answered")}, func(o *ec2.Options) { o.Retryer = aws.NopRetryer{} })
+		errc <- err
+	}()
+	select {
+	case <-h.Reached():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the answer was not held")
+	}
+	pairs, err := c.DescribeKeyPairs(context.Background(), &ec2.DescribeKeyPairsInput{})
+	if err != nil || len(pairs.KeyPairs) != 1 {
+		t.Fatalf("the call was not carried out before its answer: %v %+v", err, pairs)
+	}
+	cancel()
+	if err := <-errc; err == nil {
+		t.Fatal("the client got a held answer")
+	}
+	select {
+	case <-h.ClientGone():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sandbox did not see the client go")
+	}
+	h.Release()
+	if _, err := c.DeleteKeyPair(context.Background(), &ec2.DeleteKeyPairInput{KeyName: aws.String("answered")}); err != nil {
+		t.Fatal(err)
+	}
+	sandboxtest.RequireEmptyInventory(t, sb)
+}
