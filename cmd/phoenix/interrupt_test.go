@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -327,5 +328,90 @@ func logIfFailed(t *testing.T, out string) {
 	t.Helper()
 	if t.Failed() {
 		t.Logf("last output:\n%s", out)
+	}
+}
+
+// A `phoenix deploy` killed mid-refresh (SIGKILL: no cleanup at all)
+// leaves the refresh running and its lock behind. phoenix status shows
+// both, and says the lock's process has ended; the same deploy run again
+// takes the lock over at once, follows the refresh and finishes it, or,
+// for an image that fails its health checks, rolls it back.
+func TestKilledDeployIsRecoveredByARerun(t *testing.T) {
+	testenv.RequireE2E(t)
+	bin := buildPhoenix(t)
+	for _, tc := range []struct {
+		name, group, health string
+		code                int
+		result              string
+	}{
+		{"healthy image", "killed", "", exitOK, "web: succeeded: instance refresh "},
+		{"image that fails health checks", "killed-bad", "fail", exitFailed, "web: rolled back: deploy failed and was rolled back: instance refresh "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			x := newInterruptFixture(t, tc.group, tc.health, deploytest.StackOptions{}, `  strategy "rolling" {
+    min_healthy_percentage = 50
+  }
+`)
+			p := startPhoenix(t, bin, x.args("deploy")...)
+			p.waitOutput(t, "[refresh] refresh InProgress")
+			p.signal(t, syscall.SIGKILL)
+			p.wait(t, time.Minute)
+			// The refresh is held where it is until the rerun follows it,
+			// so that what follows does not depend on timing.
+			x.setRefreshProcess(t, true)
+
+			out, code := runPhoenix(t, bin, x.args("status")...)
+			pid := p.cmd.Process.Pid
+			for _, want := range []string{
+				"InProgress",
+				fmt.Sprintf(", pid %d) until ", pid),
+				fmt.Sprintf("process %d has ended: the same owner's next deploy or rollback takes the lock over", pid),
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("status lacks %q", want)
+				}
+			}
+			if code != exitOK {
+				t.Errorf("status exited %d", code)
+			}
+			logIfFailed(t, out)
+
+			rerun := startPhoenix(t, bin, x.args("deploy")...)
+			rerun.waitOutput(t, "following instance refresh")
+			x.setRefreshProcess(t, false)
+			out, code = rerun.wait(t, 2*time.Minute)
+			if code != tc.code || !strings.Contains(out, tc.result) {
+				t.Errorf("rerun: exit %d, want %d with %q", code, tc.code, tc.result)
+			}
+			if want := fmt.Sprintf("warning: taking over the lock on %q left by deploy ", x.group); !strings.Contains(out, want) || !strings.Contains(out, fmt.Sprintf("its process %d has ended", pid)) {
+				t.Errorf("rerun does not say it took the lock over")
+			}
+			if n := x.SB.Calls()["autoscaling"]["StartInstanceRefresh"]; n != 1 {
+				t.Errorf("%d refreshes started, want only the killed deploy's", n)
+			}
+			want := x.new
+			if tc.health == "fail" {
+				want = x.old
+			}
+			x.requireOn(t, want, "after the rerun")
+			logIfFailed(t, out)
+		})
+	}
+}
+
+// setRefreshProcess suspends or resumes the group's InstanceRefresh
+// process: a suspended refresh stays where it is.
+func (x *interruptFixture) setRefreshProcess(t *testing.T, suspend bool) {
+	t.Helper()
+	ctx, as := context.Background(), x.Clients.AutoScaling
+	var err error
+	if suspend {
+		_, err = as.SuspendProcesses(ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: aws.String(x.group), ScalingProcesses: []string{"InstanceRefresh"}})
+	} else {
+		_, err = as.ResumeProcesses(ctx, &autoscaling.ResumeProcessesInput{AutoScalingGroupName: aws.String(x.group), ScalingProcesses: []string{"InstanceRefresh"}})
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }
