@@ -297,6 +297,11 @@ func (d *Deployer) loop(ctx context.Context, s *Session, step func(context.Conte
 			if st.Refresh != nil || st.Health != nil || st.Progress != "" {
 				d.emit(Event{Kind: EventProgress, Step: st.Name, Message: st.Progress, Refresh: st.Refresh, Health: st.Health})
 			}
+			if st.State == StepFailed && ctx.Err() != nil {
+				// A call cut short by Ctrl-C is an interruption, not a
+				// failure to roll back from.
+				return st, ctx.Err()
+			}
 			if st.State != StepWorking {
 				return st, nil
 			}

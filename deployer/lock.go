@@ -2,8 +2,12 @@ package deployer
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,15 +19,27 @@ import (
 const LockTag = "phoenix:lock"
 
 // Lock is phoenix's lock on a group: who holds it and until when. A deploy
-// that dies without releasing it stops blocking others at Expires.
+// that dies without releasing it stops blocking others at Expires; before
+// that, the same owner may take it over once its process has ended
+// (Stale).
 type Lock struct {
-	Owner   string    `json:"owner"`
-	Deploy  string    `json:"deploy"`
+	Owner  string `json:"owner"`
+	Deploy string `json:"deploy"`
+	// PID is the holding process's id on the owner's host; 0 when the
+	// lock does not say.
+	PID     int       `json:"pid,omitempty"`
 	Expires time.Time `json:"expires"`
+	// Stale: the lock is the reader's own owner's, and its process no
+	// longer runs on this host.
+	Stale bool `json:"stale,omitempty"`
 }
 
 func (l Lock) value() string {
-	return fmt.Sprintf("owner=%s deploy=%s expires=%s", strings.ReplaceAll(l.Owner, " ", "_"), l.Deploy, l.Expires.UTC().Format(time.RFC3339))
+	pid := ""
+	if l.PID > 0 {
+		pid = fmt.Sprintf(" pid=%d", l.PID)
+	}
+	return fmt.Sprintf("owner=%s deploy=%s%s expires=%s", strings.ReplaceAll(l.Owner, " ", "_"), l.Deploy, pid, l.Expires.UTC().Format(time.RFC3339))
 }
 
 // parseLock reads a lock tag's value; a value it cannot read still locks
@@ -37,6 +53,8 @@ func parseLock(v string) Lock {
 			l.Owner = val
 		case "deploy":
 			l.Deploy = val
+		case "pid":
+			l.PID, _ = strconv.Atoi(val)
 		case "expires":
 			l.Expires, _ = time.Parse(time.RFC3339, val)
 		}
@@ -48,7 +66,35 @@ func parseLock(v string) Lock {
 }
 
 func (l Lock) String() string {
-	return fmt.Sprintf("%s (deploy %s) until %s", l.Owner, l.Deploy, l.Expires.UTC().Format(time.RFC3339))
+	pid := ""
+	if l.PID > 0 {
+		pid = fmt.Sprintf(", pid %d", l.PID)
+	}
+	s := fmt.Sprintf("%s (deploy %s%s) until %s", l.Owner, l.Deploy, pid, l.Expires.UTC().Format(time.RFC3339))
+	if l.Stale {
+		s += fmt.Sprintf("; process %d has ended: the same owner's next deploy or rollback takes the lock over", l.PID)
+	}
+	return s
+}
+
+// stale reports whether l was left by a process of this deployer's owner
+// that has ended (killed, or its machine rebooted): the owner names the
+// user and host, so the process id is meaningful here. Such a lock no
+// longer protects anything, and waiting for it to expire would keep the
+// owner's own rerun out for up to LockTTL.
+func (d *Deployer) stale(l Lock) bool {
+	return l.PID > 0 && l.Owner == strings.ReplaceAll(d.Owner, " ", "_") && !processRunning(l.PID)
+}
+
+// processRunning reports whether a process with id pid runs on this host.
+// Where that cannot be told, it says yes.
+func processRunning(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	err = p.Signal(syscall.Signal(0))
+	return err == nil || !(errors.Is(err, os.ErrProcessDone) || errors.Is(err, syscall.ESRCH))
 }
 
 var refreshActive = map[astypes.InstanceRefreshStatus]bool{
@@ -80,6 +126,10 @@ func (d *Deployer) checkLock(ctx context.Context, s *Session, forRollback bool) 
 	}
 	for _, g := range s.Target.Groups() {
 		if l, ok := locks[g]; ok && d.now().Before(l.Expires) {
+			if d.stale(l) {
+				d.emit(Event{Kind: EventWarning, Step: "lock", Message: fmt.Sprintf("taking over the lock on %q left by deploy %s: its process %d has ended", g, l.Deploy, l.PID)})
+				continue
+			}
 			return refuse("auto scaling group %q is locked by %s: wait for that deploy to finish or, if it died, delete the group's %s tag", g, l, LockTag)
 		}
 	}
@@ -146,7 +196,7 @@ func (s *Session) readLocks(ctx context.Context) (map[string]Lock, error) {
 // both read their own, Auto Scaling still lets only one instance refresh
 // start.)
 func (d *Deployer) acquireLock(ctx context.Context, s *Session) error {
-	l := Lock{Owner: d.Owner, Deploy: s.ID, Expires: d.now().Add(d.LockTTL)}
+	l := Lock{Owner: d.Owner, Deploy: s.ID, PID: os.Getpid(), Expires: d.now().Add(d.LockTTL)}
 	if err := s.writeLock(ctx, l); err != nil {
 		return &Error{Outcome: Refused, Err: err}
 	}

@@ -95,6 +95,7 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 	}
 	for _, grp := range d.Target.Groups() {
 		if l, ok := locks[grp]; ok && d.now().Before(l.Expires) && st.Lock == nil {
+			l.Stale = d.stale(l)
 			st.Lock = &l
 		}
 	}

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -56,6 +57,7 @@ type hookState struct {
 	faults []*Fault
 	seq    int
 	onCall func(service, action string)
+	holds  []*Hold
 }
 
 // OnCall registers f to be called before each API call is handled, from
@@ -78,6 +80,91 @@ func (s *Sandbox) countCall(svc, action string) {
 	s.hooks.mu.Unlock()
 	if f != nil {
 		f(svc, action)
+	}
+}
+
+// Hold is an API call the sandbox holds, so that a test can act at an
+// exact point of a client's run: send a signal to the client's process
+// while its call is in flight, say. HoldCall holds a call before it is
+// handled (AWS has not seen it yet); once released, it is handled whether
+// or not its client still waits, as AWS carries out a request it has
+// received. HoldAnswer handles the call at once and holds its answer (AWS
+// did the work and the client never hears of it).
+type Hold struct {
+	match   func(region, service, action string) bool
+	answer  bool
+	reached chan struct{}
+	gone    chan struct{}
+	release chan struct{}
+	done    sync.Once
+
+	// Region, Service and Action name the held call once Reached is closed.
+	Region, Service, Action string
+}
+
+// HoldCall holds the first API call for which match reports true, before
+// handling it. match sees each call in order of arrival, one at a time,
+// until one matches; it may keep state (the first DescribeImages after
+// CopyImage, say) and must not call the Sandbox.
+func (s *Sandbox) HoldCall(match func(region, service, action string) bool) *Hold {
+	return s.hold(match, false)
+}
+
+// HoldAnswer is HoldCall for the answer: the call is handled at once and
+// its answer is held until the Hold is released.
+func (s *Sandbox) HoldAnswer(match func(region, service, action string) bool) *Hold {
+	return s.hold(match, true)
+}
+
+func (s *Sandbox) hold(match func(region, service, action string) bool, answer bool) *Hold {
+	h := &Hold{match: match, answer: answer, reached: make(chan struct{}), gone: make(chan struct{}), release: make(chan struct{})}
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	s.hooks.holds = append(s.hooks.holds, h)
+	return h
+}
+
+// Reached is closed when the held call has arrived (HoldCall) or has been
+// handled (HoldAnswer).
+func (h *Hold) Reached() <-chan struct{} { return h.reached }
+
+// ClientGone is closed when the held call's client stopped waiting for
+// the answer (it closed the connection) while the call was held.
+func (h *Hold) ClientGone() <-chan struct{} { return h.gone }
+
+// Release lets the held call (or, before it arrives, the next matching
+// call) go on. It is safe to call more than once.
+func (h *Hold) Release() { h.done.Do(func() { close(h.release) }) }
+
+// holdCall blocks a call that a Hold of this kind (answer or not)
+// matches until the Hold is released or the sandbox closes.
+func (s *Sandbox) holdCall(ctx context.Context, region, svc, action string, answer bool) {
+	s.hooks.mu.Lock()
+	var h *Hold
+	for i, c := range s.hooks.holds {
+		if c.answer == answer && c.match(region, svc, action) {
+			h = c
+			s.hooks.holds = append(s.hooks.holds[:i:i], s.hooks.holds[i+1:]...)
+			break
+		}
+	}
+	s.hooks.mu.Unlock()
+	if h == nil {
+		return
+	}
+	h.Region, h.Service, h.Action = region, svc, action
+	close(h.reached)
+	client := ctx.Done()
+	for {
+		select {
+		case <-client:
+			close(h.gone)
+			client = nil
+		case <-h.release:
+			return
+		case <-s.stop:
+			return
+		}
 	}
 }
 

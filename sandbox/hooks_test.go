@@ -165,3 +165,112 @@ func TestHookEndpoints(t *testing.T) {
 		t.Errorf("unknown hook not 404")
 	}
 }
+
+// A held call waits until released while other calls go on; a client that
+// gives up on it is seen, and the call is still carried out on release, as
+// AWS does with a request it has received.
+func TestHoldCall(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	c := ec2.NewFromConfig(sandboxtest.Config(t, sb, "eu-west-1"))
+	var seen []string
+	h := sb.HoldCall(func(region, service, action string) bool {
+		seen = append(seen, action)
+		return region == "eu-west-1" && action == "CreateKeyPair"
+	})
+	defer h.Release()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.CreateKeyPair(ctx, &ec2.CreateKeyPairInput{KeyName: aws.String("held")}, func(o *ec2.Options) { o.Retryer = aws.NopRetryer{} })
+		errc <- err
+	}()
+	select {
+	case <-h.Reached():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call was not held")
+	}
+	if h.Region != "eu-west-1" || h.Service != "ec2" || h.Action != "CreateKeyPair" {
+		t.Errorf("held %s %s %s", h.Region, h.Service, h.Action)
+	}
+	// Other calls are answered meanwhile.
+	if _, err := c.DescribeKeyPairs(context.Background(), &ec2.DescribeKeyPairsInput{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		t.Fatalf("the held call was answered: %v", err)
+	case <-h.ClientGone():
+		t.Fatal("client gone before it gave up")
+	default:
+	}
+	cancel()
+	if err := <-errc; err == nil {
+		t.Fatal("the client got an answer to a held call")
+	}
+	select {
+	case <-h.ClientGone():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sandbox did not see the client go")
+	}
+	h.Release()
+	var pairs *ec2.DescribeKeyPairsOutput
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var err error
+		if pairs, err = c.DescribeKeyPairs(context.Background(), &ec2.DescribeKeyPairsInput{}); err != nil {
+			t.Fatal(err)
+		}
+		if len(pairs.KeyPairs) > 0 {
+			break
+		}
+	}
+	if len(pairs.KeyPairs) != 1 || aws.ToString(pairs.KeyPairs[0].KeyName) != "held" {
+		t.Fatalf("key pairs after the release: %+v", pairs.KeyPairs)
+	}
+	if strings.Join(seen, ",") != "CreateKeyPair" {
+		t.Errorf("match saw %v, want only the calls until the first match", seen)
+	}
+	if _, err := c.DeleteKeyPair(context.Background(), &ec2.DeleteKeyPairInput{KeyName: aws.String("held")}); err != nil {
+		t.Fatal(err)
+	}
+	sandboxtest.RequireEmptyInventory(t, sb)
+}
+
+// A held answer: the call is carried out at once, and the client that
+// gives up never hears of it.
+func TestHoldAnswer(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	c := ec2.NewFromConfig(sandboxtest.Config(t, sb, "us-east-1"))
+	h := sb.HoldAnswer(func(_, _, action string) bool { return action == "CreateKeyPair" })
+	defer h.Release()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.CreateKeyPair(ctx, &ec2.CreateKeyPairInput{KeyName: aws.String("answered")}, func(o *ec2.Options) { o.Retryer = aws.NopRetryer{} })
+		errc <- err
+	}()
+	select {
+	case <-h.Reached():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the answer was not held")
+	}
+	pairs, err := c.DescribeKeyPairs(context.Background(), &ec2.DescribeKeyPairsInput{})
+	if err != nil || len(pairs.KeyPairs) != 1 {
+		t.Fatalf("the call was not carried out before its answer: %v %+v", err, pairs)
+	}
+	cancel()
+	if err := <-errc; err == nil {
+		t.Fatal("the client got a held answer")
+	}
+	select {
+	case <-h.ClientGone():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sandbox did not see the client go")
+	}
+	h.Release()
+	if _, err := c.DeleteKeyPair(context.Background(), &ec2.DeleteKeyPairInput{KeyName: aws.String("answered")}); err != nil {
+		t.Fatal(err)
+	}
+	sandboxtest.RequireEmptyInventory(t, sb)
+}

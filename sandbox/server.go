@@ -112,6 +112,7 @@ func (s *Sandbox) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 
 	s.countCall(svc, action)
+	s.holdCall(req.Context(), scope.Region, svc, action, false)
 	if ferr, delay := s.faultFor(svc, action); delay > 0 || ferr != nil {
 		if delay > 0 {
 			select {
@@ -137,6 +138,7 @@ func (s *Sandbox) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	c := &call{w: w, r: region, p: params, body: body, service: svc, action: action, access: scope.AccessKey}
 	out, aerr := h(c)
 	w.mu.Unlock()
+	s.holdCall(req.Context(), scope.Region, svc, action, true)
 	if aerr != nil {
 		writeError(rw, svc, reqID, aerr)
 		return

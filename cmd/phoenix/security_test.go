@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log"
@@ -23,24 +22,6 @@ import (
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox/sandboxtest"
 )
-
-// syncBuffer is a bytes.Buffer that several goroutines may write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // credentialRecorder is a proxy in front of the sandbox that notes the
 // access key ids and session tokens of the requests it forwards, to show
