@@ -188,15 +188,20 @@ func ratio(r Row) string {
 	return fmt.Sprintf("%.2f", r.Ratio)
 }
 
-// figure prints whole numbers without decimals and others with up to
-// three significant decimals.
+// figure prints whole numbers as they are and others with three
+// significant digits or more: 17.5, 61.4, 0.731, 124.8 -> 125.
 func figure(v float64) string {
-	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+	a := math.Abs(v)
+	switch {
+	case v == math.Trunc(v) && a < 1e15:
 		return fmt.Sprintf("%.0f", v)
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case a >= 1:
+		return fmt.Sprintf("%.2f", v)
+	default:
+		return fmt.Sprintf("%.3g", v)
 	}
-	s := fmt.Sprintf("%.3f", v)
-	if math.Abs(v) >= 100 {
-		s = fmt.Sprintf("%.1f", v)
-	}
-	return strings.TrimRight(strings.TrimRight(s, "0"), ".")
 }

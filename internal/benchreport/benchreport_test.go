@@ -76,9 +76,9 @@ func TestPrintAlignsTheTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `benchmark                  phoenix  baseline  unit   ratio  note
-bake, 1 region: wall time   18.415    60.464  s       0.30  poll 1s
+bake, 1 region: wall time     18.4      60.5  s       0.30  poll 1s
 deploy: calls                   30         0  calls      -
-plugin size                 88.879     124.8  MiB     0.71  both -trimpath
+plugin size                   88.9       125  MiB     0.71  both -trimpath
 `
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
@@ -89,7 +89,7 @@ plugin size                 88.879     124.8  MiB     0.71  both -trimpath
 	}
 	wantMD := `| benchmark | phoenix | baseline | unit | ratio | note |
 |---|---:|---:|---|---:|---|
-| plugin size | 88.879 | 124.8 | MiB | 0.71 | both -trimpath |
+| plugin size | 88.9 | 125 | MiB | 0.71 | both -trimpath |
 `
 	if b.String() != wantMD {
 		t.Errorf("markdown got:\n%s\nwant:\n%s", b.String(), wantMD)
