@@ -24,7 +24,7 @@ import (
 // plugin and installs it into a fresh plugin directory, the way a user's
 // `packer plugins install --path` does.
 type packerEnv struct {
-	t      *testing.T
+	t      testing.TB
 	root   string
 	packer string
 	env    []string
@@ -32,6 +32,13 @@ type packerEnv struct {
 
 func newPackerEnv(t *testing.T) *packerEnv {
 	testenv.RequireE2E(t)
+	return installPacker(t)
+}
+
+// installPacker is newPackerEnv without the end-to-end gate, for
+// benchmarks, which only run when asked for with -bench.
+func installPacker(t testing.TB) *packerEnv {
+	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +57,7 @@ func newPackerEnv(t *testing.T) *packerEnv {
 	return p
 }
 
-func run(t *testing.T, dir string, env []string, name string, args ...string) string {
+func run(t testing.TB, dir string, env []string, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
