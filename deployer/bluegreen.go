@@ -486,6 +486,22 @@ func (s *Session) scheduledScaleIn(ctx context.Context, group string) (string, e
 	return "", nil
 }
 
+// deleteScaleIn deletes group's scheduled action name. A delete whose
+// first attempt went through but whose answer was lost is retried by the
+// SDK and refused (the action is not found); that, like any other error
+// after which the action is gone, counts as done, so the deploy does not
+// fail on its own success.
+func (s *Session) deleteScaleIn(ctx context.Context, group, name string) error {
+	_, err := s.Clients.AutoScaling.DeleteScheduledAction(ctx, &autoscaling.DeleteScheduledActionInput{AutoScalingGroupName: aws.String(group), ScheduledActionName: aws.String(name)})
+	if err == nil {
+		return nil
+	}
+	if left, rerr := s.scheduledScaleIn(ctx, group); rerr == nil && left == "" {
+		return nil
+	}
+	return fmt.Errorf("deleting scheduled action %s of %q: %w", name, group, err)
+}
+
 // Plan says what a blue-green deploy would change.
 func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
 	st, err := s.readBlueGreen(ctx)
@@ -594,8 +610,8 @@ func (run *bgRun) Step(ctx context.Context) (Step, error) {
 	}
 	// 2. The new colour at the old one's capacity, pinned.
 	if run.scheduled != "" {
-		if _, err := s.Clients.AutoScaling.DeleteScheduledAction(ctx, &autoscaling.DeleteScheduledActionInput{AutoScalingGroupName: aws.String(nw.group()), ScheduledActionName: aws.String(run.scheduled)}); err != nil {
-			return Step{}, fmt.Errorf("deleting scheduled action %s of %q: %w", run.scheduled, nw.group(), err)
+		if err := s.deleteScaleIn(ctx, nw.group(), run.scheduled); err != nil {
+			return Step{}, err
 		}
 		run.scheduled = ""
 		return Step{Name: "scale", Action: fmt.Sprintf("deleted the scheduled scale-in of %s: it is about to take traffic", nw.label())}, nil
@@ -957,8 +973,8 @@ func (r *rollbackRun) RollbackStep(ctx context.Context) (Step, error) {
 func (run *bgRun) warmRollback(ctx context.Context, st *bgState, from, to *colour) (Step, error) {
 	s := run.s
 	if run.scheduled != "" {
-		if _, err := s.Clients.AutoScaling.DeleteScheduledAction(ctx, &autoscaling.DeleteScheduledActionInput{AutoScalingGroupName: aws.String(to.group()), ScheduledActionName: aws.String(run.scheduled)}); err != nil {
-			return Step{}, fmt.Errorf("deleting scheduled action %s of %q: %w", run.scheduled, to.group(), err)
+		if err := s.deleteScaleIn(ctx, to.group(), run.scheduled); err != nil {
+			return Step{}, err
 		}
 		run.scheduled = ""
 		return Step{Name: "rollback", Action: fmt.Sprintf("deleted the scheduled scale-in of %s", to.label())}, nil

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 )
@@ -66,7 +67,13 @@ func newHealthGate(c Clients) *healthGate { return &healthGate{c: c, images: map
 // asks about.
 const describeInstancesBatch = 200
 
-// learnImages finds the AMI of the instances it does not know yet.
+// learnImages finds the AMI of the instances it does not know yet. It
+// asks with an instance-id filter rather than InstanceIds: EC2 is
+// eventually consistent, and an instance Auto Scaling launched a moment
+// ago may not be listed yet. By id, one such instance fails the whole
+// batch with InvalidInstanceID.NotFound on every pass until it shows up;
+// by filter it is simply absent, its AMI stays unknown (the gate stays
+// closed for it) and it is asked about again on the next pass.
 func (h *healthGate) learnImages(ctx context.Context, ids []string) error {
 	var unknown []string
 	for _, id := range ids {
@@ -78,7 +85,7 @@ func (h *healthGate) learnImages(ctx context.Context, ids []string) error {
 		n := min(len(unknown), describeInstancesBatch)
 		batch := unknown[:n]
 		unknown = unknown[n:]
-		p := ec2.NewDescribeInstancesPaginator(h.c.EC2, &ec2.DescribeInstancesInput{InstanceIds: batch})
+		p := ec2.NewDescribeInstancesPaginator(h.c.EC2, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{{Name: aws.String("instance-id"), Values: batch}}})
 		for p.HasMorePages() {
 			out, err := p.NextPage(ctx)
 			if err != nil {
@@ -161,7 +168,8 @@ func (h *healthGate) read(ctx context.Context, g astypes.AutoScalingGroup, tgs [
 		fromGroup := 0
 		for j := range tg.Targets {
 			t := &tg.Targets[j]
-			t.AMI = h.images[t.ID]
+			var known bool
+			t.AMI, known = h.images[t.ID]
 			hl.Total++
 			onAMI := ami == "" || t.AMI == ami
 			if onAMI {
@@ -174,6 +182,8 @@ func (h *healthGate) read(ctx context.Context, g astypes.AutoScalingGroup, tgs [
 				if member[t.ID] {
 					fromGroup++
 				}
+			case t.State == string(elbtypes.TargetHealthStateEnumHealthy) && !known:
+				hl.Problems = append(hl.Problems, fmt.Sprintf("%s in %s is healthy, but EC2 does not list the instance yet, so its AMI is not known", t.ID, tg.Name))
 			case t.State == string(elbtypes.TargetHealthStateEnumHealthy):
 				hl.Problems = append(hl.Problems, fmt.Sprintf("%s in %s is healthy but runs %s, not %s", t.ID, tg.Name, t.AMI, ami))
 			default:
@@ -200,7 +210,11 @@ func (h *healthGate) read(ctx context.Context, g astypes.AutoScalingGroup, tgs [
 				ok++
 				continue
 			}
-			hl.Problems = append(hl.Problems, fmt.Sprintf("%s is %s, %s, on %s", id, in.LifecycleState, t.State, t.AMI))
+			on := t.AMI
+			if _, known := h.images[id]; !known {
+				on = "an AMI not known yet (EC2 does not list the instance yet)"
+			}
+			hl.Problems = append(hl.Problems, fmt.Sprintf("%s is %s, %s, on %s", id, in.LifecycleState, t.State, on))
 		}
 		hl.Healthy = ok
 		if ok < hl.Desired {

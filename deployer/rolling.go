@@ -403,6 +403,30 @@ func (run *rollingRun) startRefresh(ctx context.Context, tv *TemplateVersion, pr
 	return aws.ToString(out.InstanceRefreshId), nil
 }
 
+// ownRefresh makes StartInstanceRefresh safe to retry. When its first
+// attempt went through but the answer was lost (a 5xx after the fact, a
+// dropped connection), the SDK's retry is refused with
+// InstanceRefreshInProgress by the very refresh that attempt started. A
+// group whose unfinished refresh goes to exactly tv is that case (the
+// lock keeps other phoenix deploys out, and tv is the version this deploy
+// is moving to), so its id is returned and the deploy follows it instead
+// of failing, and rolling back, its own refresh. Anything else returns "".
+func (run *rollingRun) ownRefresh(ctx context.Context, err error, tv *TemplateVersion) string {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InstanceRefreshInProgress" {
+		return ""
+	}
+	rf, rerr := run.s.latestRefresh(ctx, run.s.Target.Group)
+	if rerr != nil || rf == nil || !refreshActive[rf.Status] || rf.Status == astypes.InstanceRefreshStatusCancelling || rf.Status == astypes.InstanceRefreshStatusRollbackInProgress {
+		return ""
+	}
+	dc := rf.DesiredConfiguration
+	if dc == nil || dc.LaunchTemplate == nil || aws.ToString(dc.LaunchTemplate.LaunchTemplateId) != tv.ID || aws.ToString(dc.LaunchTemplate.Version) != strconv.FormatInt(tv.Version, 10) {
+		return ""
+	}
+	return aws.ToString(rf.InstanceRefreshId)
+}
+
 // canAutoRollback: Auto Scaling rolls back only to a numbered version.
 func (run *rollingRun) canAutoRollback() bool { return run.previous != nil }
 
@@ -457,6 +481,10 @@ func (run *rollingRun) Step(ctx context.Context) (Step, error) {
 		autoRollback := run.r.AutoRollback && run.canAutoRollback()
 		id, err := run.startRefresh(ctx, run.target, run.r.preferences(autoRollback))
 		if err != nil {
+			if id := run.ownRefresh(ctx, err, run.target); id != "" {
+				run.refresh = id
+				return Step{Name: "refresh", Action: fmt.Sprintf("started instance refresh %s to %s (%s; the start was retried after an error, and the refresh it started is followed)", id, run.target, run.r.summary())}, nil
+			}
 			return Step{State: StepFailed, Name: "refresh", Message: err.Error()}, nil
 		}
 		run.refresh = id
@@ -570,7 +598,9 @@ func (run *rollingRun) startRestore(ctx context.Context, rf *Refresh) (Step, err
 	}
 	id, err := run.startRefresh(ctx, run.previous, prefs)
 	if err != nil {
-		return Step{State: StepFailed, Name: "rollback", Refresh: rf, Message: err.Error()}, nil
+		if id = run.ownRefresh(ctx, err, run.previous); id == "" {
+			return Step{State: StepFailed, Name: "rollback", Refresh: rf, Message: err.Error()}, nil
+		}
 	}
 	run.restore = id
 	run.healthy = time.Time{}
