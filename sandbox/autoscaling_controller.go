@@ -171,20 +171,25 @@ func (r *Region) asgLaunchFailed(g *AutoScalingGroup, now time.Time, id, msg str
 // targetState returns the state of instance id in target group arn, ""
 // when it is not registered.
 func (r *Region) targetState(arn, id string) string {
+	state, _ := r.targetStateReason(arn, id)
+	return state
+}
+
+// targetStateReason is targetState with the target's reason code.
+func (r *Region) targetStateReason(arn, id string) (state, reason string) {
 	tg := r.TargetGroups[arn]
 	if tg == nil {
-		return ""
+		return "", ""
 	}
-	state := ""
 	for _, t := range tg.Targets {
 		if t.ID == id {
 			if t.State != "draining" {
-				return t.State
+				return t.State, t.Reason
 			}
-			state = t.State
+			state, reason = t.State, t.Reason
 		}
 	}
-	return state
+	return state, reason
 }
 
 // unhealthyReason says why an instance fails the group's health checks.

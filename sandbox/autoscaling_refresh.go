@@ -401,7 +401,13 @@ func (r *Region) planRefresh(g *AutoScalingGroup, st *refreshCtl, now time.Time)
 		warming := ok && now.Before(in.inServiceAt.Add(warm))
 		if ok && g.HealthCheckType == "ELB" {
 			for _, arn := range g.TargetGroupARNs {
-				if s := r.targetState(arn, in.ID); s != "" && s != "healthy" && s != "unused" {
+				// A target group no listener uses never checks its
+				// targets (unused, Target.NotInUse) and does not hold the
+				// refresh up; a target that is unused for another reason
+				// (Target.InvalidState: the instance is not in service
+				// yet) is not ready.
+				s, reason := r.targetStateReason(arn, in.ID)
+				if s != "" && s != "healthy" && (s != "unused" || reason != "Target.NotInUse") {
 					ok = false
 				}
 			}
