@@ -270,6 +270,9 @@ func (d *Deployer) Rollback(ctx context.Context) (*Result, error) {
 	return finish(Succeeded, nil)
 }
 
+// actedPollDivisor shortens the wait after a pass that took an action.
+const actedPollDivisor = 5
+
 // maxReadErrors is how many passes in a row may fail to read AWS (after
 // the SDK's own retries) before the deploy gives up.
 const maxReadErrors = 5
@@ -309,7 +312,14 @@ func (d *Deployer) loop(ctx context.Context, s *Session, step func(context.Conte
 		if err := d.extendLock(ctx, s); err != nil {
 			d.emit(Event{Kind: EventWarning, Message: err.Error()})
 		}
-		t := time.NewTimer(jitter(d.PollInterval))
+		wait := d.PollInterval
+		if err == nil && st.Action != "" {
+			// A pass that acted is followed sooner: the next action
+			// (pin after version, scale after pin) often needs nothing
+			// from AWS but the answer it already gave.
+			wait = d.PollInterval / actedPollDivisor
+		}
+		t := time.NewTimer(jitter(wait))
 		select {
 		case <-ctx.Done():
 			t.Stop()
