@@ -3,8 +3,9 @@
 # staging --to prod` carries them. See docs/deployer.md for every setting.
 
 environment "staging" {
-  region  = "eu-west-1"
-  profile = "staging"
+  region = "eu-west-1"
+  # Credentials come from the environment: CI's role (see ci/), or
+  # AWS_PROFILE on a laptop.
 
   # Refuse AMIs with unencrypted snapshots (phoenix-ebs encrypts by default).
   require_encrypted = true
@@ -38,7 +39,17 @@ environment "prod" {
 
   target "web" {
     asg = "web-prod"
+    # Blue-green instead: a second group and the listener that forwards to
+    # both colours, with strategy "blue-green" below.
+    # peer_asg = "web-prod-green"
+    # listener = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web-prod/50dc6c495c0c9188/f2f7dc8efc522ab2"
   }
+
+  # strategy "blue-green" {
+  #   steps        = [10, 50, 100]
+  #   bake_time    = "5m"
+  #   keep_old_for = "1h"
+  # }
 
   strategy "rolling" {
     min_healthy_percentage = 100 # launch before terminate: never below capacity
