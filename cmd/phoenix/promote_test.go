@@ -110,11 +110,11 @@ func TestPromoteCopiesAcrossRegionsAndDeploys(t *testing.T) {
 	y := aws.ToString(copies[0].ImageId)
 	var lines []string // without the copy's progress lines, whose number depends on timing
 	for _, l := range strings.Split(out, "\n") {
-		if !strings.HasPrefix(l, "web: [copy]: copy "+y+" is pending") {
+		if !strings.HasPrefix(l, "web: [copy] copy "+y+" is pending") {
 			lines = append(lines, l)
 		}
 	}
-	if !strings.Contains(out, "web: [copy]: copy "+y+" is pending\n") {
+	if !strings.Contains(out, "web: [copy] copy "+y+" is pending\n") {
 		t.Errorf("no progress line while the copy was pending:\n%s", out)
 	}
 	for i, w := range []string{

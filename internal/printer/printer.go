@@ -149,7 +149,11 @@ func Progress(e deployer.Event) string {
 	if why == "" && e.Health != nil && len(e.Health.Problems) > 0 {
 		why = e.Health.Problems[0]
 	}
-	if why != "" {
+	switch {
+	case why == "":
+	case len(parts) == 1 && e.Step != "":
+		l += " " + why // "[copy] copy ami-… is pending"
+	default:
 		l += ": " + why
 	}
 	return l
