@@ -144,6 +144,16 @@ func (o *rollingOptions) blueGreen() deployer.BlueGreenSettings {
 	return s
 }
 
+// blueGreenOnly are the flags rolling has no use for.
+var blueGreenOnly = []string{"steps", "keep-old-for"}
+
+func strategyName(kind string) string {
+	if kind == "" {
+		return "rolling"
+	}
+	return kind
+}
+
 // rollingOnly are the flags blue-green has no use for.
 var rollingOnly = []string{"min-healthy-percentage", "max-healthy-percentage", "instance-warmup", "checkpoints", "checkpoint-delay", "skip-matching", "auto-rollback", "alarm"}
 
@@ -221,10 +231,14 @@ func selectTargets(ctx context.Context, args []string, o *targetOptions, ro *rol
 	if strategy.Kind == "" && targets[0].PeerASG != "" {
 		strategy.Kind = "blue-green"
 	}
-	if strategy.Kind == "blue-green" && ro != nil && ro.flags != nil {
-		for _, name := range rollingOnly {
+	if ro != nil && ro.flags != nil {
+		only, other := rollingOnly, "rolling"
+		if strategy.Kind != "blue-green" {
+			only, other = blueGreenOnly, "blue-green"
+		}
+		for _, name := range only {
 			if ro.flags.Changed(name) {
-				return nil, refused("--%s is a rolling setting; the strategy is blue-green", name)
+				return nil, refused("--%s is a %s setting; the strategy is %s (set --strategy or the environment's strategy block)", name, other, strategyName(strategy.Kind))
 			}
 		}
 	}

@@ -148,11 +148,18 @@ func (c *Config) strategy(base deployer.StrategySettings) deployer.StrategySetti
 	return base
 }
 
-// rollingOnly reports the rolling settings that are set although the
-// strategy is blue-green.
+// rollingOnly reports the settings of the other strategy that are set:
+// rolling's under blue-green, blue-green's under rolling.
 func (c *Config) rollingOnly(kind string) []error {
 	if kind != "blue-green" {
-		return nil
+		var errs []error
+		if c.Steps != nil {
+			errs = append(errs, fmt.Errorf("steps is a blue-green setting; the strategy is %s", kind))
+		}
+		if c.KeepOldFor != "" {
+			errs = append(errs, fmt.Errorf("keep_old_for is a blue-green setting; the strategy is %s", kind))
+		}
+		return errs
 	}
 	r := c.RollingSettings
 	var errs []error
