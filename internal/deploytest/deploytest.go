@@ -462,6 +462,9 @@ func (f *Fixture) BlueGreen(name, ami string, o BlueGreenOptions) *BlueGreen {
 	lb, err := c.ELB.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String(name), Subnets: f.Subnets[:2]})
 	f.must(err)
 	bg.LoadBalancer, bg.DNSName = aws.ToString(lb.LoadBalancers[0].LoadBalancerArn), aws.ToString(lb.LoadBalancers[0].DNSName)
+	f.T.Cleanup(func() {
+		c.ELB.DeleteLoadBalancer(context.Background(), &elb.DeleteLoadBalancerInput{LoadBalancerArn: aws.String(bg.LoadBalancer)})
+	})
 	newTG := func(tgName string) string {
 		tg, err := c.ELB.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String(tgName), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(port), VpcId: aws.String(f.VPC),
 			HealthCheckPath: aws.String(path), HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2), HealthyThresholdCount: aws.Int32(2), UnhealthyThresholdCount: aws.Int32(2)})
