@@ -65,19 +65,7 @@ func (b *BlueGreen) Name() string { return "blue-green" }
 func (b *BlueGreen) Validate() []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	prev := 0
-	for _, s := range b.Steps {
-		if s < 1 || s > 100 {
-			bad("steps: %d must be between 1 and 100", s)
-		} else if s <= prev {
-			bad("steps %v must be ascending without repeats", b.Steps)
-			break
-		}
-		prev = s
-	}
-	if n := len(b.Steps); n > 0 && b.Steps[n-1] != 100 {
-		bad("steps %v must end with 100: a switch that stops below 100 leaves traffic split between the colours", b.Steps)
-	}
+	errs = append(errs, checkPercentages("steps", b.Steps, "a switch that stops below 100 leaves traffic split between the colours")...)
 	if len(b.Steps) > 10 {
 		bad("steps: %d steps, at most 10", len(b.Steps))
 	}
@@ -394,6 +382,17 @@ func (s *Session) setWeights(ctx context.Context, st *bgState, to *colour, share
 	return nil
 }
 
+// readLive reads the target and says which colour is live and which idle.
+func (s *Session) readLive(ctx context.Context) (st *bgState, live, idle *colour, split bool, err error) {
+	if st, err = s.readBlueGreen(ctx); err != nil {
+		return nil, nil, nil, false, err
+	}
+	if live, split, err = s.liveColour(st); err != nil {
+		return nil, nil, nil, false, err
+	}
+	return st, live, st.other(live), split, nil
+}
+
 // liveColour says which colour serves: the only one with weight, or, when
 // a switch was cut short and both have some, the one without a pin (a
 // switch pins the colour it moves traffic to until it is done).
@@ -441,15 +440,10 @@ type bgRun struct {
 
 // Begin prepares a blue-green deploy.
 func (b *BlueGreen) Begin(ctx context.Context, s *Session) (Execution, error) {
-	st, err := s.readBlueGreen(ctx)
+	st, live, idle, split, err := s.readLive(ctx)
 	if err != nil {
 		return nil, err
 	}
-	live, split, err := s.liveColour(st)
-	if err != nil {
-		return nil, err
-	}
-	idle := st.other(live)
 	run := &bgRun{b: b, s: s, ami: s.AMI.ID, oldName: live.Name, newName: idle.Name, previous: live.Template, capacity: live.desired()}
 	if split && idle.ami() != s.AMI.ID {
 		return nil, refuse("%s splits traffic: %s %d%%, %s %d%% (a switch to %s, pinned by %s, was cut short): run phoenix rollback to return all traffic to %s, or deploy %s again to finish the switch",
@@ -504,15 +498,10 @@ func (s *Session) deleteScaleIn(ctx context.Context, group, name string) error {
 
 // Plan says what a blue-green deploy would change.
 func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
-	st, err := s.readBlueGreen(ctx)
+	_, live, idle, split, err := s.readLive(ctx)
 	if err != nil {
 		return nil, err
 	}
-	live, split, err := s.liveColour(st)
-	if err != nil {
-		return nil, err
-	}
-	idle := st.other(live)
 	if !split && live.ami() == s.AMI.ID {
 		return []Change{{Action: "keep", Detail: fmt.Sprintf("the live colour %s already runs %s: no switch; the deploy only checks health", live.label(), s.AMI.ID)}}, nil
 	}
@@ -902,15 +891,10 @@ func (run *bgRun) Abort(ctx context.Context) (string, error) {
 // the warm colour in one call when it still runs the previous AMI; else
 // the previous AMI is deployed blue-green like any other.
 func (b *BlueGreen) BeginRollback(ctx context.Context, s *Session) (Execution, error) {
-	st, err := s.readBlueGreen(ctx)
+	st, live, idle, split, err := s.readLive(ctx)
 	if err != nil {
 		return nil, err
 	}
-	live, split, err := s.liveColour(st)
-	if err != nil {
-		return nil, err
-	}
-	idle := st.other(live)
 	if split {
 		// A switch to idle was cut short: return everything to live.
 		run := &bgRun{b: b, s: s, oldName: live.Name, newName: idle.Name, ami: live.ami(), previous: live.Template}

@@ -52,6 +52,19 @@ func readColour(t *testing.T, f *deploytest.Fixture, group string) colourState {
 	return cs
 }
 
+// requireOnBlue waits until green is empty, scaled to zero and unpinned,
+// and checks that blue still runs old on n instances, unpinned.
+func requireOnBlue(t *testing.T, f *deploytest.Fixture, bg *deploytest.BlueGreen, old string, n int) {
+	t.Helper()
+	f.WaitFor("green scaled to zero", 20*time.Second, func() (bool, string) {
+		g := readColour(t, f, bg.Green)
+		return g.desired == 0 && g.min == 0 && !g.pinned && len(g.amis) == 0, fmt.Sprintf("%+v", g)
+	})
+	if b := readColour(t, f, bg.Blue); b.pinned || b.desired != n || b.amis[old] != n {
+		t.Errorf("blue %+v, want %d instances on %s, unpinned", b, n, old)
+	}
+}
+
 // healthyOn counts tg's healthy targets that run ami.
 func healthyOn(t *testing.T, f *deploytest.Fixture, tg, ami string) (healthy, total int) {
 	t.Helper()
@@ -211,13 +224,7 @@ func TestBlueGreenFailingImageNeverGetsTraffic(t *testing.T) {
 			t.Errorf("blue instance %s: %s -> %s", id, ami, after[id])
 		}
 	}
-	f.WaitFor("green scaled to zero", 20*time.Second, func() (bool, string) {
-		g := readColour(t, f, bg.Green)
-		return g.desired == 0 && g.min == 0 && !g.pinned && len(g.amis) == 0, ""
-	})
-	if b := readColour(t, f, bg.Blue); b.pinned || b.desired != 2 || b.amis[old] != 2 {
-		t.Errorf("blue %+v", b)
-	}
+	requireOnBlue(t, f, bg, old, 2)
 }
 
 func TestBlueGreenFailureDuringStepReturnsTrafficAtOnce(t *testing.T) {
@@ -268,13 +275,7 @@ func TestBlueGreenFailureDuringStepReturnsTrafficAtOnce(t *testing.T) {
 	if w := f.Weights(bg); w[bg.BlueTG] != 100 || w[bg.GreenTG] != 0 {
 		t.Errorf("weights %v", w)
 	}
-	f.WaitFor("green scaled to zero", 20*time.Second, func() (bool, string) {
-		g := readColour(t, f, bg.Green)
-		return g.desired == 0 && g.min == 0 && !g.pinned && len(g.amis) == 0, ""
-	})
-	if b := readColour(t, f, bg.Blue); b.pinned || b.desired != 2 || b.amis[old] != 2 {
-		t.Errorf("blue %+v", b)
-	}
+	requireOnBlue(t, f, bg, old, 2)
 }
 
 func TestBlueGreenInterruptedReturnsTrafficAndUnpins(t *testing.T) {

@@ -68,19 +68,7 @@ func (r *Rolling) Validate() []error {
 	if r.InstanceWarmup != nil && (*r.InstanceWarmup < 0 || *r.InstanceWarmup > maxSeconds*time.Second) {
 		bad("instance_warmup %s must be between 0s and 48h", *r.InstanceWarmup)
 	}
-	prev := 0
-	for _, c := range r.Checkpoints {
-		if c < 1 || c > 100 {
-			bad("checkpoints: %d must be between 1 and 100", c)
-		} else if c <= prev {
-			bad("checkpoints %v must be ascending without repeats", r.Checkpoints)
-			break
-		}
-		prev = c
-	}
-	if n := len(r.Checkpoints); n > 0 && r.Checkpoints[n-1] != 100 {
-		bad("checkpoints %v must end with 100: a refresh whose last checkpoint is below 100 stops there, leaving old instances behind", r.Checkpoints)
-	}
+	errs = append(errs, checkPercentages("checkpoints", r.Checkpoints, "a refresh whose last checkpoint is below 100 stops there, leaving old instances behind")...)
 	if r.CheckpointDelay < 0 || r.CheckpointDelay > maxSeconds*time.Second {
 		bad("checkpoint_delay %s must be between 0s and 48h", r.CheckpointDelay)
 	}
@@ -94,6 +82,27 @@ func (r *Rolling) Validate() []error {
 		if a == "" || len(a) > 255 {
 			bad("alarms: %q is not an alarm name", a)
 		}
+	}
+	return errs
+}
+
+// checkPercentages checks a list of percentages that must rise to 100:
+// each 1-100, ascending without repeats, the last 100 (why says what a
+// last value below 100 would do).
+func checkPercentages(setting string, values []int, why string) []error {
+	var errs []error
+	prev := 0
+	for _, v := range values {
+		if v < 1 || v > 100 {
+			errs = append(errs, fmt.Errorf("%s: %d must be between 1 and 100", setting, v))
+		} else if v <= prev {
+			errs = append(errs, fmt.Errorf("%s %v must be ascending without repeats", setting, values))
+			break
+		}
+		prev = v
+	}
+	if n := len(values); n > 0 && values[n-1] != 100 {
+		errs = append(errs, fmt.Errorf("%s %v must end with 100: %s", setting, values, why))
 	}
 	return errs
 }

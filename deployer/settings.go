@@ -86,18 +86,7 @@ func (s *RollingSettings) Override(o RollingSettings) {
 func (s RollingSettings) Rolling() (*Rolling, time.Duration, []error) {
 	r := &Rolling{MinHealthyPercentage: 90, MaxHealthyPercentage: 100, SkipMatching: true, AutoRollback: true, CheckpointDelay: time.Hour, Checkpoints: s.Checkpoints, Alarms: s.Alarms}
 	var errs []error
-	dur := func(setting, v string, dst *time.Duration) bool {
-		if v == "" {
-			return false
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, &SettingError{setting, fmt.Errorf("%s %q is not a duration (e.g. \"90s\", \"5m\")", setting, v)})
-			return false
-		}
-		*dst = d
-		return true
-	}
+	dur := func(setting, v string, dst *time.Duration) bool { return parseDuration(setting, v, dst, &errs) }
 	if s.MinHealthyPercentage != nil {
 		r.MinHealthyPercentage = *s.MinHealthyPercentage
 	}
@@ -116,14 +105,36 @@ func (s RollingSettings) Rolling() (*Rolling, time.Duration, []error) {
 	if s.AutoRollback != nil {
 		r.AutoRollback = *s.AutoRollback
 	}
-	timeout := DefaultHealthTimeout
-	if dur("health_timeout", s.HealthTimeout, &timeout) && (timeout <= 0 || timeout > 24*time.Hour) {
-		errs = append(errs, &SettingError{"health_timeout", fmt.Errorf("health_timeout %s must be more than 0s and at most 24h", s.HealthTimeout)})
-	}
+	timeout := healthTimeout(s.HealthTimeout, &errs)
 	for _, err := range r.Validate() {
 		errs = append(errs, &SettingError{settingOf(err), err})
 	}
 	return r, timeout, errs
+}
+
+// parseDuration parses a duration setting into dst; an empty value
+// leaves dst alone. A malformed one is added to errs, naming the setting.
+func parseDuration(setting, v string, dst *time.Duration, errs *[]error) bool {
+	if v == "" {
+		return false
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		*errs = append(*errs, &SettingError{setting, fmt.Errorf("%s %q is not a duration (e.g. \"90s\", \"5m\")", setting, v)})
+		return false
+	}
+	*dst = d
+	return true
+}
+
+// healthTimeout is the health_timeout setting, DefaultHealthTimeout when
+// it is empty; a value out of range is added to errs.
+func healthTimeout(v string, errs *[]error) time.Duration {
+	timeout := DefaultHealthTimeout
+	if parseDuration("health_timeout", v, &timeout, errs) && (timeout <= 0 || timeout > 24*time.Hour) {
+		*errs = append(*errs, &SettingError{"health_timeout", fmt.Errorf("health_timeout %s must be more than 0s and at most 24h", v)})
+	}
+	return timeout
 }
 
 // settingOf is the setting a validation message starts with.
@@ -186,24 +197,10 @@ func (s *BlueGreenSettings) Override(o BlueGreenSettings) {
 func (s BlueGreenSettings) BlueGreen() (*BlueGreen, time.Duration, []error) {
 	b := &BlueGreen{Steps: s.Steps}
 	var errs []error
-	dur := func(setting, v string, dst *time.Duration) bool {
-		if v == "" {
-			return false
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, &SettingError{setting, fmt.Errorf("%s %q is not a duration (e.g. \"90s\", \"5m\")", setting, v)})
-			return false
-		}
-		*dst = d
-		return true
-	}
+	dur := func(setting, v string, dst *time.Duration) bool { return parseDuration(setting, v, dst, &errs) }
 	dur("bake_time", s.BakeTime, &b.BakeTime)
 	dur("keep_old_for", s.KeepOldFor, &b.KeepOldFor)
-	timeout := DefaultHealthTimeout
-	if dur("health_timeout", s.HealthTimeout, &timeout) && (timeout <= 0 || timeout > 24*time.Hour) {
-		errs = append(errs, &SettingError{"health_timeout", fmt.Errorf("health_timeout %s must be more than 0s and at most 24h", s.HealthTimeout)})
-	}
+	timeout := healthTimeout(s.HealthTimeout, &errs)
 	for _, err := range b.Validate() {
 		errs = append(errs, &SettingError{settingOf(err), err})
 	}
