@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -152,15 +153,40 @@ func ec2RunInstances(c *call) (any, *APIError) {
 		return nil, errf("InstanceLimitExceeded", "You have requested more instances (%d) than your current instance limit of %d allows for the specified instance type. Please visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit.", minC, instanceLimit-live)
 	}
 	spec.Data, spec.Count, spec.ClientToken = d, min(maxC, instanceLimit-live), c.p.Get("ClientToken")
-	insts, err := c.r.launchInstances(spec)
-	if err != nil {
-		return nil, err
+	// A repeated request with the same client token answers with what the
+	// first one launched (EC2's idempotency), whatever state it is in now.
+	insts := c.r.instancesByClientToken(spec.ClientToken)
+	if len(insts) == 0 {
+		if insts, err = c.r.launchInstances(spec); err != nil {
+			return nil, err
+		}
 	}
 	items := make([]*X, len(insts))
 	for i, in := range insts {
 		items[i] = E("item", append(c.r.renderInstance(in), I("amiLaunchIndex", i))...)
 	}
 	return ec2Out(T("reservationId", insts[0].ReservationID), T("ownerId", AccountID), List("groupSet", nil), List("instancesSet", items)), nil
+}
+
+// instancesByClientToken are the instances a RunInstances with token
+// launched, in launch order; none for an empty token.
+func (r *Region) instancesByClientToken(token string) []*Instance {
+	if token == "" {
+		return nil
+	}
+	var out []*Instance
+	for _, in := range r.Instances {
+		if in.ClientToken == token {
+			out = append(out, in)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].LaunchTime.Equal(out[j].LaunchTime) {
+			return out[i].LaunchTime.Before(out[j].LaunchTime)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
 }
 
 func privateDNS(region, ip string) string {

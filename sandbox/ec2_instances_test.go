@@ -243,6 +243,38 @@ func TestEC2LaunchWithDisabledKMSKeyTerminates(t *testing.T) {
 	sandboxtest.RequireEmptyInventory(t, sb)
 }
 
+// RunInstances with a client token it has seen answers with what the
+// first request launched, whatever its state, and launches nothing more.
+func TestEC2RunInstancesIsIdempotentByClientToken(t *testing.T) {
+	sb := sandboxtest.Start(t)
+	ctx := context.Background()
+	c := ec2.NewFromConfig(sandboxtest.Config(t, sb, "us-east-1"))
+	in := &ec2.RunInstancesInput{ImageId: aws.String(sandbox.PublicImageID(sb, "us-east-1", "al2023-ami-2023")), MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		ClientToken: aws.String("build-7f3a")}
+	first, err := c.RunInstances(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(first.Instances[0].InstanceId)
+	again, err := c.RunInstances(ctx, in)
+	if err != nil || len(again.Instances) != 1 || aws.ToString(again.Instances[0].InstanceId) != id || aws.ToString(again.ReservationId) != aws.ToString(first.ReservationId) {
+		t.Fatalf("repeated request: %+v %v, want instance %s again", again, err, id)
+	}
+	if _, err := c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, c, id, types.InstanceStateNameTerminated)
+	late, err := c.RunInstances(ctx, in)
+	if err != nil || aws.ToString(late.Instances[0].InstanceId) != id || late.Instances[0].State.Name != types.InstanceStateNameTerminated {
+		t.Fatalf("request after the instance ended: %+v %v, want terminated %s", late, err, id)
+	}
+	all, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{{Name: aws.String("client-token"), Values: []string{"build-7f3a"}}}})
+	if err != nil || len(all.Reservations) != 1 || len(all.Reservations[0].Instances) != 1 {
+		t.Fatalf("instances with the token: %+v %v, want exactly one", all, err)
+	}
+	sandboxtest.RequireEmptyInventory(t, sb)
+}
+
 func TestEC2DescribeInstancesPagingAndErrors(t *testing.T) {
 	sb := sandboxtest.Start(t)
 	ctx := context.Background()

@@ -380,6 +380,32 @@ func TestCancelAtEachStepLeavesNothing(t *testing.T) {
 	}
 }
 
+// A RunInstances call cut short by a cancel may reach EC2 only after the
+// cleanup looked for its instance. The cleanup repeats the request with
+// the same client token, so the late one launches nothing: here the call
+// is held until the build has returned, then let through.
+func TestCancelledLaunchThatArrivesLateLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hold := e.sb.HoldCall(func(_, _, a string) bool { return a == "RunInstances" })
+	go func() {
+		<-hold.Reached()
+		cancel()
+	}()
+	res := e.build(ctx, e.config())
+	if res.err == nil {
+		t.Fatal("build finished despite the cancel")
+	}
+	hold.Release() // the lost request reaches EC2 now
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && e.sb.Calls()["ec2"]["RunInstances"] < 2 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // let the late request be handled
+	e.waitInventoryClean()
+}
+
 // With SSH, the build makes a temporary ed25519 key pair and a security
 // group open to the builder only; when it cannot connect (the sim runtime
 // has no sshd), both are gone afterwards along with the instance.

@@ -3,6 +3,7 @@ package ebs
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	"github.com/hashicorp/packer-plugin-sdk/uuid"
 )
@@ -21,6 +23,9 @@ import (
 type stepRunInstance struct {
 	id    string
 	token string // RunInstances' client token: finds the instance when the call's answer was lost
+	// lost is the RunInstances request whose answer never came (a cancel
+	// or a broken connection mid-call): AWS may still launch it.
+	lost *ec2.RunInstancesInput
 }
 
 func (s *stepRunInstance) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
@@ -89,6 +94,10 @@ func (s *stepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 	e := cl.EC2(c.Region)
 	out, err := e.RunInstances(ctx, in)
 	if err != nil {
+		var ae smithy.APIError
+		if !errors.As(err, &ae) {
+			s.lost = in
+		}
 		return halt(state, fmt.Errorf("launching the build instance: %w", err))
 	}
 	if len(out.Instances) == 0 {
@@ -150,7 +159,23 @@ func (s *stepRunInstance) Cleanup(state multistep.StateBag) {
 				}
 			}
 		}
-		s.token = ""
+		if s.id == "" && s.lost != nil {
+			// The lost request may reach EC2 after the lookup above. The
+			// same request again, with the same client token, either
+			// launches nothing new and names the instance, or launches the
+			// one the lost request would have, so that it can go too.
+			out, err := e.RunInstances(ctx, s.lost)
+			var ae smithy.APIError
+			switch {
+			case errors.As(err, &ae):
+			case err != nil:
+				ui.Error(fmt.Sprintf("making sure the cancelled launch left no instance: %v; check for an instance tagged %s by hand", err, tagBuilder))
+				return
+			case len(out.Instances) > 0:
+				s.id = aws.ToString(out.Instances[0].InstanceId)
+			}
+		}
+		s.token, s.lost = "", nil
 		if s.id == "" {
 			return
 		}
