@@ -278,10 +278,13 @@ type traffic struct {
 	mu      sync.Mutex
 	answers []answer
 	stop    chan struct{}
+	stopped sync.Once
 	wg      sync.WaitGroup
 }
 
-func startTraffic(url string) *traffic {
+// startTraffic starts the clients; they stop at finish or when the test
+// ends.
+func startTraffic(t *testing.T, url string) *traffic {
 	tr := &traffic{stop: make(chan struct{})}
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4}}
 	deadline := time.Now().Add(10 * time.Minute) // bounded, whatever happens
@@ -322,6 +325,7 @@ func startTraffic(url string) *traffic {
 			}
 		}()
 	}
+	t.Cleanup(func() { tr.finish() })
 	return tr
 }
 
@@ -335,7 +339,7 @@ func (tr *traffic) waitAnswers(t *testing.T, n int) {
 
 // finish stops the clients and returns every answer in the order sent.
 func (tr *traffic) finish() []answer {
-	close(tr.stop)
+	tr.stopped.Do(func() { close(tr.stop) })
 	tr.wg.Wait()
 	return tr.sentBetween(time.Time{}, time.Now())
 }
@@ -390,7 +394,8 @@ func requireNoFailures(t *testing.T, what string, c tally) {
 
 // TestTrafficRollingDeploys: a group of 2 serves steady traffic through
 // its load balancer while the deployer rolls v2 onto it with the default
-// rolling settings (instance refresh, minimum 90% healthy), then while it
+// rolling settings (instance refresh, minimum 90% healthy) but no instance
+// warmup, then while it
 // deploys a broken image that Auto Scaling rolls back. No request fails;
 // the answers move from v1 to v2, never come from the broken image, and
 // the group ends on v2 with its lock released.
@@ -410,7 +415,7 @@ func TestTrafficRollingDeploys(t *testing.T) {
 	d.PollInterval, d.HealthTimeout = 100*time.Millisecond, time.Minute
 
 	// v1 -> v2.
-	tr := startTraffic(lbURL)
+	tr := startTraffic(t, lbURL)
 	tr.waitAnswers(t, 20)
 	start := time.Now()
 	res, err := d.Run(ctx, e.v2)
@@ -442,7 +447,7 @@ func TestTrafficRollingDeploys(t *testing.T) {
 
 	// v2 -> broken: the refresh fails its health checks and rolls back.
 	ev = events{}
-	tr = startTraffic(lbURL)
+	tr = startTraffic(t, lbURL)
 	tr.waitAnswers(t, 20)
 	start = time.Now()
 	res, err = d.Run(ctx, e.broken)
@@ -518,7 +523,7 @@ func TestTrafficBlueGreenDeploys(t *testing.T) {
 	}
 
 	// blue v1 -> green v2 in steps.
-	tr := startTraffic(lbURL)
+	tr := startTraffic(t, lbURL)
 	tr.waitAnswers(t, 20)
 	start := time.Now()
 	res, err := d.Run(ctx, e.v2)
@@ -576,7 +581,7 @@ func TestTrafficBlueGreenDeploys(t *testing.T) {
 	// gets weight, and scales back to zero.
 	ev = events{}
 	d.HealthTimeout = 10 * time.Second
-	tr = startTraffic(lbURL)
+	tr = startTraffic(t, lbURL)
 	tr.waitAnswers(t, 20)
 	start = time.Now()
 	res, err = d.Run(ctx, e.broken)
