@@ -401,13 +401,7 @@ func (r *Region) planRefresh(g *AutoScalingGroup, st *refreshCtl, now time.Time)
 		warming := ok && now.Before(in.inServiceAt.Add(warm))
 		if ok && g.HealthCheckType == "ELB" {
 			for _, arn := range g.TargetGroupARNs {
-				// A target group no listener uses never checks its
-				// targets (unused, Target.NotInUse) and does not hold the
-				// refresh up; a target that is unused for another reason
-				// (Target.InvalidState: the instance is not in service
-				// yet) is not ready.
-				s, reason := r.targetStateReason(arn, in.ID)
-				if s != "" && s != "healthy" && (s != "unused" || reason != "Target.NotInUse") {
+				if !r.targetPassing(arn, in.ID) {
 					ok = false
 				}
 			}
@@ -426,6 +420,24 @@ func (r *Region) planRefresh(g *AutoScalingGroup, st *refreshCtl, now time.Time)
 	}
 	p.done = p.total - len(p.remaining)
 	return p
+}
+
+// targetPassing reports whether instance id counts as healthy capacity
+// in target group arn: it is healthy there, or the load balancer does not
+// check it because no listener uses the group (Target.NotInUse), or it is
+// not registered. A target the load balancer has not checked yet
+// (initial, or unused with Target.InvalidState while its instance was
+// still pending) does not count: a refresh that counted it could replace
+// the last healthy instance before the new one had passed a check.
+func (r *Region) targetPassing(arn, id string) bool {
+	state, reason := r.targetStateReason(arn, id)
+	switch state {
+	case "", "healthy":
+		return true
+	case "unused":
+		return reason == "Target.NotInUse"
+	}
+	return false
 }
 
 func pct(done, total int) int {
