@@ -16,6 +16,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/benchreport"
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
 )
@@ -70,26 +71,34 @@ func readWaits(b *testing.B, f *deploytest.Fixture, group, tg string) waits {
 	return w
 }
 
-// rollingBatches is how many rounds of replacement an instance refresh
-// with a maximum healthy percentage of 100 needs for n instances: each
-// round replaces as many as the minimum healthy percentage spares (the
-// ready instances above ceil(n × min / 100)), at least one.
-func rollingBatches(n, minHealthy int) int {
-	k := n - (n*minHealthy+99)/100
-	if k < 1 {
-		k = 1
-	}
-	return (n + k - 1) / k
+// rollingSpare is how many ready instances an instance refresh with a
+// maximum healthy percentage of 100 may take out of service at once: those
+// above ceil(n × min / 100). When it is 0 the refresh replaces one
+// instance at a time, and only once the group has settled.
+func rollingSpare(n, minHealthy int) int {
+	return n - (n*minHealthy+99)/100
 }
 
-// rollingBound is a rolling deploy's lower bound in AWS seconds: the
-// refresh leaves Pending, then each batch takes the longer of a new
-// instance's launch, health checks and warmup, and an old instance's
-// deregistration delay and shutdown (the next batch starts when both are
-// done).
+// rollingBound is a rolling deploy's lower bound in AWS seconds, as the
+// sandbox's instance refresh (sandbox/autoscaling_refresh.go) plays it.
+// The refresh leaves Pending, then replaces instances in batches. A new
+// instance is ready when it is running and, from then on, both its
+// target's health checks have passed and its warmup is over (the two run
+// at the same time: warmup counts from InService, which is when the
+// instance runs). With spare ready instances the next batch starts as
+// soon as the new ones are ready; with none, one instance goes at a time
+// and the next only when the group has settled: the new instance ready
+// and the old one through its deregistration delay and shutdown. The
+// refresh ends when the last new instances are ready and the last old
+// ones are gone.
 func (w waits) rollingBound(n, minHealthy int) float64 {
-	batch := math.Max(w.instancePending+w.healthy+w.warmup, w.deregistration+w.shuttingDown)
-	return w.refreshPending + float64(rollingBatches(n, minHealthy))*batch
+	launch := w.instancePending + math.Max(w.healthy, w.warmup)
+	drain := w.deregistration + w.shuttingDown
+	if spare := rollingSpare(n, minHealthy); spare > 0 {
+		batches := (n + spare - 1) / spare
+		return w.refreshPending + float64(batches-1)*launch + math.Max(launch, drain)
+	}
+	return w.refreshPending + float64(n)*math.Max(launch, drain)
 }
 
 // blueGreenBound is a blue-green deploy's lower bound in AWS seconds: the
@@ -112,7 +121,10 @@ func (w waits) blueGreenBound(steps int, bake time.Duration) float64 {
 // (wall / lower bound), passes, calls and mutating-calls, one
 // <Action>-calls per action, and baseline-DescribeTargetHealth-calls:
 // what reading each instance's health on its own would cost over the same
-// passes.
+// passes. Each case adds two rows to the results of `make bench`
+// (internal/benchreport): wall time against the lower bound, and
+// DescribeTargetHealth calls against that per-instance baseline. A case
+// faster than its lower bound fails.
 func BenchmarkDeploy(b *testing.B) {
 	type result struct {
 		name               string
@@ -201,6 +213,11 @@ func BenchmarkDeploy(b *testing.B) {
 				b.ReportMetric(r.calls, "calls")
 				b.ReportMetric(mutating, "mutating-calls")
 				b.ReportMetric(r.baseline, "baseline-DescribeTargetHealth-calls")
+				// A deploy faster than its lower bound means the bound or
+				// the sandbox does not play what the profile says.
+				if r.wall < r.bound {
+					b.Errorf("%s took %.1f AWS seconds, less than its lower bound of %.1f", name, r.wall/benchTimeScale, bound)
+				}
 				results = append(results, r)
 			})
 		}
@@ -212,10 +229,23 @@ func BenchmarkDeploy(b *testing.B) {
 		seen[r.name] = i
 	}
 	fmt.Printf("Deploys at time scale %v (wall and lower bound in AWS seconds; ratio = wall / lower bound):\n", benchTimeScale)
+	var rows []benchreport.Row
 	for i, r := range results {
 		if seen[r.name] != i {
 			continue
 		}
+		strategy, n, _ := strings.Cut(r.name, "/instances=")
+		settings := fmt.Sprintf("%s instances, sandbox timing profile at time scale %v, poll interval %s of AWS time", n, benchTimeScale, deployer.DefaultPollInterval)
+		if strategy == "rolling" {
+			settings += ", minimum healthy 90%, maximum 100%"
+		} else {
+			settings += fmt.Sprintf(", steps 50%% and 100%%, bake %s each", benchBake)
+		}
+		rows = append(rows,
+			benchreport.NewRow(fmt.Sprintf("deploy %s %s: wall time vs lower bound", strategy, n), r.wall/benchTimeScale, r.bound/benchTimeScale, "s",
+				"AWS seconds; the lower bound is what the timing profile allows (launch, health checks, warmup, draining, bakes); "+settings),
+			benchreport.NewRow(fmt.Sprintf("deploy %s %s: DescribeTargetHealth calls vs one per instance per pass", strategy, n), r.dth, r.baseline, "calls",
+				fmt.Sprintf("phoenix reads each target group once per pass; the baseline reads each instance's health on its own over the same %.0f passes; %s", r.passes, settings)))
 		var keys []string
 		for a := range r.actions {
 			keys = append(keys, a)
@@ -227,5 +257,8 @@ func BenchmarkDeploy(b *testing.B) {
 		}
 		fmt.Printf("%-24s wall %6.1f s  lower bound %6.1f s  ratio %.2f  passes %4.0f  calls %5.0f  DescribeTargetHealth %4.0f (per-instance baseline %5.0f)\n    %s\n",
 			r.name, r.wall/benchTimeScale, r.bound/benchTimeScale, r.wall/r.bound, r.passes, r.calls, r.dth, r.baseline, strings.Join(parts, " "))
+	}
+	if err := benchreport.Add(rows...); err != nil {
+		b.Error(err)
 	}
 }

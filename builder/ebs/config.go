@@ -176,7 +176,7 @@ type Config struct {
 	AMIReadyTimeout time.Duration `mapstructure:"ami_ready_timeout"`
 	// How long to wait for each region copy to become available. Default 90m.
 	AMICopyTimeout time.Duration `mapstructure:"ami_copy_timeout"`
-	// How often to poll AWS while waiting. Default 5s.
+	// How often to poll AWS while waiting, at first: a wait that goes on polls every quarter of the time it has waited, up to four times this. Default 5s.
 	PollInterval time.Duration `mapstructure:"poll_interval"`
 
 	ctx interpolate.Context

@@ -20,10 +20,27 @@ func (e *waitError) Error() string {
 		e.Timeout, e.What, e.Status, e.Setting)
 }
 
-// waitFor polls check every interval until it reports done, it fails, ctx
-// ends or timeout passes. check returns the current status for messages.
+// maxPollFactor bounds how far a long wait backs off: to this many poll
+// intervals between polls.
+const maxPollFactor = 4
+
+// nextPoll is the delay before the next poll of a wait that has gone on
+// for elapsed: a quarter of elapsed, at least interval and at most
+// maxPollFactor intervals, and never past the deadline, left from now.
+// A quarter keeps a wait from overshooting its end by more than a quarter
+// of its length, so short waits (instance start and stop) poll at the
+// interval and a 30-minute region copy polls at 4 intervals.
+func nextPoll(elapsed, left, interval time.Duration) time.Duration {
+	next := min(max(elapsed/4, interval), maxPollFactor*interval)
+	return max(min(next, left), 0)
+}
+
+// waitFor polls check until it reports done, it fails, ctx ends or
+// timeout passes: at first every interval, then less often as the wait
+// goes on (nextPoll). check returns the current status for messages.
 func waitFor(ctx context.Context, what, setting string, timeout, interval time.Duration, check func(context.Context) (done bool, status string, err error)) error {
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
 	status := "unknown"
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -46,11 +63,7 @@ func waitFor(ctx context.Context, what, setting string, timeout, interval time.D
 		if !time.Now().Before(deadline) {
 			return &waitError{What: what, Status: status, Timeout: timeout, Setting: setting}
 		}
-		next := interval
-		if left := time.Until(deadline); left < next {
-			next = left
-		}
-		t.Reset(next)
+		t.Reset(nextPoll(time.Since(start), time.Until(deadline), interval))
 	}
 }
 
