@@ -40,31 +40,49 @@ func debianChroot(t *testing.T) string {
 	return dir
 }
 
-func chrootRun(t *testing.T, dir string, controls []*Control, phase string, params map[string]string, checkOnly bool) (*Report, time.Duration) {
+// chrootRun runs the controls in the chroot; with mode verify, nothing in
+// the tree outside /run may change (the script's own upload aside).
+func chrootRun(t *testing.T, dir string, controls []*Control, phase string, params map[string]string, mode string) (*Report, time.Duration) {
 	t.Helper()
 	p := defaultParams(t)
 	for k, v := range params {
 		p[k] = v
 	}
-	s, err := Render(&ScriptInput{Profile: "test", Phase: phase, Version: "test", Controls: controls, Params: p})
+	in := &ScriptInput{Profile: "test", Phase: phase, Mode: mode, Version: "test", Controls: controls, Params: p}
+	s, err := Render(in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(dir, "tmp/phoenix-harden.sh"), s)
+	var before map[string]string
+	if mode == ModeVerify {
+		before = treeState(t, dir)
+		delete(before, "tmp/phoenix-harden.sh")
+	}
 	cmd := exec.Command("chroot", dir, "/bin/sh", "/tmp/phoenix-harden.sh")
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	if checkOnly {
-		cmd.Env = append(cmd.Env, "PHOENIX_CHECK_ONLY=1")
-	}
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	took := time.Since(start)
 	if err != nil {
 		t.Fatalf("script: %v\n%s", err, out)
 	}
-	r, err := ParseReport([]byte(readFile(t, filepath.Join(dir, strings.TrimPrefix((&ScriptInput{Phase: phase}).ImageReport(), "/")))))
+	if before != nil {
+		if diff := diffTree(before, treeState(t, dir)); diff != "" {
+			t.Errorf("mode verify changed the tree:\n%s", diff)
+		}
+		// The chroot's /run is a plain directory of the tree (no /proc
+		// either): the script must say its report stays there.
+		if want := "phoenix-harden: warning: /run is not a tmpfs here, so " + in.ReportPath() + " stays in the image"; !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	r, err := ParseReport([]byte(readFile(t, filepath.Join(dir, strings.TrimPrefix(in.ReportPath(), "/")))))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r.Mode() != in.mode() {
+		t.Errorf("report of mode %q, want %q", r.Mode(), in.mode())
 	}
 	return r, took
 }
@@ -78,10 +96,10 @@ func TestChrootDebianCISLevel1(t *testing.T) {
 	offline := map[string]string{"install_packages": "false", "ssh_allow_users": "admin ec2-user"}
 	// cloud-init's drop-in turns password logins on, as on Debian's AMIs.
 	writeFile(t, filepath.Join(dir, "etc/ssh/sshd_config.d/50-cloud-init.conf"), "PasswordAuthentication yes\n")
-	r, _ := chrootRun(t, dir, set.Controls, PhaseApply, offline, true)
+	r, _ := chrootRun(t, dir, set.Controls, PhaseApply, offline, ModeVerify)
 	wantStatus(t, r, "ssh-password-authentication", StatusFailed, "passwordauthentication is 'yes', want 'no' (sshd -T)")
 
-	r, took := chrootRun(t, dir, set.Controls, PhaseApply, offline, false)
+	r, took := chrootRun(t, dir, set.Controls, PhaseApply, offline, ModeApply)
 	t.Logf("cis-level1 apply+verify of %d controls: %s, one run", len(set.Controls), took.Round(time.Millisecond))
 	expected := map[string]string{
 		"updates-applied":  StatusError, // no package lists offline: cannot tell
@@ -103,7 +121,7 @@ func TestChrootDebianCISLevel1(t *testing.T) {
 	// sshd -T prints one allowusers line per user.
 	wantStatus(t, r, "ssh-allow-users", StatusPassed, "allowusers admin ec2-user (sshd -T)")
 
-	again, _ := chrootRun(t, dir, set.Controls, PhaseApply, offline, false)
+	again, _ := chrootRun(t, dir, set.Controls, PhaseApply, offline, ModeApply)
 	for _, c := range again.Controls() {
 		if c.Changed {
 			t.Errorf("second run changed %s: %s", c.ID, c.ApplyLog)
@@ -116,7 +134,7 @@ func TestChrootDebianCISLevel1(t *testing.T) {
 	writeFile(t, main, strings.ReplaceAll(readFile(t, main), "PasswordAuthentication no\n", ""))
 	os.Remove(filepath.Join(dir, "etc/ssh/sshd_config.d/00-phoenix-hardening.conf"))
 	writeFile(t, filepath.Join(dir, "etc/sysctl.d/99-zz-router.conf"), "net.ipv4.ip_forward = 1\n")
-	r, _ = chrootRun(t, dir, set.Controls, PhaseApply, offline, true)
+	r, _ = chrootRun(t, dir, set.Controls, PhaseApply, offline, ModeVerify)
 	wantStatus(t, r, "ssh-password-authentication", StatusFailed, "passwordauthentication is 'yes', want 'no' (sshd -T)")
 	wantStatus(t, r, "sysctl-ip-forwarding", StatusFailed, "net.ipv4.ip_forward persisted 1 by /etc/sysctl.d/99-zz-router.conf, want 0")
 }
@@ -135,7 +153,7 @@ control "bad-cipher" {
 		t.Fatal(err)
 	}
 	before := readFile(t, filepath.Join(dir, "etc/ssh/sshd_config"))
-	r, _ := chrootRun(t, dir, bad.Controls, PhaseApply, nil, false)
+	r, _ := chrootRun(t, dir, bad.Controls, PhaseApply, nil, ModeApply)
 	wantStatus(t, r, "bad-cipher", StatusError, "sshd -t rejected Ciphers no-such-cipher@example.com", "restored sshd configuration")
 	if after := readFile(t, filepath.Join(dir, "etc/ssh/sshd_config")); after != before {
 		t.Errorf("sshd_config not restored:\n%s", after)
@@ -151,11 +169,23 @@ func TestChrootCleanup(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "home/admin/.bash_history"), "sudo -i\n")
 	writeFile(t, filepath.Join(dir, "etc/machine-id"), "0123456789abcdef0123456789abcdef\n")
 	set, _ := LoadProfile("cleanup")
-	r, _ := chrootRun(t, dir, set.Controls, PhaseCleanup, nil, false)
+	// Verify first: it finds what a build leaves and removes none of it.
+	r, _ := chrootRun(t, dir, set.Controls, PhaseCleanup, nil, ModeVerify)
+	wantStatus(t, r, "cleanup-authorized-keys", StatusFailed, "/home/admin/.ssh/authorized_keys")
+	wantStatus(t, r, "cleanup-machine-id", StatusFailed)
+	if r.Phoenix.Counts["changed"] != 0 {
+		t.Errorf("verify of the cleanup phase: %d changed", r.Phoenix.Counts["changed"])
+	}
+
+	r, _ = chrootRun(t, dir, set.Controls, PhaseCleanup, nil, ModeApply)
 	for _, c := range r.Controls() {
 		if c.Status != StatusPassed {
 			t.Errorf("%s: %s: %s", c.ID, c.Status, c.Evidence())
 		}
+	}
+	r, _ = chrootRun(t, dir, set.Controls, PhaseCleanup, nil, ModeVerify)
+	if r.Phoenix.Score != 100 {
+		t.Errorf("verify after cleanup: score %d", r.Phoenix.Score)
 	}
 	keys, _ := filepath.Glob(filepath.Join(dir, "etc/ssh/ssh_host_*"))
 	if len(keys) > 0 {

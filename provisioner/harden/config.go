@@ -65,10 +65,17 @@ type Config struct {
 	// The remote directory the script is uploaded to. Default `/tmp`. The
 	// script removes itself when it ends.
 	RemoteFolder string `mapstructure:"remote_folder"`
-	// `apply` (default): apply and verify the profile. `cleanup`: remove
-	// host keys, authorized_keys, histories, cloud-init state, machine-id,
-	// logs and caches, then verify; use it as the last provisioner.
+	// Which controls run: `apply` (default) the hardening profile;
+	// `cleanup` the controls that remove host keys, authorized_keys,
+	// histories, cloud-init state, machine-id, logs and caches and check
+	// they are gone (use it as the last provisioner).
 	Phase string `mapstructure:"phase"`
+	// `apply` (default): make the image comply, then check it. `verify`:
+	// only check and change nothing, with either phase (to audit an image
+	// built elsewhere, or fail a build whose base drifted); `min_score` and
+	// `fail_on` gate the build the same way, and the report stays out of
+	// the image (see Verify only).
+	Mode string `mapstructure:"mode"`
 
 	ctx interpolate.Context
 	// set is the controls to run, in order; params their values.
@@ -95,6 +102,9 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	if c.Phase == "" {
 		c.Phase = PhaseApply
 	}
+	if c.Mode == "" {
+		c.Mode = ModeApply
+	}
 	if c.ExecuteCommand == "" {
 		c.ExecuteCommand = DefaultExecuteCommand
 	}
@@ -120,6 +130,9 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		c.Profile = "cleanup"
 	default:
 		add("phase: %q is not %q or %q", c.Phase, PhaseApply, PhaseCleanup)
+	}
+	if c.Mode != ModeApply && c.Mode != ModeVerify {
+		add("mode: %q is not %q or %q", c.Mode, ModeApply, ModeVerify)
 	}
 	if c.MinScore < 0 || c.MinScore > 100 {
 		add("min_score: %d is not between 0 and 100", c.MinScore)
@@ -255,5 +268,5 @@ func (c *Config) scriptInput(version string) *ScriptInput {
 	for _, s := range c.Skip {
 		w[s.ID] = s.Reason
 	}
-	return &ScriptInput{Profile: c.Profile, Phase: c.Phase, Version: version, Controls: c.set.Controls, Waivers: w, Params: c.params}
+	return &ScriptInput{Profile: c.Profile, Phase: c.Phase, Mode: c.Mode, Version: version, Controls: c.set.Controls, Waivers: w, Params: c.params}
 }

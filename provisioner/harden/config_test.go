@@ -14,7 +14,7 @@ func TestPrepareDefaults(t *testing.T) {
 	if err := c.Prepare(map[string]interface{}{}); err != nil {
 		t.Fatal(err)
 	}
-	if c.Profile != "baseline" || c.Phase != PhaseApply || c.FailOn != "critical" || c.ExecuteCommand != DefaultExecuteCommand || c.RemoteFolder != "/tmp" {
+	if c.Profile != "baseline" || c.Phase != PhaseApply || c.Mode != ModeApply || c.FailOn != "critical" || c.ExecuteCommand != DefaultExecuteCommand || c.RemoteFolder != "/tmp" {
 		t.Errorf("defaults: %+v", c)
 	}
 	if c.params["install_packages"] != "true" || c.params["allow_ip_forward"] != "false" {
@@ -26,6 +26,16 @@ func TestPrepareDefaults(t *testing.T) {
 	}
 	if cl.Profile != "cleanup" || cl.set.Lookup("cleanup-authorized-keys") == nil {
 		t.Errorf("cleanup: %+v", cl)
+	}
+	// Verify works with either phase and reaches the script.
+	for _, phase := range []string{PhaseApply, PhaseCleanup} {
+		var v Config
+		if err := v.Prepare(map[string]interface{}{"phase": phase, "mode": "verify"}); err != nil {
+			t.Fatal(err)
+		}
+		if in := v.scriptInput("t"); in.Mode != ModeVerify || in.Phase != phase {
+			t.Errorf("phase %s, mode verify: script input %+v", phase, in)
+		}
 	}
 }
 
@@ -79,6 +89,10 @@ func TestPrepareErrors(t *testing.T) {
 		{"min_score high", map[string]interface{}{"min_score": 101}, []string{"min_score: 101 is not between 0 and 100"}},
 		{"min_score negative", map[string]interface{}{"min_score": -1}, []string{"min_score: -1 is not between 0 and 100"}},
 		{"bad phase", map[string]interface{}{"phase": "verify"}, []string{`phase: "verify" is not "apply" or "cleanup"`}},
+		{"bad mode", map[string]interface{}{"mode": "audit"}, []string{`mode: "audit" is not "apply" or "verify"`}},
+		{"mode is case-sensitive", map[string]interface{}{"mode": "Verify"}, []string{`mode: "Verify" is not "apply" or "verify"`}},
+		{"mode in phase", map[string]interface{}{"phase": "verify", "mode": "verify"}, []string{`phase: "verify" is not "apply" or "cleanup"`}},
+		{"bad mode with cleanup", map[string]interface{}{"phase": "cleanup", "mode": "dry-run"}, []string{`mode: "dry-run" is not "apply" or "verify"`}},
 		{"bad fail_on", map[string]interface{}{"fail_on": "severe"}, []string{`fail_on: "severe" is not one of critical, high, medium, low, none`}},
 		{"bad profile", map[string]interface{}{"profile": "cis-level2"}, []string{`profile: "cis-level2" is not one of baseline, cis-level1, none`}},
 		{"profile with cleanup", map[string]interface{}{"phase": "cleanup", "profile": "baseline"}, []string{`profile: must be unset when phase is "cleanup"`}},
@@ -88,8 +102,8 @@ func TestPrepareErrors(t *testing.T) {
 		{"execute_command without path", map[string]interface{}{"execute_command": "sudo sh /tmp/x"}, []string{"execute_command: must contain {{.Path}}"}},
 		{"missing controls_file", map[string]interface{}{"controls_file": "/nonexistent/x.hcl"}, []string{"controls_file: open /nonexistent/x.hcl"}},
 		{"none with nothing", map[string]interface{}{"profile": "none"}, []string{`profile: "none" with no controls given runs nothing`}},
-		{"everything at once", map[string]interface{}{"min_score": 200, "phase": "x", "fail_on": "y", "skip": []map[string]interface{}{{"id": "nope"}}},
-			[]string{"min_score:", "phase:", "fail_on:", `reason for skipping "nope" is empty`}},
+		{"everything at once", map[string]interface{}{"min_score": 200, "phase": "x", "mode": "z", "fail_on": "y", "skip": []map[string]interface{}{{"id": "nope"}}},
+			[]string{"min_score:", "phase:", "mode:", "fail_on:", `reason for skipping "nope" is empty`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c Config

@@ -30,7 +30,7 @@ func TestDocsUpToDate(t *testing.T) {
 			t.Errorf("docs do not list %s", c.ID)
 		}
 	}
-	for _, f := range []string{"profile", "skip", "params", "min_score", "fail_on", "report_path", "execute_command", "phase"} {
+	for _, f := range []string{"profile", "skip", "params", "min_score", "fail_on", "report_path", "execute_command", "phase", "mode"} {
 		if !strings.Contains(string(got), "- `"+f+"` (") {
 			t.Errorf("docs do not document %s", f)
 		}

@@ -1,11 +1,16 @@
 package harden
 
 import (
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/testenv"
 )
@@ -90,11 +95,11 @@ func defaultParams(t testing.TB) map[string]string {
 }
 
 type runOpts struct {
-	params    map[string]string
-	waivers   map[string]string
-	checkOnly bool
-	env       []string
-	phase     string
+	params  map[string]string
+	waivers map[string]string
+	verify  bool // mode verify: the tree must be left as it was
+	env     []string
+	phase   string
 }
 
 // runControls renders a script with the named controls (embedded or
@@ -111,18 +116,23 @@ func runControls(t *testing.T, root string, controls []*Control, o runOpts) (*Re
 	if phase == "" {
 		phase = PhaseApply
 	}
-	s, err := Render(&ScriptInput{Profile: "test", Phase: phase, Version: "test", Controls: controls, Waivers: o.waivers, Params: params})
+	in := &ScriptInput{Profile: "test", Phase: phase, Version: "test", Controls: controls, Waivers: o.waivers, Params: params}
+	if o.verify {
+		in.Mode = ModeVerify
+	}
+	s, err := Render(in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	script := filepath.Join(root, "tmp", "phoenix-harden-test.sh")
 	writeFile(t, script, s)
+	var before map[string]string
+	if o.verify {
+		before = treeState(t, root)
+	}
 	out := filepath.Join(t.TempDir(), "report.json")
 	cmd := exec.Command(dash, script, out)
 	cmd.Env = append([]string{"PHOENIX_ROOT=" + root, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, o.env...)
-	if o.checkOnly {
-		cmd.Env = append(cmd.Env, "PHOENIX_CHECK_ONLY=1")
-	}
 	output, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("script: %v\n%s", err, output)
@@ -131,8 +141,15 @@ func runControls(t *testing.T, root string, controls []*Control, o runOpts) (*Re
 		t.Errorf("the script did not remove itself: %v", err)
 	}
 	data := readFile(t, out)
-	if img := readFile(t, filepath.Join(root, strings.TrimPrefix(ImageReportPathFor(phase), "/"))); img != data {
-		t.Errorf("image copy differs from the report")
+	if img := readFile(t, filepath.Join(root, strings.TrimPrefix(in.ReportPath(), "/"))); img != data {
+		t.Errorf("the copy at %s differs from the report", in.ReportPath())
+	}
+	if o.verify {
+		after := treeState(t, root)
+		delete(before, "tmp/phoenix-harden-test.sh") // the script, which removes itself
+		if diff := diffTree(before, after); diff != "" {
+			t.Errorf("mode verify changed the tree:\n%s", diff)
+		}
 	}
 	r, err := ParseReport([]byte(data))
 	if err != nil {
@@ -141,8 +158,64 @@ func runControls(t *testing.T, root string, controls []*Control, o runOpts) (*Re
 	return r, string(output)
 }
 
-func ImageReportPathFor(phase string) string {
-	return (&ScriptInput{Phase: phase}).ImageReport()
+// treeState describes every file under root outside run/ (a tmpfs on a
+// real system): directories by mode, symlinks by target, regular files by
+// mode, size, modification time and content, others by mode and time.
+func treeState(t testing.TB, root string) map[string]string {
+	t.Helper()
+	state := map[string]string{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		if rel == "run" && d.IsDir() {
+			return filepath.SkipDir
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			state[rel] = fmt.Sprintf("dir %v", fi.Mode())
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(path)
+			state[rel] = "symlink " + target
+		case !fi.Mode().IsRegular(): // devices, fifos, sockets: never read
+			state[rel] = fmt.Sprintf("%v %s", fi.Mode(), fi.ModTime().Format(time.RFC3339Nano))
+		default:
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			state[rel] = fmt.Sprintf("%v %d %s %x", fi.Mode(), fi.Size(), fi.ModTime().Format(time.RFC3339Nano), sha256.Sum256(b))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state
+}
+
+// diffTree lists what was added, removed or changed between two states.
+func diffTree(before, after map[string]string) string {
+	var lines []string
+	for p, b := range before {
+		if a, ok := after[p]; !ok {
+			lines = append(lines, "removed "+p)
+		} else if a != b {
+			lines = append(lines, fmt.Sprintf("changed %s: %s -> %s", p, b, a))
+		}
+	}
+	for p := range after {
+		if _, ok := before[p]; !ok {
+			lines = append(lines, "added "+p)
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }
 
 func pick(t *testing.T, set *ControlSet, ids ...string) []*Control {
@@ -181,4 +254,23 @@ func wantStatus(t *testing.T, r *Report, id, status string, evidence ...string) 
 		}
 	}
 	return c
+}
+
+// tableRow is the status, severity and changed columns of a control's
+// line in the provisioner's table.
+func tableRow(ui, id string) string {
+	for _, line := range strings.Split(ui, "\n") {
+		if f := strings.Fields(line); len(f) >= 4 && f[3] == id {
+			return strings.Join(f[:3], " ")
+		}
+	}
+	return ""
+}
+
+func copyRaw(m map[string]interface{}) map[string]interface{} {
+	out := make(map[string]interface{}, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package harden
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -58,5 +59,53 @@ EOF
 	}
 	if !strings.Contains(p.script, `echo "${d%/*}"`) {
 		t.Error("rendered script lacks the shell expansion")
+	}
+}
+
+// The verify-only example on the docs page is a valid template: every
+// phoenix-harden block in it decodes and prepares, in mode verify.
+func TestDocsVerifyExamplePrepares(t *testing.T) {
+	page, err := os.ReadFile("../../docs/provisioners/harden.mdx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(page), "\n## Verify only\n")
+	if !ok {
+		t.Fatal("no Verify only section")
+	}
+	_, rest, ok := strings.Cut(section, "```hcl\n")
+	if !ok {
+		t.Fatal("no hcl example in the Verify only section")
+	}
+	src, _, _ := strings.Cut(rest, "```")
+	f, diags := hclsyntax.ParseConfig([]byte(src), "verify.pkr.hcl", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	n := 0
+	for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+		if b.Type != "build" {
+			continue
+		}
+		for _, pb := range b.Body.Blocks {
+			if pb.Type != "provisioner" || len(pb.Labels) != 1 || pb.Labels[0] != "phoenix-harden" {
+				continue
+			}
+			var p Provisioner
+			val, diags := hcldec.Decode(pb.Body, p.ConfigSpec(), nil)
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			if err := p.Prepare(val); err != nil {
+				t.Fatalf("provisioner block %d: %v", n, err)
+			}
+			if p.config.Mode != ModeVerify {
+				t.Errorf("provisioner block %d: mode %q", n, p.config.Mode)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Error("the example has no phoenix-harden provisioner")
 	}
 }

@@ -305,10 +305,14 @@ func (e *buildInstance) harden(raw map[string]interface{}) instanceRun {
 	var u, s, d int
 	u, s, d, r.other = e.comm.take()
 	r.trips = [3]int{u, s, d}
-	name := "hardening.json"
+	name := "hardening"
 	if p.config.Phase == PhaseCleanup {
-		name = "cleanup.json"
+		name = "cleanup"
 	}
+	if p.config.Mode == ModeVerify {
+		name += "-verify"
+	}
+	name += ".json"
 	if data, rerr := os.ReadFile(filepath.Join(reports, name)); rerr == nil {
 		if r.report, rerr = ParseReport(data); rerr != nil {
 			e.tb.Fatalf("%v\n%s", rerr, data)
@@ -476,13 +480,119 @@ func TestInstanceBaselineOneRoundTrip(t *testing.T) {
 	}
 }
 
+// imageState is what a verify must leave as it was: the files apply
+// writes (hashed, or "absent"), and every file or directory on the root
+// file system modified or changed since the marker. Not counted: /tmp
+// itself (the script is uploaded there and removes itself), the mount
+// point /run (a tmpfs), the inode change time of / (overlayfs updates it
+// when a directory under it is first written, as /tmp is by the upload)
+// and /var/log/sudo.log, where sudo itself logs every command once the
+// sudo-logfile control is applied (this test's own commands too).
+func (e *buildInstance) imageState(marker string) string {
+	e.tb.Helper()
+	return e.sh(`sudo sh -c 'for f in /etc/ssh/sshd_config /etc/ssh/sshd_config.d/00-phoenix-hardening.conf /etc/sysctl.d/99-phoenix-hardening.conf ` +
+		`/etc/modprobe.d/phoenix-hardening.conf /etc/login.defs /etc/shadow ` + ImageReportPath + ` ` + ImageCleanupReportPath + `; do ` +
+		`if [ -e "$f" ]; then echo "$f $(stat -c "%a %U %y" "$f") $(sha256sum <"$f" | cut -c1-16)"; else echo "$f absent"; fi; done; ` +
+		`ls -A /etc/ssh /etc/ssh/sshd_config.d /etc/sysctl.d /var/lib/phoenix 2>&1; ` +
+		`echo "modified since the marker:"; find / -xdev ! -path /tmp ! -path /run ! -path /var/log/sudo.log \( -newer ` + marker + ` -o \( -cnewer ` + marker + ` ! -path / \) \) -print 2>/dev/null | sort'`)
+}
+
+// verifyUnchanged runs a verify and requires one round trip and an image
+// that is byte for byte as it was; it returns the run.
+func (e *buildInstance) verifyUnchanged(t *testing.T, what string, raw map[string]interface{}) instanceRun {
+	t.Helper()
+	marker := "/run/phoenix-test-marker"
+	e.sh("sudo touch " + marker + " && sleep 0.05")
+	before := e.imageState(marker)
+	run := e.harden(raw)
+	run.wantOneRoundTrip(t, what)
+	if after := e.imageState(marker); after != before {
+		t.Errorf("%s changed the image:\nbefore:\n%s\nafter:\n%s", what, before, after)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(before), "modified since the marker:") {
+		t.Errorf("%s: the image changed before the run (the marker is not working):\n%s", what, before)
+	}
+	if run.report == nil {
+		t.Fatalf("%s wrote no report: %v\n%s", what, run.err, run.ui)
+	}
+	if run.report.Phoenix.Mode != ModeVerify || run.report.Phoenix.Counts["changed"] != 0 {
+		t.Errorf("%s: report %+v", what, run.report.Phoenix)
+	}
+	for _, c := range run.report.Controls() {
+		if c.Changed || c.ApplyLog != "" || strings.Contains(c.Evidence(), "mode verify:") {
+			t.Errorf("%s: %s changed=%v apply_log=%q: %s", what, c.ID, c.Changed, c.ApplyLog, c.Evidence())
+		}
+	}
+	if !strings.Contains(run.ui, "; verified, changed nothing") {
+		t.Errorf("%s: ui lacks the verify summary:\n%s", what, run.ui)
+	}
+	return run
+}
+
+// TestInstanceVerifyChangesNothing: mode verify on a real Debian 12
+// instance. On the fresh image it fails the build on the critical
+// password-login control with sshd's own evidence and changes nothing (not
+// sshd_config, not sysctl.d, no /var/lib/phoenix, no file on the root file
+// system); after an apply it passes with score 100, again changing
+// nothing, and leaves the apply's report (the AMI's tags) as it was.
+func TestInstanceVerifyChangesNothing(t *testing.T) {
+	e := startInstance(t)
+	verify := map[string]interface{}{"profile": "baseline", "mode": "verify", "min_score": 100}
+
+	fresh := e.verifyUnchanged(t, "verify of the fresh image", copyRaw(verify))
+	if fresh.err == nil {
+		t.Fatalf("verify of the fresh image passed:\n%s", fresh.ui)
+	}
+	for _, want := range []string{
+		"hardening score ",
+		"ssh-password-authentication (critical, failed): passwordauthentication is 'yes', want 'no' (sshd -T)",
+	} {
+		if !strings.Contains(fresh.err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, fresh.err)
+		}
+	}
+	if fresh.report.Phoenix.Score >= 100 || fresh.report.Phoenix.Counts["failed"] == 0 {
+		t.Errorf("fresh image: %+v", fresh.report.Phoenix)
+	}
+	if left := e.sh("sudo sh -c 'ls -d /var/lib/phoenix/hardening.json /tmp/phoenix-harden-* 2>/dev/null; true'"); strings.TrimSpace(left) != "" {
+		t.Errorf("verify left %s", left)
+	}
+	t.Logf("verify of the fresh image: score %d, %d failed, in %s", fresh.report.Phoenix.Score, fresh.report.Phoenix.Counts["failed"], fresh.took.Round(time.Millisecond))
+
+	apply := e.harden(map[string]interface{}{"profile": "baseline"})
+	if apply.err != nil {
+		t.Fatalf("apply: %v\n%s", apply.err, apply.ui)
+	}
+	image := e.sh("sudo cat " + ImageReportPath)
+
+	hardened := e.verifyUnchanged(t, "verify after apply", copyRaw(verify))
+	if hardened.err != nil {
+		t.Fatalf("verify after apply: %v\n%s", hardened.err, hardened.ui)
+	}
+	if hardened.report.Phoenix.Score != 100 {
+		t.Errorf("verify after apply: score %d", hardened.report.Phoenix.Score)
+	}
+	for _, c := range hardened.report.Controls() {
+		if a := controlOf(t, apply.report, c.ID); a.Status != c.Status {
+			t.Errorf("%s: verify %s, apply %s: %s", c.ID, c.Status, a.Status, c.Evidence())
+		}
+	}
+	if got := e.sh("sudo cat " + ImageReportPath); got != image {
+		t.Errorf("verify replaced %s, which phoenix-ebs tags the AMI from", ImageReportPath)
+	}
+	t.Logf("verify after apply: score 100 in %s (apply took %s)", hardened.took.Round(time.Millisecond), apply.took.Round(time.Millisecond))
+	if n := e.dials.count(); n != 1 {
+		t.Errorf("the communicator connected %d times, want once", n)
+	}
+}
+
 // TestInstanceOverridesBehindTheBack: settings changed behind the
 // provisioner's back on a hardened instance (an sshd_config.d drop-in that
 // sorts first and turns password logins on, a later sysctl file) fail the
 // build with the control ids and evidence naming what overrode them.
 func TestInstanceOverridesBehindTheBack(t *testing.T) {
 	e := startInstance(t)
-	verifyOnly := map[string]interface{}{"profile": "baseline", "execute_command": "sudo -n env PHOENIX_CHECK_ONLY=1 sh '{{.Path}}'"}
+	verifyOnly := map[string]interface{}{"profile": "baseline", "mode": "verify"}
 
 	// Nothing enforced yet: a verify-only run of the fresh image fails on
 	// the critical password-login control (Debian's default is yes).
@@ -585,25 +695,6 @@ func TestInstanceOverridesBehindTheBack(t *testing.T) {
 	}
 }
 
-// tableRow is the status, severity and changed columns of a control's
-// line in the provisioner's table.
-func tableRow(ui, id string) string {
-	for _, line := range strings.Split(ui, "\n") {
-		if f := strings.Fields(line); len(f) >= 4 && f[3] == id {
-			return strings.Join(f[:3], " ")
-		}
-	}
-	return ""
-}
-
-func copyRaw(m map[string]interface{}) map[string]interface{} {
-	out := make(map[string]interface{}, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 // TestInstanceCleanupKeepsBuildConnection: after the baseline and after
 // phase = "cleanup" the build's one SSH connection still runs commands,
 // and the instance holds no host keys, no authorized_keys and no history;
@@ -622,6 +713,25 @@ func TestInstanceCleanupKeepsBuildConnection(t *testing.T) {
 		`sudo mkdir -p /root/.ssh && echo 'ssh-ed25519 AAAA root' | sudo tee /root/.ssh/authorized_keys >/dev/null`)
 	if keys := e.sh("ls /etc/ssh/ && cat ~/.ssh/authorized_keys"); !strings.Contains(keys, "ssh_host_ed25519_key") || !strings.Contains(keys, "ssh-ed25519 ") {
 		t.Fatalf("before cleanup the instance has no host keys or authorized_keys: %s", keys)
+	}
+
+	// Verify of the cleanup phase: it finds the keys and histories and
+	// removes none of them.
+	pre := e.verifyUnchanged(t, "verify of the cleanup phase before cleanup", map[string]interface{}{"phase": "cleanup", "mode": "verify", "fail_on": "none"})
+	if pre.err != nil {
+		t.Errorf("verify of the cleanup phase with fail_on none: %v", pre.err)
+	}
+	for id, want := range map[string]string{
+		"cleanup-ssh-host-keys":   "/etc/ssh/ssh_host_ed25519_key",
+		"cleanup-authorized-keys": "/home/admin/.ssh/authorized_keys",
+		"cleanup-shell-history":   "/root/.bash_history",
+	} {
+		if c := controlOf(t, pre.report, id); c.Status != StatusFailed || !strings.Contains(c.Evidence(), want) {
+			t.Errorf("verify before cleanup: %s: %s: %s", id, c.Status, c.Evidence())
+		}
+	}
+	if keys := e.sh("ls /etc/ssh/ && cat ~/.ssh/authorized_keys"); !strings.Contains(keys, "ssh_host_ed25519_key") || !strings.Contains(keys, "ssh-ed25519 ") {
+		t.Fatalf("verify of the cleanup phase removed keys: %s", keys)
 	}
 
 	cleanup := e.harden(map[string]interface{}{"phase": "cleanup"})

@@ -1,7 +1,7 @@
 // Package harden is the phoenix-harden provisioner: it applies and verifies
 // a hardening profile (controls written as HCL data, embedded in the
-// binary) in one round trip: one script uploaded, run once, one report
-// downloaded.
+// binary), or only verifies it, in one round trip: one script uploaded,
+// run once, one report downloaded.
 package harden
 
 import (
@@ -65,7 +65,11 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	c := &p.config
 	remote := path.Join(c.RemoteFolder, "phoenix-harden-"+randomHex(6)+".sh")
 
-	ui.Say(fmt.Sprintf("Hardening: phase %s, profile %s, %d controls…", c.Phase, c.Profile, len(c.set.Controls)))
+	if c.Mode == ModeVerify {
+		ui.Say(fmt.Sprintf("Verifying hardening, changing nothing: phase %s, mode verify, profile %s, %d controls…", c.Phase, c.Profile, len(c.set.Controls)))
+	} else {
+		ui.Say(fmt.Sprintf("Hardening: phase %s, profile %s, %d controls…", c.Phase, c.Profile, len(c.set.Controls)))
+	}
 	if err := comm.Upload(remote, strings.NewReader(p.script), nil); err != nil {
 		return fmt.Errorf("uploading hardening script to %s: %w", remote, err)
 	}
@@ -86,12 +90,15 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 
 	in := c.scriptInput("")
 	var buf bytes.Buffer
-	if err := comm.Download(in.ImageReport(), &buf); err != nil {
-		return fmt.Errorf("downloading hardening report %s: %w", in.ImageReport(), err)
+	if err := comm.Download(in.ReportPath(), &buf); err != nil {
+		return fmt.Errorf("downloading hardening report %s: %w", in.ReportPath(), err)
 	}
 	report, err := ParseReport(buf.Bytes())
 	if err != nil {
 		return err
+	}
+	if report.Mode() != c.Mode || report.Phoenix.Phase != c.Phase {
+		return fmt.Errorf("hardening report %s is of phase %s, mode %s; want phase %s, mode %s", in.ReportPath(), report.Phoenix.Phase, report.Mode(), c.Phase, c.Mode)
 	}
 
 	if !report.Phoenix.SupportedDistro {
@@ -106,7 +113,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	}
 
 	if c.ReportPath != "" {
-		files, err := writeLocalReports(c.ReportPath, c.PackerBuildName, c.Phase, buf.Bytes(), report)
+		files, err := writeLocalReports(c.ReportPath, c.PackerBuildName, c.Phase, c.Mode, buf.Bytes(), report)
 		if err != nil {
 			return err
 		}
@@ -116,14 +123,18 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 }
 
 // writeLocalReports writes the JSON as downloaded and the JUnit XML into
-// dir, named for the build and phase so parallel builds do not collide.
-func writeLocalReports(dir, build, phase string, raw []byte, r *Report) ([]string, error) {
+// dir, named for the build, phase and mode so that parallel builds, and an
+// apply and a verify in one build, do not collide.
+func writeLocalReports(dir, build, phase, mode string, raw []byte, r *Report) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("report_path: %w", err)
 	}
 	base := "hardening"
 	if phase == PhaseCleanup {
 		base = "cleanup"
+	}
+	if mode == ModeVerify {
+		base += "-verify"
 	}
 	if build != "" {
 		base = build + "-" + base

@@ -45,6 +45,7 @@ type ReportProfile struct {
 // ReportSummary is what phoenix adds at the top level.
 type ReportSummary struct {
 	Phase            string         `json:"phase"`
+	Mode             string         `json:"mode"` // apply or verify; reports of older versions have none (apply)
 	Profile          string         `json:"profile"`
 	Distro           string         `json:"distro"`
 	SupportedDistro  bool           `json:"supported_distro"`
@@ -214,10 +215,22 @@ func WriteTable(w io.Writer, r *Report) error {
 		return err
 	}
 	n := r.Phoenix.Counts
-	_, err := fmt.Fprintf(w, "score %d/100 on %s (%s, profile %s): %d passed, %d failed, %d error, %d not applicable, %d waived; %d changed\n",
-		Score(r.Controls()), r.Phoenix.Distro, r.Phoenix.Phase, r.Phoenix.Profile,
-		n[StatusPassed], n[StatusFailed], n[StatusError], n[StatusNotApplicable], n[StatusWaived], n["changed"])
+	what, changed := r.Phoenix.Phase, fmt.Sprintf("%d changed", n["changed"])
+	if r.Mode() == ModeVerify {
+		what, changed = r.Phoenix.Phase+", mode verify", "verified, changed nothing"
+	}
+	_, err := fmt.Fprintf(w, "score %d/100 on %s (%s, profile %s): %d passed, %d failed, %d error, %d not applicable, %d waived; %s\n",
+		Score(r.Controls()), r.Phoenix.Distro, what, r.Phoenix.Profile,
+		n[StatusPassed], n[StatusFailed], n[StatusError], n[StatusNotApplicable], n[StatusWaived], changed)
 	return err
+}
+
+// Mode is the report's mode; reports without one are of apply runs.
+func (r *Report) Mode() string {
+	if r.Phoenix.Mode == "" {
+		return ModeApply
+	}
+	return r.Phoenix.Mode
 }
 
 // JUnit types: one testsuite per report, one testcase per control.
@@ -265,6 +278,7 @@ func WriteJUnit(w io.Writer, r *Report) error {
 		Time: r.Statistics.Duration,
 		Props: []junitProp{
 			{Name: "phase", Value: r.Phoenix.Phase},
+			{Name: "mode", Value: r.Mode()},
 			{Name: "distro", Value: r.Phoenix.Distro},
 			{Name: "score", Value: fmt.Sprint(Score(r.Controls()))},
 		},

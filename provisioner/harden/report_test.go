@@ -115,6 +115,10 @@ func TestJUnit(t *testing.T) {
 	if err := xml.Unmarshal(b.Bytes(), &doc); err != nil {
 		t.Fatalf("%v\n%s", err, b.String())
 	}
+	// A report without a mode is of an apply run (reports before verify mode).
+	if !strings.Contains(b.String(), `<property name="mode" value="apply"></property>`) {
+		t.Errorf("no mode property:\n%s", b.String())
+	}
 	if !strings.HasPrefix(b.String(), "<?xml") || len(doc.Suites) != 1 {
 		t.Fatalf("shape:\n%s", b.String())
 	}
@@ -147,5 +151,18 @@ func TestTable(t *testing.T) {
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), strings.Join(want, "\n"))
+	}
+
+	// A verify run says so instead of a count of changes.
+	v := report(rc("ok", SeverityHigh, StatusPassed), rc("bad", SeverityCritical, StatusFailed))
+	v.Phoenix.Phase, v.Phoenix.Mode = PhaseCleanup, ModeVerify
+	v.Phoenix.Counts = map[string]int{"passed": 1, "failed": 1}
+	b.Reset()
+	if err := WriteTable(&b, v); err != nil {
+		t.Fatal(err)
+	}
+	lines = strings.Split(strings.TrimSpace(b.String()), "\n")
+	if last, want := lines[len(lines)-1], "score 33/100 on debian-12 (cleanup, mode verify, profile baseline): 1 passed, 1 failed, 0 error, 0 not applicable, 0 waived; verified, changed nothing"; last != want {
+		t.Errorf("verify summary:\n%s\nwant:\n%s", last, want)
 	}
 }

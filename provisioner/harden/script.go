@@ -20,6 +20,12 @@ const (
 	PhaseCleanup = "cleanup"
 )
 
+// Mode names: apply changes the image, then checks it; verify only checks.
+const (
+	ModeApply  = "apply"
+	ModeVerify = "verify"
+)
+
 // Image report paths: hardening.json is what phoenix-ebs turns into tags;
 // the cleanup phase writes its own file so it never replaces it.
 const (
@@ -27,40 +33,87 @@ const (
 	ImageCleanupReportPath = "/var/lib/phoenix/cleanup.json"
 )
 
+// Verify mode changes nothing in the image, so its report and working
+// files live in /run, a tmpfs on every systemd distro: not in the AMI's
+// snapshot, gone at the next boot. It never touches the image copies above,
+// so phoenix-ebs tags the AMI with what the last apply found.
+const (
+	VerifyDir               = "/run/phoenix"
+	VerifyReportPath        = VerifyDir + "/hardening-verify.json"
+	VerifyCleanupReportPath = VerifyDir + "/cleanup-verify.json"
+	imageDir                = "/var/lib/phoenix"
+)
+
+// mutatingHelpers are the runtime library's functions that change the
+// system. A verify-mode script replaces them with ones that refuse, so
+// that a check which calls one by mistake errors instead of changing the
+// image.
+var mutatingHelpers = []string{
+	"ph_replace_file", "ph_set_kv", "ph_perm_apply", "ph_pkg_run", "ph_pkg_install", "ph_pkg_absent_apply",
+	"ph_unit_enable", "ph_sshd_main_set", "ph_sshd_set", "ph_sysctl_apply", "ph_module_disable_apply",
+	"ph_remove", "ph_hostkeys_unit",
+}
+
 // ScriptInput is what Render needs: the controls in order, the waivers and
 // the params (every declared param has a value, defaults filled in).
 type ScriptInput struct {
 	Profile  string
 	Phase    string
+	Mode     string // ModeApply when empty
 	Version  string
 	Controls []*Control
 	Waivers  map[string]string
 	Params   map[string]string
 }
 
-// ImageReport is where the rendered script writes its report.
-func (in *ScriptInput) ImageReport() string {
-	if in.Phase == PhaseCleanup {
+func (in *ScriptInput) verify() bool { return in.Mode == ModeVerify }
+
+func (in *ScriptInput) mode() string {
+	if in.verify() {
+		return ModeVerify
+	}
+	return ModeApply
+}
+
+// ReportPath is where the rendered script writes its report: the image
+// copy when it applies, a file in /run when it only verifies.
+func (in *ScriptInput) ReportPath() string {
+	switch {
+	case in.verify() && in.Phase == PhaseCleanup:
+		return VerifyCleanupReportPath
+	case in.verify():
+		return VerifyReportPath
+	case in.Phase == PhaseCleanup:
 		return ImageCleanupReportPath
 	}
 	return ImageReportPath
 }
 
+// workDir holds the script's working files while it runs.
+func (in *ScriptInput) workDir() string {
+	if in.verify() {
+		return VerifyDir
+	}
+	return imageDir
+}
+
 // Render makes the one POSIX sh script: runtime library, each control's
 // apply and check as functions, and a main that runs them in order and
 // writes the report. `sh script [REPORT]` also copies the report to REPORT.
-// PHOENIX_ROOT points every path at a fixture tree (tests only).
+// PHOENIX_ROOT points every path at a fixture tree (tests only). In verify
+// mode the script holds no apply code: only checks, with the library's
+// mutating helpers replaced by ones that refuse.
 func Render(in *ScriptInput) (string, error) {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 
 	w("#!/bin/sh\n")
-	w("# phoenix-harden %s: phase %s, profile %s, %d controls. Generated; do not edit.\n", in.Version, in.Phase, in.Profile, len(in.Controls))
+	w("# phoenix-harden %s: phase %s, mode %s, profile %s, %d controls. Generated; do not edit.\n", in.Version, in.Phase, in.mode(), in.Profile, len(in.Controls))
 	w("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nexport PATH\numask 022\n")
 	w("ROOT=${PHOENIX_ROOT-}\nROOT=${ROOT%%/}\n")
 	w("PH_SELF=$0\nPH_REPORT=${1-}\n")
-	w("PH_VERSION=%s\nPH_PHASE=%s\nPH_PROFILE=%s\n", shq("phoenix-harden "+in.Version), shq(in.Phase), shq(in.Profile))
-	w("PH_IMAGE_REPORT=$ROOT%s\n", in.ImageReport())
+	w("PH_VERSION=%s\nPH_PHASE=%s\nPH_MODE=%s\nPH_PROFILE=%s\n", shq("phoenix-harden "+in.Version), shq(in.Phase), in.mode(), shq(in.Profile))
+	w("PH_DIR=$ROOT%s\nPH_REPORT_FILE=$ROOT%s\n", in.workDir(), in.ReportPath())
 	w("PH_DISTROS=%s\n", shq(strings.Join(Distros, " ")))
 	w("PH_TMP=\n")
 
@@ -96,11 +149,17 @@ func Render(in *ScriptInput) (string, error) {
 	b.WriteString(libSh)
 	b.WriteString("\n")
 	b.WriteString(runSh)
+	if in.verify() {
+		w("\n# ---- mode verify: helpers that change the system refuse ---------------\n")
+		for _, f := range mutatingHelpers {
+			w("%s() { echo \"mode verify: %s refused: a check must not change the system\" >&2; return 3; }\n", f, f)
+		}
+	}
 	b.WriteString("\n# ---- controls ------------------------------------------------------------\n")
 
 	for i, c := range in.Controls {
 		w("\n# %s (%s) %s\n", c.ID, c.Severity, c.Source)
-		if c.Apply != "" {
+		if c.Apply != "" && !in.verify() {
 			w("ph_apply_%d() {\n%s\n}\n", i, indent(c.Apply))
 		}
 		w("ph_check_%d() {\n%s\n}\n", i, indent(c.Check))
@@ -113,7 +172,7 @@ func Render(in *ScriptInput) (string, error) {
 			return "", err
 		}
 		hasApply := "0"
-		if c.Apply != "" {
+		if c.Apply != "" && !in.verify() {
 			hasApply = "1"
 		}
 		w("\tph_run %d %s %s %d %s %s %s \\\n\t\t%s \\\n\t\t%s\n", i, shq(c.ID), shq(string(c.Severity)), c.Severity.Weight(),

@@ -10,13 +10,13 @@ import (
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/testenv"
 )
 
-func renderProfile(t *testing.T, profile, phase string) string {
+func renderProfileMode(t *testing.T, profile, phase, mode string) string {
 	t.Helper()
 	set, err := LoadProfile(profile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Render(&ScriptInput{Profile: profile, Phase: phase, Version: "test", Controls: set.Controls,
+	s, err := Render(&ScriptInput{Profile: profile, Phase: phase, Mode: mode, Version: "test", Controls: set.Controls,
 		Waivers: map[string]string{set.Controls[0].ID: "it's \"waived\""}, Params: defaultParams(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -28,9 +28,12 @@ func renderProfile(t *testing.T, profile, phase string) string {
 // and whatever /bin/sh is here.
 func TestScriptSyntax(t *testing.T) {
 	dash := testenv.LookPath(t, "dash", "/usr/bin/dash", "/bin/dash")
-	for _, p := range []struct{ profile, phase string }{{"baseline", PhaseApply}, {"cis-level1", PhaseApply}, {"cleanup", PhaseCleanup}} {
-		path := filepath.Join(t.TempDir(), p.profile+".sh")
-		writeFile(t, path, renderProfile(t, p.profile, p.phase))
+	for _, p := range []struct{ profile, phase, mode string }{
+		{"baseline", PhaseApply, ModeApply}, {"cis-level1", PhaseApply, ModeApply}, {"cleanup", PhaseCleanup, ModeApply},
+		{"cis-level1", PhaseApply, ModeVerify}, {"cleanup", PhaseCleanup, ModeVerify},
+	} {
+		path := filepath.Join(t.TempDir(), p.profile+"-"+p.mode+".sh")
+		writeFile(t, path, renderProfileMode(t, p.profile, p.phase, p.mode))
 		for _, sh := range []string{dash, "/bin/sh"} {
 			if out, err := exec.Command(sh, "-n", path).CombinedOutput(); err != nil {
 				t.Errorf("%s -n %s: %v\n%s", sh, p.profile, err, out)
@@ -83,7 +86,23 @@ control "escape" {
 func TestFixtureBaselineAppliesThenChangesNothing(t *testing.T) {
 	root := fixtureRoot(t)
 	set, _ := LoadProfile("cis-level1")
+	// Verify first: the fresh tree fails, nothing changes (runControls
+	// compares the tree), and no built-in check needs a mutating helper.
+	fresh, _ := runControls(t, root, set.Controls, runOpts{verify: true})
+	if fresh.Phoenix.Mode != ModeVerify || fresh.Phoenix.Counts["changed"] != 0 || fresh.Phoenix.Counts["failed"] == 0 {
+		t.Errorf("verify of the fresh tree: %+v", fresh.Phoenix)
+	}
+	for _, c := range fresh.Controls() {
+		if c.Changed || c.ApplyLog != "" || strings.Contains(c.Evidence(), "mode verify:") {
+			t.Errorf("verify: %s changed=%v apply_log=%q: %s", c.ID, c.Changed, c.ApplyLog, c.Evidence())
+		}
+	}
+	wantStatus(t, fresh, "ssh-password-authentication", StatusFailed, "passwordauthentication is 'yes', want 'no'")
+
 	r, out := runControls(t, root, set.Controls, runOpts{})
+	if r.Phoenix.Mode != ModeApply {
+		t.Errorf("apply run: mode %q", r.Phoenix.Mode)
+	}
 	for _, c := range r.Controls() {
 		switch c.ID {
 		case "updates-applied", "auditd-installed", "ssh-allow-users", "kmod-squashfs", "perms-cron", "auditd-enabled", "auditd-rules", "pkg-telnet":
@@ -109,6 +128,21 @@ func TestFixtureBaselineAppliesThenChangesNothing(t *testing.T) {
 	if again.Phoenix.Counts["changed"] != 0 {
 		t.Errorf("second run: %d changed", again.Phoenix.Counts["changed"])
 	}
+
+	// Verify of the applied tree: the same statuses as the apply's checks.
+	verified, _ := runControls(t, root, set.Controls, runOpts{verify: true})
+	for _, c := range verified.Controls() {
+		applied := control(t, r, c.ID)
+		if applied.Status == StatusError && strings.HasPrefix(applied.Evidence(), "apply exited") && c.Status == StatusFailed {
+			continue // what apply could not do, verify finds not done
+		}
+		if c.Status != applied.Status {
+			t.Errorf("verify after apply: %s %s, apply found %s: %s", c.ID, c.Status, applied.Status, c.Evidence())
+		}
+	}
+	if verified.Phoenix.Score != r.Phoenix.Score {
+		t.Errorf("verify after apply: score %d, apply's %d", verified.Phoenix.Score, r.Phoenix.Score)
+	}
 }
 
 func TestFixturePackageRemovalRefusedUnderRoot(t *testing.T) {
@@ -124,7 +158,7 @@ func TestFixtureSSHDropInOverride(t *testing.T) {
 	ids := pick(t, allControls(t), "ssh-password-authentication", "ssh-x11-forwarding")
 	// Before apply: a drop-in (as cloud-init writes) turns passwords on.
 	writeFile(t, filepath.Join(root, "etc/ssh/sshd_config.d/50-cloud-init.conf"), "PasswordAuthentication yes\n")
-	r, _ := runControls(t, root, ids, runOpts{checkOnly: true})
+	r, _ := runControls(t, root, ids, runOpts{verify: true})
 	wantStatus(t, r, "ssh-password-authentication", StatusFailed, "passwordauthentication is 'yes', want 'no'", "sshd -T unavailable")
 	wantStatus(t, r, "ssh-x11-forwarding", StatusFailed, "x11forwarding is 'yes'")
 
@@ -147,7 +181,7 @@ func TestFixtureSSHDropInOverride(t *testing.T) {
 	// that sorts before phoenix's turns passwords on again.
 	writeFile(t, filepath.Join(root, "etc/ssh/sshd_config"), strings.ReplaceAll(main, "PasswordAuthentication no\n", ""))
 	writeFile(t, filepath.Join(root, "etc/ssh/sshd_config.d/00-aaa.conf"), "passwordauthentication yes\n")
-	r, _ = runControls(t, root, ids, runOpts{checkOnly: true})
+	r, _ = runControls(t, root, ids, runOpts{verify: true})
 	wantStatus(t, r, "ssh-password-authentication", StatusFailed, "passwordauthentication is 'yes'")
 }
 
@@ -163,7 +197,7 @@ func TestFixtureSysctl(t *testing.T) {
 	ids := pick(t, allControls(t), "sysctl-ip-forwarding", "sysctl-rp-filter")
 
 	// Nothing persisted yet, live forwarding on, /proc/sys writable: failed.
-	r, _ := runControls(t, root, ids, runOpts{checkOnly: true})
+	r, _ := runControls(t, root, ids, runOpts{verify: true})
 	wantStatus(t, r, "sysctl-ip-forwarding", StatusFailed, "net.ipv4.ip_forward not persisted")
 	wantStatus(t, r, "sysctl-rp-filter", StatusFailed, "persisted 2 by /usr/lib/sysctl.d/50-default.conf, want 1")
 
@@ -185,7 +219,7 @@ func TestFixtureSysctl(t *testing.T) {
 
 	// A later file overrides phoenix's: the check names it.
 	writeFile(t, filepath.Join(root, "etc/sysctl.d/99-zz-docker.conf"), "net.ipv4.ip_forward=1\n")
-	r, _ = runControls(t, root, ids, runOpts{checkOnly: true})
+	r, _ = runControls(t, root, ids, runOpts{verify: true})
 	wantStatus(t, r, "sysctl-ip-forwarding", StatusFailed, "net.ipv4.ip_forward persisted 1 by /etc/sysctl.d/99-zz-docker.conf, want 0")
 	r, _ = runControls(t, root, ids, runOpts{})
 	c = wantStatus(t, r, "sysctl-ip-forwarding", StatusFailed)
@@ -195,7 +229,7 @@ func TestFixtureSysctl(t *testing.T) {
 	// /etc/sysctl.conf is read last by `sysctl --system`.
 	os.Remove(filepath.Join(root, "etc/sysctl.d/99-zz-docker.conf"))
 	writeFile(t, filepath.Join(root, "etc/sysctl.conf"), "net/ipv4/ip_forward = 1\n")
-	r, _ = runControls(t, root, ids, runOpts{checkOnly: true})
+	r, _ = runControls(t, root, ids, runOpts{verify: true})
 	wantStatus(t, r, "sysctl-ip-forwarding", StatusFailed, "persisted 1 by /etc/sysctl.conf")
 
 	// Container hosts keep forwarding.
@@ -206,7 +240,7 @@ func TestFixtureSysctl(t *testing.T) {
 func TestFixtureModulesAndJournald(t *testing.T) {
 	root := fixtureRoot(t)
 	ids := pick(t, allControls(t), "kmod-cramfs", "kmod-squashfs", "journald-persistent")
-	r, _ := runControls(t, root, ids, runOpts{checkOnly: true})
+	r, _ := runControls(t, root, ids, runOpts{verify: true})
 	wantStatus(t, r, "kmod-cramfs", StatusFailed, "no 'install cramfs /bin/false'")
 	wantStatus(t, r, "kmod-squashfs", StatusNotApplicable, "disable_squashfs = false")
 	wantStatus(t, r, "journald-persistent", StatusFailed, "Storage is 'default', want persistent")
@@ -222,7 +256,7 @@ func TestFixtureModulesAndJournald(t *testing.T) {
 
 	// A later journald drop-in wins.
 	writeFile(t, filepath.Join(root, "etc/systemd/journald.conf.d/90-volatile.conf"), "[Journal]\nStorage=volatile\n")
-	r, _ = runControls(t, root, ids, runOpts{checkOnly: true})
+	r, _ = runControls(t, root, ids, runOpts{verify: true})
 	wantStatus(t, r, "journald-persistent", StatusFailed, "Storage is 'volatile' by /etc/systemd/journald.conf.d/90-volatile.conf")
 }
 
@@ -230,7 +264,7 @@ func TestFixturePermissionsAndAccounts(t *testing.T) {
 	root := fixtureRoot(t)
 	os.Chmod(filepath.Join(root, "etc/shadow"), 0o644)
 	ids := pick(t, allControls(t), "perms-shadow", "perms-passwd", "accounts-uid0-only-root", "accounts-no-empty-passwords", "login-defs-pass-max-days", "login-defs-umask")
-	r, _ := runControls(t, root, ids, runOpts{checkOnly: true})
+	r, _ := runControls(t, root, ids, runOpts{verify: true})
 	wantStatus(t, r, "perms-shadow", StatusFailed, "/etc/shadow: 644 root:root, want at most 0640")
 	wantStatus(t, r, "login-defs-pass-max-days", StatusFailed, "PASS_MAX_DAYS is '99999'")
 	wantStatus(t, r, "accounts-uid0-only-root", StatusPassed)
@@ -300,6 +334,18 @@ func TestFixtureCleanup(t *testing.T) {
 	writeFile(t, filepath.Join(root, "etc/ssh/keys/admin"), "packer's key")
 	writeFile(t, filepath.Join(root, "home/admin/.ssh/extra_%keys"), "k")
 	set, _ := LoadProfile("cleanup")
+	// Verify finds every kind of leftover and removes none (runControls
+	// compares the tree).
+	v, _ := runControls(t, root, set.Controls, runOpts{phase: PhaseCleanup, verify: true})
+	for _, c := range v.Controls() {
+		if c.Status != StatusFailed || c.Changed {
+			t.Errorf("verify before cleanup: %s %s changed=%v: %s", c.ID, c.Status, c.Changed, c.Evidence())
+		}
+	}
+	wantStatus(t, v, "cleanup-authorized-keys", StatusFailed, "/home/admin/.ssh/authorized_keys", "/etc/ssh/keys/admin")
+	if _, err := os.Stat(filepath.Join(root, ImageCleanupReportPath)); !os.IsNotExist(err) {
+		t.Errorf("verify wrote %s", ImageCleanupReportPath)
+	}
 	r, out := runControls(t, root, set.Controls, runOpts{phase: PhaseCleanup})
 	for _, c := range r.Controls() {
 		if c.Status != StatusPassed {
@@ -334,6 +380,9 @@ func TestFixtureCleanup(t *testing.T) {
 		if c.Changed || c.Status != StatusPassed {
 			t.Errorf("second cleanup: %s %s changed=%v: %s", c.ID, c.Status, c.Changed, c.ApplyLog)
 		}
+	}
+	if v, _ := runControls(t, root, set.Controls, runOpts{phase: PhaseCleanup, verify: true}); v.Phoenix.Score != 100 {
+		t.Errorf("verify after cleanup: score %d", v.Phoenix.Score)
 	}
 }
 

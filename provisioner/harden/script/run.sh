@@ -28,14 +28,20 @@ ph_begin() {
 	PH_SUPPORTED=false
 	case " $PH_DISTROS " in *" $PH_DISTRO "*) PH_SUPPORTED=true ;; esac
 	[ $PH_SUPPORTED = true ] || echo "phoenix-harden: warning: $PH_DISTRO is not one of $PH_DISTROS; controls without a distros list run anyway"
-	mkdir -p "$ROOT/var/lib/phoenix" || exit 3
-	chmod 0755 "$ROOT/var/lib/phoenix"
-	PH_TMP=$ROOT/var/lib/phoenix/.run.$$
+	# Verify mode works in /run (PH_DIR), which a tmpfs keeps out of the
+	# image; say so when it is not one (a chroot build, say).
+	if [ "$PH_MODE" = verify ] && ph_live &&
+		! awk '$2 == "/run" && $3 == "tmpfs" { t = 1 } END { exit !t }' /proc/mounts 2>/dev/null; then
+		echo "phoenix-harden: warning: /run is not a tmpfs here, so ${PH_REPORT_FILE#"$ROOT"} stays in the image; remove it before the image is made"
+	fi
+	mkdir -p "$PH_DIR" || exit 3
+	chmod 0755 "$PH_DIR"
+	PH_TMP=$PH_DIR/.run.$$
 	rm -rf "$PH_TMP"; mkdir -m 0700 "$PH_TMP" || exit 3
 	: >"$PH_TMP/controls.json"
 	PH_N_PASSED=0 PH_N_FAILED=0 PH_N_SKIPPED=0 PH_N_ERROR=0 PH_N_NA=0 PH_N_WAIVED=0 PH_N_CHANGED=0
 	PH_W_PASSED=0 PH_W_APPLICABLE=0 PH_SEP=
-	echo "phoenix-harden: $PH_PHASE, profile $PH_PROFILE, $PH_DISTRO"
+	echo "phoenix-harden: $PH_PHASE, mode $PH_MODE, profile $PH_PROFILE, $PH_DISTRO"
 }
 
 ph_cleanup_tmp() {
@@ -61,7 +67,7 @@ ph_run() {
 		_status=not_applicable _msg="not applicable to $PH_DISTRO (applies to: $_distros)"
 	else
 		_arc=0
-		if [ "$_has_apply" = 1 ] && [ -z "$PHOENIX_CHECK_ONLY" ]; then
+		if [ "$_has_apply" = 1 ] && [ "$PH_MODE" = apply ]; then
 			(ph_apply_"$_n") >"$PH_TMP/apply.out" 2>&1 </dev/null
 			_arc=$?
 			grep -q '^changed: ' "$PH_TMP/apply.out" && _changed=true
@@ -128,7 +134,7 @@ ph_end() {
 		printf '"statistics":{"duration":%s,"controls":{"total":%d,"passed":{"total":%d},"failed":{"total":%d},"skipped":{"total":%d}}},' \
 			"$_dur" $((PH_N_PASSED + PH_N_FAILED + PH_N_ERROR + PH_N_NA + PH_N_WAIVED)) "$PH_N_PASSED" $((PH_N_FAILED + PH_N_ERROR)) $((PH_N_NA + PH_N_WAIVED))
 		printf '"version":"%s",' "$PH_VERSION"
-		printf '"phoenix":{"phase":"%s","profile":"%s","distro":"' "$PH_PHASE" "$PH_PROFILE"
+		printf '"phoenix":{"phase":"%s","mode":"%s","profile":"%s","distro":"' "$PH_PHASE" "$PH_MODE" "$PH_PROFILE"
 		printf '%s' "$PH_DISTRO" | ph_json_escape
 		printf '","supported_distro":%s,"score":%d,"passed_weight":%d,"applicable_weight":%d,' "$PH_SUPPORTED" "$_score" "$PH_W_PASSED" "$PH_W_APPLICABLE"
 		printf '"counts":{"passed":%d,"failed":%d,"error":%d,"not_applicable":%d,"waived":%d,"changed":%d},' \
@@ -136,9 +142,11 @@ ph_end() {
 		printf '"started":"%s","finished":"%s"}}\n' "$PH_STARTED" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	} >"$_out" || exit 3
 	chmod 0644 "$_out"
-	mv -f "$_out" "$PH_IMAGE_REPORT" || exit 3
-	if [ -n "$PH_REPORT" ] && [ "$PH_REPORT" != "$PH_IMAGE_REPORT" ]; then
-		cp "$PH_IMAGE_REPORT" "$PH_REPORT" || exit 3
+	mv -f "$_out" "$PH_REPORT_FILE" || exit 3
+	if [ -n "$PH_REPORT" ] && [ "$PH_REPORT" != "$PH_REPORT_FILE" ]; then
+		cp "$PH_REPORT_FILE" "$PH_REPORT" || exit 3
 	fi
-	echo "phoenix-harden: score $_score; passed $PH_N_PASSED, failed $PH_N_FAILED, error $PH_N_ERROR, not applicable $PH_N_NA, waived $PH_N_WAIVED, changed $PH_N_CHANGED; report ${PH_IMAGE_REPORT#"$ROOT"}"
+	_ch="changed $PH_N_CHANGED"
+	[ "$PH_MODE" = apply ] || _ch="verified, changed nothing"
+	echo "phoenix-harden: score $_score; passed $PH_N_PASSED, failed $PH_N_FAILED, error $PH_N_ERROR, not applicable $PH_N_NA, waived $PH_N_WAIVED; $_ch; report ${PH_REPORT_FILE#"$ROOT"}"
 }
