@@ -910,7 +910,7 @@ type stepwiseRun struct {
 // stepwise applies and verifies the controls of raw's profile that report
 // says apply to the instance, one SSH command per step: the control's
 // apply alone (its check replaced by a no-op), then its check alone
-// (PHOENIX_CHECK_ONLY=1). Each check must pass, but for cleanup-logs
+// (rendered in verify mode). Each check must pass, but for cleanup-logs
 // finding the log line of its own sudo.
 func (e *buildInstance) stepwise(raw map[string]interface{}, report *Report) stepwiseRun {
 	e.tb.Helper()
@@ -923,9 +923,9 @@ func (e *buildInstance) stepwise(raw map[string]interface{}, report *Report) ste
 		applies[c.ID] = c.Status != StatusNotApplicable && c.Status != StatusWaived
 	}
 	in := p.config.scriptInput(scriptVersion())
-	one := func(c *Control) string {
+	one := func(c *Control, mode string) string {
 		single := *in
-		single.Controls = []*Control{c}
+		single.Controls, single.Mode = []*Control{c}, mode
 		s, err := Render(&single)
 		if err != nil {
 			e.tb.Fatalf("rendering %s: %v", c.ID, err)
@@ -951,17 +951,17 @@ func (e *buildInstance) stepwise(raw map[string]interface{}, report *Report) ste
 		}
 		applyOnly := *c
 		applyOnly.Check = ":"
-		applyScript, checkScript := one(&applyOnly), one(c)
+		applyScript, checkScript := one(&applyOnly, ModeApply), one(c, ModeVerify)
 		start := time.Now()
 		if c.Apply != "" {
 			run("sudo -n sh -s", applyScript)
 			r.steps++
 		}
-		out := run("sudo -n env PHOENIX_CHECK_ONLY=1 sh -s", checkScript)
+		out := run("sudo -n sh -s", checkScript)
 		r.steps++
 		if !strings.Contains(out, "phoenix-harden: passed "+c.ID+"\n") {
 			evidence := out
-			if rep, err := ParseReport([]byte(e.sh("sudo -n cat " + in.ImageReport()))); err == nil && len(rep.Controls()) == 1 {
+			if rep, err := ParseReport([]byte(e.sh("sudo -n cat " + (&ScriptInput{Phase: in.Phase, Mode: ModeVerify}).ReportPath()))); err == nil && len(rep.Controls()) == 1 {
 				evidence = rep.Controls()[0].Evidence()
 			}
 			// Each command runs under sudo, and sudo logs it (the baseline
