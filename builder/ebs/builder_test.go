@@ -406,6 +406,33 @@ func TestCancelledLaunchThatArrivesLateLeavesNothing(t *testing.T) {
 	e.waitInventoryClean()
 }
 
+// A CopyImage that reaches EC2 only after the build gave up makes
+// nothing either: the cleanup deregisters the source AMI in the build
+// region before it looks for copies elsewhere, so the late copy finds no
+// source. (Guards that order.)
+func TestCancelledCopyThatArrivesLateLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.key("eu-west-1", "alias/images-eu")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hold := e.sb.HoldCall(func(_, _, a string) bool { return a == "CopyImage" })
+	go func() {
+		<-hold.Reached()
+		cancel()
+	}()
+	res := e.build(ctx, e.config("ami_regions", []string{"eu-west-1"}, "region_kms_key_ids", map[string]string{"eu-west-1": "alias/images-eu"}))
+	if res.err == nil {
+		t.Fatal("build finished despite the cancel")
+	}
+	hold.Release() // the lost request reaches EC2 now
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && e.sb.Calls()["ec2"]["CopyImage"] < 2 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // let the late request be handled
+	e.waitInventoryClean()
+}
+
 // With SSH, the build makes a temporary ed25519 key pair and a security
 // group open to the builder only; when it cannot connect (the sim runtime
 // has no sshd), both are gone afterwards along with the instance.
