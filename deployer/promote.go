@@ -17,6 +17,8 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/awstag"
 )
 
 // PromotedFromTag marks a copy phoenix promote made: its value is
@@ -447,8 +449,8 @@ func (p *Promotion) copy(ctx context.Context, src *sourceImage, key copyKey) (st
 		Encrypted:     aws.Bool(true),
 		ClientToken:   aws.String(clientToken()),
 		TagSpecifications: []ec2types.TagSpecification{
-			{ResourceType: ec2types.ResourceTypeImage, Tags: ec2Tags(tags)},
-			{ResourceType: ec2types.ResourceTypeSnapshot, Tags: ec2Tags(tags)},
+			{ResourceType: ec2types.ResourceTypeImage, Tags: awstag.EC2(tags)},
+			{ResourceType: ec2types.ResourceTypeSnapshot, Tags: awstag.EC2(tags)},
 		},
 	}
 	if src.Description != "" {
@@ -560,19 +562,6 @@ func hasTag(tags []ec2types.Tag, key, value string) bool {
 func notFound(err error, prefix string) bool {
 	var ae smithy.APIError
 	return errors.As(err, &ae) && strings.HasPrefix(ae.ErrorCode(), prefix)
-}
-
-func ec2Tags(m map[string]string) []ec2types.Tag {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]ec2types.Tag, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, ec2types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
-	}
-	return out
 }
 
 // clientToken makes CopyImage idempotent across the SDK's retries of one

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"sort"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,6 +14,8 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/awstag"
 )
 
 // sourceImage is what the build knows of its source AMI.
@@ -104,22 +105,8 @@ func renderTags(c *Config, tags map[string]string, info buildInfo) (map[string]s
 	return out, nil
 }
 
-// ec2Tags turns a map into sorted EC2 tags.
-func ec2Tags(m map[string]string) []ec2types.Tag {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]ec2types.Tag, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, ec2types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
-	}
-	return out
-}
-
 func tagSpec(rt ec2types.ResourceType, m map[string]string) ec2types.TagSpecification {
-	return ec2types.TagSpecification{ResourceType: rt, Tags: ec2Tags(m)}
+	return ec2types.TagSpecification{ResourceType: rt, Tags: awstag.EC2(m)}
 }
 
 func merge(maps ...map[string]string) map[string]string {

@@ -256,13 +256,7 @@ func (f *Fixture) Stack(name, ami string, o StackOptions) *Stack {
 			if i > 0 {
 				tgName = fmt.Sprintf("%s-%d", name, i+1)
 			}
-			tg, err := c.ELB.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String(tgName), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(port), VpcId: aws.String(f.VPC),
-				HealthCheckPath: aws.String(path), HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2), HealthyThresholdCount: aws.Int32(2), UnhealthyThresholdCount: aws.Int32(2)})
-			f.must(err)
-			arn := aws.ToString(tg.TargetGroups[0].TargetGroupArn)
-			_, err = c.ELB.ModifyTargetGroupAttributes(ctx, &elb.ModifyTargetGroupAttributesInput{TargetGroupArn: aws.String(arn),
-				Attributes: []elbtypes.TargetGroupAttribute{{Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String("5")}}})
-			f.must(err)
+			arn := f.targetGroup(tgName, port, path)
 			st.TargetGroups = append(st.TargetGroups, arn)
 			tuples = append(tuples, elbtypes.TargetGroupTuple{TargetGroupArn: aws.String(arn), Weight: aws.Int32(1)})
 		}
@@ -397,6 +391,21 @@ func (f *Fixture) InstanceAMIs(name string) map[string]string {
 // Mutating counts the sandbox's mutating calls since the last reset.
 func (f *Fixture) Mutating() int { return sandbox.MutatingCalls(f.SB.Calls()) }
 
+// targetGroup makes an HTTP target group that health-checks path every
+// 5 s (2 checks either way) and drains in 5 s, and returns its ARN.
+func (f *Fixture) targetGroup(name string, port int32, path string) string {
+	f.T.Helper()
+	ctx := context.Background()
+	tg, err := f.Clients.ELB.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String(name), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(port), VpcId: aws.String(f.VPC),
+		HealthCheckPath: aws.String(path), HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2), HealthyThresholdCount: aws.Int32(2), UnhealthyThresholdCount: aws.Int32(2)})
+	f.must(err)
+	arn := aws.ToString(tg.TargetGroups[0].TargetGroupArn)
+	_, err = f.Clients.ELB.ModifyTargetGroupAttributes(ctx, &elb.ModifyTargetGroupAttributesInput{TargetGroupArn: aws.String(arn),
+		Attributes: []elbtypes.TargetGroupAttribute{{Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String("5")}}})
+	f.must(err)
+	return arn
+}
+
 // BlueGreen is two Auto Scaling groups (blue and green) sharing a launch
 // template, each with its target group, behind one listener whose default
 // action (or one rule) forwards to both.
@@ -465,17 +474,7 @@ func (f *Fixture) BlueGreen(name, ami string, o BlueGreenOptions) *BlueGreen {
 	f.T.Cleanup(func() {
 		c.ELB.DeleteLoadBalancer(context.Background(), &elb.DeleteLoadBalancerInput{LoadBalancerArn: aws.String(bg.LoadBalancer)})
 	})
-	newTG := func(tgName string) string {
-		tg, err := c.ELB.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{Name: aws.String(tgName), Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(port), VpcId: aws.String(f.VPC),
-			HealthCheckPath: aws.String(path), HealthCheckIntervalSeconds: aws.Int32(5), HealthCheckTimeoutSeconds: aws.Int32(2), HealthyThresholdCount: aws.Int32(2), UnhealthyThresholdCount: aws.Int32(2)})
-		f.must(err)
-		arn := aws.ToString(tg.TargetGroups[0].TargetGroupArn)
-		_, err = c.ELB.ModifyTargetGroupAttributes(ctx, &elb.ModifyTargetGroupAttributesInput{TargetGroupArn: aws.String(arn),
-			Attributes: []elbtypes.TargetGroupAttribute{{Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String("5")}}})
-		f.must(err)
-		return arn
-	}
-	bg.BlueTG, bg.GreenTG = newTG(bg.Blue), newTG(bg.Green)
+	bg.BlueTG, bg.GreenTG = f.targetGroup(bg.Blue, port, path), f.targetGroup(bg.Green, port, path)
 	forward := []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: []elbtypes.TargetGroupTuple{
 		{TargetGroupArn: aws.String(bg.BlueTG), Weight: aws.Int32(1)}, {TargetGroupArn: aws.String(bg.GreenTG), Weight: aws.Int32(0)}}}}}
 	def := forward
