@@ -23,12 +23,21 @@ func newDeployCommand() *cobra.Command {
 	var opts deployOptions
 	cmd := &cobra.Command{
 		Use:   "deploy [ENVIRONMENT] --ami AMI",
-		Short: "Roll an AMI onto an environment's Auto Scaling group, gated on load balancer health",
-		Long: `Roll an AMI onto the Auto Scaling group of an environment in phoenix.hcl
-(phoenix deploy prod --ami ami-…) or named by flags (phoenix deploy --region
-us-east-1 --asg web --ami ami-…). The deploy succeeds when the instance
-refresh has succeeded and every target of the group's target groups is
-healthy on the new AMI; otherwise it is rolled back.
+		Short: "Deploy an AMI to an environment, rolling or blue-green, gated on load balancer health",
+		Long: `Deploy an AMI to the target of an environment in phoenix.hcl (phoenix deploy
+prod --ami ami-…) or named by flags (phoenix deploy --region us-east-1 --asg
+web --ami ami-…).
+
+rolling (the default): an instance refresh of the group to a new launch
+template version with the AMI; it succeeds when the refresh has succeeded
+and every target of the group's target groups is healthy on the new AMI.
+
+blue-green (strategy "blue-green", or --peer-asg and --listener): the idle
+colour comes up on the AMI at the live colour's capacity, pinned, is
+health-checked at weight 0, then traffic moves in --steps with a bake each;
+the old colour scales to zero or stays warm for --keep-old-for.
+
+A deploy that fails is rolled back.
 
 Exit codes: 0 succeeded, 1 failed and rolled back, 2 rollback failed (needs a
 person), 3 refused before changing anything.`,
@@ -75,7 +84,10 @@ func newRollbackCommand() *cobra.Command {
 		Short: "Return a target to the AMI it ran before its last deploy",
 		Long: `Roll back a target: a refresh in progress is rolled back (or cancelled and
 refreshed back); a finished phoenix deploy is undone by a refresh to the
-launch template version it replaced. Exit codes: 0 rolled back and healthy,
+launch template version it replaced. Blue-green: traffic moves back to the
+old colour in one call while it is still warm; otherwise the previous AMI
+is deployed blue-green; a switch cut short returns to the unpinned colour.
+Exit codes: 0 rolled back and healthy,
 2 rollback failed, 3 refused (nothing to roll back to, locked, bad input).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -162,7 +174,7 @@ func newStatusCommand() *cobra.Command {
 	var opts statusOptions
 	cmd := &cobra.Command{
 		Use:   "status [ENVIRONMENT]",
-		Short: "Show a target's refresh, target health, AMIs in use and lock",
+		Short: "Show a target's launch template, refresh, both colours (blue-green), target health, AMIs in use and lock",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runStatus(cmd.Context(), opts, args, cmd.OutOrStdout())
