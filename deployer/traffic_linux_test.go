@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -66,12 +64,17 @@ func startTrafficEnv(t *testing.T) *trafficEnv {
 	// Cleanups run last registered first: the inventory is checked once
 	// the fixture removed what it made, then the sandbox closes, then
 	// nothing of the runtime may remain.
-	leaks := &runtimeLeaks{}
+	var leaks *sandboxtest.RuntimeLeaks
 	var stateDir string
-	t.Cleanup(func() { leaks.check(t, stateDir) })
+	t.Cleanup(func() {
+		if leaks != nil && leaks.Seen() == 0 {
+			t.Errorf("no instance namespace was seen: the leak check saw nothing")
+		}
+		leaks.Check(t, stateDir)
+	})
 	sb := sandboxtest.StartWith(t, sandbox.Options{Runtime: "linux", TimeScale: 0.05, Log: &testLog{t: t}})
 	stateDir = sb.StateDir()
-	leaks.start()
+	leaks = sandboxtest.WatchRuntime()
 	t.Cleanup(func() {
 		deadline := time.Now().Add(time.Minute)
 		for len(sb.Inventory()) > 0 && time.Now().Before(deadline) {
@@ -627,113 +630,4 @@ func (l *testLog) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	l.t.Logf("%s", bytes.TrimRight(p, "\n"))
 	return len(p), nil
-}
-
-// runtimeLeaks records the namespaces of this process's instance inits
-// while a test runs, and checks after the sandbox closed that no mount
-// under its state directory and no process in those namespaces is left.
-type runtimeLeaks struct {
-	mu   sync.Mutex
-	ns   map[string]bool
-	stop chan struct{}
-	done chan struct{}
-}
-
-func (n *runtimeLeaks) start() {
-	n.ns, n.stop, n.done = map[string]bool{}, make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(n.done)
-		for {
-			n.scan()
-			select {
-			case <-n.stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}()
-}
-
-// parent is pid's parent process, 0 when it cannot be read.
-func parent(pid int) int {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(stat)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
-}
-
-// descendsFrom reports whether ancestor is among pid's ancestors.
-func descendsFrom(pid, ancestor int) bool {
-	for p := parent(pid); p > 1; p = parent(p) {
-		if p == ancestor {
-			return true
-		}
-	}
-	return false
-}
-
-func (n *runtimeLeaks) scan() {
-	me := os.Getpid()
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if pid, err := strconv.Atoi(e.Name()); err != nil || parent(pid) != me {
-			continue
-		}
-		if env, _ := os.ReadFile("/proc/" + e.Name() + "/environ"); !bytes.Contains(env, []byte("_PHOENIX_LINUXRT_INIT=1")) {
-			continue
-		}
-		for _, kind := range []string{"pid", "mnt"} {
-			if l, err := os.Readlink("/proc/" + e.Name() + "/ns/" + kind); err == nil {
-				n.mu.Lock()
-				n.ns[l] = true
-				n.mu.Unlock()
-			}
-		}
-	}
-}
-
-func (n *runtimeLeaks) check(t *testing.T, stateDir string) {
-	t.Helper()
-	if n.stop != nil {
-		close(n.stop)
-		<-n.done
-	}
-	if stateDir == "" {
-		return
-	}
-	if _, err := os.Stat(stateDir); err == nil {
-		t.Errorf("state directory %s still exists after the sandbox closed", stateDir)
-	}
-	mi, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, line := range strings.Split(string(mi), "\n") {
-		if strings.Contains(line, stateDir) {
-			t.Errorf("mount left after the sandbox closed: %s", line)
-		}
-	}
-	// A namespace's number is reused once it is gone, e.g. by another
-	// program's instances: a process counts when this process is its
-	// ancestor, as it is of every instance init and what runs inside.
-	me := os.Getpid()
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || !descendsFrom(pid, me) {
-			continue
-		}
-		for _, kind := range []string{"pid", "mnt"} {
-			if l, err := os.Readlink("/proc/" + e.Name() + "/ns/" + kind); err == nil && n.ns[l] {
-				t.Errorf("process %s is still in instance namespace %s after the sandbox closed", e.Name(), l)
-			}
-		}
-	}
-	if len(n.ns) == 0 {
-		t.Errorf("no instance namespace was seen: the leak check saw nothing")
-	}
 }

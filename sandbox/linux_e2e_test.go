@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -64,102 +63,14 @@ func startLinux(t *testing.T) *linuxEnv {
 	t.Helper()
 	testenv.RequireE2E(t)
 	testenv.RequireRoot(t)
-	tracker := &nsTracker{}
+	var leaks *sandboxtest.RuntimeLeaks
 	var stateDir string
-	t.Cleanup(func() { tracker.requireGone(t, stateDir) })
+	t.Cleanup(func() { leaks.Check(t, stateDir) })
 	sb := sandboxtest.StartWith(t, sandbox.Options{Runtime: "linux", TimeScale: linuxTimeScale, Log: &testLog{t: t}})
 	stateDir = sb.StateDir()
-	tracker.start(t)
+	leaks = sandboxtest.WatchRuntime()
 	cfg := sandboxtest.Config(t, sb, linuxRegion)
 	return &linuxEnv{t: t, sb: sb, ec2: ec2.NewFromConfig(cfg), ctx: context.Background()}
-}
-
-// nsTracker records the namespaces of this process's instance inits
-// while a test runs.
-type nsTracker struct {
-	mu   sync.Mutex
-	ns   map[string]bool
-	stop chan struct{}
-	done chan struct{}
-}
-
-func (n *nsTracker) start(t *testing.T) {
-	n.ns, n.stop, n.done = map[string]bool{}, make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(n.done)
-		for {
-			n.scan()
-			select {
-			case <-n.stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}()
-}
-
-// scan records the pid and mount namespaces of this process's children
-// that are instance inits.
-func (n *nsTracker) scan() {
-	me := strconv.Itoa(os.Getpid())
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(stat)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) < 2 || f[1] != me {
-			continue
-		}
-		env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if !bytes.Contains(env, []byte("_PHOENIX_LINUXRT_INIT=1")) {
-			continue
-		}
-		for _, kind := range []string{"pid", "mnt"} {
-			if l, err := os.Readlink("/proc/" + e.Name() + "/ns/" + kind); err == nil {
-				n.mu.Lock()
-				n.ns[l] = true
-				n.mu.Unlock()
-			}
-		}
-	}
-}
-
-func (n *nsTracker) requireGone(t *testing.T, stateDir string) {
-	t.Helper()
-	if n.stop != nil {
-		close(n.stop)
-		<-n.done
-	}
-	if stateDir == "" {
-		return
-	}
-	if _, err := os.Stat(stateDir); err == nil {
-		t.Errorf("state directory %s still exists after Close", stateDir)
-	}
-	mi, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, line := range strings.Split(string(mi), "\n") {
-		if strings.Contains(line, stateDir) {
-			t.Errorf("mount left after Close: %s", line)
-		}
-	}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		for _, kind := range []string{"pid", "mnt"} {
-			if l, err := os.Readlink("/proc/" + e.Name() + "/ns/" + kind); err == nil && n.ns[l] {
-				t.Errorf("process %s is still in instance namespace %s after Close", e.Name(), l)
-			}
-		}
-	}
-	t.Logf("after Close: no mount, process or namespace left (%d namespaces tracked)", len(n.ns))
 }
 
 // waitFor polls cond every 50 ms until it holds or timeout passes.
