@@ -435,7 +435,6 @@ type bgRun struct {
 	bakeStep  int       // the share the bake is for
 	finished  bool      // traffic has moved and the new colour is unpinned
 	scheduled string    // a scale-in scheduled on the new colour to delete first
-	failed    string    // why the deploy failed, for the rollback's messages
 }
 
 // Begin prepares a blue-green deploy.

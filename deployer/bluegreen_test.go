@@ -30,6 +30,17 @@ func newBlueGreen(f *deploytest.Fixture, bg *deploytest.BlueGreen, b *deployer.B
 	return d
 }
 
+// newBlueGreenStack is a blue-green stack in a sandbox of its own with blue
+// live on image web-1 (old), and image web-2 (newAMI) made with img.
+func newBlueGreenStack(t *testing.T, o deploytest.BlueGreenOptions, img deploytest.ImageOptions) (f *deploytest.Fixture, bg *deploytest.BlueGreen, old, newAMI string) {
+	t.Helper()
+	f = deploytest.New(t, nil, region)
+	old = f.Image("web-1", deploytest.ImageOptions{})
+	bg = f.BlueGreen("web", old, o)
+	newAMI = f.Image("web-2", img)
+	return f, bg, old, newAMI
+}
+
 // colourState is what a user checks of a colour after a deploy.
 type colourState struct {
 	desired, min int
@@ -101,10 +112,7 @@ func healthyOn(t *testing.T, f *deploytest.Fixture, tg, ami string) (healthy, to
 
 func TestBlueGreenSwitchesInStepsAndBakes(t *testing.T) {
 	t.Parallel()
-	f := deploytest.New(t, nil, region)
-	old := f.Image("web-1", deploytest.ImageOptions{})
-	bg := f.BlueGreen("web", old, deploytest.BlueGreenOptions{Desired: 3})
-	newAMI := f.Image("web-2", deploytest.ImageOptions{Encrypted: true})
+	f, bg, old, newAMI := newBlueGreenStack(t, deploytest.BlueGreenOptions{Desired: 3}, deploytest.ImageOptions{Encrypted: true})
 
 	// At every switch the test reads what a user would: the weights and
 	// the green target group's health at that moment.
@@ -229,10 +237,7 @@ func TestBlueGreenFailingImageNeverGetsTraffic(t *testing.T) {
 
 func TestBlueGreenFailureDuringStepReturnsTrafficAtOnce(t *testing.T) {
 	t.Parallel()
-	f := deploytest.New(t, nil, region)
-	old := f.Image("web-1", deploytest.ImageOptions{})
-	bg := f.BlueGreen("web", old, deploytest.BlueGreenOptions{Desired: 2})
-	newAMI := f.Image("web-2", deploytest.ImageOptions{})
+	f, bg, old, newAMI := newBlueGreenStack(t, deploytest.BlueGreenOptions{Desired: 2}, deploytest.ImageOptions{})
 
 	// The new image starts failing its health checks once it has 10% of
 	// the traffic, as a bad release found only under load would.
@@ -280,10 +285,7 @@ func TestBlueGreenFailureDuringStepReturnsTrafficAtOnce(t *testing.T) {
 
 func TestBlueGreenInterruptedReturnsTrafficAndUnpins(t *testing.T) {
 	t.Parallel()
-	f := deploytest.New(t, nil, region)
-	old := f.Image("web-1", deploytest.ImageOptions{})
-	bg := f.BlueGreen("web", old, deploytest.BlueGreenOptions{Desired: 2, Rule: true})
-	newAMI := f.Image("web-2", deploytest.ImageOptions{})
+	f, bg, old, newAMI := newBlueGreenStack(t, deploytest.BlueGreenOptions{Desired: 2, Rule: true}, deploytest.ImageOptions{})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -310,6 +312,7 @@ func TestBlueGreenInterruptedReturnsTrafficAndUnpins(t *testing.T) {
 			t.Errorf("%s still pinned", g)
 		}
 	}
+	requireOnBlue(t, f, bg, old, 2)
 	// The same deploy again finishes the job.
 	d2 := newBlueGreen(f, bg, &deployer.BlueGreen{Steps: []int{50, 100}, BakeTime: 100 * time.Millisecond}, &ev)
 	if _, err := d2.Run(context.Background(), newAMI); err != nil {
@@ -344,10 +347,7 @@ func TestBlueGreenRedeployOfLiveAMIChangesNothing(t *testing.T) {
 
 func TestBlueGreenRefusals(t *testing.T) {
 	t.Parallel()
-	f := deploytest.New(t, nil, region)
-	old := f.Image("web-1", deploytest.ImageOptions{})
-	bg := f.BlueGreen("web", old, deploytest.BlueGreenOptions{Desired: 1})
-	newAMI := f.Image("web-2", deploytest.ImageOptions{})
+	f, bg, old, newAMI := newBlueGreenStack(t, deploytest.BlueGreenOptions{Desired: 1}, deploytest.ImageOptions{})
 	ctx := context.Background()
 	cases := []struct {
 		name   string
@@ -412,6 +412,8 @@ func TestBlueGreenRefusals(t *testing.T) {
 			t.Errorf("%+v: %d mutating calls", tc.b, n)
 		}
 	}
+	// Nothing was changed: blue serves as before, green is empty.
+	requireOnBlue(t, f, bg, old, 1)
 }
 
 // setWeights sets the listener's forward weights directly, as a person
@@ -442,10 +444,7 @@ func scheduledScaleIns(t *testing.T, f *deploytest.Fixture, group string) []time
 
 func TestBlueGreenKeepsOldColourWarmAndRollsBackInOneCall(t *testing.T) {
 	t.Parallel()
-	f := deploytest.New(t, nil, region)
-	old := f.Image("web-1", deploytest.ImageOptions{})
-	bg := f.BlueGreen("web", old, deploytest.BlueGreenOptions{Desired: 2})
-	newAMI := f.Image("web-2", deploytest.ImageOptions{})
+	f, bg, old, newAMI := newBlueGreenStack(t, deploytest.BlueGreenOptions{Desired: 2}, deploytest.ImageOptions{})
 	var ev events
 	d := newBlueGreen(f, bg, &deployer.BlueGreen{KeepOldFor: time.Hour}, &ev)
 	start := time.Now()
@@ -500,10 +499,7 @@ func TestBlueGreenKeepsOldColourWarmAndRollsBackInOneCall(t *testing.T) {
 
 func TestBlueGreenWarmColourScalesInWhenKeepOldForEnds(t *testing.T) {
 	t.Parallel()
-	f := deploytest.New(t, nil, region)
-	old := f.Image("web-1", deploytest.ImageOptions{})
-	bg := f.BlueGreen("web", old, deploytest.BlueGreenOptions{Desired: 2})
-	newAMI := f.Image("web-2", deploytest.ImageOptions{})
+	f, bg, old, newAMI := newBlueGreenStack(t, deploytest.BlueGreenOptions{Desired: 2}, deploytest.ImageOptions{})
 	// 5 minutes of AWS time: 3 s at the sandbox's test time scale.
 	d := newBlueGreen(f, bg, &deployer.BlueGreen{KeepOldFor: 5 * time.Minute}, nil)
 	if _, err := d.Run(context.Background(), newAMI); err != nil {
@@ -539,10 +535,7 @@ func TestBlueGreenWarmColourScalesInWhenKeepOldForEnds(t *testing.T) {
 
 func TestBlueGreenWithATemplatePerColour(t *testing.T) {
 	t.Parallel()
-	f := deploytest.New(t, nil, region)
-	old := f.Image("web-1", deploytest.ImageOptions{})
-	bg := f.BlueGreen("web", old, deploytest.BlueGreenOptions{Desired: 2, SeparateTemplates: true})
-	newAMI := f.Image("web-2", deploytest.ImageOptions{})
+	f, bg, old, newAMI := newBlueGreenStack(t, deploytest.BlueGreenOptions{Desired: 2, SeparateTemplates: true}, deploytest.ImageOptions{})
 	var ev events
 	d := newBlueGreen(f, bg, &deployer.BlueGreen{}, &ev)
 	res, err := d.Run(context.Background(), newAMI)

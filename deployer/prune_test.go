@@ -20,40 +20,6 @@ import (
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
 )
 
-// ownedImages maps each image this account owns to its snapshots.
-func ownedImages(t *testing.T, f *deploytest.Fixture) map[string][]string {
-	t.Helper()
-	out, err := f.Clients.EC2.DescribeImages(context.Background(), &ec2.DescribeImagesInput{Owners: []string{"self"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := map[string][]string{}
-	for _, im := range out.Images {
-		var snaps []string
-		for _, b := range im.BlockDeviceMappings {
-			if b.Ebs != nil && b.Ebs.SnapshotId != nil {
-				snaps = append(snaps, *b.Ebs.SnapshotId)
-			}
-		}
-		m[aws.ToString(im.ImageId)] = snaps
-	}
-	return m
-}
-
-// ownedSnapshots is the set of snapshots this account owns.
-func ownedSnapshots(t *testing.T, f *deploytest.Fixture) map[string]bool {
-	t.Helper()
-	out, err := f.Clients.EC2.DescribeSnapshots(context.Background(), &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]bool{}
-	for _, s := range out.Snapshots {
-		m[aws.ToString(s.SnapshotId)] = true
-	}
-	return m
-}
-
 // runInstance starts a plain instance of ami and terminates it when the
 // test ends.
 func runInstance(t *testing.T, f *deploytest.Fixture, ami string) string {
@@ -126,7 +92,7 @@ func TestPruneKeepsNewestAndImagesInUse(t *testing.T) {
 	}
 	instance := runInstance(t, f, running)
 
-	before := ownedImages(t, f)
+	before := f.OwnedImages()
 	want := []string{
 		"web-7 keep: newest 2; in use by auto scaling group shop (launch template " + shop.Template + " version 2); running on " + shopInstance,
 		"web/6 keep: newest 2",
@@ -168,7 +134,7 @@ func TestPruneKeepsNewestAndImagesInUse(t *testing.T) {
 	if res.Kept != 5 || res.ToDeregister != 2 || res.Deregistered != 0 || res.SnapshotsDeleted != 0 {
 		t.Errorf("dry run summary %+v", res.PruneSummary)
 	}
-	if after := ownedImages(t, f); !reflect.DeepEqual(after, before) {
+	if after := f.OwnedImages(); !reflect.DeepEqual(after, before) {
 		t.Errorf("dry run changed the images: %v, was %v", after, before)
 	}
 
@@ -179,8 +145,8 @@ func TestPruneKeepsNewestAndImagesInUse(t *testing.T) {
 	if got := decisions(res); !reflect.DeepEqual(got, want) {
 		t.Errorf("prune decided\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	after := ownedImages(t, f)
-	snaps := ownedSnapshots(t, f)
+	after := f.OwnedImages()
+	snaps := f.OwnedSnapshots()
 	for _, gone := range []string{latest, tagged} {
 		if _, ok := after[gone]; ok {
 			t.Errorf("%s is still registered", gone)
@@ -259,7 +225,7 @@ func TestPrunePartialFailureGoesOn(t *testing.T) {
 	for _, name := range []string{"svc-1", "svc-2", "svc-3"} {
 		ids = append(ids, f.Image(name, deploytest.ImageOptions{}))
 	}
-	before := ownedImages(t, f)
+	before := f.OwnedImages()
 	// The first DeregisterImage fails every attempt the SDK's standard
 	// retryer makes (3); the next succeeds.
 	if _, err := f.SB.AddFault(sandbox.Fault{Service: "ec2", Action: "DeregisterImage", Kind: "error500", Probability: 1, Count: 3}); err != nil {
@@ -272,14 +238,14 @@ func TestPrunePartialFailureGoesOn(t *testing.T) {
 	if res.Failed != 1 || res.Deregistered != 1 || !strings.Contains(res.Images[2].Error, "deregistering") || !res.Images[1].Deregistered {
 		t.Errorf("result %+v %+v", res.PruneSummary, res.Images)
 	}
-	after := ownedImages(t, f)
+	after := f.OwnedImages()
 	if _, ok := after[ids[0]]; !ok {
 		t.Errorf("%s went though its deregistration failed", ids[0])
 	}
 	if _, ok := after[ids[1]]; ok {
 		t.Errorf("%s was not deregistered after the first failed", ids[1])
 	}
-	snaps := ownedSnapshots(t, f)
+	snaps := f.OwnedSnapshots()
 	for _, s := range before[ids[1]] {
 		if snaps[s] {
 			t.Errorf("snapshot %s of %s left", s, ids[1])

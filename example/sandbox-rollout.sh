@@ -8,29 +8,10 @@
 #   AWS_ENDPOINT_URL=http://127.0.0.1:4566 example/sandbox-rollout.sh
 set -euo pipefail
 
-: "${AWS_ENDPOINT_URL:?set AWS_ENDPOINT_URL to the sandbox URL}"
-export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-sandbox}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-sandbox}"
-export AWS_DEFAULT_REGION="${AWS_REGION:-us-east-1}" AWS_PAGER="" AWS_MAX_ATTEMPTS=10
-AWS="${AWS_CLI:-/usr/bin/aws}"
-[ -x "$AWS" ] || AWS=$(command -v aws)
 NAME="${ROLLOUT_NAME:-rollout-demo}"
-TIMEOUT="${ROLLOUT_TIMEOUT:-120}" # seconds for each wait
-
-aws() { "$AWS" --endpoint-url "$AWS_ENDPOINT_URL" --output text "$@"; }
-say() { printf '==> %s\n' "$*"; }
-
-# wait_for DESCRIPTION COMMAND...: polls until COMMAND succeeds.
-wait_for() {
-  local what=$1 deadline=$((SECONDS + TIMEOUT))
-  shift
-  until "$@"; do
-    if [ $SECONDS -ge $deadline ]; then
-      echo "timed out after ${TIMEOUT}s waiting for $what (raise ROLLOUT_TIMEOUT)" >&2
-      return 1
-    fi
-    sleep 0.5
-  done
-}
+TIMEOUT_VAR=ROLLOUT_TIMEOUT
+# shellcheck source=example/sandbox-common.sh
+. "$(dirname "$0")/sandbox-common.sh"
 
 LT_ID="" TG_ARN="" LB_ARN="" LISTENER_ARN="" ASG_CREATED=""
 cleanup() {

@@ -30,38 +30,6 @@ func normalizeSnapshots(s string, owner map[string]string) string {
 	})
 }
 
-// imageSnapshots maps each image this account owns to its snapshots.
-func imageSnapshots(t *testing.T, f *deploytest.Fixture) map[string][]string {
-	t.Helper()
-	out, err := f.Clients.EC2.DescribeImages(context.Background(), &ec2.DescribeImagesInput{Owners: []string{"self"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := map[string][]string{}
-	for _, im := range out.Images {
-		m[aws.ToString(im.ImageId)] = nil
-		for _, b := range im.BlockDeviceMappings {
-			if b.Ebs != nil && b.Ebs.SnapshotId != nil {
-				m[aws.ToString(im.ImageId)] = append(m[aws.ToString(im.ImageId)], *b.Ebs.SnapshotId)
-			}
-		}
-	}
-	return m
-}
-
-func snapshotsLeft(t *testing.T, f *deploytest.Fixture) map[string]bool {
-	t.Helper()
-	out, err := f.Clients.EC2.DescribeSnapshots(context.Background(), &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]bool{}
-	for _, s := range out.Snapshots {
-		m[aws.ToString(s.SnapshotId)] = true
-	}
-	return m
-}
-
 // imageLines are the per-image lines of prune's text output.
 func imageLines(out string) string {
 	var lines []string
@@ -111,7 +79,7 @@ func TestImagesPrune(t *testing.T) {
 		return d.Reservations[0].Instances[0].State.Name == ec2types.InstanceStateNameRunning, ""
 	})
 	cfg := writeConfig(t, f, "web", "")
-	before := imageSnapshots(t, f)
+	before := f.OwnedImages()
 	owner := map[string]string{}
 	for name, id := range ids {
 		for _, s := range before[id] {
@@ -173,8 +141,8 @@ func TestImagesPrune(t *testing.T) {
 	if imageLines(out) != imageLines(dry) {
 		t.Errorf("the dry run decided otherwise:\n%s\nthe prune:\n%s", imageLines(dry), imageLines(out))
 	}
-	after := imageSnapshots(t, f)
-	left := snapshotsLeft(t, f)
+	after := f.OwnedImages()
+	left := f.OwnedSnapshots()
 	for _, name := range names {
 		id := ids[name]
 		_, registered := after[id]
@@ -247,7 +215,7 @@ job: deregistered 1 of 2 images, deleted 1 snapshot, kept 1; 1 failed
 	if got != want {
 		t.Errorf("output\n%s\nwant\n%s", got, want)
 	}
-	after := imageSnapshots(t, f)
+	after := f.OwnedImages()
 	if _, ok := after[ids[0]]; !ok {
 		t.Errorf("%s went though deregistering it failed", ids[0])
 	}

@@ -225,23 +225,8 @@ func (f *Fixture) Stack(name, ami string, o StackOptions) *Stack {
 	ctx := context.Background()
 	c := f.Clients
 	st := &Stack{Name: name}
-	data := &ec2types.RequestLaunchTemplateData{ImageId: aws.String(ami), InstanceType: ec2types.InstanceTypeT3Micro}
-	if o.UserData != "" {
-		data.UserData = aws.String(base64.StdEncoding.EncodeToString([]byte(o.UserData)))
-	}
-	port, path := int32(o.Port), o.HealthCheckPath
-	if port == 0 {
-		port = 80
-	}
-	if path == "" {
-		path = "/"
-	}
-	lt, err := c.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name), LaunchTemplateData: data})
-	f.must(err)
-	st.Template = aws.ToString(lt.LaunchTemplate.LaunchTemplateId)
-	f.T.Cleanup(func() {
-		c.EC2.DeleteLaunchTemplate(context.Background(), &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(st.Template)})
-	})
+	st.Template = f.launchTemplate(name, ami, o.UserData, false)
+	port, path := healthCheck(o.Port, o.HealthCheckPath)
 	n := o.TargetGroups
 	if n == 0 {
 		n = 1
@@ -286,7 +271,7 @@ func (f *Fixture) Stack(name, ami string, o StackOptions) *Stack {
 	if hc == "" {
 		hc = "ELB"
 	}
-	_, err = c.AutoScaling.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+	_, err := c.AutoScaling.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String(name),
 		LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(st.Template), Version: aws.String(version)},
 		MinSize:              aws.Int32(0), MaxSize: aws.Int32(int32(2*o.Desired + 2)), DesiredCapacity: aws.Int32(int32(o.Desired)),
@@ -391,6 +376,39 @@ func (f *Fixture) InstanceAMIs(name string) map[string]string {
 // Mutating counts the sandbox's mutating calls since the last reset.
 func (f *Fixture) Mutating() int { return sandbox.MutatingCalls(f.SB.Calls()) }
 
+// launchTemplate makes a t3.micro launch template for ami, with userData
+// as its user data and, with imdsv2, IMDSv2 required; the test's cleanup
+// deletes it.
+func (f *Fixture) launchTemplate(name, ami, userData string, imdsv2 bool) string {
+	f.T.Helper()
+	data := &ec2types.RequestLaunchTemplateData{ImageId: aws.String(ami), InstanceType: ec2types.InstanceTypeT3Micro}
+	if imdsv2 {
+		data.MetadataOptions = &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{HttpTokens: ec2types.LaunchTemplateHttpTokensStateRequired}
+	}
+	if userData != "" {
+		data.UserData = aws.String(base64.StdEncoding.EncodeToString([]byte(userData)))
+	}
+	lt, err := f.Clients.EC2.CreateLaunchTemplate(context.Background(), &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name), LaunchTemplateData: data})
+	f.must(err)
+	id := aws.ToString(lt.LaunchTemplate.LaunchTemplateId)
+	f.T.Cleanup(func() {
+		f.Clients.EC2.DeleteLaunchTemplate(context.Background(), &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(id)})
+	})
+	return id
+}
+
+// healthCheck is a target group's port and health check path, 80 and "/"
+// when not set.
+func healthCheck(port int, path string) (int32, string) {
+	if port == 0 {
+		port = 80
+	}
+	if path == "" {
+		path = "/"
+	}
+	return int32(port), path
+}
+
 // targetGroup makes an HTTP target group that health-checks path every
 // 5 s (2 checks either way) and drains in 5 s, and returns its ARN.
 func (f *Fixture) targetGroup(name string, port int32, path string) string {
@@ -442,32 +460,12 @@ func (f *Fixture) BlueGreen(name, ami string, o BlueGreenOptions) *BlueGreen {
 	ctx := context.Background()
 	c := f.Clients
 	bg := &BlueGreen{Blue: name + "-blue", Green: name + "-green"}
-	data := &ec2types.RequestLaunchTemplateData{ImageId: aws.String(ami), InstanceType: ec2types.InstanceTypeT3Micro,
-		MetadataOptions: &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{HttpTokens: ec2types.LaunchTemplateHttpTokensStateRequired}}
-	if o.UserData != "" {
-		data.UserData = aws.String(base64.StdEncoding.EncodeToString([]byte(o.UserData)))
-	}
-	port, path := int32(o.Port), o.HealthCheckPath
-	if port == 0 {
-		port = 80
-	}
-	if path == "" {
-		path = "/"
-	}
-	lt, err := c.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name), LaunchTemplateData: data})
-	f.must(err)
-	bg.Template = aws.ToString(lt.LaunchTemplate.LaunchTemplateId)
+	bg.Template = f.launchTemplate(name, ami, o.UserData, true)
 	bg.GreenTemplate = bg.Template
 	if o.SeparateTemplates {
-		lt, err := c.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name + "-green"), LaunchTemplateData: data})
-		f.must(err)
-		bg.GreenTemplate = aws.ToString(lt.LaunchTemplate.LaunchTemplateId)
+		bg.GreenTemplate = f.launchTemplate(name+"-green", ami, o.UserData, true)
 	}
-	f.T.Cleanup(func() {
-		for _, id := range []string{bg.Template, bg.GreenTemplate} {
-			c.EC2.DeleteLaunchTemplate(context.Background(), &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(id)})
-		}
-	})
+	port, path := healthCheck(o.Port, o.HealthCheckPath)
 	lb, err := c.ELB.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String(name), Subnets: f.Subnets[:2]})
 	f.must(err)
 	bg.LoadBalancer, bg.DNSName = aws.ToString(lb.LoadBalancers[0].LoadBalancerArn), aws.ToString(lb.LoadBalancers[0].DNSName)
@@ -546,4 +544,35 @@ func (f *Fixture) Weights(bg *BlueGreen) map[string]int32 {
 		}
 	}
 	return w
+}
+
+// OwnedImages maps each image this account owns in the region to its
+// snapshots.
+func (f *Fixture) OwnedImages() map[string][]string {
+	f.T.Helper()
+	out, err := f.Clients.EC2.DescribeImages(context.Background(), &ec2.DescribeImagesInput{Owners: []string{"self"}})
+	f.must(err)
+	m := map[string][]string{}
+	for _, im := range out.Images {
+		var snaps []string
+		for _, b := range im.BlockDeviceMappings {
+			if b.Ebs != nil && b.Ebs.SnapshotId != nil {
+				snaps = append(snaps, *b.Ebs.SnapshotId)
+			}
+		}
+		m[aws.ToString(im.ImageId)] = snaps
+	}
+	return m
+}
+
+// OwnedSnapshots is the set of snapshots this account owns in the region.
+func (f *Fixture) OwnedSnapshots() map[string]bool {
+	f.T.Helper()
+	out, err := f.Clients.EC2.DescribeSnapshots(context.Background(), &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}})
+	f.must(err)
+	m := map[string]bool{}
+	for _, s := range out.Snapshots {
+		m[aws.ToString(s.SnapshotId)] = true
+	}
+	return m
 }
