@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -199,6 +200,19 @@ func (c *call) applyGroupInput(ng *AutoScalingGroup, create bool) *APIError {
 			ng.DefaultInstanceWarmup = w
 		}
 	}
+	if arn := p.Get("ServiceLinkedRoleARN"); arn != "" {
+		// The group's launches use this role; it must be an Auto Scaling
+		// service-linked role of the account (the default one or one with
+		// a custom suffix).
+		// https://docs.aws.amazon.com/autoscaling/ec2/userguide/autoscaling-service-linked-role.html
+		m := asgServiceLinkedRole.FindStringSubmatch(arn)
+		if m == nil || m[1] != AccountID {
+			return validation("ARN specified is not a valid service-linked role for Amazon EC2 Auto Scaling: %s", arn)
+		}
+		ng.ServiceLinkedRoleARN = arn
+	} else if create {
+		ng.ServiceLinkedRoleARN = defaultASGRole
+	}
 	if t := p.Get("HealthCheckType"); t != "" {
 		if t != "EC2" && t != "ELB" {
 			return validation("Health check type must be one of EC2 or ELB; the sandbox does not support %s", t)
@@ -241,6 +255,11 @@ func (c *call) applyGroupInput(ng *AutoScalingGroup, create bool) *APIError {
 	}
 	return nil
 }
+
+var asgServiceLinkedRole = regexp.MustCompile(`^arn:aws:iam::(\d{12}):role/aws-service-role/autoscaling\.amazonaws\.com/AWSServiceRoleForAutoScaling(_[\w+=,.@-]{1,64})?$`)
+
+// defaultASGRole is the account's default Auto Scaling service-linked role.
+var defaultASGRole = "arn:aws:iam::" + AccountID + ":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 
 func asgCreate(c *call) (any, *APIError) {
 	name := c.p.Get("AutoScalingGroupName")
@@ -712,7 +731,7 @@ func (r *Region) renderGroup(g *AutoScalingGroup) []*X {
 		renderASGTags(g, g.Tags),
 		List("TerminationPolicies", Strings("member", []string{"Default"})),
 		B("NewInstancesProtectedFromScaleIn", false),
-		T("ServiceLinkedRoleARN", "arn:aws:iam::"+AccountID+":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"),
+		T("ServiceLinkedRoleARN", g.launchRole()),
 		B("CapacityRebalance", false),
 		List("TrafficSources", Items("member", g.TargetGroupARNs, func(a string) []*X {
 			return []*X{T("Identifier", a), T("Type", "elbv2")}

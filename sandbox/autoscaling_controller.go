@@ -41,6 +41,14 @@ func (ctl *asgControl) setCause(now time.Time, text string) {
 // maxActivities bounds a group's activity history.
 const maxActivities = 500
 
+// launchRole is the service-linked role the group launches with.
+func (g *AutoScalingGroup) launchRole() string {
+	if g.ServiceLinkedRoleARN == "" {
+		return defaultASGRole
+	}
+	return g.ServiceLinkedRoleARN
+}
+
 func (g *AutoScalingGroup) suspended(process string) bool { return contains(g.Suspended, process) }
 
 // live returns the instances that count toward capacity.
@@ -372,8 +380,12 @@ func (r *Region) asgLaunchOne(g *AutoScalingGroup, now time.Time, cause string) 
 			}
 		}
 		data.TagSpecifications = append(append([]TagSpecification(nil), v.Data.TagSpecifications...), TagSpecification{ResourceType: "instance", Tags: tags})
+		// Auto Scaling launches with the group's service-linked role, which
+		// gets nothing from IAM on customer managed keys.
+		// https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html
 		insts, err = r.launchInstances(launchSpec{Data: data, Count: 1, LaunchTemplateID: lt.ID, LaunchTemplateV: ver,
-			ExtraTags: Tags{"aws:autoscaling:groupName": g.Name, "aws:ec2launchtemplate:id": lt.ID, "aws:ec2launchtemplate:version": ver}})
+			ExtraTags: Tags{"aws:autoscaling:groupName": g.Name, "aws:ec2launchtemplate:id": lt.ID, "aws:ec2launchtemplate:version": ver},
+			Principal: serviceLinkedRole(g.launchRole())})
 	}
 	if err != nil {
 		msg := err.Message + ". Launching EC2 instance failed."

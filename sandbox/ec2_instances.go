@@ -153,6 +153,7 @@ func ec2RunInstances(c *call) (any, *APIError) {
 		return nil, errf("InstanceLimitExceeded", "You have requested more instances (%d) than your current instance limit of %d allows for the specified instance type. Please visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit.", minC, instanceLimit-live)
 	}
 	spec.Data, spec.Count, spec.ClientToken = d, min(maxC, instanceLimit-live), c.p.Get("ClientToken")
+	spec.Principal = c.principal()
 	// A repeated request with the same client token answers with what the
 	// first one launched (EC2's idempotency), whatever state it is in now.
 	insts := c.r.instancesByClientToken(spec.ClientToken)

@@ -22,6 +22,10 @@ type launchSpec struct {
 	LaunchTemplateID string
 	LaunchTemplateV  string // concrete version number
 	ExtraTags        Tags   // e.g. aws:autoscaling:groupName
+	// Principal makes the launch and uses the KMS keys of its encrypted
+	// volumes: the caller of RunInstances, an Auto Scaling group's
+	// service-linked role. Zero means the sandbox's caller.
+	Principal kmsPrincipal
 }
 
 // launchError is how a launch that AWS accepts can still fail: the
@@ -113,6 +117,9 @@ func (r *Region) launchInstances(spec launchSpec) ([]*Instance, *APIError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	if failure == nil {
+		failure = r.checkLaunchKeys(vols, spec.Principal)
+	}
 	if why := r.w.runtime.CheckImage(img); why != "" && failure == nil {
 		failure = &launchError{code: "Server.InternalError", message: why}
 	}
@@ -183,6 +190,32 @@ func (r *Region) launchInstances(spec launchSpec) ([]*Instance, *APIError) {
 		out = append(out, inst)
 	}
 	return out, nil
+}
+
+// checkLaunchKeys checks that the launching principal may use the KMS key
+// of every encrypted volume (the image's encrypted snapshots' keys and
+// any KmsKeyId of the block device mappings). EC2 accepts such a launch
+// and the instance terminates at once with "Client.InternalError: Client
+// error on launch", which Auto Scaling reports as a failed launch.
+// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/troubleshooting-launch.html#troubleshooting-launch-internal
+// https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html
+func (r *Region) checkLaunchKeys(vols []plannedVolume, p kmsPrincipal) *launchError {
+	if p.ARN == "" {
+		p = sandboxCaller
+	}
+	for _, pv := range vols {
+		if !pv.encrypted {
+			continue
+		}
+		k, err := r.w.resolveKMSKey(r, pv.keyARN)
+		if err != nil {
+			continue // planVolumes reported it
+		}
+		if !r.keyAllowsLaunch(k, p) {
+			return &launchError{code: "Client.InternalError", message: "Client error on launch"}
+		}
+	}
+	return nil
 }
 
 // planVolumes merges the image's block devices with the requested ones

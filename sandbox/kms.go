@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -21,9 +22,14 @@ func init() {
 	register("kms", "CreateAlias", kmsCreateAlias)
 	register("kms", "DeleteAlias", kmsDeleteAlias)
 	register("kms", "ListAliases", kmsListAliases)
+	register("kms", "GetKeyPolicy", kmsGetKeyPolicy)
+	register("kms", "PutKeyPolicy", kmsPutKeyPolicy)
+	register("kms", "ListKeyPolicies", kmsListKeyPolicies)
 	register("kms", "CreateGrant", kmsCreateGrant)
 	register("kms", "ListGrants", kmsListGrants)
+	register("kms", "RetireGrant", kmsRetireGrant)
 	register("kms", "RevokeGrant", kmsRevokeGrant)
+	register("kms", "ListRetirableGrants", kmsListRetirableGrants)
 }
 
 func kmsErr(code, msg string) *APIError { return &APIError{Code: code, Message: msg, Status: 400} }
@@ -131,10 +137,12 @@ func kmsKeyMetadata(k *KMSKey) map[string]any {
 
 func kmsCreateKey(c *call) (any, *APIError) {
 	var in struct {
-		Description string
-		KeyUsage    string
-		KeySpec     string
-		Tags        []kmsTag
+		Description                    string
+		KeyUsage                       string
+		KeySpec                        string
+		Tags                           []kmsTag
+		Policy                         *string
+		BypassPolicyLockoutSafetyCheck bool
 	}
 	if err := c.decode(&in); err != nil {
 		return nil, err
@@ -148,12 +156,26 @@ func kmsCreateKey(c *call) (any, *APIError) {
 	if in.KeySpec != "SYMMETRIC_DEFAULT" || in.KeyUsage != "ENCRYPT_DECRYPT" {
 		return nil, kmsErr("ValidationException", "the sandbox creates SYMMETRIC_DEFAULT ENCRYPT_DECRYPT keys only")
 	}
+	// A key created without a policy gets the default key policy; one
+	// created with a policy must pass the same checks as PutKeyPolicy.
+	// https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html
+	id := newUUID()
+	var kp *keyPolicy
+	if in.Policy != nil {
+		var err *APIError
+		if kp, err = c.checkNewPolicy(*in.Policy, in.BypassPolicyLockoutSafetyCheck, c.r.arn("kms", "key/"+id)); err != nil {
+			return nil, err
+		}
+	}
 	k := &KMSKey{
-		ID: newUUID(), Description: in.Description, Enabled: true, State: "Enabled", Manager: "CUSTOMER",
+		ID: id, Description: in.Description, Enabled: true, State: "Enabled", Manager: "CUSTOMER",
 		Spec: in.KeySpec, Usage: in.KeyUsage, Created: c.w.now(), Tags: Tags{},
 	}
 	for _, t := range in.Tags {
 		k.Tags[t.TagKey] = t.TagValue
+	}
+	if in.Policy != nil {
+		k.Policy, k.policy = *in.Policy, kp
 	}
 	k.ARN = c.r.arn("kms", "key/"+k.ID)
 	c.r.KMSKeys[k.ID] = k
@@ -169,16 +191,26 @@ func kmsDescribeKey(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.kmsAccess(k, "kms:DescribeKey", kmsRequest{}); err != nil {
+		return nil, err
+	}
 	return map[string]any{"KeyMetadata": kmsKeyMetadata(k)}, nil
 }
 
-// kmsPage pages KMS lists with Limit/Marker.
+// kmsPage pages KMS lists with Limit/Marker (1 to 1000, default 100).
 func kmsPage[T any](items []T, marker string, limit int) ([]T, map[string]any, *APIError) {
-	if limit < 0 || limit > 1000 {
-		return nil, nil, kmsErr("ValidationException", "1 validation error detected: Value at 'limit' failed to satisfy constraint: Member must have value between 1 and 1000")
+	return kmsPageOf(items, marker, limit, 1000, 100)
+}
+
+// kmsPageOf pages with the limits of one action: ListGrants and
+// ListRetirableGrants take 1 to 100 and default to 50.
+// https://docs.aws.amazon.com/kms/latest/APIReference/API_ListGrants.html
+func kmsPageOf[T any](items []T, marker string, limit, max, def int) ([]T, map[string]any, *APIError) {
+	if limit < 0 || limit > max {
+		return nil, nil, kmsErr("ValidationException", fmt.Sprintf("1 validation error detected: Value '%d' at 'limit' failed to satisfy constraint: Member must have value between 1 and %d", limit, max))
 	}
 	if limit == 0 {
-		limit = 100
+		limit = def
 	}
 	out, next, err := page(items, marker, limit)
 	if err != nil {
@@ -216,13 +248,18 @@ func kmsListKeys(c *call) (any, *APIError) {
 	return out, nil
 }
 
-func kmsCustomerKey(c *call, ref string) (*KMSKey, *APIError) {
+// kmsCustomerKey resolves a key that action changes: AWS managed keys
+// cannot be changed, and the caller needs the key policy's permission.
+func kmsCustomerKey(c *call, ref, action string) (*KMSKey, *APIError) {
 	k, err := c.w.resolveKMSKey(c.r, ref)
 	if err != nil {
 		return nil, err
 	}
 	if k.Manager == "AWS" {
 		return nil, kmsErr("AccessDeniedException", "User is not authorized to perform this operation on an AWS managed key "+k.ARN)
+	}
+	if err := c.kmsAccess(k, action, kmsRequest{}); err != nil {
+		return nil, err
 	}
 	return k, nil
 }
@@ -233,7 +270,7 @@ func kmsSetEnabled(enabled bool) handler {
 		if err := c.decode(&in); err != nil {
 			return nil, err
 		}
-		k, err := kmsCustomerKey(c, in.KeyId)
+		k, err := kmsCustomerKey(c, in.KeyId, map[bool]string{true: "kms:EnableKey", false: "kms:DisableKey"}[enabled])
 		if err != nil {
 			return nil, err
 		}
@@ -260,7 +297,7 @@ func kmsScheduleKeyDeletion(c *call) (any, *APIError) {
 	if in.PendingWindowInDays < 7 || in.PendingWindowInDays > 30 {
 		return nil, kmsErr("ValidationException", "1 validation error detected: Value at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between 7 and 30")
 	}
-	k, err := kmsCustomerKey(c, in.KeyId)
+	k, err := kmsCustomerKey(c, in.KeyId, "kms:ScheduleKeyDeletion")
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +314,7 @@ func kmsCancelKeyDeletion(c *call) (any, *APIError) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
-	k, err := kmsCustomerKey(c, in.KeyId)
+	k, err := kmsCustomerKey(c, in.KeyId, "kms:CancelKeyDeletion")
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +341,7 @@ func kmsCreateAlias(c *call) (any, *APIError) {
 	if _, ok := c.r.KMSAliases[in.AliasName]; ok {
 		return nil, kmsErr("AlreadyExistsException", "An alias with the name "+c.r.arn("kms", in.AliasName)+" already exists")
 	}
-	k, err := kmsCustomerKey(c, in.TargetKeyId)
+	k, err := kmsCustomerKey(c, in.TargetKeyId, "kms:CreateAlias")
 	if err != nil {
 		return nil, err
 	}
@@ -323,6 +360,11 @@ func kmsDeleteAlias(c *call) (any, *APIError) {
 	}
 	if a.Builtin {
 		return nil, kmsErr("NotAuthorizedException", "Cannot delete an AWS managed alias")
+	}
+	if k := c.r.KMSKeys[a.TargetID]; k != nil {
+		if err := c.kmsAccess(k, "kms:DeleteAlias", kmsRequest{}); err != nil {
+			return nil, err
+		}
 	}
 	delete(c.r.KMSAliases, in.AliasName)
 	return struct{}{}, nil
@@ -363,77 +405,4 @@ func kmsListAliases(c *call) (any, *APIError) {
 	}
 	out["Aliases"] = list
 	return out, nil
-}
-
-func kmsCreateGrant(c *call) (any, *APIError) {
-	var in struct {
-		KeyId             string
-		GranteePrincipal  string
-		RetiringPrincipal string
-		Operations        []string
-		Name              string
-	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	if in.GranteePrincipal == "" {
-		return nil, kmsErr("ValidationException", "1 validation error detected: Value null at 'granteePrincipal' failed to satisfy constraint: Member must not be null")
-	}
-	if len(in.Operations) == 0 {
-		return nil, kmsErr("ValidationException", "1 validation error detected: Value null at 'operations' failed to satisfy constraint: Member must not be null")
-	}
-	k, err := c.w.resolveKMSKey(c.r, in.KeyId)
-	if err != nil {
-		return nil, err
-	}
-	if k.State != "Enabled" && k.State != "Disabled" {
-		return nil, kmsErr("KMSInvalidStateException", k.ARN+" is pending deletion.")
-	}
-	g := KMSGrant{ID: randHex(64), Token: randHex(64), Grantee: in.GranteePrincipal, Operations: in.Operations, Name: in.Name, Retiring: in.RetiringPrincipal}
-	k.Grants = append(k.Grants, g)
-	return map[string]any{"GrantId": g.ID, "GrantToken": g.Token}, nil
-}
-
-func kmsListGrants(c *call) (any, *APIError) {
-	var in struct {
-		KeyId  string
-		Limit  int
-		Marker string
-	}
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	k, err := c.w.resolveKMSKey(c.r, in.KeyId)
-	if err != nil {
-		return nil, err
-	}
-	pg, out, err := kmsPage(k.Grants, in.Marker, in.Limit)
-	if err != nil {
-		return nil, err
-	}
-	list := []map[string]any{}
-	for _, g := range pg {
-		list = append(list, map[string]any{"KeyId": k.ARN, "GrantId": g.ID, "Name": g.Name, "GranteePrincipal": g.Grantee,
-			"RetiringPrincipal": g.Retiring, "Operations": g.Operations, "IssuingAccount": "arn:aws:iam::" + AccountID + ":root"})
-	}
-	out["Grants"] = list
-	return out, nil
-}
-
-func kmsRevokeGrant(c *call) (any, *APIError) {
-	var in struct{ KeyId, GrantId string }
-	if err := c.decode(&in); err != nil {
-		return nil, err
-	}
-	k, err := c.w.resolveKMSKey(c.r, in.KeyId)
-	if err != nil {
-		return nil, err
-	}
-	for i, g := range k.Grants {
-		if g.ID == in.GrantId {
-			k.Grants = append(k.Grants[:i], k.Grants[i+1:]...)
-			return struct{}{}, nil
-		}
-	}
-	return nil, kmsErr("NotFoundException", "Grant ID "+in.GrantId+" not found")
 }

@@ -306,17 +306,31 @@ type KMSKey struct {
 	Builtin     bool
 	Tags        Tags
 	Grants      []KMSGrant
+	// Policy is the key policy document as set; "" for KMS's default
+	// key policy (defaultKeyPolicy).
+	Policy string
+	policy *keyPolicy // parsed Policy
 }
 
 // KMSGrant is a grant on a key.
 type KMSGrant struct {
-	ID          string
-	Token       string
-	Grantee     string
-	Operations  []string
-	Name        string
-	Retiring    string
-	Constraints map[string]string
+	ID              string
+	Tokens          []string // every CreateGrant that returned this grant made a token
+	Grantee         string
+	GranteeService  string
+	Operations      []string
+	Name            string
+	Retiring        string
+	RetiringService string
+	Constraints     *KMSGrantConstraints
+	Created         time.Time
+}
+
+// KMSGrantConstraints are a grant's constraints.
+type KMSGrantConstraints struct {
+	EncryptionContextEquals map[string]string `json:",omitempty"`
+	EncryptionContextSubset map[string]string `json:",omitempty"`
+	SourceArn               string            `json:",omitempty"`
 }
 
 // KMSAlias names a key.
@@ -416,6 +430,7 @@ type AutoScalingGroup struct {
 	Activities             []*ScalingActivity
 	Refreshes              []*InstanceRefresh
 	ScheduledActions       map[string]*ScheduledAction // by name
+	ServiceLinkedRoleARN   string                      // the role its launches use
 	Created                time.Time
 	ctl                    *asgControl // controller-private state
 }

@@ -92,7 +92,7 @@ func seedRegion(r *Region) {
 	key := &KMSKey{
 		ID: newUUID(), Description: "Default key that protects my EBS volumes when no other key is defined",
 		Enabled: true, State: "Enabled", Manager: "AWS", Spec: "SYMMETRIC_DEFAULT", Usage: "ENCRYPT_DECRYPT",
-		Created: now, Builtin: true, Tags: Tags{},
+		Created: now, Builtin: true, Tags: Tags{}, Policy: ebsManagedKeyPolicy(AccountID, r.Name),
 	}
 	key.ARN = r.arn("kms", "key/"+key.ID)
 	r.KMSKeys[key.ID] = key
