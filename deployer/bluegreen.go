@@ -647,6 +647,23 @@ func (run *bgRun) Step(ctx context.Context) (Step, error) {
 	}
 	share := st.share(nw)
 	if share == 0 {
+		if len(h.Failing) > 0 {
+			return Step{State: StepFailed, Name: "health", Health: h, Message: fmt.Sprintf("%s: a new instance on %s failed its load balancer health checks: %s", nw.label(), run.ami, strings.Join(h.Failing, "; "))}, nil
+		}
+		if !h.OK() && len(nw.Group.Instances) < run.capacity {
+			// Launches that keep failing (a KMS key Auto Scaling's role
+			// may not use, a bad instance profile) never bring the
+			// colour up: their cause is the message, not a timeout. A
+			// failed launch leaves the group short of instances, so the
+			// activities are read only then.
+			lf, err := s.launchFailures(ctx, nw.group())
+			if err != nil {
+				return Step{}, err
+			}
+			if lf.Count >= maxLaunchFailures {
+				return Step{State: StepFailed, Name: "health", Health: h, Message: fmt.Sprintf("%s does not come up on %s: %s", nw.label(), run.ami, lf)}, nil
+			}
+		}
 		if !h.OK() {
 			if waited := s.Now().Sub(run.scaledAt); waited > s.HealthTimeout() {
 				return Step{State: StepFailed, Name: "health", Health: h, Message: fmt.Sprintf("%s is not healthy on %s after health_timeout %s: %s", nw.label(), run.ami, s.HealthTimeout(), strings.Join(h.Problems, "; "))}, nil
@@ -682,6 +699,10 @@ func (run *bgRun) Step(ctx context.Context) (Step, error) {
 	run.finished, run.bakeStart = true, s.Now()
 	return Step{Name: "unpin", Action: fmt.Sprintf("unpinned %s: minimum %d, maximum %d, as %s had", nw.label(), aws.ToInt32(in.MinSize), aws.ToInt32(in.MaxSize), old.Name)}, nil
 }
+
+// maxLaunchFailures is how many failed launches of a colour fail a
+// blue-green deploy before its health_timeout.
+const maxLaunchFailures = 3
 
 // moveTo sets nw's share of the traffic.
 func (run *bgRun) moveTo(ctx context.Context, st *bgState, nw *colour, share int, h *Health) (Step, error) {
@@ -934,6 +955,31 @@ func (b *BlueGreen) BeginRollback(ctx context.Context, s *Session) (Execution, e
 	}
 	s.Emit(Event{Kind: EventStep, Step: "rollback", Message: fmt.Sprintf("no warm colour runs %s: deploying it to %s blue-green", prev.AMI, idle.label())})
 	return &rollbackRun{ex.(*bgRun), ex.(*bgRun).Step}, nil
+}
+
+func (run *bgRun) isNoop() bool { return run.noop }
+
+// settled: on success the new colour's version; after a rollback the old
+// colour's, and the new colour's must not be launched; a warm rollback
+// goes back to the warm colour's version.
+func (run *bgRun) settled(success bool) (good, discard *TemplateVersion) {
+	switch {
+	case run.warm:
+		return run.version, run.previous
+	case run.noop:
+		return run.previous, nil
+	case success:
+		return run.version, nil
+	}
+	return run.previous, run.version
+}
+
+// settled: a rollback that deploys the previous AMI succeeds like a deploy.
+func (r *rollbackRun) settled(success bool) (good, discard *TemplateVersion) {
+	if r.forward != nil {
+		return r.bgRun.settled(true)
+	}
+	return r.bgRun.settled(success)
 }
 
 // rollbackRun is an on-demand rollback; forward, when set, is a full

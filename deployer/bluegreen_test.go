@@ -212,7 +212,7 @@ func TestBlueGreenFailingImageNeverGetsTraffic(t *testing.T) {
 	if deployer.OutcomeOf(err) != deployer.RolledBack {
 		t.Fatalf("outcome %v: %v\n%s", deployer.OutcomeOf(err), err, ev.messages())
 	}
-	if !strings.Contains(res.Message, "green (web-green) is not healthy on "+bad+" after health_timeout 8s") {
+	if !strings.Contains(res.Message, "green (web-green): a new instance on "+bad+" failed its load balancer health checks") || !strings.Contains(res.Message, "Target.ResponseCodeMismatch") {
 		t.Errorf("message: %s", res.Message)
 	}
 	mu.Lock()

@@ -36,6 +36,9 @@ type Environment struct {
 	Rolling          RollingSettings
 	BlueGreen        BlueGreenSettings
 	RequireEncrypted bool
+	// GrantKMS lets deploys to the environment create the KMS grant Auto
+	// Scaling's service-linked role needs for the AMI's keys.
+	GrantKMS bool
 	// KMSKeyID is the environment's KMS key (id, ARN or alias) that
 	// phoenix promote encrypts copies of an AMI with when it brings one
 	// into the environment's region or account.
@@ -72,6 +75,7 @@ type envSchema struct {
 	Targets          []*targetSchema   `hcl:"target,block"`
 	Strategies       []*strategySchema `hcl:"strategy,block"`
 	RequireEncrypted *bool             `hcl:"require_encrypted,optional"`
+	GrantKMS         *bool             `hcl:"grant_kms,optional"`
 	KMSKeyID         string            `hcl:"kms_key_id,optional"`
 	PollInterval     string            `hcl:"poll_interval,optional"`
 	Access           hcl.Body          `hcl:",remain"`
@@ -163,7 +167,8 @@ func ParseConfig(src []byte, filename string) (*Config, error) {
 }
 
 func decodeEnvironment(es *envSchema) (*Environment, hcl.Diagnostics) {
-	env := &Environment{Name: es.Name, Strategy: "rolling", Range: es.DeclRange, RequireEncrypted: es.RequireEncrypted != nil && *es.RequireEncrypted}
+	env := &Environment{Name: es.Name, Strategy: "rolling", Range: es.DeclRange, RequireEncrypted: es.RequireEncrypted != nil && *es.RequireEncrypted,
+		GrantKMS: es.GrantKMS != nil && *es.GrantKMS}
 	var acc accessSchema
 	diags := gohcl.DecodeBody(es.Access, nil, &acc)
 	env.Settings = awsconfig.Settings{Region: acc.Region, Profile: acc.Profile, AccessKey: acc.AccessKey, SecretKey: acc.SecretKey,

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 )
 
 // Clients are the AWS clients of one region.
@@ -32,11 +33,12 @@ type Clients struct {
 	EC2         *ec2.Client
 	AutoScaling *autoscaling.Client
 	ELB         *elb.Client
+	KMS         *kms.Client
 }
 
 // NewClients makes the clients for cfg's region.
 func NewClients(cfg aws.Config) Clients {
-	return Clients{EC2: ec2.NewFromConfig(cfg), AutoScaling: autoscaling.NewFromConfig(cfg), ELB: elb.NewFromConfig(cfg)}
+	return Clients{EC2: ec2.NewFromConfig(cfg), AutoScaling: autoscaling.NewFromConfig(cfg), ELB: elb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}
 }
 
 // Defaults for a Deployer's durations.
@@ -53,6 +55,11 @@ type Deployer struct {
 	Strategy Strategy
 	// RequireEncrypted refuses an AMI with an unencrypted EBS snapshot.
 	RequireEncrypted bool
+	// GrantKMS lets the deploy create the KMS grant Auto Scaling's
+	// service-linked role needs to launch from the AMI's encrypted
+	// snapshots, when the key policy and existing grants do not give it;
+	// without it such a deploy is refused.
+	GrantKMS bool
 	// HealthTimeout bounds the wait for every target to be healthy on the
 	// new AMI once the strategy has put it in place.
 	HealthTimeout time.Duration
@@ -182,10 +189,16 @@ func (d *Deployer) Run(ctx context.Context, ami string) (*Result, error) {
 	if err != nil {
 		return finish(Refused, asRefused(err))
 	}
+	if run, err = d.guardRefs(ctx, s, run); err != nil {
+		return finish(Refused, asRefused(err))
+	}
 	if err := d.acquireLock(ctx, s); err != nil {
 		return finish(Refused, err)
 	}
 	defer d.releaseLock(s)
+	if err := d.grantKeys(ctx, s); err != nil {
+		return finish(Refused, err)
+	}
 
 	step, err := d.loop(ctx, s, run.Step)
 	run.Describe(res)
@@ -251,6 +264,9 @@ func (d *Deployer) Rollback(ctx context.Context) (*Result, error) {
 	}
 	run, err := d.Strategy.BeginRollback(ctx, s)
 	if err != nil {
+		return finish(Refused, asRefused(err))
+	}
+	if run, err = d.guardRefs(ctx, s, run); err != nil {
 		return finish(Refused, asRefused(err))
 	}
 	if err := d.acquireLock(ctx, s); err != nil {

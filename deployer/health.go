@@ -29,6 +29,11 @@ type Health struct {
 	TargetGroups []TargetGroupHealth `json:"target_groups"`
 	// Problems explains why the gate is not open yet, one line each.
 	Problems []string `json:"problems,omitempty"`
+	// Failing are the targets on AMI that the load balancer found
+	// unhealthy (UnhealthyThresholdCount failed checks in a row), one line
+	// each: an image that fails its checks fails the deploy at once,
+	// whatever health checks the group itself uses.
+	Failing []string `json:"failing,omitempty"`
 }
 
 // TargetGroupHealth is one target group's targets.
@@ -191,6 +196,9 @@ func (h *healthGate) read(ctx context.Context, g astypes.AutoScalingGroup, tgs [
 					hl.Draining++
 				}
 				hl.Problems = append(hl.Problems, explainState(tg.TargetGroup, *t))
+				if t.State == string(elbtypes.TargetHealthStateEnumUnhealthy) && known && ami != "" && t.AMI == ami {
+					hl.Failing = append(hl.Failing, explainState(tg.TargetGroup, *t))
+				}
 			}
 		}
 		if fromGroup < hl.Desired {

@@ -2,6 +2,7 @@ package deployer
 
 import (
 	"context"
+	"fmt"
 	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -42,6 +43,17 @@ func (d *Deployer) Plan(ctx context.Context, ami string) (*Plan, error) {
 	changes, err := d.Strategy.Plan(ctx, s)
 	if err != nil {
 		return nil, asRefused(err)
+	}
+	noop := len(changes) == 1 && changes[0].Action == "keep"
+	refs, err := s.refChanges(ctx, noop)
+	if err != nil {
+		return nil, asRefused(err)
+	}
+	changes = append(refs, changes...)
+	for _, g := range s.Groups {
+		if aws.ToString(g.HealthCheckType) != "ELB" && len(s.TargetGroups) > 0 {
+			changes = append(changes, Change{Action: "warn", Detail: fmt.Sprintf("%q uses %s health checks, so Auto Scaling neither waits for nor replaces instances its load balancer finds unhealthy; phoenix reads target health on every pass and fails the deploy at the first new instance whose target fails its checks (health_check_type = \"ELB\" lets Auto Scaling act on them too)", aws.ToString(g.AutoScalingGroupName), orText(aws.ToString(g.HealthCheckType), "EC2"))})
+		}
 	}
 	var colours []ColourStatus
 	if d.Target.PeerGroup != "" {

@@ -285,7 +285,12 @@ func (p *Promotion) findCopies(ctx context.Context, mark string) ([]ec2types.Ima
 type copyKey struct {
 	ID   string
 	Text string
+	// Default is the region's default EBS key, when ID is empty.
+	Default string
 }
+
+// keyRef is the key the copy is encrypted with.
+func (k copyKey) keyRef() string { return orText(k.ID, k.Default) }
 
 // checkCopy checks, reading only, everything a copy needs: a free name in
 // To's region (failed copies of the source are deregistered before the
@@ -309,6 +314,9 @@ func (p *Promotion) checkCopy(ctx context.Context, src *sourceImage, fromAccount
 	if err != nil {
 		return copyKey{}, asRefused(err)
 	}
+	if err := to.CheckKeyForLaunches(ctx, key.keyRef(), "the key "+p.To.Environment+"'s copy would be encrypted with"); err != nil {
+		return copyKey{}, asRefused(err)
+	}
 	if fromAccount != toAccount {
 		if err := p.checkShareable(ctx, src); err != nil {
 			return copyKey{}, asRefused(err)
@@ -327,7 +335,7 @@ func (p *Promotion) copyKey(ctx context.Context) (copyKey, error) {
 		if err != nil {
 			return copyKey{}, fmt.Errorf("reading the default EBS key of %s: %w", to.Target.Region, err)
 		}
-		return copyKey{Text: fmt.Sprintf("%s's default EBS key %s (%s sets no kms_key_id)", to.Target.Region, aws.ToString(out.KmsKeyId), p.To.Environment)}, nil
+		return copyKey{Text: fmt.Sprintf("%s's default EBS key %s (%s sets no kms_key_id)", to.Target.Region, aws.ToString(out.KmsKeyId), p.To.Environment), Default: aws.ToString(out.KmsKeyId)}, nil
 	}
 	if strings.HasPrefix(ref, "arn:") {
 		if parts := strings.Split(ref, ":"); len(parts) > 3 && parts[3] != to.Target.Region {

@@ -56,7 +56,7 @@ func TestPromoteCleansUpFailedAndInterruptedCopies(t *testing.T) {
 	staging := deploytest.New(t, nil, region)
 	prod := deploytest.New(t, staging.SB, prodRegion)
 	prod.CleanupImagesTagged(deployer.PromotedFromTag)
-	keyARN := prod.KMSKey("alias/phoenix-prod")
+	keyARN := prod.KMSKeyForAutoScaling("alias/phoenix-prod")
 	x := staging.Image("web-2", deploytest.ImageOptions{})
 	staging.Stack("web-staging", x, deploytest.StackOptions{Desired: 1})
 	old := prod.Image("web-1", deploytest.ImageOptions{})

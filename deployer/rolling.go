@@ -280,6 +280,21 @@ func (r *Rolling) BeginRollback(ctx context.Context, s *Session) (Execution, err
 	if s.Template == nil {
 		return nil, refuse("auto scaling group %q has no launch template to roll back", s.Target.Group)
 	}
+	if groupTag(s.Group, RefTag) != "" {
+		// A deploy interrupted on a held group rolled its refresh back:
+		// the group already runs its version again, and $Latest is the
+		// version that deploy made. Only the reference is left to put
+		// back, with $Latest launching the group's version.
+		latest, err := s.templateVersion(ctx, s.Template.ID, "", "$Latest")
+		if err != nil {
+			return nil, err
+		}
+		if m := previousVersion.FindStringSubmatch(latest.Description); m != nil && m[1] == strconv.FormatInt(s.Template.Version, 10) && latest.AMI != s.Template.AMI {
+			run.previous, run.target, run.ami = s.Template, latest, s.Template.AMI
+			s.Emit(Event{Kind: EventStep, Step: "rollback", Message: fmt.Sprintf("%q already runs %s (%s) again; the deploy of %s (%s) was rolled back", s.Target.Group, s.Template, s.Template.AMI, latest, latest.AMI)})
+			return run, nil
+		}
+	}
 	m := previousVersion.FindStringSubmatch(s.Template.Description)
 	if m == nil {
 		return nil, refuse("auto scaling group %q runs %s, which phoenix did not create: there is no previous version to roll back to", s.Target.Group, s.Template)
@@ -436,6 +451,48 @@ func (run *rollingRun) ownRefresh(ctx context.Context, err error, tv *TemplateVe
 	return aws.ToString(rf.InstanceRefreshId)
 }
 
+func (run *rollingRun) isNoop() bool { return run.noop }
+
+// settled: on success the group runs the new version; after a rollback
+// it runs the previous one, and the new one must not be launched.
+func (run *rollingRun) settled(success bool) (good, discard *TemplateVersion) {
+	if success {
+		return run.target, nil
+	}
+	return run.previous, run.target
+}
+
+// stopRefresh rolls back (or, when Auto Scaling cannot, cancels) the
+// refresh this run started, when it is still running. It makes one call.
+func (run *rollingRun) stopRefresh(ctx context.Context) (string, error) {
+	id := run.refresh
+	if run.restore != "" || id == "" {
+		return "", nil
+	}
+	raw, err := run.describeRefresh(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	switch raw.Status {
+	case astypes.InstanceRefreshStatusPending, astypes.InstanceRefreshStatusInProgress, astypes.InstanceRefreshStatusBaking:
+	default:
+		return "", nil
+	}
+	group := aws.String(run.s.Target.Group)
+	_, err = run.s.Clients.AutoScaling.RollbackInstanceRefresh(ctx, &autoscaling.RollbackInstanceRefreshInput{AutoScalingGroupName: group})
+	if err == nil {
+		return fmt.Sprintf("rolling back instance refresh %s to %s", id, run.previous), nil
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "IrreversibleInstanceRefresh" {
+		return "", fmt.Errorf("rolling back instance refresh %s: %w", id, err)
+	}
+	if _, err := run.s.Clients.AutoScaling.CancelInstanceRefresh(ctx, &autoscaling.CancelInstanceRefreshInput{AutoScalingGroupName: group}); err != nil {
+		return "", fmt.Errorf("cancelling instance refresh %s: %w", id, err)
+	}
+	return fmt.Sprintf("cancelled instance refresh %s", id), nil
+}
+
 // canAutoRollback: Auto Scaling rolls back only to a numbered version.
 func (run *rollingRun) canAutoRollback() bool { return run.previous != nil }
 
@@ -488,16 +545,24 @@ func (run *rollingRun) Step(ctx context.Context) (Step, error) {
 	}
 	if run.refresh == "" {
 		autoRollback := run.r.AutoRollback && run.canAutoRollback()
-		id, err := run.startRefresh(ctx, run.target, run.r.preferences(autoRollback))
+		prefs := run.r.preferences(autoRollback)
+		summary := run.r.summary()
+		if w := run.judgedWarmup(); w > 0 {
+			prefs.InstanceWarmup = secs(w)
+			summary = strings.Replace(summary, "warmup: the group's", "warmup "+w.String(), 1)
+			run.s.Emit(Event{Kind: EventStep, Step: "refresh", Message: fmt.Sprintf("%q uses %s health checks, so the refresh would not wait for the load balancer: its instance warmup is raised to %s, the time the load balancer needs to judge a new target, so that a broken image is caught in the first batch",
+				run.s.Target.Group, orText(aws.ToString(run.s.Group.HealthCheckType), "EC2"), w)})
+		}
+		id, err := run.startRefresh(ctx, run.target, prefs)
 		if err != nil {
 			if id := run.ownRefresh(ctx, err, run.target); id != "" {
 				run.refresh = id
-				return Step{Name: "refresh", Action: fmt.Sprintf("started instance refresh %s to %s (%s; the start was retried after an error, and the refresh it started is followed)", id, run.target, run.r.summary())}, nil
+				return Step{Name: "refresh", Action: fmt.Sprintf("started instance refresh %s to %s (%s; the start was retried after an error, and the refresh it started is followed)", id, run.target, summary)}, nil
 			}
 			return Step{State: StepFailed, Name: "refresh", Message: err.Error()}, nil
 		}
 		run.refresh = id
-		return Step{Name: "refresh", Action: fmt.Sprintf("started instance refresh %s to %s (%s)", id, run.target, run.r.summary())}, nil
+		return Step{Name: "refresh", Action: fmt.Sprintf("started instance refresh %s to %s (%s)", id, run.target, summary)}, nil
 	}
 	raw, err := run.describeRefresh(ctx, run.refresh)
 	if err != nil {
@@ -508,19 +573,65 @@ func (run *rollingRun) Step(ctx context.Context) (Step, error) {
 	case astypes.InstanceRefreshStatusSuccessful:
 		return run.waitHealthy(ctx, "health", run.ami, fmt.Sprintf("instance refresh %s succeeded", rf.ID), rf)
 	case astypes.InstanceRefreshStatusFailed, astypes.InstanceRefreshStatusCancelled:
-		return Step{State: StepFailed, Name: "refresh", Refresh: rf, Message: fmt.Sprintf("instance refresh %s %s: %s", rf.ID, strings.ToLower(rf.Status), rf.Reason)}, nil
+		return Step{State: StepFailed, Name: "refresh", Refresh: rf, Message: run.failed(ctx, fmt.Sprintf("instance refresh %s %s: %s", rf.ID, strings.ToLower(rf.Status), rf.Reason))}, nil
 	case astypes.InstanceRefreshStatusRollbackSuccessful, astypes.InstanceRefreshStatusRollbackFailed, astypes.InstanceRefreshStatusRollbackInProgress:
 		reason := rf.Reason
 		if raw.RollbackDetails != nil && aws.ToString(raw.RollbackDetails.RollbackReason) != "" {
 			reason = aws.ToString(raw.RollbackDetails.RollbackReason)
 		}
-		return Step{State: StepFailed, Name: "refresh", Refresh: rf, Message: fmt.Sprintf("instance refresh %s is rolling back: %s", rf.ID, reason)}, nil
+		return Step{State: StepFailed, Name: "refresh", Refresh: rf, Message: run.failed(ctx, fmt.Sprintf("instance refresh %s is rolling back: %s", rf.ID, reason))}, nil
 	}
 	_, h, err := run.gate(ctx, run.ami)
 	if err != nil {
 		return Step{}, err
 	}
+	if len(h.Failing) > 0 {
+		// Auto Scaling goes on with a group on EC2 health checks (its
+		// default) whatever the load balancer says: the next batch would
+		// get the broken image too.
+		return Step{State: StepFailed, Name: "refresh", Refresh: rf, Health: h, Message: fmt.Sprintf("instance refresh %s: a new instance on %s failed its load balancer health checks: %s", rf.ID, run.ami, strings.Join(h.Failing, "; "))}, nil
+	}
 	return Step{Name: "refresh", Refresh: rf, Health: h}, nil
+}
+
+// judgedWarmup is the instance warmup a refresh of a group on EC2 health
+// checks needs so that the load balancer has judged each new target
+// before the next batch starts, when the warmup the refresh would use is
+// shorter; 0 otherwise. Such a refresh counts an instance as healthy once
+// its warmup is over, whatever its target's health:
+// https://docs.aws.amazon.com/autoscaling/ec2/userguide/understand-instance-refresh-default-values.html
+func (run *rollingRun) judgedWarmup() time.Duration {
+	g := run.s.Group
+	if aws.ToString(g.HealthCheckType) == "ELB" {
+		return 0
+	}
+	var judge time.Duration
+	for _, tg := range run.s.TargetGroups {
+		judge = max(judge, tg.Judge)
+	}
+	warmup := time.Duration(aws.ToInt32(g.HealthCheckGracePeriod)) * time.Second
+	if g.DefaultInstanceWarmup != nil {
+		warmup = time.Duration(aws.ToInt32(g.DefaultInstanceWarmup)) * time.Second
+	}
+	if run.r.InstanceWarmup != nil {
+		warmup = *run.r.InstanceWarmup
+	}
+	// The deploy reads the verdict up to a poll later.
+	judge += run.s.d.PollInterval.Round(time.Second) + time.Second
+	if judge <= 2*time.Second || warmup >= judge {
+		return 0
+	}
+	return judge
+}
+
+// failed is a failed refresh's message, with the cause of the group's
+// failed launches when there were any: Auto Scaling's refresh status
+// often says only that instances failed.
+func (run *rollingRun) failed(ctx context.Context, msg string) string {
+	if lf, err := run.s.launchFailures(ctx, run.s.Target.Group); err == nil && lf.Count > 0 {
+		return msg + "; the group's " + lf.String()
+	}
+	return msg
 }
 
 // RollbackStep moves the group back to the previous version by at most

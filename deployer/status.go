@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 )
 
 // Status is a target as it is now: the group's launch template version,
@@ -22,6 +23,11 @@ type Status struct {
 	Health    *Health          `json:"health"`
 	AMIs      []AMIUse         `json:"amis_in_use"`
 	Lock      *Lock            `json:"lock,omitempty"`
+	// Held is the launch template reference ($Latest or $Default) of
+	// groups a deploy holds on a numbered version (the RefTag tag): left
+	// only by a deploy that was stopped, put back by its rerun or by
+	// phoenix rollback.
+	Held map[string]string `json:"held,omitempty"`
 	// Colours are blue-green's two groups; Group, Template, capacity,
 	// health and AMIs above are then the live colour's.
 	Colours []ColourStatus `json:"colours,omitempty"`
@@ -53,6 +59,7 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 		return nil, asRefused(err)
 	}
 	s.Group = *g
+	s.Groups = []astypes.AutoScalingGroup{*g}
 	if err := s.readTemplate(ctx); err != nil {
 		return nil, err
 	}
@@ -93,6 +100,14 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, g := range s.Groups {
+		if ref := groupTag(g, RefTag); ref != "" {
+			if st.Held == nil {
+				st.Held = map[string]string{}
+			}
+			st.Held[aws.ToString(g.AutoScalingGroupName)] = ref
+		}
+	}
 	for _, grp := range d.Target.Groups() {
 		if l, ok := locks[grp]; ok && d.now().Before(l.Expires) && st.Lock == nil {
 			l.Stale = d.stale(l)
@@ -116,6 +131,7 @@ func (s *Session) serveLive(ctx context.Context, withSchedule bool) ([]ColourSta
 		return nil, err
 	}
 	s.Group, s.TargetGroups, s.Template = live.Group, []TargetGroup{live.TG}, live.Template
+	s.Groups = []astypes.AutoScalingGroup{st.colours[0].Group, st.colours[1].Group}
 	var out []ColourStatus
 	for _, c := range st.colours {
 		cs := ColourStatus{Colour: c.Name, Group: c.group(), TargetGroup: c.TG.Name, Live: c == live, Traffic: st.share(c), Template: c.Template,

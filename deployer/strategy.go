@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 )
 
@@ -101,12 +102,31 @@ type Session struct {
 	PreviousAMI string
 	// ActiveRefresh is the group's unfinished instance refresh, if any.
 	ActiveRefresh *astypes.InstanceRefresh
+	// Groups are every Auto Scaling group of the target as read when the
+	// deploy began: the group, and blue-green's peer.
+	Groups []astypes.AutoScalingGroup
+	// Keys are the KMS keys the target's launches need, as checked for
+	// each group's service-linked role.
+	Keys []KeyUse
+	// Started is when the deploy began, by the deployer's clock.
+	Started time.Time
 
 	d     *Deployer
 	gate  *healthGate
 	lock  *Lock
 	ltVer map[string]*TemplateVersion
 	bgTGs map[string]TargetGroup // blue-green: the rule's target groups by ARN
+}
+
+// roles are the service-linked roles the target's groups launch with.
+func (s *Session) roles() []string {
+	var out []string
+	for _, g := range s.Groups {
+		if r := launchRole(aws.ToString(g.ServiceLinkedRoleARN), aws.ToString(g.AutoScalingGroupARN)); !contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Now is the deployer's clock.

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -57,6 +58,10 @@ type TargetGroup struct {
 	// LoadBalancers are those with a listener or rule forwarding to it;
 	// none means the load balancer never health-checks its targets.
 	LoadBalancers []string `json:"load_balancers"`
+	// Judge is how long the load balancer takes at most to decide about
+	// a new target, with a check to spare: an interval before its first
+	// check, as many checks as the larger threshold needs, and one more.
+	Judge time.Duration `json:"-"`
 }
 
 // TemplateVersion is one numbered launch template version.
@@ -66,6 +71,8 @@ type TemplateVersion struct {
 	Version     int64  `json:"version"`
 	AMI         string `json:"ami"`
 	Description string `json:"description,omitempty"`
+	// KMSKeys are the keys its block device mappings name.
+	KMSKeys []string `json:"kms_keys,omitempty"`
 }
 
 func (v *TemplateVersion) String() string {
@@ -78,6 +85,8 @@ type Image struct {
 	Name      string `json:"name"`
 	State     string `json:"state"`
 	Encrypted bool   `json:"encrypted"`
+	// Snapshots are the image's EBS snapshots.
+	Snapshots []string `json:"snapshots,omitempty"`
 }
 
 var amiPattern = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
@@ -92,18 +101,21 @@ func (d *Deployer) begin(ctx context.Context, ami string, forRollback bool) (*Se
 	if !forRollback && !amiPattern.MatchString(ami) {
 		return nil, refuse("AMI %q is not an AMI id (ami-…)", ami)
 	}
-	s := &Session{ID: newDeployID(), Clients: d.Clients, Target: d.Target, d: d, gate: newHealthGate(d.Clients), ltVer: map[string]*TemplateVersion{}}
+	s := &Session{ID: newDeployID(), Clients: d.Clients, Target: d.Target, d: d, gate: newHealthGate(d.Clients), ltVer: map[string]*TemplateVersion{}, Started: d.now()}
 	g, err := s.readGroup(ctx)
 	if err != nil {
 		return nil, asRefused(err)
 	}
 	s.Group = *g
+	s.Groups = []astypes.AutoScalingGroup{*g}
 	if s.Target.PeerGroup != "" {
 		// Blue-green: both colours and the rule must be sound before the
 		// lock looks at the peer group.
-		if _, err := s.readBlueGreen(ctx); err != nil {
+		st, err := s.readBlueGreen(ctx)
+		if err != nil {
 			return nil, asRefused(err)
 		}
+		s.Groups = []astypes.AutoScalingGroup{st.colours[0].Group, st.colours[1].Group}
 	}
 	if !forRollback {
 		img, err := d.checkImage(ctx, ami)
@@ -125,6 +137,11 @@ func (d *Deployer) begin(ctx context.Context, ami string, forRollback bool) (*Se
 	}
 	if err := d.checkLock(ctx, s, forRollback); err != nil {
 		return nil, err
+	}
+	if !forRollback && s.AMI.Encrypted {
+		if err := d.checkLaunchKeys(ctx, s); err != nil {
+			return nil, asRefused(err)
+		}
 	}
 	return s, nil
 }
@@ -167,6 +184,9 @@ func (d *Deployer) checkImage(ctx context.Context, ami string) (*Image, error) {
 	for _, b := range im.BlockDeviceMappings {
 		if b.Ebs != nil && !aws.ToBool(b.Ebs.Encrypted) {
 			img.Encrypted = false
+		}
+		if b.Ebs != nil && aws.ToString(b.Ebs.SnapshotId) != "" {
+			img.Snapshots = append(img.Snapshots, aws.ToString(b.Ebs.SnapshotId))
 		}
 	}
 	if im.State != ec2types.ImageStateAvailable {
@@ -224,6 +244,7 @@ func (s *Session) templateVersion(ctx context.Context, id, name, version string)
 	tv := &TemplateVersion{ID: aws.ToString(v.LaunchTemplateId), Name: aws.ToString(v.LaunchTemplateName), Version: aws.ToInt64(v.VersionNumber), Description: aws.ToString(v.VersionDescription)}
 	if v.LaunchTemplateData != nil {
 		tv.AMI = aws.ToString(v.LaunchTemplateData.ImageId)
+		tv.KMSKeys = templateKeys(v.LaunchTemplateData.BlockDeviceMappings)
 	}
 	if _, err := strconv.Atoi(version); err == nil {
 		s.ltVer[key] = tv
@@ -254,7 +275,9 @@ func (s *Session) readTargetGroups(ctx context.Context) ([]TargetGroup, error) {
 	found := map[string]TargetGroup{}
 	for _, tg := range out.TargetGroups {
 		arn := aws.ToString(tg.TargetGroupArn)
-		found[arn] = TargetGroup{ARN: arn, Name: aws.ToString(tg.TargetGroupName), LoadBalancers: tg.LoadBalancerArns}
+		checks := max(aws.ToInt32(tg.HealthyThresholdCount), aws.ToInt32(tg.UnhealthyThresholdCount)) + 2
+		found[arn] = TargetGroup{ARN: arn, Name: aws.ToString(tg.TargetGroupName), LoadBalancers: tg.LoadBalancerArns,
+			Judge: time.Duration(checks*aws.ToInt32(tg.HealthCheckIntervalSeconds)) * time.Second}
 	}
 	var tgs []TargetGroup
 	for _, arn := range arns {

@@ -82,5 +82,9 @@ build {
     require_encrypted      = true
     min_healthy_percentage = 100
     max_healthy_percentage = 200
+    # Auto Scaling launches with its service-linked role, which may use the
+    # customer managed key only through the key policy or a grant: this
+    # creates the grant when the key policy does not name the role.
+    grant_kms = true
   }
 }

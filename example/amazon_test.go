@@ -57,6 +57,12 @@ func TestAmazonEBSTemplateChainsPhoenixDeploy(t *testing.T) {
 	if !strings.Contains(out, "succeeded: instance refresh") {
 		t.Fatalf("phoenix-deploy did not succeed after amazon-ebs:\n%s", out)
 	}
+	// The key has the default key policy: grant_kms gave Auto Scaling's
+	// role the key.
+	grants, err := kc.ListGrants(ctx, &kms.ListGrantsInput{KeyId: key.KeyMetadata.KeyId})
+	if err != nil || len(grants.Grants) != 1 || aws.ToString(grants.Grants[0].GranteePrincipal) != deploytest.AutoScalingRole || aws.ToString(grants.Grants[0].Name) != "phoenix-autoscaling" {
+		t.Errorf("grants on the key: %v %+v", err, grants)
+	}
 	imgs, err := e.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}})
 	if err != nil || len(imgs.Images) != 1 {
 		t.Fatalf("want the one encrypted AMI amazon-ebs keeps: %v %+v", err, imgs)

@@ -28,7 +28,7 @@ func TestCIPipeline(t *testing.T) {
 	t.Cleanup(func() { sandboxtest.RequireEmptyInventory(t, sb) })
 	staging := deploytest.New(t, sb, "us-east-1")
 	prod := deploytest.New(t, sb, "eu-west-1")
-	staging.KMSKey("alias/images")
+	staging.KMSKeyForAutoScaling("alias/images")
 	prodKey := prod.KMSKey("alias/images-prod")
 	staging.CleanupImagesTagged("phoenix:build-id")
 	prod.CleanupImagesTagged("phoenix:promoted-from")
@@ -57,6 +57,7 @@ environment "prod" {
   endpoint          = %[1]q
   kms_key_id        = "alias/images-prod"
   require_encrypted = true
+  grant_kms         = true
   poll_interval     = "100ms"
   target "web" {
     asg      = %[2]q

@@ -51,7 +51,9 @@ func TestExampleTemplateBakesHardenedImage(t *testing.T) {
 	t.Cleanup(func() { sandboxtest.RequireEmptyInventory(t, sb) })
 
 	kc := kms.NewFromConfig(sandboxtest.Config(t, sb, "us-east-1"))
-	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{})
+	// The key policy AWS documents for Auto Scaling's service-linked role,
+	// which launches the group's instances from the image.
+	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{Policy: aws.String(deploytest.AutoScalingKeyPolicy())})
 	if err != nil {
 		t.Fatal(err)
 	}

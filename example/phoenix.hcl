@@ -37,6 +37,12 @@ environment "prod" {
   # region and account encrypted with this key (default: the region's EBS key).
   kms_key_id = "alias/phoenix-prod"
 
+  # Auto Scaling launches with its service-linked role, which may use a
+  # customer managed key only when the key policy names it or a grant gives
+  # it the key; phoenix refuses a deploy whose key it cannot use, with the
+  # fix. Leave the key policy to its owners, or let phoenix create the grant:
+  # grant_kms = true
+
   target "web" {
     asg = "web-prod"
     # Blue-green instead: a second group and the listener that forwards to

@@ -58,10 +58,24 @@ export AWS_ENDPOINT_URL="$URL"
 echo "    serving $URL (hooks: $URL/_sandbox/inventory)"
 aws() { "$AWS_CLI" --endpoint-url "$URL" --output text "$@"; }
 
-echo "==> Creating customer managed KMS keys for the images (us-east-1, eu-west-1)"
+# On AWS, Auto Scaling launches with its service-linked role, which may
+# use a customer managed key only when the key policy names it (or a grant
+# gives it the key): the default key policy would make every launch of
+# these images fail. The keys get AWS's documented statements for it.
+echo "==> Creating customer managed KMS keys for the images (us-east-1, eu-west-1), whose key policies let Auto Scaling's service-linked role use them"
+ACCOUNT=$(aws sts get-caller-identity --query Account)
+ROLE="arn:aws:iam::$ACCOUNT:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+cat >"$STATE/key-policy.json" <<POLICY
+{"Version": "2012-10-17", "Statement": [
+  {"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::$ACCOUNT:root"}, "Action": "kms:*", "Resource": "*"},
+  {"Sid": "Allow service-linked role use of the customer managed key", "Effect": "Allow", "Principal": {"AWS": "$ROLE"},
+   "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"], "Resource": "*"},
+  {"Sid": "Allow attachment of persistent resources", "Effect": "Allow", "Principal": {"AWS": "$ROLE"},
+   "Action": "kms:CreateGrant", "Resource": "*", "Condition": {"Bool": {"kms:GrantIsForAWSResource": true}}}]}
+POLICY
 for r in us-east-1:alias/images eu-west-1:alias/images-eu; do
   region=${r%%:*} alias=${r#*:}
-  key=$(aws kms create-key --region "$region" --description "demo images" --query KeyMetadata.KeyId)
+  key=$(aws kms create-key --region "$region" --description "demo images" --policy "file://$STATE/key-policy.json" --query KeyMetadata.KeyId)
   aws kms create-alias --region "$region" --alias-name "$alias" --target-key-id "$key"
 done
 

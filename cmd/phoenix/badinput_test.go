@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,6 +116,9 @@ var badInputs = []badInput{
 	{kind: cliInput, name: "AMI of another region", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{east}"}, want: "AMI {east} not found in eu-west-1: copy it to the region first (phoenix promote does) or deploy the region's own AMI"},
 	{kind: cliInput, name: "AMI still pending", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{pending}"}, want: "AMI {pending} (app-3) is pending, not available: wait until it is available and deploy again"},
 	{kind: cliInput, name: "unencrypted AMI where encryption is required", args: []string{"deploy", "staging", "--config", "{enc}", "--ami", "{ami}"}, want: "AMI {ami} (app-2) has unencrypted EBS snapshots and require_encrypted is set: deploy an encrypted AMI (phoenix-ebs encrypts by default)"},
+	{kind: cliInput, name: "key Auto Scaling's role cannot use", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{cmk}"}, want: "KMS key {key} (alias/bad-input), which encrypts {cmk}, does not let Auto Scaling's service-linked role {role} use it (neither the key policy nor a grant names the role), so every instance the group launches would fail with \"Client.InternalError: Client error on launch\"; {fix}"},
+	{kind: cliInput, name: "grant-kms not a bool", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{cmk}", "--grant-kms=perhaps"}, want: `--grant-kms "perhaps" is not true or false`},
+	{kind: cliInput, name: "promote grant-kms not a bool", args: []string{"promote", "--from", "staging", "--to", "prod", "--config", "{cfg}", "--grant-kms=perhaps"}, want: `--grant-kms "perhaps" is not true or false`},
 	{kind: cliInput, name: "no region anywhere", args: []string{"deploy", "--asg", "app", "--ami", "{ami}", "--endpoint", "{url}"}, want: "flags: no AWS region: set region, AWS_REGION or a profile's region (set --region or the environment's region)"},
 	{kind: cliInput, name: "nonexistent profile", args: []string{"deploy", "--asg", "app", "--ami", "{ami}", "--region", "eu-west-1", "--endpoint", "{url}", "--profile", "nope"}, want: "flags: loading AWS configuration: failed to get shared config profile, nope"},
 	{kind: cliInput, name: "rollback with nothing to return to", args: []string{"rollback", "staging", "--config", "{cfg}"}, want: `auto scaling group "app" runs launch template {lt} version 1, which phoenix did not create: there is no previous version to roll back to`},
@@ -153,6 +157,7 @@ var badInputs = []badInput{
 	{kind: configInput, name: "role not an ARN", src: envHead + "  assume_role {\n    role_arn = \"admin\"\n  }\n}\n", want: `phoenix.hcl:1,1: Invalid assume_role: assume_role.role_arn "admin" is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)`},
 	{kind: configInput, name: "role duration not a duration", src: envHead + "  assume_role {\n    role_arn = \"arn:aws:iam::123456789012:role/deploy\"\n    duration = \"forever\"\n  }\n}\n", want: `phoenix.hcl:1,1: Invalid assume_role: assume_role.duration "forever" is not a duration (e.g. "1h")`},
 	{kind: configInput, name: "kms key not a key", src: envHead + "  kms_key_id = \"my-key\"\n}\n", want: `phoenix.hcl:1,1: Invalid kms_key_id: kms_key_id "my-key" is not a KMS key id, key ARN or alias (alias/NAME)`},
+	{kind: configInput, name: "grant_kms not a bool", src: envHead + "  grant_kms = \"perhaps\"\n}\n", want: "phoenix.hcl:6,16: Unsuitable value type: Unsuitable value: a bool is required"},
 	{kind: configInput, name: "poll interval not a duration", src: envHead + "  poll_interval = \"fast\"\n}\n", want: `phoenix.hcl:6,19: Invalid poll_interval: poll_interval "fast" must be a positive duration (e.g. "10s")`},
 	{kind: configInput, name: "unknown strategy", src: envHead + "  strategy \"canary\" {}\n}\n", want: `phoenix.hcl:6,3: Unknown strategy "canary": Known strategies: rolling, blue-green.`},
 	{kind: configInput, name: "two strategies", src: envHead + "  strategy \"rolling\" {}\n  strategy \"rolling\" {}\n}\n", want: `phoenix.hcl:7,3: More than one strategy: Environment "staging" may have one strategy block.`},
@@ -206,12 +211,14 @@ var badInputs = []badInput{
 	{kind: postInput, name: "target group not an ARN", src: postBase + "asg = \"app\"\ntarget_groups = [\"web\"]", want: `target_groups: "web" is not a target group ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID)`},
 	{kind: postInput, name: "region not a region", src: strings.Replace(postBase, "eu-west-1", "mars", 1) + "asg = \"app\"", want: `region "mars" is not an AWS region name such as us-east-1`},
 	{kind: postInput, name: "poll interval without unit", src: strings.Replace(postBase, "50ms", "5", 1) + "asg = \"app\"", want: `poll_interval "5" must be a positive duration (e.g. "10s")`},
+	{kind: postInput, name: "grant_kms not a bool", src: postBase + "asg = \"app\"\ngrant_kms = \"perhaps\"", want: `build.pkr.hcl:7,13-22: Incorrect attribute value type; Inappropriate value for attribute "grant_kms": a bool is required.`},
 	{kind: postInput, name: "health timeout zero", src: postBase + "asg = \"app\"\nhealth_timeout = \"0s\"", want: "health_timeout 0s must be more than 0s and at most 24h"},
 
 	// phoenix-deploy blocks that Configure accepts, refused by PostProcess.
 	{kind: postRunInput, name: "environment not in the file", src: "environment = \"prod\"\nconfig_file = \"{cfg}\"", artifact: "eu-west-1:{ami}", want: `environment "prod" is not in {cfg} (it has: staging)`},
 	{kind: postRunInput, name: "config file missing", src: "environment = \"staging\"\nconfig_file = \"/nonexistent/phoenix.hcl\"", artifact: "eu-west-1:{ami}", want: `config_file /nonexistent/phoenix.hcl not found (environment "staging")`},
 	{kind: postRunInput, name: "nonexistent group", src: postBase + "asg = \"nope\"", artifact: "eu-west-1:{ami}", want: `phoenix-deploy of {ami} to "nope" (refused): auto scaling group "nope" not found in eu-west-1: check the target's asg setting and the region`},
+	{kind: postRunInput, name: "key Auto Scaling's role cannot use", src: postBase + "asg = \"app\"", artifact: "eu-west-1:{cmk}", want: "phoenix-deploy of {cmk} to \"app\" (refused): KMS key {key} (alias/bad-input), which encrypts {cmk}, does not let Auto Scaling's service-linked role {role} use it (neither the key policy nor a grant names the role), so every instance the group launches would fail with \"Client.InternalError: Client error on launch\"; {fix}"},
 	{kind: postRunInput, name: "artifact without the target's region", src: postBase + "asg = \"app\"", artifact: "us-east-1:{east}", want: `the mitchellh.amazonebs artifact has no AMI in eu-west-1, the region of target "app" (it has AMIs in: us-east-1): add the region to the build's ami_regions or deploy to one of those`},
 	{kind: postRunInput, name: "artifact not an AMI", src: postBase + "asg = \"app\"", artifact: "output/disk.img", want: `phoenix-deploy takes an AMI artifact; the mitchellh.amazonebs artifact: artifact id "output/disk.img" is not region:ami-…[,region:ami-…]`},
 }
@@ -242,10 +249,21 @@ func TestBadInputs(t *testing.T) {
 	if err := f.SB.SetTiming(sandbox.TimingProfile{Seconds: map[string]float64{"image_copy": 180}}); err != nil {
 		t.Fatal(err)
 	}
+	key := f.KMSKey("alias/bad-input")
+	cmk := f.Image("app-4", deploytest.ImageOptions{KMSKey: key})
+	fix := fmt.Sprintf(`add to its key policy the statements AWS documents for Auto Scaling's role:
+    {"Sid": "Allow Auto Scaling to use the key", "Effect": "Allow", "Principal": {"AWS": "%[1]s"},
+     "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"], "Resource": "*"},
+    {"Sid": "Allow Auto Scaling to attach the volumes", "Effect": "Allow", "Principal": {"AWS": "%[1]s"},
+     "Action": "kms:CreateGrant", "Resource": "*", "Condition": {"Bool": {"kms:GrantIsForAWSResource": true}}}
+  or grant it:
+    aws kms create-grant --region %[2]s --key-id %[3]s --grantee-principal %[1]s --operations Encrypt Decrypt ReEncryptFrom ReEncryptTo GenerateDataKey GenerateDataKeyWithoutPlaintext DescribeKey CreateGrant
+  or set grant_kms = true (phoenix.hcl, phoenix-deploy) or --grant-kms, and phoenix creates that grant`, deploytest.AutoScalingRole, testRegion, key)
 	cfg := writeConfig(t, f, "app", "")
 	enc := writeConfig(t, f, "app", "  require_encrypted = true\n")
 	cfg2 := writeConfig(t, f, "app", "  target \"api\" {\n    asg = \"api\"\n  }\n")
-	vars := strings.NewReplacer("{cfg}", cfg, "{cfg2}", cfg2, "{enc}", enc, "{ami}", plain, "{east}", east, "{pending}", pending, "{url}", f.SB.URL(), "{lt}", st.Template)
+	vars := strings.NewReplacer("{cfg}", cfg, "{cfg2}", cfg2, "{enc}", enc, "{ami}", plain, "{east}", east, "{pending}", pending, "{url}", f.SB.URL(), "{lt}", st.Template,
+		"{cmk}", cmk, "{key}", key, "{role}", deploytest.AutoScalingRole, "{fix}", fix)
 
 	// No region, credentials or profile from the machine running the test.
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))

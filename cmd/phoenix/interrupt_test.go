@@ -415,3 +415,62 @@ func (x *interruptFixture) setRefreshProcess(t *testing.T, suspend bool) {
 		t.Fatal(err)
 	}
 }
+
+// A `phoenix deploy` to a group on $Latest killed mid-refresh leaves the
+// group held on its numbered version (status says so); the same deploy
+// run again finishes it, or phoenix rollback undoes it, and either way the
+// group ends on $Latest, which launches the image that passed the gate.
+func TestKilledDeployOnLatestGroupIsRestored(t *testing.T) {
+	testenv.RequireE2E(t)
+	bin := buildPhoenix(t)
+	for _, tc := range []struct {
+		name, group, then string
+	}{
+		{"rerun", "killed-latest", "deploy"},
+		{"rollback", "killed-latest-rb", "rollback"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			x := newInterruptFixture(t, tc.group, "", deploytest.StackOptions{Version: "$Latest", HealthCheckType: "EC2"}, `  strategy "rolling" {
+    min_healthy_percentage = 50
+  }
+`)
+			p := startPhoenix(t, bin, x.args("deploy")...)
+			p.waitOutput(t, "[refresh] refresh InProgress")
+			p.signal(t, syscall.SIGKILL)
+			p.wait(t, time.Minute)
+			x.setRefreshProcess(t, true)
+			if v := aws.ToString(x.Group(x.group).LaunchTemplate.Version); v != "1" {
+				t.Errorf("killed: the group is on %q, want held on 1", v)
+			}
+			out, _ := runPhoenix(t, bin, x.args("status")...)
+			if want := fmt.Sprintf("held           %q is held on a numbered launch template version by a deploy that stopped; its reference was $Latest", x.group); !strings.Contains(out, want) {
+				t.Errorf("status lacks %q:\n%s", want, out)
+			}
+
+			next := startPhoenix(t, bin, x.args(tc.then)...)
+			next.waitOutput(t, fmt.Sprintf("locked %q", x.group))
+			x.setRefreshProcess(t, false)
+			out, code := next.wait(t, 2*time.Minute)
+			if code != exitOK {
+				t.Errorf("%s: exit %d", tc.then, code)
+			}
+			want := x.new
+			if tc.then == "rollback" {
+				want = x.old
+			}
+			x.requireOn(t, want, "after the "+tc.then)
+			g := x.Group(x.group)
+			if v := aws.ToString(g.LaunchTemplate.Version); v != "$Latest" {
+				t.Errorf("after the %s the group is on %q, want $Latest", tc.then, v)
+			}
+			if tag := x.GroupTag(x.group, deployer.RefTag); tag != "" {
+				t.Errorf("%s tag left: %q", deployer.RefTag, tag)
+			}
+			if _, ami := x.TemplateVersion(aws.ToString(g.LaunchTemplate.LaunchTemplateId), "$Latest"); ami != want {
+				t.Errorf("$Latest launches %s after the %s, want %s", ami, tc.then, want)
+			}
+			logIfFailed(t, out)
+		})
+	}
+}

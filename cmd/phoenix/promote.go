@@ -22,6 +22,7 @@ type promoteOptions struct {
 	Output       string
 	PollInterval time.Duration
 	CopyTimeout  time.Duration
+	GrantKMS     bool
 }
 
 func (o *promoteOptions) AddFlags(cmd *cobra.Command) {
@@ -33,6 +34,7 @@ func (o *promoteOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.Endpoint, "endpoint", "", "endpoint URL for every AWS service of both environments, e.g. the phoenix sandbox")
 	f.StringVarP(&o.Output, "output", "o", "text", "output format: text or json")
 	f.DurationVar(&o.PollInterval, "poll-interval", 0, "mean time between passes, of the copy wait and the deploy (default: the environment's, or 10s)")
+	f.BoolVar(&o.GrantKMS, "grant-kms", false, "create the KMS grant Auto Scaling's service-linked role needs for the to environment's key (default: the to environment's grant_kms)")
 	f.DurationVar(&o.CopyTimeout, "copy-timeout", deployer.DefaultCopyTimeout, "how long the copy to the to environment's region or account may take to be available")
 }
 
@@ -91,6 +93,9 @@ func runPromote(ctx context.Context, opts promoteOptions, out io.Writer) error {
 	to, err := promoteEnd(ctx, opts.To, side, p)
 	if err != nil {
 		return fmt.Errorf("--to %s: %w", opts.To, err)
+	}
+	if opts.GrantKMS {
+		to.Deployer.GrantKMS = true
 	}
 	pr := &deployer.Promotion{From: from, To: to, CopyTimeout: opts.CopyTimeout, PollInterval: opts.PollInterval, Events: p.Event}
 	res, err := pr.Run(ctx)

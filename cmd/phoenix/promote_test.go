@@ -98,10 +98,24 @@ func TestPromoteCopiesAcrossRegionsAndDeploys(t *testing.T) {
 `)
 	ctx := context.Background()
 
+	// prod's key has the default key policy: Auto Scaling's role could
+	// not launch a copy encrypted with it, so nothing is copied.
 	staging.SB.ResetCalls()
 	out, code, err := runCLI(ctx, "promote", "--from", "staging", "--to", "prod", "--config", cfg)
+	if code != 3 || !strings.Contains(out+fmt.Sprint(err), "aws kms create-grant --region us-east-1 --key-id "+keyARN) {
+		t.Fatalf("promote under a key Auto Scaling cannot use: exit %d: %v\n%s", code, err, out)
+	}
+	if n := sandbox.MutatingCalls(staging.SB.Calls()); n != 0 || len(prod.ImagesTagged(deployer.PromotedFromTag)) != 0 {
+		t.Fatalf("a refused promote made %d mutating calls: %v", n, staging.SB.Calls())
+	}
+
+	staging.SB.ResetCalls()
+	out, code, err = runCLI(ctx, "promote", "--from", "staging", "--to", "prod", "--config", cfg, "--grant-kms")
 	if code != 0 {
 		t.Fatalf("promote: exit %d: %v\n%s", code, err, out)
+	}
+	if !strings.Contains(out, "web: granted Auto Scaling's role "+deploytest.AutoScalingRole+" the use of KMS key "+keyARN+" (alias/phoenix-prod)") {
+		t.Errorf("no grant line:\n%s", out)
 	}
 	copies := prod.ImagesTagged(deployer.PromotedFromTag)
 	if len(copies) != 1 {

@@ -79,6 +79,7 @@ type rollingOptions struct {
 	BakeTime         string
 	HealthTimeout    string
 	RequireEncrypted bool
+	GrantKMS         bool
 
 	flags *pflag.FlagSet
 }
@@ -99,6 +100,7 @@ func (o *rollingOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.BakeTime, "bake-time", "", "wait after the last replacement before the refresh succeeds (blue-green: after each step), e.g. 5m")
 	f.StringVar(&o.HealthTimeout, "health-timeout", "", "how long every target may take to be healthy on the new AMI (default 15m)")
 	f.BoolVar(&o.RequireEncrypted, "require-encrypted", false, "refuse an AMI with unencrypted snapshots")
+	f.BoolVar(&o.GrantKMS, "grant-kms", false, "create the KMS grant Auto Scaling's service-linked role needs for the AMI's keys, when the key policy does not give it")
 	o.flags = f
 }
 
@@ -265,12 +267,16 @@ func selectTargets(ctx context.Context, args []string, o *targetOptions, ro *rol
 	}
 	poll := o.PollInterval
 	requireEncrypted := ro != nil && ro.RequireEncrypted
+	grantKMS := ro != nil && ro.GrantKMS
 	if env != nil {
 		if poll == 0 {
 			poll = env.PollInterval
 		}
 		if ro == nil || !ro.flags.Changed("require-encrypted") {
 			requireEncrypted = env.RequireEncrypted
+		}
+		if ro == nil || !ro.flags.Changed("grant-kms") {
+			grantKMS = env.GrantKMS
 		}
 	}
 	out := &selection{Env: env, AWS: awsCfg}
@@ -280,6 +286,7 @@ func selectTargets(ctx context.Context, args []string, o *targetOptions, ro *rol
 			Target:           t.Target(awsCfg.Region),
 			Strategy:         strat,
 			RequireEncrypted: requireEncrypted,
+			GrantKMS:         grantKMS,
 			HealthTimeout:    timeout,
 			PollInterval:     poll,
 			Events:           p.Event,

@@ -116,6 +116,9 @@ type ImageOptions struct {
 	// Health is the sandbox:health tag: "" (healthy), "fail", "flaky".
 	Health    string
 	Encrypted bool
+	// KMSKey encrypts the image's snapshots with this key (an ARN or
+	// alias) instead of the region's default EBS key.
+	KMSKey string
 	// Pending returns at once, while the image is still pending.
 	Pending bool
 }
@@ -125,7 +128,10 @@ type ImageOptions struct {
 func (f *Fixture) Image(name string, o ImageOptions) string {
 	f.T.Helper()
 	ctx := context.Background()
-	in := &ec2.CopyImageInput{SourceImageId: aws.String(f.debian), SourceRegion: aws.String(f.Region), Name: aws.String(name), Encrypted: aws.Bool(o.Encrypted)}
+	in := &ec2.CopyImageInput{SourceImageId: aws.String(f.debian), SourceRegion: aws.String(f.Region), Name: aws.String(name), Encrypted: aws.Bool(o.Encrypted || o.KMSKey != "")}
+	if o.KMSKey != "" {
+		in.KmsKeyId = aws.String(o.KMSKey)
+	}
 	if o.Health != "" {
 		in.TagSpecifications = []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeImage, Tags: []ec2types.Tag{{Key: aws.String(sandbox.HealthTag), Value: aws.String(o.Health)}}}}
 	}
@@ -147,13 +153,45 @@ func (f *Fixture) Image(name string, o ImageOptions) string {
 }
 
 // KMSKey creates a customer managed KMS key with the alias (alias/NAME)
-// in the fixture's region and returns its ARN; the test's cleanup deletes
-// the alias and schedules the key's deletion.
+// and the default key policy in the fixture's region and returns its ARN;
+// the test's cleanup deletes the alias and schedules the key's deletion.
 func (f *Fixture) KMSKey(alias string) string {
+	f.T.Helper()
+	return f.kmsKey(alias, "")
+}
+
+// AutoScalingRole is Auto Scaling's default service-linked role in the
+// sandbox's account.
+var AutoScalingRole = "arn:aws:iam::" + sandbox.AccountID + ":role/" + deployer.DefaultAutoScalingRoleName
+
+// AutoScalingKeyPolicy is the key policy AWS documents for a customer
+// managed key that Auto Scaling's service-linked role launches with: the
+// default statement and the role's two.
+// https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html
+func AutoScalingKeyPolicy() string {
+	return fmt.Sprintf(`{"Version": "2012-10-17", "Statement": [
+  {"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::%[1]s:root"}, "Action": "kms:*", "Resource": "*"},
+  {"Sid": "Allow service-linked role use of the customer managed key", "Effect": "Allow", "Principal": {"AWS": "%[2]s"},
+   "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"], "Resource": "*"},
+  {"Sid": "Allow attachment of persistent resources", "Effect": "Allow", "Principal": {"AWS": "%[2]s"},
+   "Action": "kms:CreateGrant", "Resource": "*", "Condition": {"Bool": {"kms:GrantIsForAWSResource": true}}}]}`, sandbox.AccountID, AutoScalingRole)
+}
+
+// KMSKeyForAutoScaling is KMSKey with AutoScalingKeyPolicy.
+func (f *Fixture) KMSKeyForAutoScaling(alias string) string {
+	f.T.Helper()
+	return f.kmsKey(alias, AutoScalingKeyPolicy())
+}
+
+func (f *Fixture) kmsKey(alias, policy string) string {
 	f.T.Helper()
 	ctx := context.Background()
 	k := kms.NewFromConfig(f.Config)
-	out, err := k.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("test key " + alias)})
+	in := &kms.CreateKeyInput{Description: aws.String("test key " + alias)}
+	if policy != "" {
+		in.Policy = aws.String(policy)
+	}
+	out, err := k.CreateKey(ctx, in)
 	f.must(err)
 	id := aws.ToString(out.KeyMetadata.KeyId)
 	f.T.Cleanup(func() {
@@ -373,6 +411,30 @@ func (f *Fixture) InstanceAMIs(name string) map[string]string {
 	return out
 }
 
+// TemplateVersion resolves a launch template reference ("$Latest",
+// "$Default", a number) to its version number and AMI.
+func (f *Fixture) TemplateVersion(template, ref string) (int64, string) {
+	f.T.Helper()
+	out, err := f.Clients.EC2.DescribeLaunchTemplateVersions(context.Background(), &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateId: aws.String(template), Versions: []string{ref}})
+	f.must(err)
+	if len(out.LaunchTemplateVersions) != 1 {
+		f.T.Fatalf("launch template %s has no version %s", template, ref)
+	}
+	v := out.LaunchTemplateVersions[0]
+	return aws.ToInt64(v.VersionNumber), aws.ToString(v.LaunchTemplateData.ImageId)
+}
+
+// GroupTag is the value of the group's tag key, "" when it has none.
+func (f *Fixture) GroupTag(name, key string) string {
+	f.T.Helper()
+	for _, t := range f.Group(name).Tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
+}
+
 // Mutating counts the sandbox's mutating calls since the last reset.
 func (f *Fixture) Mutating() int { return sandbox.MutatingCalls(f.SB.Calls()) }
 
@@ -451,6 +513,8 @@ type BlueGreenOptions struct {
 	// SeparateTemplates gives green a launch template of its own instead
 	// of sharing blue's.
 	SeparateTemplates bool
+	// Version is both groups' launch template version: "1" by default.
+	Version string
 }
 
 // BlueGreen builds a blue-green stack with blue live on ami (weight 1)
@@ -460,6 +524,10 @@ func (f *Fixture) BlueGreen(name, ami string, o BlueGreenOptions) *BlueGreen {
 	ctx := context.Background()
 	c := f.Clients
 	bg := &BlueGreen{Blue: name + "-blue", Green: name + "-green"}
+	version := o.Version
+	if version == "" {
+		version = "1"
+	}
 	bg.Template = f.launchTemplate(name, ami, o.UserData, true)
 	bg.GreenTemplate = bg.Template
 	if o.SeparateTemplates {
@@ -507,7 +575,7 @@ func (f *Fixture) BlueGreen(name, ami string, o BlueGreenOptions) *BlueGreen {
 	}{{bg.Blue, bg.BlueTG, bg.Template, o.Desired}, {bg.Green, bg.GreenTG, bg.GreenTemplate, 0}} {
 		_, err = c.AutoScaling.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
 			AutoScalingGroupName: aws.String(g.name),
-			LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(g.lt), Version: aws.String("1")},
+			LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(g.lt), Version: aws.String(version)},
 			MinSize:              aws.Int32(int32(g.desired)), MaxSize: aws.Int32(int32(2*o.Desired + 2)), DesiredCapacity: aws.Int32(int32(g.desired)),
 			VPCZoneIdentifier: aws.String(strings.Join(f.Subnets[:2], ",")),
 			TargetGroupARNs:   []string{g.tg}, HealthCheckType: aws.String("ELB"), HealthCheckGracePeriod: aws.Int32(0),

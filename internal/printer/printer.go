@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -246,6 +247,9 @@ func (p *textPrinter) Status(s *deployer.Status) {
 		p.line("  %-14s none", "last refresh")
 	}
 	p.health(s.Health, true)
+	for _, g := range sortedKeys(s.Held) {
+		p.line("  %-14s %q is held on a numbered launch template version by a deploy that stopped; its reference was %s: run the same deploy again, or phoenix rollback", "held", g, s.Held[g])
+	}
 	if s.Lock != nil {
 		p.line("  %-14s held by %s", "lock", s.Lock)
 	} else {
@@ -318,4 +322,14 @@ func (p *textPrinter) Prune(r *deployer.PruneResult) {
 	default:
 		p.line("%s: deregistered %s, deleted %s, kept %d", r.Family, plural(r.Deregistered, "image"), plural(r.SnapshotsDeleted, "snapshot"), r.Kept)
 	}
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

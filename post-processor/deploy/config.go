@@ -60,6 +60,11 @@ type Config struct {
 	KeepOldFor string `mapstructure:"keep_old_for"`
 	// Refuse an AMI with unencrypted EBS snapshots.
 	RequireEncrypted bool `mapstructure:"require_encrypted"`
+	// Create the KMS grant that Auto Scaling's service-linked role needs
+	// to launch from the AMI's encrypted snapshots, when the key policy
+	// does not give it the key; without it such a deploy is refused with
+	// the fix. Defaults to the environment's grant_kms, else false.
+	GrantKMS bool `mapstructure:"grant_kms"`
 	// Mean time between the deploy's passes, as a duration. Defaults to
 	// 10s, jittered by 20%.
 	PollInterval string `mapstructure:"poll_interval"`

@@ -39,6 +39,7 @@ type FlatConfig struct {
 	Steps                []int                     `mapstructure:"steps" cty:"steps" hcl:"steps"`
 	KeepOldFor           *string                   `mapstructure:"keep_old_for" cty:"keep_old_for" hcl:"keep_old_for"`
 	RequireEncrypted     *bool                     `mapstructure:"require_encrypted" cty:"require_encrypted" hcl:"require_encrypted"`
+	GrantKMS             *bool                     `mapstructure:"grant_kms" cty:"grant_kms" hcl:"grant_kms"`
 	PollInterval         *string                   `mapstructure:"poll_interval" cty:"poll_interval" hcl:"poll_interval"`
 	MinHealthyPercentage *int                      `mapstructure:"min_healthy_percentage" hcl:"min_healthy_percentage" cty:"min_healthy_percentage"`
 	MaxHealthyPercentage *int                      `mapstructure:"max_healthy_percentage" hcl:"max_healthy_percentage" cty:"max_healthy_percentage"`
@@ -92,6 +93,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"steps":                      &hcldec.AttrSpec{Name: "steps", Type: cty.List(cty.Number), Required: false},
 		"keep_old_for":               &hcldec.AttrSpec{Name: "keep_old_for", Type: cty.String, Required: false},
 		"require_encrypted":          &hcldec.AttrSpec{Name: "require_encrypted", Type: cty.Bool, Required: false},
+		"grant_kms":                  &hcldec.AttrSpec{Name: "grant_kms", Type: cty.Bool, Required: false},
 		"poll_interval":              &hcldec.AttrSpec{Name: "poll_interval", Type: cty.String, Required: false},
 		"min_healthy_percentage":     &hcldec.AttrSpec{Name: "min_healthy_percentage", Type: cty.Number, Required: false},
 		"max_healthy_percentage":     &hcldec.AttrSpec{Name: "max_healthy_percentage", Type: cty.Number, Required: false},

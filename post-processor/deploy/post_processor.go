@@ -106,6 +106,7 @@ func (p *PostProcessor) deployers(ctx context.Context, pr printer.Printer) ([]*d
 	var strategy deployer.StrategySettings
 	var targets []deployer.EnvironmentTarget
 	requireEncrypted := c.RequireEncrypted
+	grantKMS := c.GrantKMS
 	var poll time.Duration
 	if c.Environment != "" {
 		cfg, err := deployer.LoadConfig(c.ConfigFile)
@@ -122,6 +123,7 @@ func (p *PostProcessor) deployers(ctx context.Context, pr printer.Printer) ([]*d
 		strategy = deployer.StrategySettings{Kind: env.Strategy, Rolling: env.Rolling, BlueGreen: env.BlueGreen}
 		poll = env.PollInterval
 		requireEncrypted = requireEncrypted || env.RequireEncrypted
+		grantKMS = grantKMS || env.GrantKMS
 		settings = env.Settings
 		overrideSettings(&settings, c)
 		if targets, err = env.Select(c.Target); err != nil {
@@ -174,6 +176,7 @@ func (p *PostProcessor) deployers(ctx context.Context, pr printer.Printer) ([]*d
 			Target:           t.Target(awsCfg.Region),
 			Strategy:         strat,
 			RequireEncrypted: requireEncrypted,
+			GrantKMS:         grantKMS,
 			HealthTimeout:    timeout,
 			PollInterval:     poll,
 			Owner:            "packer@" + hostname(),
