@@ -481,3 +481,36 @@ func TestEC2HealthGroupStopsAtTheFirstBatch(t *testing.T) {
 		t.Errorf("the group's version does not launch %s: %v", old, err)
 	}
 }
+
+// plan says what a deploy does with a $Latest group's reference and warns
+// about EC2 health checks, changing nothing.
+func TestPlanShowsTheHoldAndWarnsAboutEC2HealthChecks(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("tf-plan-1", deploytest.ImageOptions{})
+	f.Stack("tf-plan", old, deploytest.StackOptions{Desired: 1, Version: "$Latest", HealthCheckType: "EC2"})
+	newAMI := f.Image("tf-plan-2", deploytest.ImageOptions{})
+	f.SB.ResetCalls()
+	p, err := newDeployer(f, "tf-plan", nil, nil).Plan(context.Background(), newAMI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range p.Changes {
+		got = append(got, c.Action+": "+c.Detail)
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{
+		`hold: "tf-plan" launches from $Latest (launch template `,
+		"held on version 1 (phoenix:launch-template-version tag) before the new version exists",
+		"$Latest again afterwards: on success the new version is $Latest",
+		`warn: "tf-plan" uses EC2 health checks`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("plan lacks %q:\n%s", want, all)
+		}
+	}
+	if n := f.Mutating(); n != 0 {
+		t.Errorf("plan made %d mutating calls", n)
+	}
+}
