@@ -280,19 +280,23 @@ func TestDeployInterruptedAtEachPhase(t *testing.T) {
 
 	t.Run("during the health wait", func(t *testing.T) {
 		t.Parallel()
-		// The group trusts EC2 health, so the refresh of a broken image
-		// succeeds and the deploy waits on the load balancer's health.
-		x := newInterruptFixture(t, "gate", "fail", deploytest.StackOptions{HealthCheckType: "EC2"}, `  strategy "rolling" {
+		// The group trusts EC2 health and does not add its new instances
+		// to the load balancer (AddToLoadBalancer suspended), so the
+		// refresh succeeds and the deploy waits on the load balancer's
+		// health, which never comes.
+		x := newInterruptFixture(t, "gate", "", deploytest.StackOptions{HealthCheckType: "EC2"}, `  strategy "rolling" {
     min_healthy_percentage = 50
     health_timeout         = "1h"
   }
 `)
+		x.setProcess(t, "AddToLoadBalancer", true)
 		p := startPhoenix(t, bin, x.args("deploy")...)
 		p.waitOutput(t, "[health] refresh Successful")
 		p.signal(t, syscall.SIGINT)
 		out, code := p.wait(t, time.Minute)
 		requireInterrupted(t, out, code)
 		x.requireOn(t, x.new, "after the interrupt")
+		x.setProcess(t, "AddToLoadBalancer", false)
 		// Nothing was rolled back behind the user's back; phoenix
 		// rollback does it.
 		out, code = runPhoenix(t, bin, x.args("rollback")...)
@@ -404,12 +408,18 @@ func TestKilledDeployIsRecoveredByARerun(t *testing.T) {
 // process: a suspended refresh stays where it is.
 func (x *interruptFixture) setRefreshProcess(t *testing.T, suspend bool) {
 	t.Helper()
+	x.setProcess(t, "InstanceRefresh", suspend)
+}
+
+// setProcess suspends or resumes one of the group's processes.
+func (x *interruptFixture) setProcess(t *testing.T, process string, suspend bool) {
+	t.Helper()
 	ctx, as := context.Background(), x.Clients.AutoScaling
 	var err error
 	if suspend {
-		_, err = as.SuspendProcesses(ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: aws.String(x.group), ScalingProcesses: []string{"InstanceRefresh"}})
+		_, err = as.SuspendProcesses(ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: aws.String(x.group), ScalingProcesses: []string{process}})
 	} else {
-		_, err = as.ResumeProcesses(ctx, &autoscaling.ResumeProcessesInput{AutoScalingGroupName: aws.String(x.group), ScalingProcesses: []string{"InstanceRefresh"}})
+		_, err = as.ResumeProcesses(ctx, &autoscaling.ResumeProcessesInput{AutoScalingGroupName: aws.String(x.group), ScalingProcesses: []string{process}})
 	}
 	if err != nil {
 		t.Fatal(err)
