@@ -194,8 +194,11 @@ func (s *Sandbox) faultFor(svc, action string) (*APIError, time.Duration) {
 		case "error500":
 			if aerr == nil {
 				aerr = &APIError{Code: "InternalError", Message: "An internal error has occurred", Status: 500}
-				if svc == "kms" {
+				switch svc {
+				case "kms":
 					aerr.Code = "KMSInternalException"
+				case "ssm":
+					aerr.Code = "InternalServerError"
 				}
 			}
 		case "error503":
@@ -393,6 +396,15 @@ func (s *Sandbox) Inventory() []Resource {
 		}
 		for _, v := range r.TargetGroups {
 			add("elasticloadbalancing", "target-group", v.ARN, v.Name, "")
+		}
+		for _, v := range r.SSMParameters {
+			// A parameter whose first version is still being validated is
+			// listed too: it exists once the validation passes.
+			state := ""
+			if len(v.Versions) == 0 {
+				state = "pending-validation"
+			}
+			add("ssm", "parameter", v.Name, v.Name, state)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {

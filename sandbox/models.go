@@ -342,6 +342,33 @@ type KMSAlias struct {
 	Created  time.Time
 }
 
+// SSMParameter is a Parameter Store parameter: the versions Parameter
+// Store retains (oldest first, at most 100), its tags, and an
+// aws:ec2:image version still being validated. A parameter with no
+// version yet (its first version is pending) does not exist for readers.
+type SSMParameter struct {
+	Name     string // as created: "/app/golden-ami" or "golden-ami"
+	Versions []*SSMParameterVersion
+	Tags     Tags
+	Created  time.Time
+	pending  *ssmPending
+}
+
+// SSMParameterVersion is one version of a parameter.
+type SSMParameterVersion struct {
+	Version        int64
+	Type           string // String, StringList, SecureString
+	DataType       string // text, aws:ec2:image
+	Value          string // plaintext, also of a SecureString
+	Description    string
+	AllowedPattern string
+	KeyID          string // SecureString: the key as given ("alias/aws/ssm" by default)
+	Tier           string // Standard, Advanced
+	Labels         []string
+	Modified       time.Time
+	User           string // LastModifiedUser
+}
+
 // LaunchTemplateRef points an ASG or a refresh at a launch template version.
 type LaunchTemplateRef struct {
 	ID      string

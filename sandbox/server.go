@@ -54,6 +54,14 @@ var throttleCodes = map[string]struct {
 	"elasticloadbalancing": {"Throttling", 400},
 	"sts":                  {"Throttling", 400},
 	"kms":                  {"ThrottlingException", 400},
+	"ssm":                  {"ThrottlingException", 400},
+}
+
+// jsonTargets are the JSON 1.1 services with the X-Amz-Target prefix of
+// their actions ("TrentService.CreateKey", "AmazonSSM.PutParameter").
+var jsonTargets = map[string]string{
+	"kms": "TrentService.",
+	"ssm": "AmazonSSM.",
 }
 
 // ServeHTTP routes test hooks and AWS API requests.
@@ -79,9 +87,8 @@ func (s *Sandbox) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	svc := scope.Service
 	var action string
 	var params Params
-	if svc == "kms" {
-		target := req.Header.Get("X-Amz-Target")
-		action = strings.TrimPrefix(target, "TrentService.")
+	if prefix, ok := jsonTargets[svc]; ok {
+		action = strings.TrimPrefix(req.Header.Get("X-Amz-Target"), prefix)
 	} else {
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
@@ -104,7 +111,7 @@ func (s *Sandbox) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	h, ok := svcHandlers[action]
 	if !ok {
 		code := "InvalidAction"
-		if svc == "kms" {
+		if _, isJSON := jsonTargets[svc]; isJSON {
 			code = "UnknownOperationException"
 		}
 		writeError(rw, svc, reqID, &APIError{Code: code, Message: "The action " + action + " is not valid for this web service.", Status: 400})
@@ -147,7 +154,7 @@ func (s *Sandbox) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 }
 
 func missingAuthCode(svc string) string {
-	if svc == "kms" {
+	if _, isJSON := jsonTargets[svc]; isJSON {
 		return "MissingAuthenticationTokenException"
 	}
 	return "MissingAuthenticationToken"
@@ -156,14 +163,17 @@ func missingAuthCode(svc string) string {
 // guessService picks the error shape for a request that carries no
 // credential scope.
 func guessService(req *http.Request) string {
-	if strings.HasPrefix(req.Header.Get("X-Amz-Target"), "TrentService.") {
-		return "kms"
+	target := req.Header.Get("X-Amz-Target")
+	for svc, prefix := range jsonTargets {
+		if strings.HasPrefix(target, prefix) {
+			return svc
+		}
 	}
 	return "sts"
 }
 
 func writeResult(rw http.ResponseWriter, svc, action, reqID string, out any) {
-	if svc == "kms" {
+	if _, isJSON := jsonTargets[svc]; isJSON {
 		rw.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		rw.Header().Set("x-amzn-RequestId", reqID)
 		if out == nil {
@@ -202,7 +212,7 @@ func writeError(rw http.ResponseWriter, svc, reqID string, e *APIError) {
 	}
 	rw.Header().Set("x-amzn-RequestId", reqID)
 	switch svc {
-	case "kms":
+	case "kms", "ssm":
 		rw.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		rw.WriteHeader(status)
 		json.NewEncoder(rw).Encode(map[string]string{"__type": e.Code, "message": e.Message})

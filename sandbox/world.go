@@ -57,8 +57,10 @@ type Region struct {
 	Listeners       map[string]*Listener
 	Rules           map[string]*Rule
 	TargetGroups    map[string]*TargetGroup
+	SSMParameters   map[string]*SSMParameter // by ssmKey of the name
 
-	ebsDefaultKey string // key id of alias/aws/ebs
+	ebsDefaultKey string               // key id of alias/aws/ebs
+	ssmDeleted    map[string]time.Time // when each deleted parameter went, by ssmKey
 }
 
 var regionName = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$`)
@@ -100,6 +102,8 @@ func (w *World) region(name string) (*Region, *APIError) {
 		Listeners:       map[string]*Listener{},
 		Rules:           map[string]*Rule{},
 		TargetGroups:    map[string]*TargetGroup{},
+		SSMParameters:   map[string]*SSMParameter{},
+		ssmDeleted:      map[string]time.Time{},
 	}
 	seedRegion(r)
 	w.regions[name] = r
