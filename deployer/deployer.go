@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
 // Clients are the AWS clients of one region.
@@ -34,11 +35,12 @@ type Clients struct {
 	AutoScaling *autoscaling.Client
 	ELB         *elb.Client
 	KMS         *kms.Client
+	SSM         *ssm.Client
 }
 
 // NewClients makes the clients for cfg's region.
 func NewClients(cfg aws.Config) Clients {
-	return Clients{EC2: ec2.NewFromConfig(cfg), AutoScaling: autoscaling.NewFromConfig(cfg), ELB: elb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}
+	return Clients{EC2: ec2.NewFromConfig(cfg), AutoScaling: autoscaling.NewFromConfig(cfg), ELB: elb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg), SSM: ssm.NewFromConfig(cfg)}
 }
 
 // Defaults for a Deployer's durations.

@@ -120,17 +120,17 @@ func (s *Session) latestRefresh(ctx context.Context, group string) (*astypes.Ins
 // still running (the previous run was stopped) is adopted rather than
 // refused; a rollback takes over a running refresh of the main group.
 func (d *Deployer) checkLock(ctx context.Context, s *Session, forRollback bool) error {
-	locks, err := s.readLocks(ctx)
-	if err != nil {
-		return asRefused(err)
-	}
 	for _, g := range s.Target.Groups() {
-		if l, ok := locks[g]; ok && d.now().Before(l.Expires) {
-			if d.stale(l) {
+		params, err := s.lockParams(ctx, g)
+		if err != nil {
+			return asRefused(err)
+		}
+		if l := d.heldBy(params); l != nil {
+			if l.Stale {
 				d.emit(Event{Kind: EventWarning, Step: "lock", Message: fmt.Sprintf("taking over the lock on %q left by deploy %s: its process %d has ended", g, l.Deploy, l.PID)})
 				continue
 			}
-			return refuse("auto scaling group %q is locked by %s: wait for that deploy to finish or, if it died, delete the group's %s tag", g, l, LockTag)
+			return refuse("auto scaling group %q is locked by %s: wait for that deploy to finish or, if it died, delete SSM parameter %s (and the group's %s tag)", g, l, params[len(params)-1].name, LockTag)
 		}
 	}
 	for _, g := range s.Target.Groups() {
@@ -191,26 +191,17 @@ func (s *Session) readLocks(ctx context.Context) (map[string]Lock, error) {
 	return locks, nil
 }
 
-// acquireLock writes the lock, then reads it back: of two deploys that
-// raced past checkLock the one whose value is not there backs off. (Should
-// both read their own, Auto Scaling still lets only one instance refresh
-// start.)
+// acquireLock takes the lock parameters (of deploys that raced past
+// checkLock exactly one gets them), then labels the groups with the tag.
 func (d *Deployer) acquireLock(ctx context.Context, s *Session) error {
 	l := Lock{Owner: d.Owner, Deploy: s.ID, PID: os.Getpid(), Expires: d.now().Add(d.LockTTL)}
-	if err := s.writeLock(ctx, l); err != nil {
-		return &Error{Outcome: Refused, Err: err}
+	if err := d.takeLocks(ctx, s, l); err != nil {
+		return err
 	}
 	s.lock = &l
-	locks, err := s.readLocks(ctx)
-	if err != nil {
+	if err := s.writeLock(ctx, l); err != nil {
 		d.releaseLock(s)
 		return &Error{Outcome: Refused, Err: err}
-	}
-	for _, g := range s.Target.Groups() {
-		if got, ok := locks[g]; !ok || got.Deploy != s.ID {
-			d.releaseLock(s)
-			return refuse("auto scaling group %q was locked by %s at the same moment: try again when that deploy is done", g, got)
-		}
 	}
 	d.emit(Event{Kind: EventStep, Step: "lock", Message: fmt.Sprintf("locked %s for deploy %s (%s tag, owner %s)", quoted(s.Target.Groups()), s.ID, LockTag, d.Owner)})
 	return nil
@@ -231,6 +222,9 @@ func (d *Deployer) extendLock(ctx context.Context, s *Session) error {
 	}
 	l := *s.lock
 	l.Expires = d.now().Add(d.LockTTL)
+	if err := s.renewLocks(ctx, l); err != nil {
+		return err
+	}
 	if err := s.writeLock(ctx, l); err != nil {
 		return err
 	}
@@ -248,6 +242,10 @@ func (d *Deployer) releaseLock(s *Session) {
 	defer cancel()
 	warn := func(err error) {
 		d.emit(Event{Kind: EventWarning, Message: fmt.Sprintf("releasing the lock: %v; it expires at %s", err, s.lock.Expires.UTC().Format(time.RFC3339))})
+	}
+	if err := d.giveBackLocks(ctx, s); err != nil {
+		warn(err)
+		return
 	}
 	locks, err := s.readLocks(ctx)
 	if err != nil {

@@ -3,20 +3,30 @@ package deployer_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
 )
 
+// setLock plays another deploy holding group's lock: the lock parameter
+// and the group's label tag; the test's cleanup deletes the parameter.
 func setLock(t *testing.T, f *deploytest.Fixture, group, value string) {
 	t.Helper()
+	name := deployer.LockPath(group) + "1"
+	if _, err := f.Clients.SSM.PutParameter(context.Background(), &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(value), Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String(name)}) })
 	_, err := f.Clients.AutoScaling.CreateOrUpdateTags(context.Background(), &autoscaling.CreateOrUpdateTagsInput{Tags: []astypes.Tag{{
 		ResourceId: aws.String(group), ResourceType: aws.String("auto-scaling-group"), Key: aws.String(deployer.LockTag), Value: aws.String(value), PropagateAtLaunch: aws.Bool(false)}}})
 	if err != nil {
@@ -94,5 +104,49 @@ func TestLockAndPreconditions(t *testing.T) {
 		if aws.ToString(tag.Key) == deployer.LockTag {
 			t.Errorf("lock left: %s", aws.ToString(tag.Value))
 		}
+	}
+}
+
+// Deploys that take the same group's lock at the same instant: exactly one
+// gets it, every time (the lock is an SSM parameter created without
+// Overwrite; a tag written and read back could let two through).
+func TestLockCannotRace(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("race-1", deploytest.ImageOptions{})
+	f.Stack("race", old, deploytest.StackOptions{Desired: 1})
+	ctx := context.Background()
+	const rounds, deploys = 25, 8
+	for round := range rounds {
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var releases []func()
+		refused := 0
+		for range deploys {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d := newDeployer(f, "race", nil, nil)
+				<-start
+				release, err := deployer.LockForTest(ctx, d)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					if deployer.OutcomeOf(err) != deployer.Refused {
+						t.Errorf("round %d: %v", round, err)
+					}
+					refused++
+					return
+				}
+				releases = append(releases, release)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if len(releases) != 1 || refused != deploys-1 {
+			t.Fatalf("round %d: %d deploys took the lock, %d were refused", round, len(releases), refused)
+		}
+		releases[0]()
 	}
 }

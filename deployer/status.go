@@ -96,9 +96,15 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 	if st.AMIs, err = s.amisInUse(ctx); err != nil {
 		return nil, err
 	}
-	locks, err := s.readLocks(ctx)
-	if err != nil {
-		return nil, err
+	locks := map[string]Lock{}
+	for _, grp := range d.Target.Groups() {
+		params, err := s.lockParams(ctx, grp)
+		if err != nil {
+			return nil, err
+		}
+		if len(params) > 0 {
+			locks[grp] = params[len(params)-1].lock
+		}
 	}
 	for _, g := range s.Groups {
 		if ref := groupTag(g, RefTag); ref != "" {

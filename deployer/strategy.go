@@ -111,11 +111,13 @@ type Session struct {
 	// Started is when the deploy began, by the deployer's clock.
 	Started time.Time
 
-	d     *Deployer
-	gate  *healthGate
-	lock  *Lock
-	ltVer map[string]*TemplateVersion
-	bgTGs map[string]TargetGroup // blue-green: the rule's target groups by ARN
+	d    *Deployer
+	gate *healthGate
+	lock *Lock
+	// lockNames are the lock parameters this deploy created.
+	lockNames []string
+	ltVer     map[string]*TemplateVersion
+	bgTGs     map[string]TargetGroup // blue-green: the rule's target groups by ARN
 }
 
 // roles are the service-linked roles the target's groups launch with.

@@ -29,6 +29,7 @@ cleanup() {
   done
   gone() { [ -z "$(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names $GROUPS_MADE --query 'AutoScalingGroups[].AutoScalingGroupName')" ]; }
   [ -n "$GROUPS_MADE" ] && wait_for "the groups to be deleted" gone
+  delete_phoenix_locks $GROUPS_MADE
   [ -n "$LISTENER_ARN" ] && aws elbv2 delete-listener --listener-arn "$LISTENER_ARN" >/dev/null
   [ -n "$LB_ARN" ] && aws elbv2 delete-load-balancer --load-balancer-arn "$LB_ARN" >/dev/null
   for tg in $BLUE_TG $GREEN_TG; do aws elbv2 delete-target-group --target-group-arn "$tg" >/dev/null; done

@@ -23,3 +23,15 @@ wait_for() {
     sleep 0.5
   done
 }
+
+# delete_phoenix_locks GROUP...: phoenix keeps one released lock parameter
+# per group it deployed to (/phoenix/lock/GROUP/N); a stack's teardown
+# removes them with the groups.
+delete_phoenix_locks() {
+  local g names
+  for g in "$@"; do
+    names=$(aws ssm get-parameters-by-path --path "/phoenix/lock/$g" --query 'Parameters[].Name')
+    [ -n "$names" ] && [ "$names" != None ] && aws ssm delete-parameters --names $names >/dev/null
+  done
+  return 0
+}

@@ -21,6 +21,7 @@ cleanup() {
     aws autoscaling delete-auto-scaling-group --auto-scaling-group-name "$NAME" --force-delete >/dev/null
     gone() { [ -z "$(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names "$NAME" --query 'AutoScalingGroups[].AutoScalingGroupName')" ]; }
     wait_for "the group to be deleted" gone
+    delete_phoenix_locks "$NAME"
   fi
   [ -n "$LISTENER_ARN" ] && aws elbv2 delete-listener --listener-arn "$LISTENER_ARN" >/dev/null
   [ -n "$LB_ARN" ] && aws elbv2 delete-load-balancer --load-balancer-arn "$LB_ARN" >/dev/null

@@ -181,8 +181,8 @@ func TestDeployPlanStatusFromConfig(t *testing.T) {
 		t.Fatalf("second deploy: exit %d: %v\n%s", code, err, out)
 	}
 	calls := f.SB.Calls()
-	if m := sandbox.MutatingCalls(calls); m != 2 || calls["autoscaling"]["CreateOrUpdateTags"] != 1 || calls["autoscaling"]["DeleteTags"] != 1 {
-		t.Errorf("re-deploy made %d mutating calls, want only the lock's 2: %v", m, calls)
+	if m := sandbox.MutatingCalls(calls); m != deploytest.LockCalls(calls) || calls["ssm"]["PutParameter"] != 2 || calls["autoscaling"]["CreateOrUpdateTags"] != 1 || calls["autoscaling"]["DeleteTags"] != 1 {
+		t.Errorf("re-deploy made %d mutating calls, want only the lock's: %v", m, calls)
 	}
 	if !strings.Contains(out, `{"type":"result","outcome":"succeeded"`) {
 		t.Errorf("json output lacks the result:\n%s", out)

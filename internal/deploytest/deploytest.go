@@ -22,6 +22,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
@@ -371,11 +372,32 @@ func (f *Fixture) WaitHealthy(st *Stack, want int) {
 // DeleteGroup force-deletes a group and waits until it is gone.
 func (f *Fixture) DeleteGroup(name string) {
 	ctx := context.Background()
+	f.DeleteLocks(name)
 	f.Clients.AutoScaling.DeleteAutoScalingGroup(ctx, &autoscaling.DeleteAutoScalingGroupInput{AutoScalingGroupName: aws.String(name), ForceDelete: aws.Bool(true)})
 	f.WaitFor("group "+name+" deleted", 30*time.Second, func() (bool, string) {
 		g, err := f.Clients.AutoScaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{name}})
 		return err == nil && len(g.AutoScalingGroups) == 0, fmt.Sprint(err)
 	})
+}
+
+// DeleteLocks deletes the lock parameters phoenix keeps for group (one
+// stays after every deploy, released).
+func (f *Fixture) DeleteLocks(group string) {
+	ctx := context.Background()
+	out, err := f.Clients.SSM.GetParametersByPath(ctx, &ssm.GetParametersByPathInput{Path: aws.String(strings.TrimSuffix(deployer.LockPath(group), "/"))})
+	if err != nil {
+		f.T.Errorf("reading the lock parameters of %s: %v", group, err)
+		return
+	}
+	var names []string
+	for _, p := range out.Parameters {
+		names = append(names, aws.ToString(p.Name))
+	}
+	if len(names) > 0 {
+		if _, err := f.Clients.SSM.DeleteParameters(ctx, &ssm.DeleteParametersInput{Names: names}); err != nil {
+			f.T.Errorf("deleting the lock parameters of %s: %v", group, err)
+		}
+	}
 }
 
 // Group describes a group.
@@ -433,6 +455,13 @@ func (f *Fixture) GroupTag(name, key string) string {
 		}
 	}
 	return ""
+}
+
+// LockCalls counts the mutating calls a deploy makes for its lock: the
+// lock parameters (taken, released, earlier ones deleted) and the label
+// tag (written, deleted).
+func LockCalls(calls map[string]map[string]int) int {
+	return calls["ssm"]["PutParameter"] + calls["ssm"]["DeleteParameters"] + calls["autoscaling"]["CreateOrUpdateTags"] + calls["autoscaling"]["DeleteTags"]
 }
 
 // Mutating counts the sandbox's mutating calls since the last reset.

@@ -1,0 +1,14 @@
+package deployer
+
+import "context"
+
+// LockForTest takes d's lock as a deploy does, and returns what gives it
+// back.
+func LockForTest(ctx context.Context, d *Deployer) (func(), error) {
+	d.defaults()
+	s := &Session{ID: newDeployID(), Clients: d.Clients, Target: d.Target, d: d}
+	if err := d.acquireLock(ctx, s); err != nil {
+		return nil, err
+	}
+	return func() { d.releaseLock(s) }, nil
+}
