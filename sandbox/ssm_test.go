@@ -491,6 +491,10 @@ func TestSSMListingsFiltersAndPaging(t *testing.T) {
 	if got, _ := byPath(&ssm.GetParametersByPathInput{Path: aws.String("/")}); strings.Join(got, " ") != "top@1" {
 		t.Errorf("root: %v", got)
 	}
+	// AWS's public parameters live under /aws/service; the sandbox has none.
+	if got, _ := byPath(&ssm.GetParametersByPathInput{Path: aws.String("/aws/service/ami-amazon-linux-latest")}); len(got) != 0 {
+		t.Errorf("public parameters: %v", got)
+	}
 	// A Label filter returns the labelled version.
 	if got, _ := byPath(&ssm.GetParametersByPathInput{Path: aws.String("/app"), ParameterFilters: []types.ParameterStringFilter{{Key: aws.String("Label"), Values: []string{"old"}}}}); strings.Join(got, " ") != "/app/b@1" {
 		t.Errorf("label filter: %v", got)
