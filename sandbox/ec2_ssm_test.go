@@ -60,6 +60,11 @@ func TestLaunchTemplateImageAlias(t *testing.T) {
 	s := newSSMEnv(t, sb, region)
 	c := ec2.NewFromConfig(sandboxtest.Config(t, sb, region))
 	amiA, amiB := sb.FixtureImage(region, ""), sb.FixtureImage(region, "")
+	// Validations take 0.5 s scaled: a template is created while one is
+	// pending, also on a slow machine.
+	if err := sb.SetTiming(sandbox.TimingProfile{Seconds: map[string]float64{"ssm_image_validation": 50}}); err != nil {
+		t.Fatal(err)
+	}
 	create := func(name, image string) (string, error) {
 		out, err := c.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name),
 			LaunchTemplateData: &types.RequestLaunchTemplateData{ImageId: aws.String(image), InstanceType: types.InstanceTypeT3Micro}}, ec2NoRetry)
