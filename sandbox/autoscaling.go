@@ -87,8 +87,15 @@ func (r *Region) parseLaunchTemplateRef(p Params) (*LaunchTemplateRef, *APIError
 	if (ref.ID == "") == (ref.Name == "") {
 		return nil, validation("Valid requests must contain either launchTemplateId or LaunchTemplateName")
 	}
-	lt, _, err := r.resolveLaunchTemplate(ref.ID, ref.Name, ref.Version)
+	lt, v, err := r.resolveLaunchTemplate(ref.ID, ref.Name, ref.Version)
 	if err != nil {
+		return nil, validation("You must use a valid fully-formed launch template. %s", err.Message)
+	}
+	// "On each call to create or update your Auto Scaling group, Amazon
+	// EC2 Auto Scaling will resolve the Systems Manager parameter in the
+	// launch template."
+	// https://docs.aws.amazon.com/autoscaling/ec2/userguide/using-systems-manager-parameters.html
+	if _, err := r.resolveImageAlias(v.Data.ImageID); err != nil {
 		return nil, validation("You must use a valid fully-formed launch template. %s", err.Message)
 	}
 	ref.ID, ref.Name = lt.ID, lt.Name
@@ -151,6 +158,15 @@ func (c *call) applyGroupInput(ng *AutoScalingGroup, create bool) *APIError {
 		ng.LaunchTemplate = ref
 	} else if create {
 		return validation("Valid requests must contain either LaunchTemplate, LaunchConfigurationName, InstanceId or MixedInstancesPolicy parameter.")
+	} else if ng.LaunchTemplate != nil {
+		// Every update resolves the parameter of the group's launch
+		// template, also when it leaves the template as it is.
+		// https://docs.aws.amazon.com/autoscaling/ec2/userguide/using-systems-manager-parameters.html
+		if _, v, err := r.resolveLaunchTemplate(ng.LaunchTemplate.ID, "", ng.LaunchTemplate.Version); err == nil {
+			if _, err := r.resolveImageAlias(v.Data.ImageID); err != nil {
+				return validation("You must use a valid fully-formed launch template. %s", err.Message)
+			}
+		}
 	}
 	ints := []struct {
 		key string

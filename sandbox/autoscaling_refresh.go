@@ -167,12 +167,28 @@ func asgStartRefresh(c *call) (any, *APIError) {
 			return nil, err
 		}
 	}
+	// "While your Auto Scaling group has a launch template that references
+	// a parameter instead of an AMI ID, you cannot start an instance
+	// refresh that specifies a desired configuration or uses skip
+	// matching."
+	// https://docs.aws.amazon.com/autoscaling/ec2/userguide/using-systems-manager-parameters.html#using-systems-manager-parameters-limitations
+	if c.r.usesImageAlias(g.LaunchTemplate) && (desired != nil || prefs.SkipMatching) {
+		return nil, validation("The request isn't valid. You can't start an instance refresh that specifies a desired configuration or uses skip matching while the Auto Scaling group's launch template references a Systems Manager parameter instead of an AMI ID.")
+	}
 	if prefs.AutoRollback {
 		if desired == nil {
 			return nil, validation("The request isn't valid. The AutoRollback parameter cannot be set to true when the DesiredConfiguration parameter is empty. Set AutoRollback to false or specify a desired configuration and try again.")
 		}
 		if g.LaunchTemplate == nil || !isNumberedVersion(g.LaunchTemplate.Version) {
 			return nil, validation("The request isn't valid. You can't enable AutoRollback when the Auto Scaling group uses the $Latest or $Default version of a launch template. Specify a launch template version number and try again.")
+		}
+		// No rollback where a launch template uses an AMI alias from
+		// Parameter Store; the stricter reading refuses it for the desired
+		// configuration's template as well as for the group's.
+		// https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-rollback.html
+		// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RefreshPreferences.html
+		if c.r.usesImageAlias(g.LaunchTemplate) || c.r.usesImageAlias(desired) {
+			return nil, validation("The request isn't valid. You can't enable AutoRollback when the launch template uses an AMI alias from AWS Systems Manager Parameter Store instead of an AMI ID.")
 		}
 	}
 	now := c.w.now()
@@ -213,6 +229,13 @@ func asgRollbackRefresh(c *call) (any, *APIError) {
 	}
 	if !isNumberedVersion(rf.PreviousTemplate.Version) {
 		return nil, errf("IrreversibleInstanceRefresh", "The instance refresh can't be rolled back because the Auto Scaling group uses the %s version of its launch template.", rf.PreviousTemplate.Version)
+	}
+	// A rollback is not supported when the group has a launch template
+	// that uses a Systems Manager parameter instead of an AMI ID (the
+	// stricter reading: the desired configuration's template too).
+	// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RollbackInstanceRefresh.html
+	if c.r.usesImageAlias(&rf.PreviousTemplate) || c.r.usesImageAlias(rf.Desired) {
+		return nil, errf("IrreversibleInstanceRefresh", "The instance refresh can't be rolled back because a launch template it uses references a Systems Manager parameter instead of an AMI ID.")
 	}
 	c.r.startRollback(g, rf, c.w.now(), "Rollback initiated by user request.")
 	return []*X{T("InstanceRefreshId", rf.ID)}, nil

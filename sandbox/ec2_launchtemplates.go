@@ -35,7 +35,7 @@ func mergeLaunchData(base LaunchTemplateData, p Params) (LaunchTemplateData, *AP
 			*dst = p.Get(key)
 		}
 	}
-	if p.Has("ImageId") && !strings.HasPrefix(d.ImageID, "ami-") {
+	if p.Has("ImageId") && !strings.HasPrefix(d.ImageID, "ami-") && !isImageAlias(d.ImageID) {
 		return d, errf("InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", d.ImageID)
 	}
 	if p.Has("InstanceType") && !instanceTypePattern.MatchString(d.InstanceType) {
@@ -132,9 +132,15 @@ func renderLaunchTemplate(lt *LaunchTemplate) *X {
 }
 
 func renderLaunchTemplateVersion(name string, lt *LaunchTemplate, v *LaunchTemplateVersion) *X {
+	return renderVersionData(name, lt, v, v.Data)
+}
+
+// renderVersionData renders a version with data in place of its own (a
+// resolved image alias).
+func renderVersionData(name string, lt *LaunchTemplate, v *LaunchTemplateVersion, d LaunchTemplateData) *X {
 	return E(name, T("launchTemplateId", lt.ID), T("launchTemplateName", lt.Name), I("versionNumber", v.Number),
 		Opt("versionDescription", v.Description), Time("createTime", v.Created), T("createdBy", createdBy()),
-		B("defaultVersion", v.Number == lt.DefaultVersion), E("launchTemplateData", renderLaunchData(v.Data)...))
+		B("defaultVersion", v.Number == lt.DefaultVersion), E("launchTemplateData", renderLaunchData(d)...))
 }
 
 // renderLaunchData is a types.ResponseLaunchTemplateData.
@@ -209,6 +215,14 @@ func templateData(c *call, base LaunchTemplateData) (LaunchTemplateData, *APIErr
 		default:
 			return d, errf("InvalidParameterValue", "'%s' is not a valid taggable resource type for this operation.", ts.ResourceType)
 		}
+	}
+	// A Systems Manager parameter must exist, as an aws:ec2:image String,
+	// before a launch template version can name it: EC2 checks it at
+	// creation (and at every launch).
+	// https://docs.aws.amazon.com/autoscaling/ec2/userguide/using-systems-manager-parameters.html
+	// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/create-launch-template.html#ssm-parameter-format-for-ami-ids
+	if _, err := c.r.resolveImageAlias(d.ImageID); err != nil {
+		return d, err
 	}
 	return d, nil
 }
@@ -420,9 +434,22 @@ func ec2DescribeLaunchTemplateVersions(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
+	// With ResolveAlias, ImageId is the AMI a Systems Manager parameter
+	// maps to now; without, the alias as the version stores it.
+	// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeLaunchTemplateVersions.html
+	resolve, err := c.p.Bool("ResolveAlias", false)
+	if err != nil {
+		return nil, err
+	}
 	items := make([]*X, 0, len(pg))
 	for _, lv := range pg {
-		items = append(items, renderLaunchTemplateVersion("item", lv.lt, lv.v))
+		d := lv.v.Data
+		if resolve {
+			if d.ImageID, err = c.r.resolveImageAlias(d.ImageID); err != nil {
+				return nil, err
+			}
+		}
+		items = append(items, renderVersionData("item", lv.lt, lv.v, d))
 	}
 	return ec2Out(List("launchTemplateVersionSet", items), next), nil
 }

@@ -50,6 +50,12 @@ func (r *Region) launchInstances(spec launchSpec) ([]*Instance, *APIError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	// An image alias resolves at launch: the instance runs the AMI the
+	// parameter maps to now.
+	// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/create-launch-template.html#use-an-ssm-parameter-instead-of-an-ami-id
+	if d.ImageID, aerr = r.resolveImageAlias(d.ImageID); aerr != nil {
+		return nil, aerr
+	}
 	if d.ImageID == "" {
 		return nil, errf("MissingParameter", "The request must contain the parameter ImageId")
 	}

@@ -617,6 +617,11 @@ func (p *SSMParameter) commit(v *SSMParameterVersion, tags Tags) {
 // whose first version fails is not created.
 // https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-ec2-aliases.html
 func ssmController(r *Region, now time.Time) {
+	for key, gone := range r.ssmDeleted {
+		if now.After(gone.Add(r.w.timing.d("ssm_recreate_after"))) {
+			delete(r.ssmDeleted, key)
+		}
+	}
 	for key, p := range r.SSMParameters {
 		pd := p.pending
 		if pd == nil || now.Before(pd.due) {

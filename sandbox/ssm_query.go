@@ -232,10 +232,12 @@ func ssmGetParametersByPath(c *call) (any, *APIError) {
 		return nil, ssmValidation("The parameter doesn't meet the parameter name requirements. The parameter name must begin with a forward slash \"/\".")
 	}
 	path = strings.TrimSuffix(path, "/")
-	if path != "" {
-		if _, err := c.r.checkParameterName(path); err != nil {
-			return nil, err
-		}
+	// A path may lie under a reserved prefix (AWS's public parameters are
+	// under /aws/service; the sandbox has none, so it lists nothing).
+	if segs := strings.Split(path, "/")[1:]; path != "" && (!ssmNameChars.MatchString(path) || contains(segs, "")) {
+		return nil, ssmValidation("The parameter path %s is not valid. Paths can include only the following symbols and letters: a-zA-Z0-9_.-/", *in.Path)
+	} else if len(segs) > 15 {
+		return nil, ssmErr("HierarchyLevelLimitExceededException", "A hierarchy can have a maximum of 15 levels.")
 	}
 	filters, err := checkFilters(in.ParameterFilters, true)
 	if err != nil {

@@ -373,13 +373,26 @@ func TestSSMPutParameterIsALock(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Re-creating a deleted name has to wait.
-	_, err := e.c.PutParameter(e.ctx, &ssm.PutParameterInput{Name: aws.String("/locks/deploy-0"), Value: aws.String("again"), Type: types.ParameterTypeString}, ssmNoRetry)
+	// Re-creating a deleted name has to wait (a wait of 300 s, 3 s
+	// scaled, so that a slow machine still sees it).
+	if err := sb.SetTiming(sandbox.TimingProfile{Seconds: map[string]float64{"ssm_recreate_after": 300}}); err != nil {
+		t.Fatal(err)
+	}
+	lock := &ssm.PutParameterInput{Name: aws.String("/locks/again"), Value: aws.String("me"), Type: types.ParameterTypeString}
+	e.put(lock)
+	if _, err := e.c.DeleteParameter(e.ctx, &ssm.DeleteParameterInput{Name: lock.Name}); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	_, err := e.c.PutParameter(e.ctx, lock, ssmNoRetry)
 	wantCode(t, "re-creating at once", err, "TooManyUpdates")
 	poll(t, "the name free again", func() (bool, string) {
-		_, err := e.c.PutParameter(e.ctx, &ssm.PutParameterInput{Name: aws.String("/locks/deploy-0"), Value: aws.String("again"), Type: types.ParameterTypeString}, ssmNoRetry)
+		_, err := e.c.PutParameter(e.ctx, lock, ssmNoRetry)
 		return err == nil, fmt.Sprint(err)
 	})
+	if waited := time.Since(deleted); waited < 2*time.Second {
+		t.Errorf("created again %v after the delete", waited)
+	}
 	e.deleteAll()
 	sandboxtest.RequireEmptyInventory(t, sb)
 }
@@ -393,6 +406,11 @@ func TestSSMImageParameterIsValidatedAsynchronously(t *testing.T) {
 	sb := sandboxtest.Start(t)
 	const region = "ap-southeast-2"
 	e := newSSMEnv(t, sb, region)
+	// Validations take 50 s, 0.5 s scaled: long enough for the checks
+	// made while one is pending, also on a slow machine.
+	if err := sb.SetTiming(sandbox.TimingProfile{Seconds: map[string]float64{"ssm_image_validation": 50}}); err != nil {
+		t.Fatal(err)
+	}
 	amiA, amiB := sb.FixtureImage(region, ""), sb.FixtureImage(region, "")
 	img := func(value string, overwrite bool) *ssm.PutParameterInput {
 		return &ssm.PutParameterInput{Name: aws.String("/golden/web"), Value: aws.String(value), Type: types.ParameterTypeString,
@@ -490,6 +508,10 @@ func TestSSMListingsFiltersAndPaging(t *testing.T) {
 	}
 	if got, _ := byPath(&ssm.GetParametersByPathInput{Path: aws.String("/")}); strings.Join(got, " ") != "top@1" {
 		t.Errorf("root: %v", got)
+	}
+	// AWS's public parameters live under /aws/service; the sandbox has none.
+	if got, _ := byPath(&ssm.GetParametersByPathInput{Path: aws.String("/aws/service/ami-amazon-linux-latest")}); len(got) != 0 {
+		t.Errorf("public parameters: %v", got)
 	}
 	// A Label filter returns the labelled version.
 	if got, _ := byPath(&ssm.GetParametersByPathInput{Path: aws.String("/app"), ParameterFilters: []types.ParameterStringFilter{{Key: aws.String("Label"), Values: []string{"old"}}}}); strings.Join(got, " ") != "/app/b@1" {
