@@ -212,6 +212,9 @@ func (s *Session) readBlueGreen(ctx context.Context) (*bgState, error) {
 		} else {
 			return nil, refuse("auto scaling group %q has no launch template: blue-green gives the idle colour a new launch template version, so both colours need one", name)
 		}
+		if c.Template != nil && c.Template.Alias != "" {
+			return nil, refuse("%s launches from %s, whose image is %s: blue-green does not deploy launch templates that name their image by an SSM parameter yet; use the rolling strategy for this target", c.label(), c.Template, c.Template.Alias)
+		}
 		for _, tag := range c.Group.Tags {
 			if aws.ToString(tag.Key) == PinTag {
 				c.Pin = aws.ToString(tag.Value)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -39,11 +40,25 @@ const RefTag = "phoenix:launch-template-version"
 // heldGroup is one group whose reference a deploy holds.
 type heldGroup struct {
 	group    string
-	original string           // "$Latest" or "$Default"
+	original string           // "$Latest" or "$Default", or a version number for a version naming an SSM parameter
 	before   *TemplateVersion // the version the reference resolved to when the deploy began
+	literal  *TemplateVersion // for a version naming an SSM parameter: its copy with the AMI written out
 	tagged   bool             // RefTag is written
-	pinned   bool             // the group is on a numbered version
+	pinned   bool             // the group is on a numbered version (for an alias: on literal)
 	done     bool
+}
+
+// alias reports whether the group's version names its image by an SSM
+// parameter.
+func (h *heldGroup) alias() bool { return h.before.Alias != "" }
+
+// tagValue is RefTag's value: the reference, and for an alias the
+// version that names the parameter ("$Latest;5").
+func (h *heldGroup) tagValue() string {
+	if h.alias() {
+		return h.original + ";" + strconv.FormatInt(h.before.Version, 10)
+	}
+	return h.original
 }
 
 // settler says, once an execution has an outcome, which launch template
@@ -90,18 +105,29 @@ func (s *Session) heldGroups(ctx context.Context, noop bool) ([]*heldGroup, erro
 			continue
 		}
 		ref, tag := groupRef(g), groupTag(g, RefTag)
-		if tag == "" && (numbered(ref) || noop) {
+		if tag == "" && noop {
 			continue
-		}
-		h := &heldGroup{group: aws.ToString(g.AutoScalingGroupName), original: ref, tagged: tag != "", pinned: numbered(ref)}
-		if tag != "" {
-			h.original = tag
 		}
 		before, err := s.templateVersion(ctx, aws.ToString(lt.LaunchTemplateId), aws.ToString(lt.LaunchTemplateName), ref)
 		if err != nil {
 			return nil, err
 		}
-		h.before = before
+		if tag == "" && numbered(ref) && before.Alias == "" {
+			continue
+		}
+		h := &heldGroup{group: aws.ToString(g.AutoScalingGroupName), original: ref, before: before, tagged: tag != "", pinned: numbered(ref) && before.Alias == ""}
+		if tag != "" {
+			// Left by a stopped deploy: the group is on the numbered
+			// version it was held on.
+			orig, aliasVersion, isAlias := strings.Cut(tag, ";")
+			h.original, h.pinned = orig, true
+			if isAlias {
+				h.literal = before
+				if h.before, err = s.templateVersion(ctx, before.ID, "", aliasVersion); err != nil {
+					return nil, err
+				}
+			}
+		}
 		out = append(out, h)
 	}
 	return out, nil
@@ -115,6 +141,12 @@ func (s *Session) refChanges(ctx context.Context, noop bool) ([]Change, error) {
 	}
 	var ch []Change
 	for _, h := range held {
+		if h.alias() && !h.tagged {
+			p := parseAlias(h.before.Alias)
+			ch = append(ch, Change{Action: "hold", Detail: fmt.Sprintf("%q launches from %s (%s), whose image is SSM parameter %s (now %s): held on a copy of that version with %s written out, so no launch uses the new AMI before it passes the gate; then %s is set to the new AMI and the group goes back to %s",
+				h.group, h.original, h.before, p.ref(), h.before.AMI, h.before.AMI, p.Name, h.original)})
+			continue
+		}
 		if h.tagged {
 			ch = append(ch, Change{Action: "restore", Detail: fmt.Sprintf("%q is held on %s by a deploy that stopped (%s tag): its reference goes back to %s once this deploy has an outcome", h.group, h.before, RefTag, h.original)})
 			continue
@@ -137,7 +169,22 @@ type guardedRun struct {
 	Execution
 	s       *Session
 	held    []*heldGroup
-	outcome *Step // the execution's final step, once it has one
+	done    *Step // the execution's final step, once it has one
+	pubs    map[string]*publication
+	outcome *Step // the final step once the parameters are moved
+}
+
+// publication is one SSM parameter a deploy moves to its AMI.
+type publication struct {
+	version int64
+	since   time.Time
+	done    bool
+}
+
+// publisher is an execution that, when done, has put an AMI in place that
+// the groups' SSM parameters must now name.
+type publisher interface {
+	published(forward bool) (ami string, ok bool)
 }
 
 // noopRun is an execution that may find nothing to change.
@@ -179,15 +226,26 @@ func (gr *guardedRun) step(ctx context.Context, forward bool, inner func(context
 		return st, nil
 	}
 	if gr.outcome == nil {
-		st, err := inner(ctx)
-		if err != nil || st.State == StepWorking {
-			return st, err
+		if gr.done == nil {
+			st, err := inner(ctx)
+			if err != nil || st.State == StepWorking {
+				return st, err
+			}
+			if st.State == StepFailed && forward {
+				// The rollback that follows restores the references.
+				return st, nil
+			}
+			gr.done = &st
 		}
-		if st.State == StepFailed && forward {
-			// The rollback that follows restores the references.
-			return st, nil
+		if gr.done.State == StepDone {
+			if st, acted := gr.publish(ctx, forward); acted {
+				if st.State == StepFailed {
+					gr.done = nil
+				}
+				return st, nil
+			}
 		}
-		gr.outcome = &st
+		gr.outcome = gr.done
 	}
 	success := forward && gr.outcome.State == StepDone
 	if st, acted := gr.restore(ctx, success); acted {
@@ -211,11 +269,29 @@ func (gr *guardedRun) hold(ctx context.Context) (Step, bool) {
 	for _, h := range gr.held {
 		switch {
 		case !h.tagged:
-			if err := gr.s.setGroupTag(ctx, h.group, RefTag, h.original); err != nil {
+			if err := gr.s.setGroupTag(ctx, h.group, RefTag, h.tagValue()); err != nil {
 				return Step{State: StepFailed, Name: "launch-template", Message: err.Error()}, true
 			}
 			h.tagged = true
-			return Step{Name: "launch-template", Action: fmt.Sprintf("recorded %q's launch template reference %s (%s tag)", h.group, h.original, RefTag)}, true
+			return Step{Name: "launch-template", Action: fmt.Sprintf("recorded %q's launch template reference %s (%s tag)", h.group, h.tagValue(), RefTag)}, true
+		case h.alias() && h.literal == nil:
+			tv, err := gr.s.literalCopy(ctx, h.before)
+			if err != nil {
+				return Step{State: StepFailed, Name: "launch-template", Message: err.Error()}, true
+			}
+			h.literal = tv
+			if r, ok := gr.Execution.(*rollingRun); ok && r.previous != nil && r.previous.ID == tv.ID && r.previous.Version == h.before.Version {
+				// The deploy builds on, and rolls back to, the copy.
+				r.previous = tv
+				gr.s.Template = tv
+			}
+			return Step{Name: "launch-template", Action: fmt.Sprintf("created %s: %s with its image %s written out as %s, to hold %q on while the deploy runs", tv, h.before, h.before.Alias, tv.AMI, h.group)}, true
+		case h.alias() && !h.pinned:
+			if err := gr.s.setGroupRef(ctx, h.group, h.literal.ID, strconv.FormatInt(h.literal.Version, 10)); err != nil {
+				return Step{State: StepFailed, Name: "launch-template", Message: err.Error()}, true
+			}
+			h.pinned = true
+			return Step{Name: "launch-template", Action: fmt.Sprintf("held %q on %s (%s) until the new AMI has passed the gate and %s names it", h.group, h.literal, h.literal.AMI, parseAlias(h.before.Alias).ref())}, true
 		case !h.pinned:
 			if err := gr.s.setGroupRef(ctx, h.group, h.before.ID, strconv.FormatInt(h.before.Version, 10)); err != nil {
 				return Step{State: StepFailed, Name: "launch-template", Message: err.Error()}, true
@@ -258,6 +334,14 @@ func (gr *guardedRun) restore(ctx context.Context, success bool) (Step, bool) {
 			}
 			h.done = true
 			return Step{Name: "launch-template", Action: fmt.Sprintf("%q is on %s again (%s tag removed)", h.group, h.original, RefTag)}, true
+		}
+		if h.alias() {
+			if st, acted, err := gr.restoreAlias(ctx, h); err != nil {
+				return fail(err)
+			} else if acted {
+				return st, true
+			}
+			continue
 		}
 		resolved, err := gr.s.templateVersion(ctx, target.ID, "", h.original)
 		if err != nil {
@@ -373,4 +457,123 @@ func (s *Session) deleteGroupTag(ctx context.Context, group, key string) error {
 		return fmt.Errorf("deleting the %s tag of %q: %w", key, group, err)
 	}
 	return nil
+}
+
+// restoreAlias takes the next action that puts a group whose version
+// names an SSM parameter back on its reference: that version itself, or
+// $Latest/$Default resolving to a version that names the parameter.
+func (gr *guardedRun) restoreAlias(ctx context.Context, h *heldGroup) (Step, bool, error) {
+	if numbered(h.original) {
+		if err := gr.s.setGroupRef(ctx, h.group, h.before.ID, h.original); err != nil {
+			return Step{}, false, err
+		}
+		return Step{Name: "launch-template", Action: fmt.Sprintf("put %q back on %s, which launches %s", h.group, h.before, h.before.Alias)}, true, nil
+	}
+	resolved, err := gr.s.templateVersion(ctx, h.before.ID, "", h.original)
+	if err != nil {
+		return Step{}, false, err
+	}
+	if resolved.Alias == h.before.Alias {
+		if err := gr.s.setGroupRef(ctx, h.group, h.before.ID, h.original); err != nil {
+			return Step{}, false, err
+		}
+		return Step{Name: "launch-template", Action: fmt.Sprintf("put %q back on %s, which is %s and launches %s", h.group, h.original, resolved, h.before.Alias)}, true, nil
+	}
+	if h.original == "$Latest" && isPhoenixVersion(resolved) {
+		// The versions this deploy made are newer: a copy of the version
+		// that names the parameter becomes $Latest again.
+		out, err := gr.s.Clients.EC2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
+			LaunchTemplateId: aws.String(h.before.ID), SourceVersion: aws.String(strconv.FormatInt(h.before.Version, 10)),
+			VersionDescription: aws.String(h.before.Description), LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(h.before.Alias)},
+		})
+		if err != nil {
+			return Step{}, false, fmt.Errorf("creating a copy of %s so that $Latest names %s again: %w", h.before, h.before.Alias, err)
+		}
+		return Step{Name: "launch-template", Action: fmt.Sprintf("created launch template %s version %d, a copy of version %d, so that $Latest launches %s again", h.before.ID, aws.ToInt64(out.LaunchTemplateVersion.VersionNumber), h.before.Version, h.before.Alias)}, true, nil
+	}
+	h.done = true
+	gr.s.Emit(Event{Kind: EventWarning, Step: "launch-template", Message: fmt.Sprintf("%q stays on %s: %s of launch template %s is now version %d, which phoenix did not make and which does not name %s; set the group back by hand, and remove its %s tag",
+		h.group, h.literal, h.original, h.before.ID, resolved.Version, h.before.Alias, RefTag)})
+	return Step{}, false, nil
+}
+
+// literalCopy creates a copy of tv, a version naming its image by an SSM
+// parameter, with the AMI the parameter resolves to now written out.
+func (s *Session) literalCopy(ctx context.Context, tv *TemplateVersion) (*TemplateVersion, error) {
+	out, err := s.Clients.EC2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
+		LaunchTemplateId: aws.String(tv.ID), SourceVersion: aws.String(strconv.FormatInt(tv.Version, 10)),
+		VersionDescription: aws.String(fmt.Sprintf("phoenix: %s, holds version %d (%s) during deploy %s", tv.AMI, tv.Version, tv.Alias, s.ID)),
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(tv.AMI)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating a copy of %s with its image written out: %w", tv, err)
+	}
+	v := out.LaunchTemplateVersion
+	return &TemplateVersion{ID: tv.ID, Name: tv.Name, Version: aws.ToInt64(v.VersionNumber), AMI: tv.AMI, Description: aws.ToString(v.VersionDescription), KMSKeys: tv.KMSKeys}, nil
+}
+
+// publish takes the next action that moves the SSM parameters of held
+// groups to the AMI the execution has put in place and proven: one
+// PutParameter each, then the wait until SSM has validated the version,
+// then the selector's label. acted is false once every parameter names
+// the AMI.
+func (gr *guardedRun) publish(ctx context.Context, forward bool) (Step, bool) {
+	pub, ok := gr.Execution.(publisher)
+	if !ok {
+		return Step{}, false
+	}
+	ami, ok := pub.published(forward)
+	if !ok {
+		return Step{}, false
+	}
+	if gr.pubs == nil {
+		gr.pubs = map[string]*publication{}
+	}
+	failed := func(format string, args ...any) (Step, bool) {
+		return Step{State: StepFailed, Name: "publish", Message: fmt.Sprintf(format, args...)}, true
+	}
+	for _, h := range gr.held {
+		if !h.alias() {
+			continue
+		}
+		p := parseAlias(h.before.Alias)
+		st := gr.pubs[p.Name]
+		switch {
+		case st == nil:
+			cur, err := gr.s.resolveAlias(ctx, h.before.Alias)
+			if err != nil {
+				return failed("%v", err)
+			}
+			if cur == ami {
+				gr.pubs[p.Name] = &publication{done: true}
+				continue
+			}
+			v, err := gr.s.publishImage(ctx, p, ami)
+			if err != nil {
+				return failed("%s passed the gate, but %v", ami, err)
+			}
+			gr.pubs[p.Name] = &publication{version: v, since: gr.s.Now()}
+			return Step{Name: "publish", Action: fmt.Sprintf("wrote %s to SSM parameter %s as version %d (it was %s); SSM validates an aws:ec2:image value before launches can use it", ami, p.Name, v, cur)}, true
+		case !st.done:
+			ready, err := gr.s.imageVersionReady(ctx, p, st.version, ami)
+			if err != nil {
+				return failed("%v", err)
+			}
+			if !ready {
+				if gr.s.Now().Sub(st.since) > publishTimeout {
+					return failed("SSM did not validate version %d of parameter %s (%s as aws:ec2:image) within %s: launches would not use it", st.version, p.Name, ami, publishTimeout)
+				}
+				return Step{Name: "publish", Progress: fmt.Sprintf("waiting for SSM to validate version %d of %s (%s)", st.version, p.Name, ami)}, true
+			}
+			st.done = true
+			if l := p.label(); l != "" {
+				if err := gr.s.labelVersion(ctx, p, st.version); err != nil {
+					return failed("%v", err)
+				}
+				return Step{Name: "publish", Action: fmt.Sprintf("moved label %s of SSM parameter %s to version %d (%s)", l, p.Name, st.version, ami)}, true
+			}
+			return Step{Name: "publish", Action: fmt.Sprintf("SSM parameter %s names %s (version %d): the groups that launch from it launch the new AMI", p.Name, ami, st.version)}, true
+		}
+	}
+	return Step{}, false
 }

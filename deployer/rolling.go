@@ -231,6 +231,16 @@ type rollingRun struct {
 	noop     bool             // the group already runs the AMI
 	back     bool             // rolling back: the health timer restarted
 	onDemand bool             // phoenix rollback of a finished deploy
+	// aliasBack: phoenix rollback of a group whose version names an SSM
+	// parameter: a deploy of the parameter's previous AMI.
+	aliasBack bool
+}
+
+// published: a deploy (and a rollback by redeploying the parameter's
+// previous AMI) leaves its AMI in place; a failed deploy's rollback
+// leaves the parameter where it was.
+func (run *rollingRun) published(forward bool) (string, bool) {
+	return run.ami, forward || run.aliasBack
 }
 
 // Begin prepares a rolling deploy.
@@ -279,6 +289,21 @@ func (r *Rolling) BeginRollback(ctx context.Context, s *Session) (Execution, err
 	}
 	if s.Template == nil {
 		return nil, refuse("auto scaling group %q has no launch template to roll back", s.Target.Group)
+	}
+	if s.Template.Alias != "" && groupTag(s.Group, RefTag) == "" {
+		p := parseAlias(s.Template.Alias)
+		prev, err := s.previousImage(ctx, p, s.Template.AMI)
+		if err != nil {
+			return nil, err
+		}
+		img, err := s.d.checkImage(ctx, prev)
+		if err != nil {
+			return nil, err
+		}
+		s.AMI = *img
+		run.ami, run.previous, run.aliasBack = prev, s.Template, true
+		s.Emit(Event{Kind: EventStep, Step: "rollback", Message: fmt.Sprintf("%q launches %s, which is %s; rolling back to the image before it in the parameter's history, %s", s.Target.Group, s.Template.Alias, s.Template.AMI, prev)})
+		return run, nil
 	}
 	if groupTag(s.Group, RefTag) != "" {
 		// A deploy interrupted on a held group rolled its refresh back:
@@ -639,6 +664,9 @@ func (run *rollingRun) failed(ctx context.Context, msg string) string {
 // Scaling can roll it back, else cancel it and refresh back to the
 // previous version.
 func (run *rollingRun) RollbackStep(ctx context.Context) (Step, error) {
+	if run.aliasBack {
+		return run.Step(ctx)
+	}
 	s := run.s
 	if !run.back {
 		run.back, run.healthy = true, time.Time{}

@@ -73,6 +73,10 @@ type TemplateVersion struct {
 	Description string `json:"description,omitempty"`
 	// KMSKeys are the keys its block device mappings name.
 	KMSKeys []string `json:"kms_keys,omitempty"`
+	// Alias is the image id as the version says it when that is an SSM
+	// parameter ("resolve:ssm:/web/ami"); AMI is then what the parameter
+	// resolves to as the version is read.
+	Alias string `json:"image_alias,omitempty"`
 }
 
 func (v *TemplateVersion) String() string {
@@ -217,6 +221,11 @@ func (s *Session) readTemplate(ctx context.Context) error {
 		return err
 	}
 	s.Template, s.PreviousAMI = tv, tv.AMI
+	if tv.Alias != "" {
+		if p := parseAlias(tv.Alias); p.Selector != "" && p.label() == "" {
+			return refuse("auto scaling group %q launches from %s, whose image %s pins version %s of the SSM parameter: a deploy moves the parameter, so the launch template must name it without a version (resolve:ssm:%s) or with a label (resolve:ssm:%s:LABEL)", s.Target.Group, tv, tv.Alias, p.Selector, p.Name, p.Name)
+		}
+	}
 	return nil
 }
 
@@ -245,6 +254,12 @@ func (s *Session) templateVersion(ctx context.Context, id, name, version string)
 	if v.LaunchTemplateData != nil {
 		tv.AMI = aws.ToString(v.LaunchTemplateData.ImageId)
 		tv.KMSKeys = templateKeys(v.LaunchTemplateData.BlockDeviceMappings)
+	}
+	if strings.HasPrefix(tv.AMI, aliasPrefix) {
+		tv.Alias = tv.AMI
+		if tv.AMI, err = s.resolveAlias(ctx, tv.Alias); err != nil {
+			return nil, fmt.Errorf("%s: %w", tv, err)
+		}
 	}
 	if _, err := strconv.Atoi(version); err == nil {
 		s.ltVer[key] = tv

@@ -174,6 +174,9 @@ func tplString(t *deployer.TemplateVersion) string {
 	if t == nil {
 		return "none (launch configuration)"
 	}
+	if t.Alias != "" {
+		return fmt.Sprintf("%s version %d (%s, now %s)", t.ID, t.Version, t.Alias, t.AMI)
+	}
 	return fmt.Sprintf("%s version %d (%s)", t.ID, t.Version, t.AMI)
 }
 

@@ -1,0 +1,205 @@
+package deployer_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
+)
+
+// Launch templates that name their image by an SSM parameter
+// (image_id = "resolve:ssm:/web/ami"), as infrastructure code that leaves
+// the image to phoenix writes them.
+
+// imageParameter creates name (aws:ec2:image) with ami, labelled with
+// labels, and waits until SSM has validated it; the test's cleanup
+// deletes it.
+func imageParameter(t *testing.T, f *deploytest.Fixture, name, ami string, labels ...string) {
+	t.Helper()
+	ctx := context.Background()
+	out, err := f.Clients.SSM.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(ami), Type: ssmtypes.ParameterTypeString, DataType: aws.String("aws:ec2:image")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String(name)}) })
+	f.WaitFor(name+" validated", 30*time.Second, func() (bool, string) {
+		_, err := f.Clients.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
+		return err == nil, "not yet"
+	})
+	if len(labels) > 0 {
+		if _, err := f.Clients.SSM.LabelParameterVersion(ctx, &ssm.LabelParameterVersionInput{Name: aws.String(name), ParameterVersion: aws.Int64(out.Version), Labels: labels}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// parameterValue reads ref (name or name:selector).
+func parameterValue(t *testing.T, f *deploytest.Fixture, ref string) string {
+	t.Helper()
+	out, err := f.Clients.SSM.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String(ref)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.Parameter.Value)
+}
+
+// imageIDAsWritten is a launch template version's ImageId without
+// resolving an alias: what infrastructure code wrote.
+func imageIDAsWritten(t *testing.T, f *deploytest.Fixture, template, ref string) string {
+	t.Helper()
+	out, err := f.Clients.EC2.DescribeLaunchTemplateVersions(context.Background(), &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateId: aws.String(template), Versions: []string{ref}})
+	if err != nil || len(out.LaunchTemplateVersions) != 1 {
+		t.Fatalf("launch template %s version %s: %v", template, ref, err)
+	}
+	return aws.ToString(out.LaunchTemplateVersions[0].LaunchTemplateData.ImageId)
+}
+
+// A deploy to a group whose launch template names its image by an SSM
+// parameter moves only the parameter, and only once the new image has
+// passed the gate; the group's reference and the template's versions as
+// written stay; a failed deploy leaves the parameter alone; phoenix
+// rollback returns it to its previous image. For the group on version 1,
+// "$Latest" and "$Default".
+func TestDeployMovesTheSSMParameter(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, ref string }{{"version", "1"}, {"latest", "$Latest"}, {"default", "$Default"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := deploytest.New(t, nil, region)
+			group, param := "ssm-"+tc.name, "/app-"+tc.name+"/ami"
+			alias := "resolve:ssm:" + param
+			old := f.Image(group+"-1", deploytest.ImageOptions{})
+			imageParameter(t, f, param, old)
+			st := f.Stack(group, alias, deploytest.StackOptions{Desired: 2, Version: tc.ref})
+			newAMI := f.Image(group+"-2", deploytest.ImageOptions{})
+			bad := f.Image(group+"-3", deploytest.ImageOptions{Health: "fail"})
+			ctx := context.Background()
+
+			check := func(what, want string) {
+				t.Helper()
+				if v := parameterValue(t, f, param); v != want {
+					t.Errorf("%s: %s is %s, want %s", what, param, v, want)
+				}
+				if v := aws.ToString(f.Group(group).LaunchTemplate.Version); v != tc.ref {
+					t.Errorf("%s: group on %q, want %s", what, v, tc.ref)
+				}
+				if id := imageIDAsWritten(t, f, st.Template, tc.ref); id != alias {
+					t.Errorf("%s: %s of the template has image %s, want %s", what, tc.ref, id, alias)
+				}
+				if id := imageIDAsWritten(t, f, st.Template, "1"); id != alias {
+					t.Errorf("%s: version 1 has image %s, want %s", what, id, alias)
+				}
+				if tag := f.GroupTag(group, deployer.RefTag); tag != "" {
+					t.Errorf("%s: %s tag left: %q", what, deployer.RefTag, tag)
+				}
+				checkAMIs(t, f, group, want)
+			}
+
+			// Success: the parameter moves once the gate has passed.
+			var ev events
+			d := newDeployer(f, group, nil, &ev)
+			var mu sync.Mutex
+			var whileRefreshing []string
+			d.Events = func(e deployer.Event) {
+				ev.add(e)
+				if e.Refresh != nil && e.Refresh.Status == "InProgress" {
+					mu.Lock()
+					whileRefreshing = append(whileRefreshing, parameterValue(t, f, param))
+					mu.Unlock()
+				}
+			}
+			if _, err := d.Run(ctx, newAMI); err != nil {
+				t.Fatalf("deploy: %v\n%s", err, ev.messages())
+			}
+			for _, v := range whileRefreshing {
+				if v != old {
+					t.Errorf("during the refresh %s was %s, want %s", param, v, old)
+				}
+			}
+			if len(whileRefreshing) == 0 {
+				t.Errorf("no pass saw the refresh in progress\n%s", ev.messages())
+			}
+			check("after the deploy", newAMI)
+			scaleOut(t, f, st, 3)
+			check("after a scale-out", newAMI)
+
+			// Failure: the parameter never moves.
+			ev = events{}
+			r := defaultRolling()
+			r.MinHealthyPercentage = 50
+			if _, err := newDeployer(f, group, r, &ev).Run(ctx, bad); deployer.OutcomeOf(err) != deployer.RolledBack {
+				t.Fatalf("deploy of a failing image: %v\n%s", err, ev.messages())
+			}
+			check("after the failed deploy", newAMI)
+
+			// phoenix rollback: the parameter goes back to the image
+			// before it.
+			ev = events{}
+			if _, err := newDeployer(f, group, nil, &ev).Rollback(ctx); err != nil {
+				t.Fatalf("rollback: %v\n%s", err, ev.messages())
+			}
+			check("after the rollback", old)
+			t.Logf("rollback events:\n%s", ev.messages())
+		})
+	}
+}
+
+// A template naming the parameter by a label: the deploy writes a new
+// version and moves the label to it.
+func TestDeployMovesTheSSMParameterLabel(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("ssm-label-1", deploytest.ImageOptions{})
+	imageParameter(t, f, "/app-label/ami", old, "live")
+	f.Stack("ssm-label", "resolve:ssm:/app-label/ami:live", deploytest.StackOptions{Desired: 1})
+	newAMI := f.Image("ssm-label-2", deploytest.ImageOptions{})
+	var ev events
+	if _, err := newDeployer(f, "ssm-label", nil, &ev).Run(context.Background(), newAMI); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, ev.messages())
+	}
+	if v := parameterValue(t, f, "/app-label/ami:live"); v != newAMI {
+		t.Errorf("label live names %s, want %s\n%s", v, newAMI, ev.messages())
+	}
+	checkAMIs(t, f, "ssm-label", newAMI)
+}
+
+// Bad input: a template that pins a parameter version, and one whose
+// parameter is gone, are refused before any change.
+func TestSSMImageRefusals(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("ssm-bad-1", deploytest.ImageOptions{})
+	imageParameter(t, f, "/app-bad/ami", old)
+	f.Stack("ssm-bad", "resolve:ssm:/app-bad/ami:1", deploytest.StackOptions{Desired: 1})
+	newAMI := f.Image("ssm-bad-2", deploytest.ImageOptions{})
+	f.SB.ResetCalls()
+	_, err := newDeployer(f, "ssm-bad", nil, nil).Run(context.Background(), newAMI)
+	var e *deployer.Error
+	if !errors.As(err, &e) || e.Outcome != deployer.Refused || !strings.Contains(err.Error(), "pins version 1 of the SSM parameter") || !strings.Contains(err.Error(), "resolve:ssm:/app-bad/ami:LABEL") {
+		t.Errorf("pinned parameter version: %v", err)
+	}
+	if n := f.Mutating(); n != 0 {
+		t.Errorf("the refusal made %d mutating calls: %v", n, f.SB.Calls())
+	}
+	if _, err := f.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String("/app-bad/ami")}); err != nil {
+		t.Fatal(err)
+	}
+	f.SB.ResetCalls()
+	_, err = newDeployer(f, "ssm-bad", nil, nil).Run(context.Background(), newAMI)
+	if deployer.OutcomeOf(err) != deployer.Refused || !strings.Contains(err.Error(), "SSM parameter /app-bad/ami:1 does not exist") {
+		t.Errorf("missing parameter: %v", err)
+	}
+	if n := f.Mutating(); n != 0 {
+		t.Errorf("refusals made %d mutating calls: %v", n, f.SB.Calls())
+	}
+}
