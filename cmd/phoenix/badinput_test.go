@@ -8,7 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -117,6 +121,8 @@ var badInputs = []badInput{
 	{kind: cliInput, name: "AMI still pending", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{pending}"}, want: "AMI {pending} (app-3) is pending, not available: wait until it is available and deploy again"},
 	{kind: cliInput, name: "unencrypted AMI where encryption is required", args: []string{"deploy", "staging", "--config", "{enc}", "--ami", "{ami}"}, want: "AMI {ami} (app-2) has unencrypted EBS snapshots and require_encrypted is set: deploy an encrypted AMI (phoenix-ebs encrypts by default)"},
 	{kind: cliInput, name: "key Auto Scaling's role cannot use", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{cmk}"}, want: "KMS key {key} (alias/bad-input), which encrypts {cmk}, does not let Auto Scaling's service-linked role {role} use it (neither the key policy nor a grant names the role), so every instance the group launches would fail with \"Client.InternalError: Client error on launch\"; {fix}"},
+	{kind: cliInput, name: "template pins an SSM parameter version", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{ami}", "--asg", "ssm-pinned"}, want: `auto scaling group "ssm-pinned" launches from launch template {ssmlt} version 1, whose image resolve:ssm:/bad-input/ami:1 pins version 1 of the SSM parameter: a deploy moves the parameter, so the launch template must name it without a version (resolve:ssm:/bad-input/ami) or with a label (resolve:ssm:/bad-input/ami:LABEL)`},
+	{kind: cliInput, name: "template's SSM parameter missing", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{ami}", "--asg", "ssm-gone"}, want: "launch template {gonelt} version 1: its image is resolve:ssm:/bad-input/gone, and SSM parameter /bad-input/gone does not exist: every launch would fail; create the parameter (phoenix-ebs ssm_parameter publishes it) or fix the launch template"},
 	{kind: cliInput, name: "grant-kms not a bool", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{cmk}", "--grant-kms=perhaps"}, want: `--grant-kms "perhaps" is not true or false`},
 	{kind: cliInput, name: "promote grant-kms not a bool", args: []string{"promote", "--from", "staging", "--to", "prod", "--config", "{cfg}", "--grant-kms=perhaps"}, want: `--grant-kms "perhaps" is not true or false`},
 	{kind: cliInput, name: "no region anywhere", args: []string{"deploy", "--asg", "app", "--ami", "{ami}", "--endpoint", "{url}"}, want: "flags: no AWS region: set region, AWS_REGION or a profile's region (set --region or the environment's region)"},
@@ -249,6 +255,11 @@ func TestBadInputs(t *testing.T) {
 	if err := f.SB.SetTiming(sandbox.TimingProfile{Seconds: map[string]float64{"image_copy": 180}}); err != nil {
 		t.Fatal(err)
 	}
+	ssmPinned := ssmStack(t, f, "ssm-pinned", "/bad-input/ami", old, "resolve:ssm:/bad-input/ami:1")
+	ssmGone := ssmStack(t, f, "ssm-gone", "/bad-input/gone", old, "resolve:ssm:/bad-input/gone")
+	if _, err := f.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String("/bad-input/gone")}); err != nil {
+		t.Fatal(err)
+	}
 	key := f.KMSKey("alias/bad-input")
 	cmk := f.Image("app-4", deploytest.ImageOptions{KMSKey: key})
 	fix := fmt.Sprintf(`add to its key policy the statements AWS documents for Auto Scaling's role:
@@ -263,7 +274,7 @@ func TestBadInputs(t *testing.T) {
 	enc := writeConfig(t, f, "app", "  require_encrypted = true\n")
 	cfg2 := writeConfig(t, f, "app", "  target \"api\" {\n    asg = \"api\"\n  }\n")
 	vars := strings.NewReplacer("{cfg}", cfg, "{cfg2}", cfg2, "{enc}", enc, "{ami}", plain, "{east}", east, "{pending}", pending, "{url}", f.SB.URL(), "{lt}", st.Template,
-		"{cmk}", cmk, "{key}", key, "{role}", deploytest.AutoScalingRole, "{fix}", fix)
+		"{cmk}", cmk, "{key}", key, "{ssmlt}", ssmPinned, "{gonelt}", ssmGone, "{role}", deploytest.AutoScalingRole, "{fix}", fix)
 
 	// No region, credentials or profile from the machine running the test.
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
@@ -409,4 +420,21 @@ func refusedByPostProcess(t *testing.T, src, artifact string) string {
 		t.Errorf("the artifact is not kept: %v %v", out, keep)
 	}
 	return err.Error()
+}
+
+// ssmStack makes image parameter param (aws:ec2:image) with ami and a
+// group of one whose launch template's image is alias; it returns the
+// template's id. The test's cleanup deletes the parameter.
+func ssmStack(t *testing.T, f *deploytest.Fixture, group, param, ami, alias string) string {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := f.Clients.SSM.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(param), Value: aws.String(ami), Type: ssmtypes.ParameterTypeString, DataType: aws.String("aws:ec2:image")}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String(param)}) })
+	f.WaitFor(param+" validated", 30*time.Second, func() (bool, string) {
+		_, err := f.Clients.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(param)})
+		return err == nil, fmt.Sprint(err)
+	})
+	return f.Stack(group, alias, deploytest.StackOptions{Desired: 1, TargetGroups: -1}).Template
 }
