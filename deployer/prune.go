@@ -242,6 +242,7 @@ func readImageUses(ctx context.Context, c Clients, ids []string) (map[string][]s
 		}
 	}
 	s := &Session{Clients: c, ltVer: map[string]*TemplateVersion{}}
+	params := map[string]bool{} // SSM parameters whose history is read
 	// version records that group uses spec, and the version phoenix
 	// rollback would return to from it.
 	version := func(spec *astypes.LaunchTemplateSpecification, why func(*TemplateVersion) string, group string) error {
@@ -257,6 +258,17 @@ func readImageUses(ctx context.Context, c Clients, ids []string) (map[string][]s
 			return fmt.Errorf("auto scaling group %q: %w", group, err)
 		}
 		use(tv.AMI, why(tv))
+		if tv.Alias != "" && !params[parseAlias(tv.Alias).Name] {
+			name := parseAlias(tv.Alias).Name
+			params[name] = true
+			hist, err := s.parameterImages(ctx, name)
+			if err != nil {
+				return fmt.Errorf("auto scaling group %q: %w", group, err)
+			}
+			for _, h := range hist {
+				use(h.ami, fmt.Sprintf("%s of SSM parameter %s, which auto scaling group %s launches from (phoenix rollback returns there)", h.what, name, group))
+			}
+		}
 		m := previousVersion.FindStringSubmatch(tv.Description)
 		if m == nil {
 			return nil

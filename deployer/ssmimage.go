@@ -158,3 +158,35 @@ func (s *Session) labelVersion(ctx context.Context, p imageParam, version int64)
 
 // publishTimeout bounds the wait for SSM to validate a new image version.
 const publishTimeout = 10 * time.Minute
+
+// keptParameterVersions is how many of an image parameter's newest
+// versions images prune keeps the AMIs of, as rollback targets.
+const keptParameterVersions = 5
+
+// paramImage is an AMI an image parameter names or named.
+type paramImage struct{ ami, what string }
+
+// parameterImages returns the AMIs of the parameter's newest versions and
+// of every labelled version.
+func (s *Session) parameterImages(ctx context.Context, name string) ([]paramImage, error) {
+	var versions []ssmtypes.ParameterHistory
+	pg := ssm.NewGetParameterHistoryPaginator(s.Clients.SSM, &ssm.GetParameterHistoryInput{Name: aws.String(name)})
+	for pg.HasMorePages() {
+		out, err := pg.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading the history of SSM parameter %s: %w", name, err)
+		}
+		versions = append(versions, out.Parameters...)
+	}
+	var out []paramImage
+	for i, v := range versions {
+		what := fmt.Sprintf("version %d", v.Version)
+		if len(v.Labels) > 0 {
+			what += " (labels " + strings.Join(v.Labels, ", ") + ")"
+		}
+		if i >= len(versions)-keptParameterVersions || len(v.Labels) > 0 {
+			out = append(out, paramImage{ami: aws.ToString(v.Value), what: what})
+		}
+	}
+	return out, nil
+}

@@ -3,6 +3,8 @@ package deployer_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -201,5 +203,51 @@ func TestSSMImageRefusals(t *testing.T) {
 	}
 	if n := f.Mutating(); n != 0 {
 		t.Errorf("refusals made %d mutating calls: %v", n, f.SB.Calls())
+	}
+}
+
+// images prune keeps the AMIs an image parameter names and named in its
+// recent versions: phoenix rollback returns there.
+func TestPruneKeepsTheParameterHistory(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	ctx := context.Background()
+	unused := f.Image("keep-0", deploytest.ImageOptions{})
+	amis := []string{f.Image("keep-1", deploytest.ImageOptions{}), f.Image("keep-2", deploytest.ImageOptions{}), f.Image("keep-3", deploytest.ImageOptions{}), f.Image("keep-4", deploytest.ImageOptions{})}
+	imageParameter(t, f, "/app-keep/ami", amis[0])
+	for _, ami := range amis[1:3] {
+		out, err := f.Clients.SSM.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/app-keep/ami"), Value: aws.String(ami), Type: ssmtypes.ParameterTypeString, DataType: aws.String("aws:ec2:image"), Overwrite: aws.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WaitFor("version validated", 30*time.Second, func() (bool, string) {
+			_, err := f.Clients.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/app-keep/ami:" + strconv.FormatInt(out.Version, 10))})
+			return err == nil, fmt.Sprint(err)
+		})
+	}
+	f.Stack("keep", "resolve:ssm:/app-keep/ami", deploytest.StackOptions{Desired: 1, TargetGroups: -1})
+	res, err := deployer.PruneImages(ctx, f.Clients, deployer.PruneOptions{Region: f.Region, Family: "keep", Keep: 1, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := map[string]string{}
+	for _, im := range res.Images {
+		if im.Action == "keep" {
+			kept[im.ID] = strings.Join(im.Reasons, "; ")
+		}
+	}
+	if _, ok := kept[unused]; ok {
+		t.Errorf("%s, which nothing uses, is kept: %q", unused, kept[unused])
+	}
+	for _, ami := range amis[:3] {
+		if !strings.Contains(kept[ami], "of SSM parameter /app-keep/ami") {
+			t.Errorf("%s is not kept for the parameter: %q", ami, kept[ami])
+		}
+	}
+	if _, ok := kept[amis[3]]; !ok {
+		t.Errorf("the newest image %s is not kept", amis[3])
+	}
+	if len(kept) != 4 {
+		t.Errorf("kept %v", kept)
 	}
 }
