@@ -26,7 +26,9 @@ func setLock(t *testing.T, f *deploytest.Fixture, group, value string) {
 	if _, err := f.Clients.SSM.PutParameter(context.Background(), &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(value), Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String(name)}) })
+	t.Cleanup(func() {
+		f.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String(name)})
+	})
 	_, err := f.Clients.AutoScaling.CreateOrUpdateTags(context.Background(), &autoscaling.CreateOrUpdateTagsInput{Tags: []astypes.Tag{{
 		ResourceId: aws.String(group), ResourceType: aws.String("auto-scaling-group"), Key: aws.String(deployer.LockTag), Value: aws.String(value), PropagateAtLaunch: aws.Bool(false)}}})
 	if err != nil {

@@ -33,7 +33,9 @@ func imageParameter(t *testing.T, f *deploytest.Fixture, name, ami string, label
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String(name)}) })
+	t.Cleanup(func() {
+		f.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String(name)})
+	})
 	f.WaitFor(name+" validated", 30*time.Second, func() (bool, string) {
 		_, err := f.Clients.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
 		return err == nil, "not yet"

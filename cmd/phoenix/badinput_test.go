@@ -431,7 +431,9 @@ func ssmStack(t *testing.T, f *deploytest.Fixture, group, param, ami, alias stri
 	if _, err := f.Clients.SSM.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(param), Value: aws.String(ami), Type: ssmtypes.ParameterTypeString, DataType: aws.String("aws:ec2:image")}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String(param)}) })
+	t.Cleanup(func() {
+		f.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String(param)})
+	})
 	f.WaitFor(param+" validated", 30*time.Second, func() (bool, string) {
 		_, err := f.Clients.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(param)})
 		return err == nil, fmt.Sprint(err)
