@@ -213,7 +213,9 @@ func (s *Session) readBlueGreen(ctx context.Context) (*bgState, error) {
 			return nil, refuse("auto scaling group %q has no launch template: blue-green gives the idle colour a new launch template version, so both colours need one", name)
 		}
 		if c.Template != nil && c.Template.Alias != "" {
-			return nil, refuse("%s launches from %s, whose image is %s: blue-green does not deploy launch templates that name their image by an SSM parameter yet; use the rolling strategy for this target", c.label(), c.Template, c.Template.Alias)
+			if p := parseAlias(c.Template.Alias); p.Selector != "" && p.label() == "" {
+				return nil, refuse("%s launches from %s, whose image %s pins version %s of the SSM parameter: a deploy moves the parameter, so the launch template must name it without a version or with a label", c.label(), c.Template, c.Template.Alias, p.Selector)
+			}
 		}
 		for _, tag := range c.Group.Tags {
 			if aws.ToString(tag.Key) == PinTag {
@@ -925,13 +927,25 @@ func (b *BlueGreen) BeginRollback(ctx context.Context, s *Session) (Execution, e
 		return &rollbackRun{run, nil}, nil
 	}
 	// The description names the AMI the live version replaced; its
-	// version number may be of the other colour's template.
-	m := previousAMI.FindStringSubmatch(live.Template.Description)
-	if m == nil {
+	// version number may be of the other colour's template. A version
+	// that names its image by an SSM parameter has the parameter's
+	// history instead.
+	prev := &TemplateVersion{}
+	if live.Template.Alias != "" {
+		ami, err := s.previousImage(ctx, parseAlias(live.Template.Alias), live.Template.AMI)
+		if err != nil {
+			return nil, err
+		}
+		prev.AMI = ami
+	} else if m := previousAMI.FindStringSubmatch(live.Template.Description); m != nil {
+		prev.AMI = m[1]
+	} else {
 		return nil, refuse("the live colour %s runs %s, which phoenix did not create: there is no previous AMI to roll back to", live.label(), live.Template)
 	}
-	prev := &TemplateVersion{AMI: m[1]}
-	if idle.ami() == prev.AMI && idle.desired() > 0 && idle.Pin == "" {
+	// A colour whose version names an SSM parameter resolves to what the
+	// parameter says now, not to what its instances run: its health on
+	// the previous AMI decides.
+	if (idle.ami() == prev.AMI || idle.Template.Alias != "") && idle.desired() > 0 && idle.Pin == "" {
 		h, err := s.gate.read(ctx, idle.Group, []TargetGroup{idle.TG}, prev.AMI)
 		if err != nil {
 			return nil, err
@@ -961,6 +975,23 @@ func (b *BlueGreen) BeginRollback(ctx context.Context, s *Session) (Execution, e
 }
 
 func (run *bgRun) isNoop() bool { return run.noop }
+
+// published: a switch to the new colour, a warm rollback and a rollback
+// that deploys the previous AMI each leave run.ami serving; a failed
+// deploy's rollback leaves the old colour's image.
+func (run *bgRun) published(forward bool) (string, bool) {
+	return run.ami, forward || run.warm
+}
+
+// publishFirst: a warm rollback moves the image parameter back before the
+// traffic, so that the colour taking the traffic back scales out on its
+// own image.
+func (run *bgRun) publishFirst() bool { return run.warm }
+
+// published: a rollback that deploys the previous AMI is a deploy.
+func (r *rollbackRun) published(forward bool) (string, bool) {
+	return r.bgRun.published(forward || r.forward != nil)
+}
 
 // settled: on success the new colour's version; after a rollback the old
 // colour's, and the new colour's must not be launched; a warm rollback

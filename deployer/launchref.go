@@ -169,7 +169,9 @@ type guardedRun struct {
 	Execution
 	s       *Session
 	held    []*heldGroup
-	done    *Step // the execution's final step, once it has one
+	aliases []string // the image parameters the groups launch from
+	first   bool     // move the parameters before the execution's first step
+	done    *Step    // the execution's final step, once it has one
 	pubs    map[string]*publication
 	outcome *Step // the final step once the parameters are moved
 }
@@ -197,11 +199,35 @@ func (d *Deployer) guardRefs(ctx context.Context, s *Session, run Execution) (Ex
 	if err != nil {
 		return nil, err
 	}
-	if len(held) == 0 {
+	gr := &guardedRun{Execution: run, s: s}
+	for _, h := range held {
+		if h.alias() && !contains(gr.aliases, h.before.Alias) {
+			gr.aliases = append(gr.aliases, h.before.Alias)
+		}
+	}
+	if pf, ok := run.(prepublisher); ok && pf.publishFirst() {
+		// Back to an image that has passed the gate before: the
+		// parameter moves first, and the groups need no hold.
+		gr.first = true
+		for _, h := range held {
+			if !h.alias() || h.tagged {
+				gr.held = append(gr.held, h)
+			}
+		}
+	} else {
+		gr.held = held
+	}
+	if len(gr.held) == 0 && len(gr.aliases) == 0 {
 		return run, nil
 	}
-	return &guardedRun{Execution: run, s: s, held: held}, nil
+	return gr, nil
 }
+
+// prepublisher is an execution that moves the image parameters before
+// anything else: a rollback to a warm colour, whose image has passed the
+// gate already and must be what its scale-outs launch from the moment it
+// takes the traffic back.
+type prepublisher interface{ publishFirst() bool }
 
 func (gr *guardedRun) Step(ctx context.Context) (Step, error) {
 	return gr.step(ctx, true, gr.Execution.Step)
@@ -212,6 +238,11 @@ func (gr *guardedRun) RollbackStep(ctx context.Context) (Step, error) {
 }
 
 func (gr *guardedRun) step(ctx context.Context, forward bool, inner func(context.Context) (Step, error)) (Step, error) {
+	if gr.first {
+		if st, acted := gr.publish(ctx, forward); acted {
+			return st, nil
+		}
+	}
 	if st, acted := gr.hold(ctx); acted {
 		if st.State == StepFailed && !forward {
 			// A rollback goes on without the hold: it moves the group
@@ -532,15 +563,12 @@ func (gr *guardedRun) publish(ctx context.Context, forward bool) (Step, bool) {
 	failed := func(format string, args ...any) (Step, bool) {
 		return Step{State: StepFailed, Name: "publish", Message: fmt.Sprintf(format, args...)}, true
 	}
-	for _, h := range gr.held {
-		if !h.alias() {
-			continue
-		}
-		p := parseAlias(h.before.Alias)
+	for _, alias := range gr.aliases {
+		p := parseAlias(alias)
 		st := gr.pubs[p.Name]
 		switch {
 		case st == nil:
-			cur, err := gr.s.resolveAlias(ctx, h.before.Alias)
+			cur, err := gr.s.resolveAlias(ctx, alias)
 			if err != nil {
 				return failed("%v", err)
 			}

@@ -253,3 +253,71 @@ func TestPruneKeepsTheParameterHistory(t *testing.T) {
 		t.Errorf("kept %v", kept)
 	}
 }
+
+// Blue-green colours sharing a template that names its image by an SSM
+// parameter: the switch moves the parameter once green is live and
+// healthy; a failed deploy leaves it; a rollback to the warm colour moves
+// it back first, so the colour taking the traffic back scales out on its
+// own image. The colours' references and the template stay as written.
+func TestBlueGreenMovesTheSSMParameter(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	ctx := context.Background()
+	old := f.Image("bgssm-1", deploytest.ImageOptions{})
+	imageParameter(t, f, "/app-bg/ami", old)
+	bg := f.BlueGreen("bgssm", "resolve:ssm:/app-bg/ami", deploytest.BlueGreenOptions{Desired: 2})
+	newAMI := f.Image("bgssm-2", deploytest.ImageOptions{})
+	bad := f.Image("bgssm-3", deploytest.ImageOptions{Health: "fail"})
+	check := func(what, want string) {
+		t.Helper()
+		if v := parameterValue(t, f, "/app-bg/ami"); v != want {
+			t.Errorf("%s: /app-bg/ami is %s, want %s", what, v, want)
+		}
+		for _, g := range []string{bg.Blue, bg.Green} {
+			if v := aws.ToString(f.Group(g).LaunchTemplate.Version); v != "1" {
+				t.Errorf("%s: %s on %q, want 1", what, g, v)
+			}
+			if tag := f.GroupTag(g, deployer.RefTag); tag != "" {
+				t.Errorf("%s: %s tag left on %s: %q", what, deployer.RefTag, g, tag)
+			}
+		}
+		if id := imageIDAsWritten(t, f, bg.Template, "1"); id != "resolve:ssm:/app-bg/ami" {
+			t.Errorf("%s: version 1 has image %s", what, id)
+		}
+	}
+
+	var ev events
+	d := newBlueGreen(f, bg, &deployer.BlueGreen{KeepOldFor: time.Hour}, &ev)
+	if _, err := d.Run(ctx, newAMI); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, ev.messages())
+	}
+	check("after the switch", newAMI)
+	checkAMIs(t, f, bg.Green, newAMI)
+	if w := f.Weights(bg); w[bg.GreenTG] != 100 {
+		t.Errorf("weights after the switch: %v", w)
+	}
+
+	ev = events{}
+	d = newBlueGreen(f, bg, &deployer.BlueGreen{KeepOldFor: time.Hour}, &ev)
+	if _, err := d.Rollback(ctx); err != nil {
+		t.Fatalf("rollback: %v\n%s", err, ev.messages())
+	}
+	check("after the rollback to warm blue", old)
+	if w := f.Weights(bg); w[bg.BlueTG] != 100 {
+		t.Errorf("weights after the rollback: %v", w)
+	}
+	msgs := ev.messages()
+	if i, j := strings.Index(msgs, "wrote "+old+" to SSM parameter /app-bg/ami"), strings.Index(msgs, "moved all traffic back"); i < 0 || j < 0 || i > j {
+		t.Errorf("the parameter did not move back before the traffic:\n%s", msgs)
+	}
+	checkAMIs(t, f, bg.Blue, old)
+
+	ev = events{}
+	d = newBlueGreen(f, bg, &deployer.BlueGreen{}, &ev)
+	d.HealthTimeout = 5 * time.Second
+	if _, err := d.Run(ctx, bad); deployer.OutcomeOf(err) != deployer.RolledBack {
+		t.Fatalf("deploy of a failing image: %v\n%s", err, ev.messages())
+	}
+	check("after the failed deploy", old)
+	t.Logf("events of the failed deploy:\n%s", ev.messages())
+}

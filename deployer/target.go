@@ -261,6 +261,10 @@ func (s *Session) templateVersion(ctx context.Context, id, name, version string)
 			return nil, fmt.Errorf("%s: %w", tv, err)
 		}
 	}
+	if tv.Alias != "" {
+		// What it resolves to changes when the parameter does.
+		return tv, nil
+	}
 	if _, err := strconv.Atoi(version); err == nil {
 		s.ltVer[key] = tv
 	}
