@@ -321,3 +321,49 @@ func TestBlueGreenMovesTheSSMParameter(t *testing.T) {
 	check("after the failed deploy", old)
 	t.Logf("events of the failed deploy:\n%s", ev.messages())
 }
+
+// Ctrl-C while a deploy to a group on an image parameter refreshes: the
+// refresh is rolled back, the parameter was never moved, and phoenix
+// rollback puts the group back on the version that names the parameter.
+func TestSSMGroupInterruptedThenRolledBack(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("ssm-int-1", deploytest.ImageOptions{})
+	imageParameter(t, f, "/app-int/ami", old)
+	f.Stack("ssm-int", "resolve:ssm:/app-int/ami", deploytest.StackOptions{Desired: 2})
+	newAMI := f.Image("ssm-int-2", deploytest.ImageOptions{})
+	r := defaultRolling()
+	r.MinHealthyPercentage, r.Checkpoints, r.CheckpointDelay = 50, []int{50, 100}, 5*time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	var ev events
+	d := newDeployer(f, "ssm-int", r, &ev)
+	d.Events = func(e deployer.Event) {
+		ev.add(e)
+		if e.Refresh != nil && strings.HasPrefix(e.Refresh.Reason, "Checkpoint") {
+			cancel()
+		}
+	}
+	if _, err := d.Run(ctx, newAMI); err == nil || !strings.Contains(err.Error(), "rolling back instance refresh") {
+		t.Fatalf("interrupted deploy: %v\n%s", err, ev.messages())
+	}
+	if v := parameterValue(t, f, "/app-int/ami"); v != old {
+		t.Errorf("interrupted: /app-int/ami is %s, want %s", v, old)
+	}
+	if tag := f.GroupTag("ssm-int", deployer.RefTag); tag != "1;1" {
+		t.Errorf("interrupted: %s tag %q, want 1;1", deployer.RefTag, tag)
+	}
+	var rb events
+	if _, err := newDeployer(f, "ssm-int", r, &rb).Rollback(context.Background()); err != nil {
+		t.Fatalf("rollback: %v\n%s", err, rb.messages())
+	}
+	if v := aws.ToString(f.Group("ssm-int").LaunchTemplate.Version); v != "1" {
+		t.Errorf("after the rollback the group is on %q, want 1\n%s", v, rb.messages())
+	}
+	if v := parameterValue(t, f, "/app-int/ami"); v != old {
+		t.Errorf("after the rollback /app-int/ami is %s, want %s", v, old)
+	}
+	if tag := f.GroupTag("ssm-int", deployer.RefTag); tag != "" {
+		t.Errorf("%s tag left: %q", deployer.RefTag, tag)
+	}
+	checkAMIs(t, f, "ssm-int", old)
+}
