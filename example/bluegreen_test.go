@@ -58,3 +58,48 @@ func TestBlueGreenScenario(t *testing.T) {
 	}
 	sandboxtest.RequireEmptyInventory(t, sb)
 }
+
+// TestImageParameterRolloutScenario runs example/sandbox-rollout.sh with
+// the launch template naming its image by an SSM parameter and phoenix
+// deploy doing the rollout: the unmodified CLI builds the stack, phoenix
+// moves the parameter once every target is healthy on the new AMI, and
+// the group stays on version 1.
+func TestImageParameterRolloutScenario(t *testing.T) {
+	awsCLI := testenv.LookPath(t, "aws", "/usr/bin/aws")
+	sb := sandboxtest.Start(t)
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	phoenix := filepath.Join(t.TempDir(), "phoenix")
+	run(t, root, nil, "go", "build", "-o", phoenix, "./cmd/phoenix")
+	cfg := sandboxtest.Config(t, sb, "us-east-1")
+	imgs, err := ec2.NewFromConfig(cfg).DescribeImages(context.Background(), &ec2.DescribeImagesInput{Owners: []string{"136693071363"},
+		Filters: []ec2types.Filter{{Name: aws.String("name"), Values: []string{"debian-12-amd64-*"}}}})
+	if err != nil || len(imgs.Images) < 2 {
+		t.Fatalf("%v %v", imgs, err)
+	}
+	oldAMI, newAMI := aws.ToString(imgs.Images[0].ImageId), aws.ToString(imgs.Images[1].ImageId)
+	cmd := exec.Command("bash", filepath.Join(root, "example", "sandbox-rollout.sh"))
+	cmd.Env = append(os.Environ(),
+		"AWS_ENDPOINT_URL="+sb.URL(), "AWS_CLI="+awsCLI, "AWS_REGION=us-east-1",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "HOME="+t.TempDir(),
+		"ROLLOUT_NAME=param-scenario", "ROLLOUT_TIMEOUT=120", "ROLLOUT_OLD_AMI="+oldAMI, "ROLLOUT_IMAGE_PARAMETER=/param-scenario/ami",
+		"ROLLOUT_DEPLOY_CMD="+phoenix+` deploy --region us-east-1 --endpoint `+sb.URL()+` --asg "$ROLLOUT_ASG" --ami `+newAMI+` --min-healthy-percentage 66 --poll-interval 100ms`,
+	)
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("scenario failed: %v", err)
+	}
+	for _, want := range []string{
+		"wrote " + newAMI + " to SSM parameter /param-scenario/ami",
+		"3/3 instances on " + newAMI + ", which /param-scenario/ami names; the group still launches version 1 (resolve:ssm:/param-scenario/ami)",
+		"Rollout complete",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	sandboxtest.RequireEmptyInventory(t, sb)
+}

@@ -6,6 +6,11 @@
 # the new AMI. It removes everything it created, also when it fails.
 #
 #   AWS_ENDPOINT_URL=http://127.0.0.1:4566 example/sandbox-rollout.sh
+#
+# With ROLLOUT_IMAGE_PARAMETER=/web/ami (and ROLLOUT_DEPLOY_CMD), the
+# template names its image by that SSM parameter (resolve:ssm:), as
+# infrastructure code that leaves the image to phoenix writes it: the
+# deploy moves the parameter, and the group stays on version 1.
 set -euo pipefail
 
 NAME="${ROLLOUT_NAME:-rollout-demo}"
@@ -13,7 +18,7 @@ TIMEOUT_VAR=ROLLOUT_TIMEOUT
 # shellcheck source=example/sandbox-common.sh
 . "$(dirname "$0")/sandbox-common.sh"
 
-LT_ID="" TG_ARN="" LB_ARN="" LISTENER_ARN="" ASG_CREATED=""
+LT_ID="" TG_ARN="" LB_ARN="" LISTENER_ARN="" ASG_CREATED="" PARAM_CREATED=""
 cleanup() {
   set +e
   say "Cleaning up"
@@ -27,6 +32,7 @@ cleanup() {
   [ -n "$LB_ARN" ] && aws elbv2 delete-load-balancer --load-balancer-arn "$LB_ARN" >/dev/null
   [ -n "$TG_ARN" ] && aws elbv2 delete-target-group --target-group-arn "$TG_ARN" >/dev/null
   [ -n "$LT_ID" ] && aws ec2 delete-launch-template --launch-template-id "$LT_ID" >/dev/null
+  [ -n "$PARAM_CREATED" ] && aws ssm delete-parameter --name "$PARAM_CREATED" >/dev/null
   return 0
 }
 trap cleanup EXIT
@@ -46,12 +52,23 @@ SUBNETS=$(aws ec2 describe-subnets --filters "Name=vpc-id,Values=$VPC" Name=defa
   --query 'sort_by(Subnets,&AvailabilityZone)[:3].SubnetId' | tr '\t' ' ')
 echo "    default VPC $VPC, subnets $SUBNETS"
 
-say "Creating launch template $NAME (version 1: $OLD_AMI)"
+IMAGE="$OLD_AMI"
+PARAM="${ROLLOUT_IMAGE_PARAMETER:-}"
+if [ -n "$PARAM" ]; then
+  [ -n "${ROLLOUT_DEPLOY_CMD:-}" ] || { echo "ROLLOUT_IMAGE_PARAMETER needs ROLLOUT_DEPLOY_CMD: Auto Scaling does not refresh to a template that names an SSM parameter" >&2; exit 3; }
+  say "Creating SSM parameter $PARAM = $OLD_AMI (data type aws:ec2:image)"
+  aws ssm put-parameter --name "$PARAM" --value "$OLD_AMI" --type String --data-type aws:ec2:image >/dev/null
+  PARAM_CREATED="$PARAM"
+  validated() { [ "$(aws ssm get-parameter --name "$PARAM" --query Parameter.Value 2>/dev/null)" = "$OLD_AMI" ]; }
+  wait_for "SSM to validate $PARAM" validated
+  IMAGE="resolve:ssm:$PARAM"
+fi
+say "Creating launch template $NAME (version 1: $IMAGE)"
 USER_DATA=""
 # ROLLOUT_USER_DATA names a file to run at boot (the demo starts its app).
 [ -n "${ROLLOUT_USER_DATA:-}" ] && USER_DATA=",\"UserData\":\"$(base64 -w0 "$ROLLOUT_USER_DATA")\""
 LT_ID=$(aws ec2 create-launch-template --launch-template-name "$NAME" \
-  --launch-template-data "{\"ImageId\":\"$OLD_AMI\",\"InstanceType\":\"t3.micro\",\"MetadataOptions\":{\"HttpTokens\":\"required\"}$USER_DATA}" \
+  --launch-template-data "{\"ImageId\":\"$IMAGE\",\"InstanceType\":\"t3.micro\",\"MetadataOptions\":{\"HttpTokens\":\"required\"}$USER_DATA}" \
   --query 'LaunchTemplate.LaunchTemplateId')
 
 say "Creating target group, load balancer and listener"
@@ -86,8 +103,12 @@ if [ -n "${ROLLOUT_DEPLOY_CMD:-}" ]; then
   # group's name in ROLLOUT_ASG.
   say "Rolling out with: $ROLLOUT_DEPLOY_CMD"
   ROLLOUT_ASG="$NAME" sh -c "$ROLLOUT_DEPLOY_CMD"
-  NEW_AMI=$(aws ec2 describe-launch-template-versions --launch-template-id "$LT_ID" --versions 2 \
-    --query 'LaunchTemplateVersions[0].LaunchTemplateData.ImageId')
+  if [ -n "$PARAM" ]; then
+    NEW_AMI=$(aws ssm get-parameter --name "$PARAM" --query Parameter.Value)
+  else
+    NEW_AMI=$(aws ec2 describe-launch-template-versions --launch-template-id "$LT_ID" --versions 2 \
+      --query 'LaunchTemplateVersions[0].LaunchTemplateData.ImageId')
+  fi
 else
   say "Creating launch template version 2 with $NEW_AMI (only the AMI changes)"
   aws ec2 create-launch-template-version --launch-template-id "$LT_ID" --source-version 1 \
@@ -120,12 +141,21 @@ else
 fi
 
 wait_for "3 healthy targets after the refresh" all_healthy
-ON_NEW=$(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names "$NAME" \
-  --query "length(AutoScalingGroups[0].Instances[?LaunchTemplate.Version=='2' && LifecycleState=='InService'])")
 GROUP_VERSION=$(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names "$NAME" \
   --query 'AutoScalingGroups[0].LaunchTemplate.Version')
-echo "    $ON_NEW/3 instances on version 2; the group now launches version $GROUP_VERSION"
-[ "$ON_NEW" = 3 ] && [ "$GROUP_VERSION" = 2 ] || { echo "the group is not fully on version 2" >&2; exit 1; }
+if [ -n "$PARAM" ]; then
+  # shellcheck disable=SC2046
+  ON_NEW=$(aws ec2 describe-instances --instance-ids $(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names "$NAME" \
+    --query "AutoScalingGroups[0].Instances[?LifecycleState=='InService'].InstanceId") \
+    --query "length(Reservations[].Instances[?ImageId=='$NEW_AMI'][])")
+  echo "    $ON_NEW/3 instances on $NEW_AMI, which $PARAM names; the group still launches version $GROUP_VERSION ($IMAGE)"
+  [ "$ON_NEW" = 3 ] && [ "$GROUP_VERSION" = 1 ] && [ "$NEW_AMI" != "$OLD_AMI" ] || { echo "the group is not fully on the parameter's new image" >&2; exit 1; }
+else
+  ON_NEW=$(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names "$NAME" \
+    --query "length(AutoScalingGroups[0].Instances[?LaunchTemplate.Version=='2' && LifecycleState=='InService'])")
+  echo "    $ON_NEW/3 instances on version 2; the group now launches version $GROUP_VERSION"
+  [ "$ON_NEW" = 3 ] && [ "$GROUP_VERSION" = 2 ] || { echo "the group is not fully on version 2" >&2; exit 1; }
+fi
 say "Rollout complete: 3/3 targets healthy on $NEW_AMI"
 if [ -n "${ROLLOUT_SHOW:-}" ]; then
   DNS=$(aws elbv2 describe-load-balancers --load-balancer-arns "$LB_ARN" --query 'LoadBalancers[0].DNSName')

@@ -152,8 +152,8 @@ echo "==> phoenix status prod"
 "$BIN/phoenix" status prod --config "$STATE/phoenix.hcl" | sed 's/^/    /'
 PROMOTE
 
-echo "==> Staging runs web 1.0.0; packer build bakes web 2.0.0 and its phoenix-deploy post-processor rolls it out"
-ROLLOUT_OLD_AMI="$OLD" ROLLOUT_USER_DATA=example/web-userdata.sh ROLLOUT_DEPLOY_CMD="bash $STATE/deploy.sh" \
+echo "==> Staging runs web 1.0.0 from a launch template that names its image by SSM parameter /demo/web/ami; packer build bakes web 2.0.0 and its phoenix-deploy post-processor rolls it out and moves the parameter"
+ROLLOUT_OLD_AMI="$OLD" ROLLOUT_IMAGE_PARAMETER=/demo/web/ami ROLLOUT_USER_DATA=example/web-userdata.sh ROLLOUT_DEPLOY_CMD="bash $STATE/deploy.sh" \
   ROLLOUT_SHOW=$([ "$RUNTIME" = linux ] && echo 1) AWS_CLI="$AWS_CLI" ./example/sandbox-rollout.sh | sed 's/^/    /'
 AMI=$(sed -n 's/.*us-east-1: \(ami-[0-9a-f]*\).*/\1/p' "$STATE/build-2.0.0.log" | tail -1)
 [ -n "$AMI" ] || { echo "no AMI in the build output"; exit 1; }
