@@ -372,6 +372,7 @@ func TestLatestGroupRollbackAfterSuccess(t *testing.T) {
 	if _, err := newDeployer(f, "tf-rb", nil, &ev).Rollback(context.Background()); err != nil {
 		t.Fatalf("rollback: %v\n%s", err, ev.messages())
 	}
+	t.Logf("events:\n%s", ev.messages())
 	if v := aws.ToString(f.Group("tf-rb").LaunchTemplate.Version); v != "$Latest" {
 		t.Errorf("after rollback: group on %q, want $Latest", v)
 	}

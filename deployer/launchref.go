@@ -278,7 +278,13 @@ func (gr *guardedRun) step(ctx context.Context, forward bool, inner func(context
 		}
 		gr.outcome = gr.done
 	}
-	success := forward && gr.outcome.State == StepDone
+	// A rollback that redeploys the previous image succeeds like a
+	// deploy: the template ends on the version it made.
+	redeploy := false
+	if pub, ok := gr.Execution.(publisher); ok {
+		_, redeploy = pub.published(false)
+	}
+	success := (forward || redeploy) && gr.outcome.State == StepDone
 	if st, acted := gr.restore(ctx, success); acted {
 		return st, nil
 	}

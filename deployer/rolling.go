@@ -231,8 +231,9 @@ type rollingRun struct {
 	noop     bool             // the group already runs the AMI
 	back     bool             // rolling back: the health timer restarted
 	onDemand bool             // phoenix rollback of a finished deploy
-	// aliasBack: phoenix rollback of a group whose version names an SSM
-	// parameter: a deploy of the parameter's previous AMI.
+	// aliasBack: phoenix rollback of a finished deploy, done as a deploy
+	// of the previous AMI (for a version naming an SSM parameter, the
+	// parameter's previous image).
 	aliasBack bool
 }
 
@@ -324,12 +325,25 @@ func (r *Rolling) BeginRollback(ctx context.Context, s *Session) (Execution, err
 	if m == nil {
 		return nil, refuse("auto scaling group %q runs %s, which phoenix did not create: there is no previous version to roll back to", s.Target.Group, s.Template)
 	}
-	prev, err := s.templateVersion(ctx, s.Template.ID, "", m[1])
+	prevAMI := ""
+	if prev, err := s.templateVersion(ctx, s.Template.ID, "", m[1]); err == nil {
+		prevAMI = prev.AMI
+	} else if a := previousAMI.FindStringSubmatch(s.Template.Description); a != nil {
+		prevAMI = a[1]
+	} else {
+		return nil, err
+	}
+	// The previous AMI goes onto the current version rather than the
+	// group back onto the previous version: whatever infrastructure code
+	// changed in the template since the deploy (an instance type, user
+	// data) stays.
+	img, err := s.d.checkImage(ctx, prevAMI)
 	if err != nil {
 		return nil, err
 	}
-	run.previous, run.target, run.ami, run.onDemand = prev, s.Template, prev.AMI, true
-	s.Emit(Event{Kind: EventStep, Step: "rollback", Message: fmt.Sprintf("rolling %q back from %s (%s) to %s (%s)", s.Target.Group, s.Template, s.Template.AMI, prev, prev.AMI)})
+	s.AMI = *img
+	run.previous, run.ami, run.aliasBack = s.Template, prevAMI, true
+	s.Emit(Event{Kind: EventStep, Step: "rollback", Message: fmt.Sprintf("rolling %q back from %s (%s) to %s, the AMI version %s had, with a new version of the current one in which only the image changes", s.Target.Group, s.Template, s.Template.AMI, prevAMI, m[1])})
 	return run, nil
 }
 
