@@ -11,12 +11,23 @@ import (
 	registryimage "github.com/hashicorp/packer-plugin-sdk/packer/registry/image"
 )
 
+// PublishedParameter is an SSM parameter version the build wrote.
+type PublishedParameter struct {
+	Region  string
+	Name    string
+	Version int64
+	AMI     string
+}
+
 // Artifact is the AMIs of one build, one per region, and their snapshots.
 type Artifact struct {
 	// AMIs maps region to AMI id.
 	AMIs map[string]string
 	// Snapshots maps region to the AMI's snapshot ids.
 	Snapshots map[string][]string
+	// Parameters are the SSM parameter versions the build wrote, sorted by
+	// region and name.
+	Parameters []PublishedParameter
 
 	sourceAMI string
 	buildID   string
@@ -33,6 +44,9 @@ func newArtifact(amis *amiSet, src *sourceImage, cl *clients, state multistep.St
 		a.labels["source_ami_name"] = src.Name
 	}
 	a.buildID, _ = state.Get(stateBuildID).(string)
+	if ps, ok := state.Get(stateSSMParameters).([]PublishedParameter); ok {
+		a.Parameters = sortedParameters(ps)
+	}
 	if gd, ok := state.Get("generated_data").(map[string]interface{}); ok {
 		a.generated = gd
 	}
@@ -92,7 +106,7 @@ func (a *Artifact) State(name string) interface{} {
 		for _, r := range a.regions() {
 			out = append(out, &registryimage.Image{
 				ImageID: a.AMIs[r], ProviderName: "aws", ProviderRegion: r,
-				SourceImageID: a.sourceAMI, Labels: a.labels,
+				SourceImageID: a.sourceAMI, Labels: a.imageLabels(r),
 			})
 		}
 		return out
@@ -100,7 +114,25 @@ func (a *Artifact) State(name string) interface{} {
 	return nil
 }
 
-// Destroy deregisters the AMIs and deletes their snapshots in every region.
+// imageLabels are the HCP Packer labels of region's image: the build's,
+// and "ssm_parameters", NAME:VERSION of each parameter written there.
+func (a *Artifact) imageLabels(region string) map[string]string {
+	var params []string
+	for _, p := range a.Parameters {
+		if p.Region == region {
+			params = append(params, fmt.Sprintf("%s:%d", p.Name, p.Version))
+		}
+	}
+	if len(params) == 0 {
+		return a.labels
+	}
+	labels := merge(a.labels)
+	labels["ssm_parameters"] = strings.Join(params, ",")
+	return labels
+}
+
+// Destroy deregisters the AMIs and deletes their snapshots in every
+// region. It leaves the SSM parameters the build wrote as they are.
 func (a *Artifact) Destroy() error {
 	if a.clients == nil {
 		return fmt.Errorf("this artifact has no AWS access to destroy with")

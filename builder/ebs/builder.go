@@ -51,7 +51,7 @@ func (b *Builder) Prepare(raws ...interface{}) ([]string, []string, error) {
 	if err != nil {
 		return nil, warnings, err
 	}
-	generated := []string{"SourceAMI", "SourceAMIName", "SourceAMIOwner", "SourceAMICreationDate", "BuildRegion", "HardeningProfile", "HardeningScore"}
+	generated := []string{"SourceAMI", "SourceAMIName", "SourceAMIOwner", "SourceAMICreationDate", "BuildRegion", "HardeningProfile", "HardeningScore", "SSMParameters"}
 	return generated, warnings, nil
 }
 
@@ -93,6 +93,7 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 			&stepCopyAMI{},
 			&stepImageAttributes{}, // after the copies: they get the same attributes
 			&stepDeprecate{},
+			&stepPublishSSMParameters{}, // last: a build that fails before it writes no parameter
 		)
 	}
 	b.runner = commonsteps.NewRunner(steps, c.PackerConfig, ui)

@@ -358,7 +358,7 @@ func TestBuildFailuresLeaveNothing(t *testing.T) {
 
 // A cancel (Ctrl-C) at any point of the build removes everything it made.
 func TestCancelAtEachStepLeavesNothing(t *testing.T) {
-	for _, action := range []string{"RunInstances", "DescribeInstances", "StopInstances", "CreateImage", "CopyImage", "ModifyImageAttribute", "EnableImageDeprecation"} {
+	for _, action := range []string{"RunInstances", "DescribeInstances", "StopInstances", "CreateImage", "CopyImage", "ModifyImageAttribute", "EnableImageDeprecation", "PutParameter", "LabelParameterVersion"} {
 		t.Run(action, func(t *testing.T) {
 			e := newEnv(t)
 			e.key("eu-west-1", "alias/images-eu")
@@ -370,7 +370,9 @@ func TestCancelAtEachStepLeavesNothing(t *testing.T) {
 					once.Do(cancel)
 				}
 			})
-			res := e.build(ctx, e.config("ami_regions", []string{"eu-west-1"}, "region_kms_key_ids", map[string]string{"eu-west-1": "alias/images-eu"}, "deprecate_after", "24h"))
+			res := e.build(ctx, e.config("ami_regions", []string{"eu-west-1"}, "region_kms_key_ids", map[string]string{"eu-west-1": "alias/images-eu"}, "deprecate_after", "24h",
+				"ssm_parameter", []map[string]interface{}{{"name": "/web/ami", "labels": []string{"staging"}}, {"name": "/web/ami", "region": "eu-west-1"}},
+				"ssm_parameter_timeout", "3s"))
 			e.sb.OnCall(nil)
 			if res.err == nil {
 				t.Fatalf("build finished despite the cancel at %s", action)

@@ -8,15 +8,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
-// clients hands out EC2 and KMS clients per region, built once from the
-// same access settings.
+// clients hands out EC2, KMS and SSM clients per region, built once from
+// the same access settings.
 type clients struct {
 	mu   sync.Mutex
 	base aws.Config
 	ec2  map[string]*ec2.Client
 	kms  map[string]*kms.Client
+	ssm  map[string]*ssm.Client
 }
 
 func newClients(ctx context.Context, c *Config) (*clients, error) {
@@ -24,7 +26,7 @@ func newClients(ctx context.Context, c *Config) (*clients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuring AWS access: %w", err)
 	}
-	return &clients{base: cfg, ec2: map[string]*ec2.Client{}, kms: map[string]*kms.Client{}}, nil
+	return &clients{base: cfg, ec2: map[string]*ec2.Client{}, kms: map[string]*kms.Client{}, ssm: map[string]*ssm.Client{}}, nil
 }
 
 // EC2 returns the EC2 client of region.
@@ -48,5 +50,17 @@ func (c *clients) KMS(region string) *kms.Client {
 	}
 	cl := kms.NewFromConfig(c.base, func(o *kms.Options) { o.Region = region })
 	c.kms[region] = cl
+	return cl
+}
+
+// SSM returns the Systems Manager (Parameter Store) client of region.
+func (c *clients) SSM(region string) *ssm.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.ssm[region]; ok {
+		return cl
+	}
+	cl := ssm.NewFromConfig(c.base, func(o *ssm.Options) { o.Region = region })
+	c.ssm[region] = cl
 	return cl
 }

@@ -1,4 +1,4 @@
-//go:generate go tool packer-sdc mapstructure-to-hcl2 -type Config,AMIFilter,SubnetFilter,MetadataOptions,BlockDevice
+//go:generate go tool packer-sdc mapstructure-to-hcl2 -type Config,AMIFilter,SubnetFilter,MetadataOptions,BlockDevice,SSMParameter
 //go:generate ../../scripts/struct-markdown.sh
 
 package ebs
@@ -76,6 +76,26 @@ type BlockDevice struct {
 	SnapshotID string `mapstructure:"snapshot_id"`
 	// Delete the volume when the instance terminates. Default true.
 	DeleteOnTermination *bool `mapstructure:"delete_on_termination"`
+}
+
+// SSMParameter is an SSM parameter the build writes its AMI id to, so
+// that launch templates whose image is `resolve:ssm:NAME` launch it.
+type SSMParameter struct {
+	// The parameter's name, e.g. `/web/ami`: letters, digits and `_ . - /`,
+	// starting with `/` when it has levels, at most 15 levels, not starting
+	// with `aws` or `ssm`.
+	Name string `mapstructure:"name" required:"true"`
+	// The parameter's region, which gets that region's AMI: the build
+	// region (default) or one of ami_regions.
+	Region string `mapstructure:"region"`
+	// Labels to attach to the version the build writes; a label on an
+	// older version of the parameter moves to it.
+	Labels []string `mapstructure:"labels"`
+	// Tags for the parameter, set only when the build creates it (AWS takes
+	// no tags on an overwrite).
+	Tags map[string]string `mapstructure:"tags"`
+	// The parameter's description, at most 1024 characters.
+	Description string `mapstructure:"description"`
 }
 
 // Config is the phoenix-ebs builder's configuration.
@@ -165,6 +185,9 @@ type Config struct {
 	ForceDeleteSnapshot bool `mapstructure:"force_delete_snapshot"`
 	// Run the instance and the provisioners but create no AMI.
 	SkipCreateAMI bool `mapstructure:"skip_create_ami"`
+	// Write the AMI id to an SSM parameter of type String and data type
+	// `aws:ec2:image`, as the build's last step (one block per parameter).
+	SSMParameters []SSMParameter `mapstructure:"ssm_parameter"`
 
 	// How long to wait for the build instance to be running. Default 10m.
 	InstanceRunningTimeout time.Duration `mapstructure:"instance_running_timeout"`
@@ -176,6 +199,9 @@ type Config struct {
 	AMIReadyTimeout time.Duration `mapstructure:"ami_ready_timeout"`
 	// How long to wait for each region copy to become available. Default 90m.
 	AMICopyTimeout time.Duration `mapstructure:"ami_copy_timeout"`
+	// How long to wait for Parameter Store to validate each parameter
+	// version the build writes (and, on failure, puts back). Default 5m.
+	SSMParameterTimeout time.Duration `mapstructure:"ssm_parameter_timeout"`
 	// How often to poll AWS while waiting, at first: a wait that goes on polls every quarter of the time it has waited, up to four times this. Default 5s.
 	PollInterval time.Duration `mapstructure:"poll_interval"`
 
@@ -187,6 +213,7 @@ const (
 	defaultInstanceTimeout = 10 * time.Minute
 	defaultAMIReadyTimeout = 60 * time.Minute
 	defaultAMICopyTimeout  = 90 * time.Minute
+	defaultSSMTimeout      = 5 * time.Minute
 	defaultPollInterval    = 5 * time.Second
 	defaultIMDSSupport     = "v2.0"
 )
@@ -432,8 +459,11 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	if c.ForceDeleteSnapshot && !c.ForceDeregister {
 		add(errors.New("force_delete_snapshot requires force_deregister"))
 	}
-	if c.SkipCreateAMI && (len(c.AMIRegions) > 0 || c.sharesAMI()) {
-		warnings = append(warnings, "skip_create_ami is set: ami_regions and sharing settings are ignored")
+	if c.SkipCreateAMI && (len(c.AMIRegions) > 0 || c.sharesAMI() || len(c.SSMParameters) > 0) {
+		warnings = append(warnings, "skip_create_ami is set: ami_regions, ssm_parameter and sharing settings are ignored")
+	}
+	for _, e := range c.prepareSSMParameters() {
+		add(e)
 	}
 
 	// Waits.
@@ -447,6 +477,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		{"instance_terminated_timeout", &c.InstanceTerminatedTimeout, defaultInstanceTimeout},
 		{"ami_ready_timeout", &c.AMIReadyTimeout, defaultAMIReadyTimeout},
 		{"ami_copy_timeout", &c.AMICopyTimeout, defaultAMICopyTimeout},
+		{"ssm_parameter_timeout", &c.SSMParameterTimeout, defaultSSMTimeout},
 		{"poll_interval", &c.PollInterval, defaultPollInterval},
 	} {
 		if *w.v < 0 {

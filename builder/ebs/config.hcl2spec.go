@@ -173,11 +173,13 @@ type FlatConfig struct {
 	ForceDeregister           *bool                     `mapstructure:"force_deregister" cty:"force_deregister" hcl:"force_deregister"`
 	ForceDeleteSnapshot       *bool                     `mapstructure:"force_delete_snapshot" cty:"force_delete_snapshot" hcl:"force_delete_snapshot"`
 	SkipCreateAMI             *bool                     `mapstructure:"skip_create_ami" cty:"skip_create_ami" hcl:"skip_create_ami"`
+	SSMParameters             []FlatSSMParameter        `mapstructure:"ssm_parameter" cty:"ssm_parameter" hcl:"ssm_parameter"`
 	InstanceRunningTimeout    *string                   `mapstructure:"instance_running_timeout" cty:"instance_running_timeout" hcl:"instance_running_timeout"`
 	InstanceStoppedTimeout    *string                   `mapstructure:"instance_stopped_timeout" cty:"instance_stopped_timeout" hcl:"instance_stopped_timeout"`
 	InstanceTerminatedTimeout *string                   `mapstructure:"instance_terminated_timeout" cty:"instance_terminated_timeout" hcl:"instance_terminated_timeout"`
 	AMIReadyTimeout           *string                   `mapstructure:"ami_ready_timeout" cty:"ami_ready_timeout" hcl:"ami_ready_timeout"`
 	AMICopyTimeout            *string                   `mapstructure:"ami_copy_timeout" cty:"ami_copy_timeout" hcl:"ami_copy_timeout"`
+	SSMParameterTimeout       *string                   `mapstructure:"ssm_parameter_timeout" cty:"ssm_parameter_timeout" hcl:"ssm_parameter_timeout"`
 	PollInterval              *string                   `mapstructure:"poll_interval" cty:"poll_interval" hcl:"poll_interval"`
 }
 
@@ -293,11 +295,13 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"force_deregister":                      &hcldec.AttrSpec{Name: "force_deregister", Type: cty.Bool, Required: false},
 		"force_delete_snapshot":                 &hcldec.AttrSpec{Name: "force_delete_snapshot", Type: cty.Bool, Required: false},
 		"skip_create_ami":                       &hcldec.AttrSpec{Name: "skip_create_ami", Type: cty.Bool, Required: false},
+		"ssm_parameter":                         &hcldec.BlockListSpec{TypeName: "ssm_parameter", Nested: hcldec.ObjectSpec((*FlatSSMParameter)(nil).HCL2Spec())},
 		"instance_running_timeout":              &hcldec.AttrSpec{Name: "instance_running_timeout", Type: cty.String, Required: false},
 		"instance_stopped_timeout":              &hcldec.AttrSpec{Name: "instance_stopped_timeout", Type: cty.String, Required: false},
 		"instance_terminated_timeout":           &hcldec.AttrSpec{Name: "instance_terminated_timeout", Type: cty.String, Required: false},
 		"ami_ready_timeout":                     &hcldec.AttrSpec{Name: "ami_ready_timeout", Type: cty.String, Required: false},
 		"ami_copy_timeout":                      &hcldec.AttrSpec{Name: "ami_copy_timeout", Type: cty.String, Required: false},
+		"ssm_parameter_timeout":                 &hcldec.AttrSpec{Name: "ssm_parameter_timeout", Type: cty.String, Required: false},
 		"poll_interval":                         &hcldec.AttrSpec{Name: "poll_interval", Type: cty.String, Required: false},
 	}
 	return s
@@ -328,6 +332,37 @@ func (*FlatMetadataOptions) HCL2Spec() map[string]hcldec.Spec {
 		"http_endpoint":               &hcldec.AttrSpec{Name: "http_endpoint", Type: cty.String, Required: false},
 		"http_put_response_hop_limit": &hcldec.AttrSpec{Name: "http_put_response_hop_limit", Type: cty.Number, Required: false},
 		"instance_metadata_tags":      &hcldec.AttrSpec{Name: "instance_metadata_tags", Type: cty.String, Required: false},
+	}
+	return s
+}
+
+// FlatSSMParameter is an auto-generated flat version of SSMParameter.
+// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
+type FlatSSMParameter struct {
+	Name        *string           `mapstructure:"name" required:"true" cty:"name" hcl:"name"`
+	Region      *string           `mapstructure:"region" cty:"region" hcl:"region"`
+	Labels      []string          `mapstructure:"labels" cty:"labels" hcl:"labels"`
+	Tags        map[string]string `mapstructure:"tags" cty:"tags" hcl:"tags"`
+	Description *string           `mapstructure:"description" cty:"description" hcl:"description"`
+}
+
+// FlatMapstructure returns a new FlatSSMParameter.
+// FlatSSMParameter is an auto-generated flat version of SSMParameter.
+// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
+func (*SSMParameter) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
+	return new(FlatSSMParameter)
+}
+
+// HCL2Spec returns the hcl spec of a SSMParameter.
+// This spec is used by HCL to read the fields of SSMParameter.
+// The decoded values from this spec will then be applied to a FlatSSMParameter.
+func (*FlatSSMParameter) HCL2Spec() map[string]hcldec.Spec {
+	s := map[string]hcldec.Spec{
+		"name":        &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: false},
+		"region":      &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
+		"labels":      &hcldec.AttrSpec{Name: "labels", Type: cty.List(cty.String), Required: false},
+		"tags":        &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
+		"description": &hcldec.AttrSpec{Name: "description", Type: cty.String, Required: false},
 	}
 	return s
 }

@@ -1,9 +1,13 @@
 package ebs
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
 func minimalConfig() map[string]interface{} {
@@ -142,5 +146,104 @@ func TestPrepareReportsEveryProblem(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %s: %v", want, err)
 		}
+	}
+}
+
+func ssmParams(blocks ...map[string]interface{}) []map[string]interface{} { return blocks }
+
+// Valid ssm_parameter blocks: the region defaults to the build region,
+// and a name may be as long as Parameter Store allows counting its ARN.
+func TestPrepareSSMParameters(t *testing.T) {
+	// "arn:aws:ssm:us-east-1:123456789012:parameter/" has 45 characters.
+	longest := "/" + strings.Repeat("a", ssmMaxNameLength-45)
+	var c Config
+	_, err := c.Prepare(with("ami_regions", []string{"eu-west-1"}, "ssm_parameter", ssmParams(
+		map[string]interface{}{"name": "/web/ami", "labels": []string{"staging", "Prod_2.x-y"}, "tags": map[string]string{"team": "web", "cost centre": "a:b/c=d+e-f@g"}},
+		map[string]interface{}{"name": "/web/ami", "region": "eu-west-1"},
+		map[string]interface{}{"name": "web-ami"},
+		map[string]interface{}{"name": longest},
+		map[string]interface{}{"name": "/" + strings.TrimSuffix(strings.Repeat("l/", 15), "/")},
+	)))
+	if err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	if got := c.SSMParameters[0].Region; got != "us-east-1" {
+		t.Errorf("region %q, want the build region", got)
+	}
+	if c.SSMParameterTimeout != 5*time.Minute {
+		t.Errorf("ssm_parameter_timeout %s, want 5m", c.SSMParameterTimeout)
+	}
+	if ssmParameterARNLength("us-east-1", longest) != ssmMaxNameLength {
+		t.Errorf("the longest name test is off by %d", ssmParameterARNLength("us-east-1", longest)-ssmMaxNameLength)
+	}
+	// AWS's own example: the name counts 65 characters, not 20.
+	if n := ssmParameterARNLength("us-east-2", "ExampleParameterName"); n != 65 {
+		t.Errorf("ARN length %d, want 65", n)
+	}
+}
+
+// Each bad ssm_parameter setting gives exactly one error, which names it.
+func TestPrepareSSMParameterErrors(t *testing.T) {
+	name := func(n string) map[string]interface{} { return map[string]interface{}{"name": n} }
+	labels := func(l ...string) map[string]interface{} {
+		return map[string]interface{}{"name": "/web/ami", "labels": l}
+	}
+	tags := func(m map[string]string) map[string]interface{} {
+		return map[string]interface{}{"name": "/web/ami", "tags": m}
+	}
+	many := map[string]string{}
+	for i := 0; i < 51; i++ {
+		many[fmt.Sprintf("k%d", i)] = "v"
+	}
+	cases := []struct {
+		name   string
+		blocks []map[string]interface{}
+		kv     []interface{}
+		want   string
+	}{
+		{"no name", ssmParams(map[string]interface{}{"labels": []string{"x"}}), nil, "ssm_parameter[0].name is required"},
+		{"space", ssmParams(name("/web ami")), nil, `ssm_parameter[0].name "/web ami" must not contain spaces`},
+		{"bad character", ssmParams(name("/web/ami!")), nil, `ssm_parameter[0].name "/web/ami!" may contain only letters, digits and _ . - /`},
+		{"levels without a leading slash", ssmParams(name("web/ami")), nil, `ssm_parameter[0].name "web/ami" has levels, so it must begin with a /: "/web/ami"`},
+		{"empty level", ssmParams(name("/web//ami")), nil, `ssm_parameter[0].name "/web//ami" has an empty level`},
+		{"slash at the end", ssmParams(name("/web/")), nil, `ssm_parameter[0].name "/web/" has an empty level`},
+		{"aws prefix", ssmParams(name("/AWS-web/ami")), nil, `ssm_parameter[0].name "/AWS-web/ami" must not begin with "aws" or "ssm"`},
+		{"ssm prefix", ssmParams(name("ssmweb")), nil, `ssm_parameter[0].name "ssmweb" must not begin with "aws" or "ssm"`},
+		{"16 levels", ssmParams(name("/" + strings.TrimSuffix(strings.Repeat("l/", 16), "/"))), nil, "has 16 levels; Parameter Store allows 15"},
+		{"too long", ssmParams(name("/" + strings.Repeat("a", ssmMaxNameLength-44))), nil, "is too long: with the ARN before it (arn:aws:ssm:us-east-1:ACCOUNT:parameter/) it has 1012 characters; Parameter Store allows 1011"},
+		{"too long in GovCloud", ssmParams(map[string]interface{}{"name": "/" + strings.Repeat("a", ssmMaxNameLength-55), "region": "us-gov-west-1"}), []interface{}{"ami_regions", []string{"us-gov-west-1"}}, "(arn:aws-us-gov:ssm:us-gov-west-1:ACCOUNT:parameter/) it has 1012 characters"},
+		{"region not a region", ssmParams(map[string]interface{}{"name": "/web/ami", "region": "mars"}), nil, `ssm_parameter[0].region "mars" is not an AWS region name`},
+		{"region not built", ssmParams(map[string]interface{}{"name": "/web/ami", "region": "eu-west-1"}), []interface{}{"ami_regions", []string{"ap-south-1"}}, `ssm_parameter[0].region "eu-west-1" is not a region this build makes an AMI in (us-east-1, ap-south-1): add it to ami_regions`},
+		{"same parameter twice", ssmParams(name("/web/ami"), map[string]interface{}{"name": "/web/ami", "region": "us-east-1"}), nil, `ssm_parameter[1] writes "/web/ami" in us-east-1, as ssm_parameter[0] does`},
+		{"same parameter with and without its slash", ssmParams(name("web"), name("/web")), nil, `ssm_parameter[1] writes "/web" in us-east-1, as ssm_parameter[0] does`},
+		{"label starting with a digit", ssmParams(labels("1st")), nil, `ssm_parameter[0].labels: "1st" is not a parameter label`},
+		{"label starting with aws", ssmParams(labels("AwsProd")), nil, `ssm_parameter[0].labels: "AwsProd" is not a parameter label`},
+		{"label with a space", ssmParams(labels("pro d")), nil, `ssm_parameter[0].labels: "pro d" is not a parameter label`},
+		{"label too long", ssmParams(labels(strings.Repeat("l", 101))), nil, "is not a parameter label: 1 to 100 letters"},
+		{"eleven labels", ssmParams(labels("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k")), nil, "ssm_parameter[0].labels has 11 labels; a parameter version takes at most 10"},
+		{"label twice", ssmParams(labels("prod", "prod")), nil, `ssm_parameter[0].labels: "prod" appears twice`},
+		{"tag key of AWS", ssmParams(tags(map[string]string{"aws:team": "web"})), nil, `ssm_parameter[0].tags: key "aws:team": keys beginning with aws: are AWS's`},
+		{"tag key with a star", ssmParams(tags(map[string]string{"a*b": "web"})), nil, `ssm_parameter[0].tags: key "a*b" must be 1 to 128`},
+		{"tag value too long", ssmParams(tags(map[string]string{"team": strings.Repeat("v", 257)})), nil, `ssm_parameter[0].tags: the value of "team" must be up to 256`},
+		{"51 tags", ssmParams(tags(many)), nil, "ssm_parameter[0].tags has 51 tags; a parameter takes at most 50"},
+		{"description too long", ssmParams(map[string]interface{}{"name": "/web/ami", "description": strings.Repeat("d", 1025)}), nil, "ssm_parameter[0].description has 1025 characters; at most 1024"},
+		{"negative timeout", nil, []interface{}{"ssm_parameter_timeout", "-1m"}, "ssm_parameter_timeout -1m0s must be positive"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			kv := tc.kv
+			if tc.blocks != nil {
+				kv = append(kv, "ssm_parameter", tc.blocks)
+			}
+			var c Config
+			_, err := c.Prepare(with(kv...))
+			var me *packersdk.MultiError
+			if !errors.As(err, &me) || len(me.Errors) != 1 {
+				t.Fatalf("error %v, want exactly one containing %q", err, tc.want)
+			}
+			if !strings.Contains(me.Errors[0].Error(), tc.want) {
+				t.Fatalf("error %q does not contain %q", me.Errors[0], tc.want)
+			}
+		})
 	}
 }

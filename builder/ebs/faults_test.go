@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
 )
 
@@ -39,6 +41,7 @@ func TestBuildUnderFaults(t *testing.T) {
 				"ami_regions", []string{"eu-west-1", "ap-south-1"},
 				"region_kms_key_ids", map[string]string{"eu-west-1": "alias/images-eu", "ap-south-1": "alias/images-ap"},
 				"max_retries", 20,
+				"ssm_parameter", []map[string]interface{}{{"name": "/web/ami", "labels": []string{"staging"}}, {"name": "/web/ami", "region": "ap-south-1"}},
 			))
 			if res.err != nil {
 				t.Fatalf("build failed under %s: %v\n%s", tc.name, res.err, res.out)
@@ -52,13 +55,27 @@ func TestBuildUnderFaults(t *testing.T) {
 			}
 			e.sb.ClearFaults()
 			e.waitInventoryClean2(map[string]int{
-				"us-east-1/image": 1, "us-east-1/snapshot": 1,
+				"us-east-1/image": 1, "us-east-1/snapshot": 1, "us-east-1/parameter": 1,
 				"eu-west-1/image": 1, "eu-west-1/snapshot": 1,
-				"ap-south-1/image": 1, "ap-south-1/snapshot": 1,
+				"ap-south-1/image": 1, "ap-south-1/snapshot": 1, "ap-south-1/parameter": 1,
 			})
-			if err := res.artifact.Destroy(); err != nil {
+			a := res.artifact.(*Artifact)
+			for _, p := range a.Parameters {
+				if got, _ := e.parameter(p.Region, p.Name+":staging"); p.Region == "us-east-1" && aws.ToString(got.Value) != a.AMIs[p.Region] {
+					t.Errorf("%s: %s:staging = %s, want %s", p.Region, p.Name, aws.ToString(got.Value), a.AMIs[p.Region])
+				}
+				if got, _ := e.parameter(p.Region, p.Name); aws.ToString(got.Value) != a.AMIs[p.Region] {
+					t.Errorf("%s: %s = %s, want %s", p.Region, p.Name, aws.ToString(got.Value), a.AMIs[p.Region])
+				}
+			}
+			if len(a.Parameters) != 2 {
+				t.Errorf("published %v", a.Parameters)
+			}
+			if err := a.Destroy(); err != nil {
 				t.Fatal(err)
 			}
+			e.deleteParameters("us-east-1", "/web/ami")
+			e.deleteParameters("ap-south-1", "/web/ami")
 			e.waitInventoryClean()
 		})
 	}

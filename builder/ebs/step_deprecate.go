@@ -10,8 +10,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 )
 
-// stepDeprecate sets the deprecation time on the AMI in every region, and
-// marks the build's AMIs as kept: it is the last step.
+// stepDeprecate sets the deprecation time on the AMI in every region.
 type stepDeprecate struct{}
 
 func (s *stepDeprecate) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
@@ -37,7 +36,6 @@ func (s *stepDeprecate) Run(ctx context.Context, state multistep.StateBag) multi
 			}
 		}
 	}
-	amis.markDone()
 	return multistep.ActionContinue
 }
 

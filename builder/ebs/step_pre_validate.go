@@ -10,17 +10,25 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 )
 
 // stepPreValidate checks, before anything is created, what would make the
 // build fail late: an AMI name already taken, a KMS key missing, disabled
-// or not shareable, in any region the AMI goes to. It only reads.
+// or not shareable, in any region the AMI goes to, an SSM parameter that
+// exists with another type or data type (or cannot be read). It only
+// reads.
 type stepPreValidate struct{}
 
 func (s *stepPreValidate) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	c, cl, ui := from(state)
-	ui.Say(fmt.Sprintf("Checking the AMI name and KMS keys in %s...", strings.Join(c.regions(), ", ")))
+	what := "the AMI name and KMS keys"
+	if len(c.SSMParameters) > 0 && !c.SkipCreateAMI {
+		what = "the AMI name, KMS keys and SSM parameters"
+	}
+	ui.Say(fmt.Sprintf("Checking %s in %s...", what, strings.Join(c.regions(), ", ")))
 	var problems []string
 	for _, region := range c.regions() {
 		if !c.SkipCreateAMI && !c.ForceDeregister {
@@ -62,6 +70,17 @@ func (s *stepPreValidate) Run(ctx context.Context, state multistep.StateBag) mul
 			problems = append(problems, fmt.Sprintf("%s: %s is an AWS managed key; images encrypted with it cannot be shared with ami_users, ami_groups or ami_org_arns", setting, key))
 		}
 	}
+	if !c.SkipCreateAMI {
+		for i, p := range c.SSMParameters {
+			problem, err := checkExistingParameter(ctx, cl, i, p)
+			if err != nil {
+				return halt(state, err)
+			}
+			if problem != "" {
+				problems = append(problems, problem)
+			}
+		}
+	}
 	if len(problems) > 0 {
 		return halt(state, fmt.Errorf("the build cannot succeed:\n  %s", strings.Join(problems, "\n  ")))
 	}
@@ -69,3 +88,25 @@ func (s *stepPreValidate) Run(ctx context.Context, state multistep.StateBag) mul
 }
 
 func (s *stepPreValidate) Cleanup(multistep.StateBag) {}
+
+// checkExistingParameter returns why the build could not write parameter
+// p, which it would learn only at the end: it exists, but not as a
+// String of data type aws:ec2:image, which no parameter changes to.
+// https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-data-types.html
+func checkExistingParameter(ctx context.Context, cl *clients, i int, p SSMParameter) (string, error) {
+	out, err := cl.SSM(p.Region).GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(p.Name)})
+	switch {
+	case apiCode(err) == "ParameterNotFound":
+		return "", nil
+	case apiCode(err) == "AccessDeniedException":
+		return "", fmt.Errorf("ssm_parameter[%d]: reading SSM parameter %q in %s: the build needs ssm:GetParameter, ssm:PutParameter, ssm:LabelParameterVersion and ssm:DeleteParameter on it: %w", i, p.Name, p.Region, err)
+	case err != nil:
+		return "", fmt.Errorf("ssm_parameter[%d]: reading SSM parameter %q in %s: %w", i, p.Name, p.Region, err)
+	}
+	typ, dataType := out.Parameter.Type, aws.ToString(out.Parameter.DataType)
+	if typ == ssmtypes.ParameterTypeString && dataType == ssmImageDataType {
+		return "", nil
+	}
+	return fmt.Sprintf("ssm_parameter[%d]: SSM parameter %q in %s is a %s of data type %s; the build writes a String of data type %s, and a parameter's type and that data type never change: delete it or choose another name",
+		i, p.Name, p.Region, typ, orDefault(dataType, "text"), ssmImageDataType), nil
+}

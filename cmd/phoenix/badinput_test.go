@@ -199,6 +199,8 @@ var badInputs = []badInput{
 	{kind: ebsInput, name: "KMS key without encryption", src: ebsBase + "encrypt    = false\nkms_key_id = \"alias/images\"", want: "kms_key_id requires encrypt = true"},
 	{kind: ebsInput, name: "role duration not a duration", src: ebsBase + "assume_role {\n  role_arn = \"arn:aws:iam::123456789012:role/packer\"\n  duration = \"forever\"\n}", want: `assume_role.duration "forever" is not a duration (e.g. "1h")`},
 	{kind: ebsInput, name: "AMI name with a bang", src: strings.Replace(ebsBase, "web-{{timestamp}}", "web!", 1), want: `ami_name "web!" must be 3 to 128 characters of letters, digits, spaces and ( ) [ ] . / - ' @ _`},
+	{kind: ebsInput, name: "SSM parameter name with levels but no leading slash", src: ebsBase + "ssm_parameter {\n  name = \"web/ami\"\n}", want: `ssm_parameter[0].name "web/ami" has levels, so it must begin with a /: "/web/ami"`},
+	{kind: ebsInput, name: "SSM parameter in a region not built", src: ebsBase + "ssm_parameter {\n  name   = \"/web/ami\"\n  region = \"us-east-1\"\n}", want: `ssm_parameter[0].region "us-east-1" is not a region this build makes an AMI in (eu-west-1): add it to ami_regions`},
 	{kind: ebsInput, name: "unknown setting", src: ebsBase + `colour = "blue"`, want: `build.pkr.hcl:9,1-7: Unsupported argument; An argument named "colour" is not expected here.`},
 
 	// The body of a phoenix-harden provisioner.
