@@ -17,33 +17,65 @@ import (
 )
 
 // terraformCase is one way of running phoenix next to Terraform: a root
-// module in example/ and the resources of it that phoenix deploys to.
+// module in example/ and how phoenix deploys to its resources.
 type terraformCase struct {
 	name     string
 	dir      string // the module, relative to example/
-	group    string // the aws_autoscaling_group phoenix deploys to
-	template string // its aws_launch_template
+	template string // the aws_launch_template phoenix adds versions to
+	// target is phoenix's target among the module's resources.
+	target   func(m *tfModule) deployer.Target
+	strategy func(t *testing.T) deployer.Strategy
+	// during starts the message of the first deploy's event at which the
+	// plan is read while that deploy runs.
+	during string
 }
 
-// terraformCases are the ways phoenix supports today. The SSM parameter
-// path (image_id = "resolve:ssm:/app/web/ami" in the launch template,
-// phoenix moving the parameter) is being added to the deployer; it becomes
-// a second case, with its own module, once it works.
+// terraformCases are the ways phoenix supports today: the launch template
+// version path, with a rolling group and with blue-green colours. The SSM
+// parameter path (image_id = "resolve:ssm:/app/web/ami" in the launch
+// template, phoenix moving the parameter) is being added to the deployer;
+// it becomes another case, with its own module, once it works.
 var terraformCases = []terraformCase{{
-	name:     "launch-template-version",
+	name:     "launch-template-version/rolling",
 	dir:      "terraform",
-	group:    "aws_autoscaling_group.web",
 	template: "aws_launch_template.web",
+	target: func(m *tfModule) deployer.Target {
+		return deployer.Target{Group: m.out("aws_autoscaling_group.web", "name")}
+	},
+	strategy: func(t *testing.T) deployer.Strategy {
+		r, _, errs := deployer.RollingSettings{MinHealthyPercentage: aws.Int(100), MaxHealthyPercentage: aws.Int(150)}.Rolling()
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		return r
+	},
+	during: "started instance refresh",
+}, {
+	name:     "launch-template-version/blue-green",
+	dir:      "terraform/blue-green",
+	template: "aws_launch_template.web",
+	target: func(m *tfModule) deployer.Target {
+		return deployer.Target{Group: m.out("aws_autoscaling_group.blue", "name"), PeerGroup: m.out("aws_autoscaling_group.green", "name"),
+			ListenerARN: m.out("aws_lb_listener.http", "arn"), RuleARN: m.out("aws_lb_listener_rule.web", "arn")}
+	},
+	strategy: func(*testing.T) deployer.Strategy {
+		return &deployer.BlueGreen{Steps: []int{50, 100}, BakeTime: 200 * time.Millisecond}
+	},
+	during: "moved 50% of the traffic",
 }}
 
-// TestTerraformOwnsTheShape creates example/terraform's resources in the
-// sandbox as Terraform would (same names, same values, read from the .tf
-// files), then runs phoenix on them: a deploy, a deploy of an image that
-// fails its health checks, and a rollback. After each, a `terraform plan`
-// must have nothing to change outside lifecycle.ignore_changes, each
-// ignore_changes entry must have been needed at least once, the group
-// must run the image phoenix vetted, and nothing may be left in the
-// sandbox at the end.
+// TestTerraformOwnsTheShape creates the resources of each case's module in
+// the sandbox as Terraform would (same names, same values, read from the
+// .tf files), then runs phoenix on them: a deploy, a deploy of an image
+// that fails its health checks, a rollback, then a terraform apply that
+// changes the instance type and one more deploy. After each, a `terraform
+// plan` must have nothing to change outside lifecycle.ignore_changes, the
+// groups with instances must run the image phoenix vetted and each group's
+// launch template reference must launch that image; while a deploy runs,
+// only the hold on a numbered version and phoenix's tags may differ. Each
+// ignore_changes entry must have been needed at least once, and nothing
+// may be left in the sandbox at the end (phoenix's released lock
+// parameters go with the groups).
 func TestTerraformOwnsTheShape(t *testing.T) {
 	t.Parallel()
 	for _, tc := range terraformCases {
@@ -64,13 +96,15 @@ func runTerraformCase(t *testing.T, tc terraformCase) {
 	m := loadModule(t, tc.dir, map[string]cty.Value{"region": cty.StringVal(f.Region), "ami_id": cty.StringVal(first),
 		"vpc_id": cty.StringVal(f.VPC), "subnet_ids": cty.ListVal(subnets)})
 	m.apply(t, f)
-	asg, lt := m.resource(t, tc.group), m.resource(t, tc.template)
-	group, template := asg.Out["name"].AsString(), lt.Out["id"].AsString()
-	var desired int
-	if n := asg.Config["desired_capacity"]; n != "" {
-		desired = int(*tfConfig(asg.Config).int32("desired_capacity"))
+	template := m.out(tc.template, "id")
+	var groups []*tfResource
+	for _, r := range m.resources {
+		if r.Type == "aws_autoscaling_group" {
+			groups = append(groups, r)
+			desired := int(aws.ToInt32(tfConfig(r.Config).int32("desired_capacity")))
+			f.WaitHealthy(&deploytest.Stack{Name: r.Out["name"].AsString(), TargetGroups: strings.Split(r.Config["target_group_arns"], ",")}, desired)
+		}
 	}
-	f.WaitHealthy(&deploytest.Stack{Name: group, TargetGroups: strings.Split(asg.Config["target_group_arns"], ",")}, desired)
 
 	// Straight after the apply the plan is empty: the stand-in reads back
 	// what it made.
@@ -78,16 +112,19 @@ func runTerraformCase(t *testing.T, tc terraformCase) {
 		t.Fatalf("terraform plan right after apply:\n%s", lines(diffs))
 	}
 
-	rolling, _, errs := deployer.RollingSettings{MinHealthyPercentage: aws.Int(50)}.Rolling()
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	d := &deployer.Deployer{Clients: f.Clients, Target: deployer.Target{Name: "web", Region: f.Region, Group: group}, Strategy: rolling,
+	target := tc.target(m)
+	target.Name, target.Region = "web", f.Region
+	d := &deployer.Deployer{Clients: f.Clients, Target: target, Strategy: tc.strategy(t),
 		PollInterval: 50 * time.Millisecond, HealthTimeout: 20 * time.Second, Owner: "ci@terraform-test"}
 	var log []string
+	var during []tfDiff // the plan while the first deploy runs
+	planned := false
 	d.Events = func(e deployer.Event) {
 		if e.Kind != deployer.EventProgress {
 			log = append(log, e.Kind+": "+e.Message)
+		}
+		if strings.HasPrefix(e.Message, tc.during) && !planned {
+			during, planned = m.plan(t, f), true
 		}
 	}
 
@@ -99,7 +136,7 @@ func runTerraformCase(t *testing.T, tc terraformCase) {
 		name string
 		run  func() error
 		want deployer.Outcome
-		ami  string // what the group runs, and its launch template reference launches, afterwards
+		ami  string // what the groups run, and their launch template reference launches, afterwards
 	}{
 		{"deploy", deploy(second), deployer.Succeeded, second},
 		{"failed deploy", deploy(broken), deployer.RolledBack, second},
@@ -137,23 +174,54 @@ func runTerraformCase(t *testing.T, tc terraformCase) {
 		}
 		t.Logf("terraform plan after the %s (ignored changes included):\n%s", step.name, lines(diffs))
 
-		for id, ami := range f.InstanceAMIs(group) {
-			if ami != step.ami {
-				t.Errorf("after the %s, instance %s runs %s, want %s", step.name, id, ami, step.ami)
+		for _, r := range groups {
+			group := r.Out["name"].AsString()
+			if g := f.Group(group); aws.ToInt32(g.DesiredCapacity) > 0 {
+				for id, ami := range f.InstanceAMIs(group) {
+					if ami != step.ami {
+						t.Errorf("after the %s, instance %s of %s runs %s, want %s", step.name, id, group, ami, step.ami)
+					}
+				}
 			}
-		}
-		ref := asg.Config["launch_template.0.version"]
-		if _, ami := f.TemplateVersion(template, ref); ami != step.ami {
-			t.Errorf("after the %s, %s launches %s, want %s: a scale-out would launch an image that did not pass the gate", step.name, ref, ami, step.ami)
-		}
-		locks, err := f.Clients.SSM.GetParametersByPath(context.Background(), &ssm.GetParametersByPathInput{Path: aws.String(strings.TrimSuffix(deployer.LockPath(group), "/"))})
-		if err != nil || len(locks.Parameters) != 1 {
-			t.Errorf("after the %s: %v lock parameters under %s, want the released one (%v)", step.name, locks, deployer.LockPath(group), err)
+			ref := r.Config["launch_template.0.version"]
+			if _, ami := f.TemplateVersion(template, ref); ami != step.ami {
+				t.Errorf("after the %s, %s of %s launches %s, want %s: a scale-out would launch an image that did not pass the gate", step.name, ref, group, ami, step.ami)
+			}
+			locks, err := f.Clients.SSM.GetParametersByPath(context.Background(), &ssm.GetParametersByPathInput{Path: aws.String(strings.TrimSuffix(deployer.LockPath(group), "/"))})
+			if err != nil || len(locks.Parameters) != 1 {
+				t.Errorf("after the %s: %v lock parameters under %s, want the released one (%v)", step.name, locks, deployer.LockPath(group), err)
+			}
 		}
 	}
 
-	if types := instanceTypes(t, f, group); len(types) != desired || types[0] != "t3.small" || types[len(types)-1] != "t3.small" {
-		t.Errorf("after the last deploy the instances are %v, want %d t3.small (Terraform's new shape)", types, desired)
+	// While a deploy runs, the groups are held on a numbered version and
+	// carry phoenix's tags: an apply then would put "$Latest" back (on the
+	// image not yet vetted) and, without the provider's ignore_tags, delete
+	// the tags. Nothing else differs.
+	if !planned {
+		t.Errorf("no plan was made while the first deploy ran")
+	}
+	for _, df := range during {
+		if df.Ignored {
+			continue
+		}
+		if !strings.HasPrefix(df.Resource, "aws_autoscaling_group.") || df.Key != "launch_template.0.version" && !strings.HasPrefix(df.Key, "tag.phoenix:") {
+			t.Errorf("while a deploy ran, terraform plan would change %s", df)
+		}
+	}
+	t.Logf("terraform plan while the first deploy ran (ignored changes included):\n%s", lines(during))
+
+	// The last deploy brought Terraform's new shape to every instance in
+	// service (a blue-green colour that lost the traffic is scaling to 0).
+	for _, r := range groups {
+		group := r.Out["name"].AsString()
+		n := int(aws.ToInt32(f.Group(group).DesiredCapacity))
+		if n == 0 {
+			continue
+		}
+		if types := instanceTypes(t, f, group); len(types) != n || types[0] != "t3.small" || types[n-1] != "t3.small" {
+			t.Errorf("after the last deploy the instances of %s are %v, want %d t3.small (Terraform's new shape)", group, types, n)
+		}
 	}
 
 	// Every ignore_changes entry is needed: phoenix changed it at least

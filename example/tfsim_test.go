@@ -544,6 +544,42 @@ var tfTypes = map[string]tfType{
 			return err
 		},
 	},
+	"aws_lb_listener_rule": {
+		create: func(ctx context.Context, f *deploytest.Fixture, c tfConfig) (map[string]cty.Value, error) {
+			var conds []elbtypes.RuleCondition
+			for _, k := range c.blocks("condition") {
+				if v := c.list("condition." + k + ".path_pattern.0.values"); v != nil {
+					conds = append(conds, elbtypes.RuleCondition{Field: aws.String("path-pattern"), PathPatternConfig: &elbtypes.PathPatternConditionConfig{Values: v}})
+				}
+			}
+			out, err := f.Clients.ELB.CreateRule(ctx, &elb.CreateRuleInput{ListenerArn: c.str("listener_arn"), Priority: c.int32("priority"), Actions: actions(c, "action"), Conditions: conds})
+			if err != nil {
+				return nil, err
+			}
+			arn := aws.ToString(out.Rules[0].RuleArn)
+			return map[string]cty.Value{"id": cty.StringVal(arn), "arn": cty.StringVal(arn), "listener_arn": cty.StringVal(c["listener_arn"])}, nil
+		},
+		read: func(ctx context.Context, f *deploytest.Fixture, out map[string]cty.Value, c tfConfig) (map[string]string, error) {
+			d, err := f.Clients.ELB.DescribeRules(ctx, &elb.DescribeRulesInput{RuleArns: []string{out["arn"].AsString()}})
+			if err != nil || len(d.Rules) != 1 {
+				return nil, fmt.Errorf("listener rule %s: %v", out["arn"].AsString(), err)
+			}
+			r := d.Rules[0]
+			// The provider derives listener_arn from the rule's ARN.
+			s := map[string]string{"listener_arn": out["listener_arn"].AsString(), "priority": aws.ToString(r.Priority)}
+			readActions(s, "action", r.Actions, c)
+			for i, cond := range r.Conditions {
+				if p := cond.PathPatternConfig; p != nil {
+					s["condition."+strconv.Itoa(i)+".path_pattern.0.values"] = sorted(p.Values)
+				}
+			}
+			return s, nil
+		},
+		destroy: func(ctx context.Context, f *deploytest.Fixture, out map[string]cty.Value) error {
+			_, err := f.Clients.ELB.DeleteRule(ctx, &elb.DeleteRuleInput{RuleArn: aws.String(out["arn"].AsString())})
+			return err
+		},
+	},
 	"aws_launch_template": {
 		create: func(ctx context.Context, f *deploytest.Fixture, c tfConfig) (map[string]cty.Value, error) {
 			out, err := f.Clients.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: c.str("name"), VersionDescription: c.str("description"), LaunchTemplateData: launchTemplateData(c)})
@@ -760,6 +796,9 @@ func actions(c tfConfig, typ string) []elbtypes.Action {
 	for _, k := range c.blocks(typ) {
 		a := c.sub(typ + "." + k + ".")
 		act := elbtypes.Action{Type: elbtypes.ActionTypeEnum(a["type"]), TargetGroupArn: a.str("target_group_arn")}
+		if fr := a.sub("fixed_response.0."); len(fr) > 0 {
+			act.FixedResponseConfig = &elbtypes.FixedResponseActionConfig{ContentType: fr.str("content_type"), MessageBody: fr.str("message_body"), StatusCode: fr.str("status_code")}
+		}
 		if fw := a.sub("forward.0."); len(fw) > 0 {
 			act.ForwardConfig = &elbtypes.ForwardActionConfig{}
 			for _, arn := range fw.blocks("target_group") {
@@ -781,6 +820,9 @@ func readActions(s map[string]string, typ string, acts []elbtypes.Action, c tfCo
 		s[k+"type"] = string(a.Type)
 		if arn := aws.ToString(a.TargetGroupArn); arn != "" {
 			s[k+"target_group_arn"] = arn
+		}
+		if fr := a.FixedResponseConfig; fr != nil {
+			s[k+"fixed_response.0.content_type"], s[k+"fixed_response.0.message_body"], s[k+"fixed_response.0.status_code"] = aws.ToString(fr.ContentType), aws.ToString(fr.MessageBody), aws.ToString(fr.StatusCode)
 		}
 		if fc := a.ForwardConfig; fc != nil {
 			if len(fc.TargetGroups) == 1 && s[k+"target_group_arn"] == "" {
@@ -927,14 +969,12 @@ func (m *tfModule) change(t *testing.T, f *deploytest.Fixture, vars map[string]c
 	return applied
 }
 
-// resource returns the module's resource at addr.
-func (m *tfModule) resource(t *testing.T, addr string) *tfResource {
-	t.Helper()
+// out is the attribute attr of the resource at addr, once applied.
+func (m *tfModule) out(addr, attr string) string {
 	for _, r := range m.resources {
-		if r.addr() == addr {
-			return r
+		if r.addr() == addr && r.Out != nil && !r.Out[attr].IsNull() {
+			return r.Out[attr].AsString()
 		}
 	}
-	t.Fatalf("%s has no %s", m.dir, addr)
-	return nil
+	panic(fmt.Sprintf("%s: no %s.%s applied", m.dir, addr, attr))
 }
