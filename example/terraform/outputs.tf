@@ -1,0 +1,21 @@
+# What phoenix.hcl needs: the group (target "…" { asg = … }) and the region.
+
+output "autoscaling_group_name" {
+  description = "The group phoenix deploys to (phoenix.hcl: asg)."
+  value       = aws_autoscaling_group.web.name
+}
+
+output "launch_template_id" {
+  description = "The launch template phoenix adds versions to."
+  value       = aws_launch_template.web.id
+}
+
+output "target_group_arn" {
+  description = "The target group whose health gates each deploy."
+  value       = aws_lb_target_group.web.arn
+}
+
+output "url" {
+  description = "The service, through the load balancer."
+  value       = "http://${aws_lb.web.dns_name}/"
+}
