@@ -152,6 +152,9 @@ func runTerraformCase(t *testing.T, tc terraformCase) {
 		}, deployer.Succeeded, first},
 		// …and the next deploy rolls the new shape out with the new image.
 		{"deploy after the apply", deploy(second), deployer.Succeeded, second},
+		// A rollback now returns the image, not the shape: Terraform's
+		// instance type stays (checked below, after the last step).
+		{"rollback after the apply", func() error { _, err := d.Rollback(context.Background()); return err }, deployer.Succeeded, first},
 	} {
 		log = nil
 		err := step.run()
@@ -212,7 +215,8 @@ func runTerraformCase(t *testing.T, tc terraformCase) {
 	t.Logf("terraform plan while the first deploy ran (ignored changes included):\n%s", lines(during))
 
 	// The last deploy brought Terraform's new shape to every instance in
-	// service (a blue-green colour that lost the traffic is scaling to 0).
+	// service, and the rollback after it kept it (a blue-green colour that
+	// lost the traffic is scaling to 0).
 	for _, r := range groups {
 		group := r.Out["name"].AsString()
 		n := int(aws.ToInt32(f.Group(group).DesiredCapacity))
@@ -220,7 +224,7 @@ func runTerraformCase(t *testing.T, tc terraformCase) {
 			continue
 		}
 		if types := instanceTypes(t, f, group); len(types) != n || types[0] != "t3.small" || types[n-1] != "t3.small" {
-			t.Errorf("after the last deploy the instances of %s are %v, want %d t3.small (Terraform's new shape)", group, types, n)
+			t.Errorf("after the last deploy and the rollback the instances of %s are %v, want %d t3.small (Terraform's new shape)", group, types, n)
 		}
 	}
 
