@@ -297,7 +297,7 @@ func (r *Rolling) BeginRollback(ctx context.Context, s *Session) (Execution, err
 		if err != nil {
 			return nil, err
 		}
-		img, err := s.d.checkImage(ctx, prev)
+		img, err := s.d.readImage(ctx, prev)
 		if err != nil {
 			return nil, err
 		}
@@ -337,7 +337,7 @@ func (r *Rolling) BeginRollback(ctx context.Context, s *Session) (Execution, err
 	// group back onto the previous version: whatever infrastructure code
 	// changed in the template since the deploy (an instance type, user
 	// data) stays.
-	img, err := s.d.checkImage(ctx, prevAMI)
+	img, err := s.d.readImage(ctx, prevAMI)
 	if err != nil {
 		return nil, err
 	}

@@ -167,6 +167,19 @@ func (s *Session) readGroup(ctx context.Context) (*astypes.AutoScalingGroup, err
 // checkImage refuses an AMI that is not in the region, not available, or
 // not encrypted when that is required.
 func (d *Deployer) checkImage(ctx context.Context, ami string) (*Image, error) {
+	img, err := d.readImage(ctx, ami)
+	if err != nil {
+		return nil, err
+	}
+	if d.RequireEncrypted && !img.Encrypted {
+		return nil, refuse("AMI %s (%s) has unencrypted EBS snapshots and require_encrypted is set: deploy an encrypted AMI (phoenix-ebs encrypts by default)", ami, img.Name)
+	}
+	return img, nil
+}
+
+// readImage refuses an AMI that is not in the region or not available. A
+// rollback asks only this: the image it returns to ran before.
+func (d *Deployer) readImage(ctx context.Context, ami string) (*Image, error) {
 	out, err := d.Clients.EC2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{ami}})
 	var ae smithy.APIError
 	if errors.As(err, &ae) && strings.HasPrefix(ae.ErrorCode(), "InvalidAMIID.") {
@@ -195,9 +208,6 @@ func (d *Deployer) checkImage(ctx context.Context, ami string) (*Image, error) {
 	}
 	if im.State != ec2types.ImageStateAvailable {
 		return nil, refuse("AMI %s (%s) is %s, not available: wait until it is available and deploy again", ami, img.Name, im.State)
-	}
-	if d.RequireEncrypted && !img.Encrypted {
-		return nil, refuse("AMI %s (%s) has unencrypted EBS snapshots and require_encrypted is set: deploy an encrypted AMI (phoenix-ebs encrypts by default)", ami, img.Name)
 	}
 	return img, nil
 }

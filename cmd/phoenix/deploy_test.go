@@ -198,8 +198,14 @@ func TestDeployPlanStatusFromConfig(t *testing.T) {
 			t.Errorf("after rollback %s runs %s, want %s", id, ami, old)
 		}
 	}
-	if v := aws.ToString(f.Group("web").LaunchTemplate.Version); v != "1" {
-		t.Errorf("after rollback group on version %s, want 1", v)
+	// The old AMI goes onto a new version of the current one, so that
+	// changes made to the template since the deploy stay.
+	grp := f.Group("web")
+	if v := aws.ToString(grp.LaunchTemplate.Version); v != "3" {
+		t.Errorf("after rollback group on version %s, want 3", v)
+	}
+	if _, ami := f.TemplateVersion(aws.ToString(grp.LaunchTemplate.LaunchTemplateId), aws.ToString(grp.LaunchTemplate.Version)); ami != old {
+		t.Errorf("after rollback the group's version launches %s, want %s", ami, old)
 	}
 }
 
