@@ -43,7 +43,9 @@ func TestCIPipeline(t *testing.T) {
 	if _, err := staging.Clients.SSM.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/web/staging/ami"), Value: aws.String(base), Type: ssmtypes.ParameterTypeString, DataType: aws.String("aws:ec2:image")}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { staging.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String("/web/staging/ami")}) })
+	t.Cleanup(func() {
+		staging.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String("/web/staging/ami")})
+	})
 	staging.WaitFor("/web/staging/ami validated", 30*time.Second, func() (bool, string) {
 		_, err := staging.Clients.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/web/staging/ami")})
 		return err == nil, fmt.Sprint(err)
