@@ -190,3 +190,42 @@ func (s *Session) parameterImages(ctx context.Context, name string) ([]paramImag
 	}
 	return out, nil
 }
+
+// ImageParameter is an image parameter as status shows it.
+type ImageParameter struct {
+	Name     string `json:"name"`
+	Selector string `json:"selector,omitempty"`
+	// Versions are its newest versions, newest first, and every labelled
+	// one.
+	Versions []ParameterVersion `json:"versions"`
+}
+
+// ParameterVersion is one version of an image parameter.
+type ParameterVersion struct {
+	Version  int64     `json:"version"`
+	AMI      string    `json:"ami"`
+	Labels   []string  `json:"labels,omitempty"`
+	Modified time.Time `json:"modified"`
+}
+
+// imageParameter reads the parameter an alias names, with its history.
+func (s *Session) imageParameter(ctx context.Context, alias string) (*ImageParameter, error) {
+	p := parseAlias(alias)
+	var versions []ssmtypes.ParameterHistory
+	pg := ssm.NewGetParameterHistoryPaginator(s.Clients.SSM, &ssm.GetParameterHistoryInput{Name: aws.String(p.Name)})
+	for pg.HasMorePages() {
+		out, err := pg.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading the history of SSM parameter %s: %w", p.Name, err)
+		}
+		versions = append(versions, out.Parameters...)
+	}
+	ip := &ImageParameter{Name: p.Name, Selector: p.Selector}
+	for i := len(versions) - 1; i >= 0; i-- {
+		v := versions[i]
+		if i >= len(versions)-keptParameterVersions || len(v.Labels) > 0 {
+			ip.Versions = append(ip.Versions, ParameterVersion{Version: v.Version, AMI: aws.ToString(v.Value), Labels: v.Labels, Modified: aws.ToTime(v.LastModifiedDate).UTC()})
+		}
+	}
+	return ip, nil
+}

@@ -134,6 +134,11 @@ func TestDeployMovesTheSSMParameter(t *testing.T) {
 				t.Errorf("no pass saw the refresh in progress\n%s", ev.messages())
 			}
 			check("after the deploy", newAMI)
+			status, err := newDeployer(f, group, nil, nil).Status(ctx)
+			if err != nil || status.Parameter == nil || status.Parameter.Name != param || len(status.Parameter.Versions) != 2 ||
+				status.Parameter.Versions[0].AMI != newAMI || status.Parameter.Versions[1].AMI != old || status.Template.AMI != newAMI {
+				t.Errorf("status after the deploy: %+v %v", status, err)
+			}
 			scaleOut(t, f, st, 3)
 			check("after a scale-out", newAMI)
 

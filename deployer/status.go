@@ -28,6 +28,9 @@ type Status struct {
 	// only by a deploy that was stopped, put back by its rerun or by
 	// phoenix rollback.
 	Held map[string]string `json:"held,omitempty"`
+	// Parameter is the SSM parameter the group's launch template names
+	// its image by, with its recent versions; nil when it names an AMI.
+	Parameter *ImageParameter `json:"parameter,omitempty"`
 	// Colours are blue-green's two groups; Group, Template, capacity,
 	// health and AMIs above are then the live colour's.
 	Colours []ColourStatus `json:"colours,omitempty"`
@@ -104,6 +107,11 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 		}
 		if len(params) > 0 {
 			locks[grp] = params[len(params)-1].lock
+		}
+	}
+	if s.Template != nil && s.Template.Alias != "" {
+		if st.Parameter, err = s.imageParameter(ctx, s.Template.Alias); err != nil {
+			return nil, err
 		}
 	}
 	for _, g := range s.Groups {

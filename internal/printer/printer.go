@@ -250,6 +250,20 @@ func (p *textPrinter) Status(s *deployer.Status) {
 		p.line("  %-14s none", "last refresh")
 	}
 	p.health(s.Health, true)
+	if pm := s.Parameter; pm != nil {
+		sel := ""
+		if pm.Selector != "" {
+			sel = " (selector " + pm.Selector + ")"
+		}
+		p.line("  %-14s SSM %s%s", "parameter", pm.Name, sel)
+		for _, v := range pm.Versions {
+			labels := ""
+			if len(v.Labels) > 0 {
+				labels = ", labels " + strings.Join(v.Labels, ",")
+			}
+			p.line("    version %d: %s, %s%s", v.Version, v.AMI, v.Modified.Format(time.RFC3339), labels)
+		}
+	}
 	for _, g := range sortedKeys(s.Held) {
 		p.line("  %-14s %q is held on a numbered launch template version by a deploy that stopped; its reference was %s: run the same deploy again, or phoenix rollback", "held", g, s.Held[g])
 	}
