@@ -23,30 +23,6 @@ import (
 // (image_id = "resolve:ssm:/web/ami"), as infrastructure code that leaves
 // the image to phoenix writes them.
 
-// imageParameter creates name (aws:ec2:image) with ami, labelled with
-// labels, and waits until SSM has validated it; the test's cleanup
-// deletes it.
-func imageParameter(t *testing.T, f *deploytest.Fixture, name, ami string, labels ...string) {
-	t.Helper()
-	ctx := context.Background()
-	out, err := f.Clients.SSM.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(ami), Type: ssmtypes.ParameterTypeString, DataType: aws.String("aws:ec2:image")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		f.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String(name)})
-	})
-	f.WaitFor(name+" validated", 30*time.Second, func() (bool, string) {
-		_, err := f.Clients.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
-		return err == nil, "not yet"
-	})
-	if len(labels) > 0 {
-		if _, err := f.Clients.SSM.LabelParameterVersion(ctx, &ssm.LabelParameterVersionInput{Name: aws.String(name), ParameterVersion: aws.Int64(out.Version), Labels: labels}); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // parameterValue reads ref (name or name:selector).
 func parameterValue(t *testing.T, f *deploytest.Fixture, ref string) string {
 	t.Helper()
@@ -83,7 +59,7 @@ func TestDeployMovesTheSSMParameter(t *testing.T) {
 			group, param := "ssm-"+tc.name, "/app-"+tc.name+"/ami"
 			alias := "resolve:ssm:" + param
 			old := f.Image(group+"-1", deploytest.ImageOptions{})
-			imageParameter(t, f, param, old)
+			f.ImageParameter(param, old)
 			st := f.Stack(group, alias, deploytest.StackOptions{Desired: 2, Version: tc.ref})
 			newAMI := f.Image(group+"-2", deploytest.ImageOptions{})
 			bad := f.Image(group+"-3", deploytest.ImageOptions{Health: "fail"})
@@ -169,7 +145,7 @@ func TestDeployMovesTheSSMParameterLabel(t *testing.T) {
 	t.Parallel()
 	f := deploytest.New(t, nil, region)
 	old := f.Image("ssm-label-1", deploytest.ImageOptions{})
-	imageParameter(t, f, "/app-label/ami", old, "live")
+	f.ImageParameter("/app-label/ami", old, "live")
 	f.Stack("ssm-label", "resolve:ssm:/app-label/ami:live", deploytest.StackOptions{Desired: 1})
 	newAMI := f.Image("ssm-label-2", deploytest.ImageOptions{})
 	var ev events
@@ -188,7 +164,7 @@ func TestSSMImageRefusals(t *testing.T) {
 	t.Parallel()
 	f := deploytest.New(t, nil, region)
 	old := f.Image("ssm-bad-1", deploytest.ImageOptions{})
-	imageParameter(t, f, "/app-bad/ami", old)
+	f.ImageParameter("/app-bad/ami", old)
 	f.Stack("ssm-bad", "resolve:ssm:/app-bad/ami:1", deploytest.StackOptions{Desired: 1})
 	newAMI := f.Image("ssm-bad-2", deploytest.ImageOptions{})
 	f.SB.ResetCalls()
@@ -221,7 +197,7 @@ func TestPruneKeepsTheParameterHistory(t *testing.T) {
 	ctx := context.Background()
 	unused := f.Image("keep-0", deploytest.ImageOptions{})
 	amis := []string{f.Image("keep-1", deploytest.ImageOptions{}), f.Image("keep-2", deploytest.ImageOptions{}), f.Image("keep-3", deploytest.ImageOptions{}), f.Image("keep-4", deploytest.ImageOptions{})}
-	imageParameter(t, f, "/app-keep/ami", amis[0])
+	f.ImageParameter("/app-keep/ami", amis[0])
 	for _, ami := range amis[1:3] {
 		out, err := f.Clients.SSM.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/app-keep/ami"), Value: aws.String(ami), Type: ssmtypes.ParameterTypeString, DataType: aws.String("aws:ec2:image"), Overwrite: aws.Bool(true)})
 		if err != nil {
@@ -269,7 +245,7 @@ func TestBlueGreenMovesTheSSMParameter(t *testing.T) {
 	f := deploytest.New(t, nil, region)
 	ctx := context.Background()
 	old := f.Image("bgssm-1", deploytest.ImageOptions{})
-	imageParameter(t, f, "/app-bg/ami", old)
+	f.ImageParameter("/app-bg/ami", old)
 	bg := f.BlueGreen("bgssm", "resolve:ssm:/app-bg/ami", deploytest.BlueGreenOptions{Desired: 2})
 	newAMI := f.Image("bgssm-2", deploytest.ImageOptions{})
 	bad := f.Image("bgssm-3", deploytest.ImageOptions{Health: "fail"})
@@ -334,7 +310,7 @@ func TestSSMGroupInterruptedThenRolledBack(t *testing.T) {
 	t.Parallel()
 	f := deploytest.New(t, nil, region)
 	old := f.Image("ssm-int-1", deploytest.ImageOptions{})
-	imageParameter(t, f, "/app-int/ami", old)
+	f.ImageParameter("/app-int/ami", old)
 	f.Stack("ssm-int", "resolve:ssm:/app-int/ami", deploytest.StackOptions{Desired: 2})
 	newAMI := f.Image("ssm-int-2", deploytest.ImageOptions{})
 	r := defaultRolling()

@@ -8,12 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox/sandboxtest"
@@ -40,16 +38,7 @@ func TestCIPipeline(t *testing.T) {
 	// Staging's launch template names its image by an SSM parameter, as
 	// infrastructure code that leaves the image to phoenix writes it.
 	ctx := context.Background()
-	if _, err := staging.Clients.SSM.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/web/staging/ami"), Value: aws.String(base), Type: ssmtypes.ParameterTypeString, DataType: aws.String("aws:ec2:image")}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		staging.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String("/web/staging/ami")})
-	})
-	staging.WaitFor("/web/staging/ami validated", 30*time.Second, func() (bool, string) {
-		_, err := staging.Clients.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/web/staging/ami")})
-		return err == nil, fmt.Sprint(err)
-	})
+	staging.ImageParameter("/web/staging/ami", base)
 	staging.Stack("web-staging", "resolve:ssm:/web/staging/ami", deploytest.StackOptions{Desired: 2})
 	prodBase := prod.Image("web-1.0.0", deploytest.ImageOptions{Encrypted: true})
 	bg := prod.BlueGreen("web-prod", prodBase, deploytest.BlueGreenOptions{Desired: 2})

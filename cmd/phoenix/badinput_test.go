@@ -8,11 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -429,16 +427,6 @@ func refusedByPostProcess(t *testing.T, src, artifact string) string {
 // template's id. The test's cleanup deletes the parameter.
 func ssmStack(t *testing.T, f *deploytest.Fixture, group, param, ami, alias string) string {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := f.Clients.SSM.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(param), Value: aws.String(ami), Type: ssmtypes.ParameterTypeString, DataType: aws.String("aws:ec2:image")}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		f.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String(param)})
-	})
-	f.WaitFor(param+" validated", 30*time.Second, func() (bool, string) {
-		_, err := f.Clients.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(param)})
-		return err == nil, fmt.Sprint(err)
-	})
+	f.ImageParameter(param, ami)
 	return f.Stack(group, alias, deploytest.StackOptions{Desired: 1, TargetGroups: -1}).Template
 }

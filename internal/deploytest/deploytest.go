@@ -23,6 +23,7 @@ import (
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
@@ -378,6 +379,27 @@ func (f *Fixture) DeleteGroup(name string) {
 		g, err := f.Clients.AutoScaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{name}})
 		return err == nil && len(g.AutoScalingGroups) == 0, fmt.Sprint(err)
 	})
+}
+
+// ImageParameter creates SSM parameter name (data type aws:ec2:image)
+// naming ami, labels its version with labels, and waits until SSM has
+// validated it; the test's cleanup deletes it.
+func (f *Fixture) ImageParameter(name, ami string, labels ...string) {
+	f.T.Helper()
+	ctx := context.Background()
+	out, err := f.Clients.SSM.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(ami), Type: ssmtypes.ParameterTypeString, DataType: aws.String("aws:ec2:image")})
+	f.must(err)
+	f.T.Cleanup(func() {
+		f.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String(name)})
+	})
+	f.WaitFor(name+" validated", 30*time.Second, func() (bool, string) {
+		_, err := f.Clients.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
+		return err == nil, fmt.Sprint(err)
+	})
+	if len(labels) > 0 {
+		_, err := f.Clients.SSM.LabelParameterVersion(ctx, &ssm.LabelParameterVersionInput{Name: aws.String(name), ParameterVersion: aws.Int64(out.Version), Labels: labels})
+		f.must(err)
+	}
 }
 
 // DeleteLocks deletes the lock parameters phoenix keeps for group (one
