@@ -348,3 +348,31 @@ func TestSSMGroupInterruptedThenRolledBack(t *testing.T) {
 	}
 	checkAMIs(t, f, "ssm-int", old)
 }
+
+// A template whose parameter has become plain text (deleted and made
+// again without aws:ec2:image) is refused before any change.
+func TestSSMTextParameterRefused(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	ctx := context.Background()
+	old := f.Image("ssm-text-1", deploytest.ImageOptions{})
+	f.ImageParameter("/app-text/ami", old)
+	f.Stack("ssm-text", "resolve:ssm:/app-text/ami", deploytest.StackOptions{Desired: 1, TargetGroups: -1})
+	if _, err := f.Clients.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String("/app-text/ami")}); err != nil {
+		t.Fatal(err)
+	}
+	// SSM makes a deleted name wait before it can be created again.
+	f.WaitFor("/app-text/ami made again as text", 30*time.Second, func() (bool, string) {
+		_, err := f.Clients.SSM.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/app-text/ami"), Value: aws.String(old), Type: ssmtypes.ParameterTypeString, DataType: aws.String("text")})
+		return err == nil, fmt.Sprint(err)
+	})
+	newAMI := f.Image("ssm-text-2", deploytest.ImageOptions{})
+	f.SB.ResetCalls()
+	_, err := newDeployer(f, "ssm-text", nil, nil).Run(ctx, newAMI)
+	if deployer.OutcomeOf(err) != deployer.Refused || !strings.Contains(fmt.Sprint(err), `SSM parameter /app-text/ami has data type "text", not aws:ec2:image`) {
+		t.Errorf("text parameter: %v", err)
+	}
+	if n := f.Mutating(); n != 0 {
+		t.Errorf("the refusal made %d mutating calls", n)
+	}
+}
