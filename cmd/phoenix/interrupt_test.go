@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
@@ -483,4 +484,60 @@ func TestKilledDeployOnLatestGroupIsRestored(t *testing.T) {
 			logIfFailed(t, out)
 		})
 	}
+}
+
+// A `phoenix deploy` killed mid-refresh on a group whose launch template
+// names its image by an SSM parameter: the parameter has not moved and the
+// group is held; the same deploy run again finishes the refresh, moves the
+// parameter and puts the group back on its version.
+func TestKilledDeployOnImageParameterGroupIsFinishedByARerun(t *testing.T) {
+	testenv.RequireE2E(t)
+	bin := buildPhoenix(t)
+	f := deploytest.New(t, nil, testRegion)
+	x := &interruptFixture{Fixture: f, group: "killed-ssm"}
+	x.old = f.Image("killed-ssm-1", deploytest.ImageOptions{})
+	f.ImageParameter("/app-killed/ami", x.old)
+	f.Stack(x.group, "resolve:ssm:/app-killed/ami", deploytest.StackOptions{Desired: 2})
+	x.new = f.Image("killed-ssm-2", deploytest.ImageOptions{})
+	x.cfg = writeConfig(t, f, x.group, `  strategy "rolling" {
+    min_healthy_percentage = 50
+  }
+`)
+	param := func() string {
+		out, err := f.Clients.SSM.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String("/app-killed/ami")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.Parameter.Value)
+	}
+	p := startPhoenix(t, bin, x.args("deploy")...)
+	p.waitOutput(t, "[refresh] refresh InProgress")
+	p.signal(t, syscall.SIGKILL)
+	p.wait(t, time.Minute)
+	x.setRefreshProcess(t, true)
+	if v := param(); v != x.old {
+		t.Errorf("killed: the parameter names %s, want %s", v, x.old)
+	}
+	if tag := x.GroupTag(x.group, deployer.RefTag); tag != "1;1" {
+		t.Errorf("killed: %s tag %q, want 1;1", deployer.RefTag, tag)
+	}
+
+	rerun := startPhoenix(t, bin, x.args("deploy")...)
+	rerun.waitOutput(t, "following instance refresh")
+	x.setRefreshProcess(t, false)
+	out, code := rerun.wait(t, 2*time.Minute)
+	if code != exitOK {
+		t.Errorf("rerun: exit %d", code)
+	}
+	x.requireOn(t, x.new, "after the rerun")
+	if v := param(); v != x.new {
+		t.Errorf("after the rerun the parameter names %s, want %s", v, x.new)
+	}
+	if v := aws.ToString(x.Group(x.group).LaunchTemplate.Version); v != "1" {
+		t.Errorf("after the rerun the group is on %q, want 1", v)
+	}
+	if tag := x.GroupTag(x.group, deployer.RefTag); tag != "" {
+		t.Errorf("%s tag left: %q", deployer.RefTag, tag)
+	}
+	logIfFailed(t, out)
 }
