@@ -3,6 +3,7 @@ package example
 import (
 	"context"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
@@ -28,13 +30,16 @@ type terraformCase struct {
 	// during starts the message of the first deploy's event at which the
 	// plan is read while that deploy runs.
 	during string
+	// param is the aws_ssm_parameter the launch template names its image
+	// by (image_id = "resolve:ssm:…"), which phoenix moves; "" when the
+	// template holds the AMI itself.
+	param string
 }
 
-// terraformCases are the ways phoenix supports today: the launch template
-// version path, with a rolling group and with blue-green colours. The SSM
-// parameter path (image_id = "resolve:ssm:/app/web/ami" in the launch
-// template, phoenix moving the parameter) is being added to the deployer;
-// it becomes another case, with its own module, once it works.
+// terraformCases are the ways phoenix supports: the launch template
+// version path, with a rolling group and with blue-green colours, and the
+// SSM parameter path (image_id = "resolve:ssm:/web/ami" in the launch
+// template, phoenix moving the parameter) with a rolling group.
 var terraformCases = []terraformCase{{
 	name:     "launch-template-version/rolling",
 	dir:      "terraform",
@@ -62,6 +67,22 @@ var terraformCases = []terraformCase{{
 		return &deployer.BlueGreen{Steps: []int{50, 100}, BakeTime: 200 * time.Millisecond}
 	},
 	during: "moved 50% of the traffic",
+}, {
+	name:     "ssm-parameter/rolling",
+	dir:      "terraform/ssm",
+	template: "aws_launch_template.web",
+	param:    "aws_ssm_parameter.ami",
+	target: func(m *tfModule) deployer.Target {
+		return deployer.Target{Group: m.out("aws_autoscaling_group.web", "name")}
+	},
+	strategy: func(t *testing.T) deployer.Strategy {
+		r, _, errs := deployer.RollingSettings{MinHealthyPercentage: aws.Int(100), MaxHealthyPercentage: aws.Int(150)}.Rolling()
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		return r
+	},
+	during: "started instance refresh",
 }}
 
 // TestTerraformOwnsTheShape creates the resources of each case's module in
@@ -72,7 +93,12 @@ var terraformCases = []terraformCase{{
 // plan` must have nothing to change outside lifecycle.ignore_changes, the
 // groups with instances must run the image phoenix vetted and each group's
 // launch template reference must launch that image; while a deploy runs,
-// only the hold on a numbered version and phoenix's tags may differ. Each
+// only the hold on a numbered version and phoenix's tags may differ (and,
+// for a template that names an SSM parameter, its latest version, the copy
+// with the AMI written out that the group is held on). For the SSM
+// parameter path, the parameter must name the image the groups run (a
+// failed deploy must not write it) and the versions Terraform wrote must
+// name the parameter. Each
 // ignore_changes entry must have been needed at least once, and nothing
 // may be left in the sandbox at the end (phoenix's released lock
 // parameters go with the groups).
@@ -97,6 +123,24 @@ func runTerraformCase(t *testing.T, tc terraformCase) {
 		"vpc_id": cty.StringVal(f.VPC), "subnet_ids": cty.ListVal(subnets)})
 	m.apply(t, f)
 	template := m.out(tc.template, "id")
+	// alias is what the versions Terraform writes say instead of an AMI;
+	// tfVersions are those versions.
+	var alias string
+	tfVersions := []string{"1"}
+	if tc.param != "" {
+		alias = "resolve:ssm:" + m.out(tc.param, "name")
+	}
+	// launches is the AMI that the template's version ref launches.
+	launches := func(ref string) string {
+		_, ami := f.TemplateVersion(template, ref)
+		if tc.param != "" && strings.HasPrefix(ami, "resolve:ssm:") {
+			if ami != alias {
+				t.Errorf("%s of %s names %s, want %s", ref, template, ami, alias)
+			}
+			ami = parameterValue(t, f, m.out(tc.param, "name"))
+		}
+		return ami
+	}
 	var groups []*tfResource
 	for _, r := range m.resources {
 		if r.Type == "aws_autoscaling_group" {
@@ -148,6 +192,8 @@ func runTerraformCase(t *testing.T, tc terraformCase) {
 			if len(applied) != 1 || applied[0].Resource != tc.template || applied[0].Key != "instance_type" {
 				t.Errorf("terraform apply changed:\n%s\nwant only %s.instance_type", lines(applied), tc.template)
 			}
+			latest, _ := f.TemplateVersion(template, "$Latest")
+			tfVersions = append(tfVersions, strconv.FormatInt(latest, 10))
 			return nil
 		}, deployer.Succeeded, first},
 		// …and the next deploy rolls the new shape out with the new image.
@@ -157,6 +203,10 @@ func runTerraformCase(t *testing.T, tc terraformCase) {
 		{"rollback after the apply", func() error { _, err := d.Rollback(context.Background()); return err }, deployer.Succeeded, first},
 	} {
 		log = nil
+		var history []ssmtypes.ParameterHistory
+		if tc.param != "" {
+			history = parameterHistory(t, f, m.out(tc.param, "name"))
+		}
 		err := step.run()
 		if got := deployer.OutcomeOf(err); err != nil && got != step.want || err == nil && step.want != deployer.Succeeded {
 			t.Fatalf("%s: outcome %v (%v), want %v\n%s", step.name, got, err, step.want, strings.Join(log, "\n"))
@@ -187,12 +237,26 @@ func runTerraformCase(t *testing.T, tc terraformCase) {
 				}
 			}
 			ref := r.Config["launch_template.0.version"]
-			if _, ami := f.TemplateVersion(template, ref); ami != step.ami {
+			if ami := launches(ref); ami != step.ami {
 				t.Errorf("after the %s, %s of %s launches %s, want %s: a scale-out would launch an image that did not pass the gate", step.name, ref, group, ami, step.ami)
 			}
 			locks, err := f.Clients.SSM.GetParametersByPath(context.Background(), &ssm.GetParametersByPathInput{Path: aws.String(strings.TrimSuffix(deployer.LockPath(group), "/"))})
 			if err != nil || len(locks.Parameters) != 1 {
 				t.Errorf("after the %s: %v lock parameters under %s, want the released one (%v)", step.name, locks, deployer.LockPath(group), err)
+			}
+		}
+		if tc.param != "" {
+			name := m.out(tc.param, "name")
+			if v := parameterValue(t, f, name); v != step.ami {
+				t.Errorf("after the %s, SSM parameter %s names %s, want %s", step.name, name, v, step.ami)
+			}
+			if after := parameterHistory(t, f, name); step.want == deployer.RolledBack && len(after) != len(history) {
+				t.Errorf("the %s wrote SSM parameter %s: %d versions, %d before it", step.name, name, len(after), len(history))
+			}
+			for _, v := range tfVersions {
+				if _, id := f.TemplateVersion(template, v); id != alias {
+					t.Errorf("after the %s, version %s of %s (Terraform's) has image %s, want %s", step.name, v, template, id, alias)
+				}
 			}
 		}
 	}
@@ -206,6 +270,15 @@ func runTerraformCase(t *testing.T, tc terraformCase) {
 	}
 	for _, df := range during {
 		if df.Ignored {
+			continue
+		}
+		// A template that names an SSM parameter: its latest version is
+		// one the deploy made, with an AMI written out (the copy the
+		// group is held on, then the one with the new AMI) and phoenix's
+		// description. An apply would make a version that names the
+		// parameter again, which phoenix puts the group back on once the
+		// deploy has an outcome.
+		if tc.param != "" && df.Resource == tc.template && (df.Key == "image_id" || df.Key == "description") {
 			continue
 		}
 		if !strings.HasPrefix(df.Resource, "aws_autoscaling_group.") || df.Key != "launch_template.0.version" && !strings.HasPrefix(df.Key, "tag.phoenix:") {
@@ -241,6 +314,31 @@ func runTerraformCase(t *testing.T, tc terraformCase) {
 			}
 		}
 	}
+}
+
+// parameterValue is what SSM parameter name names now.
+func parameterValue(t *testing.T, f *deploytest.Fixture, name string) string {
+	t.Helper()
+	out, err := f.Clients.SSM.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String(name)})
+	if err != nil {
+		t.Fatalf("reading SSM parameter %s: %v", name, err)
+	}
+	return aws.ToString(out.Parameter.Value)
+}
+
+// parameterHistory is every version of SSM parameter name.
+func parameterHistory(t *testing.T, f *deploytest.Fixture, name string) []ssmtypes.ParameterHistory {
+	t.Helper()
+	var out []ssmtypes.ParameterHistory
+	pg := ssm.NewGetParameterHistoryPaginator(f.Clients.SSM, &ssm.GetParameterHistoryInput{Name: aws.String(name)})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(context.Background())
+		if err != nil {
+			t.Fatalf("reading the history of SSM parameter %s: %v", name, err)
+		}
+		out = append(out, page.Parameters...)
+	}
+	return out
 }
 
 func lines(diffs []tfDiff) string {

@@ -3,6 +3,7 @@ package example
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,6 +21,8 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -42,7 +45,10 @@ import (
 // latest version, not its default one, and its description;
 // resourceGroupRead in internal/service/autoscaling/group.go reads the
 // group's capacities, launch template reference, health check settings,
-// target groups and every tag.
+// target groups and every tag; resourceParameterRead in
+// internal/service/ssm/parameter.go reads a parameter's value, type and
+// version (GetParameter) and its data type, description, allowed pattern,
+// key and tier (DescribeParameters).
 
 // tfModule is a Terraform root module.
 type tfModule struct {
@@ -645,6 +651,61 @@ var tfTypes = map[string]tfType{
 		},
 		optional: []string{"description", "image_id", "user_data", "tags."},
 		unread:   []string{"update_default_version"},
+	},
+	"aws_ssm_parameter": {
+		// resourceParameterCreate: PutParameter (not overwriting, with the
+		// configured data type), then resourceParameterRead, which for an
+		// aws:ec2:image parameter retries GetParameter until SSM has
+		// validated the value (up to 2 minutes): only then does a launch
+		// template that names the parameter get made.
+		create: func(ctx context.Context, f *deploytest.Fixture, c tfConfig) (map[string]cty.Value, error) {
+			in := &ssm.PutParameterInput{Name: c.str("name"), Type: ssmtypes.ParameterType(c["type"]), Value: c.str("value"), DataType: c.str("data_type"),
+				Description: c.str("description"), AllowedPattern: aws.String(c["allowed_pattern"]), Overwrite: aws.Bool(false)}
+			if _, err := f.Clients.SSM.PutParameter(ctx, in); err != nil {
+				return nil, err
+			}
+			var p *ssmtypes.Parameter
+			for deadline := time.Now().Add(2 * time.Minute); p == nil; time.Sleep(50 * time.Millisecond) {
+				out, err := f.Clients.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: c.str("name"), WithDecryption: aws.Bool(true)})
+				var nf *ssmtypes.ParameterNotFound
+				switch {
+				case err == nil:
+					p = out.Parameter
+				case !errors.As(err, &nf) || c["data_type"] != "aws:ec2:image" || time.Now().After(deadline):
+					return nil, err
+				}
+			}
+			return map[string]cty.Value{"id": cty.StringVal(aws.ToString(p.Name)), "name": cty.StringVal(aws.ToString(p.Name)), "arn": cty.StringVal(aws.ToString(p.ARN))}, nil
+		},
+		read: func(ctx context.Context, f *deploytest.Fixture, out map[string]cty.Value, _ tfConfig) (map[string]string, error) {
+			name := out["name"].AsString()
+			g, err := f.Clients.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(true)})
+			if err != nil {
+				return nil, fmt.Errorf("SSM parameter %s: %v", name, err)
+			}
+			p := g.Parameter
+			s := map[string]string{"name": aws.ToString(p.Name), "arn": aws.ToString(p.ARN), "type": string(p.Type), "value": aws.ToString(p.Value),
+				"version": strconv.FormatInt(p.Version, 10)}
+			d, err := f.Clients.SSM.DescribeParameters(ctx, &ssm.DescribeParametersInput{ParameterFilters: []ssmtypes.ParameterStringFilter{{
+				Key: aws.String("Name"), Option: aws.String("Equals"), Values: []string{name}}}})
+			if err != nil || len(d.Parameters) != 1 {
+				return nil, fmt.Errorf("SSM parameter %s metadata: %v", name, err)
+			}
+			md := d.Parameters[0]
+			s["data_type"], s["description"], s["allowed_pattern"] = aws.ToString(md.DataType), aws.ToString(md.Description), aws.ToString(md.AllowedPattern)
+			s["key_id"], s["tier"] = aws.ToString(md.KeyId), string(md.Tier)
+			return s, nil
+		},
+		destroy: func(ctx context.Context, f *deploytest.Fixture, out map[string]cty.Value) error {
+			_, err := f.Clients.SSM.DeleteParameter(ctx, &ssm.DeleteParameterInput{Name: aws.String(out["name"].AsString())})
+			var nf *ssmtypes.ParameterNotFound
+			if errors.As(err, &nf) {
+				return nil
+			}
+			return err
+		},
+		// arn, data_type, key_id, tier, value and version are computed.
+		optional: []string{"description", "allowed_pattern"},
 	},
 	"aws_autoscaling_group": {
 		create: func(ctx context.Context, f *deploytest.Fixture, c tfConfig) (map[string]cty.Value, error) {
