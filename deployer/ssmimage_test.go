@@ -376,3 +376,54 @@ func TestSSMTextParameterRefused(t *testing.T) {
 		t.Errorf("the refusal made %d mutating calls", n)
 	}
 }
+
+// Ctrl-C half-way through a blue-green switch on colours whose template
+// names its image by an SSM parameter: the traffic goes back to blue, the
+// parameter never moved, and the same deploy run again finishes the job,
+// moves the parameter and puts both colours back on their version.
+func TestBlueGreenSSMInterruptedThenFinished(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	ctx := context.Background()
+	old := f.Image("bgint-1", deploytest.ImageOptions{})
+	f.ImageParameter("/app-bgint/ami", old)
+	bg := f.BlueGreen("bgint", "resolve:ssm:/app-bgint/ami", deploytest.BlueGreenOptions{Desired: 2})
+	newAMI := f.Image("bgint-2", deploytest.ImageOptions{})
+
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var ev events
+	d := newBlueGreen(f, bg, &deployer.BlueGreen{Steps: []int{50, 100}, BakeTime: time.Minute}, nil)
+	d.Events = func(e deployer.Event) {
+		ev.add(e)
+		if e.Kind == deployer.EventStep && e.Step == "switch" {
+			cancel() // Ctrl-C while half the traffic is on green
+		}
+	}
+	if _, err := d.Run(cctx, newAMI); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted deploy: %v\n%s", err, ev.messages())
+	}
+	if w := f.Weights(bg); w[bg.BlueTG] != 100 || w[bg.GreenTG] != 0 {
+		t.Errorf("weights after the interruption: %v", w)
+	}
+	if v := parameterValue(t, f, "/app-bgint/ami"); v != old {
+		t.Errorf("interrupted: /app-bgint/ami is %s, want %s", v, old)
+	}
+
+	ev = events{}
+	if _, err := newBlueGreen(f, bg, &deployer.BlueGreen{Steps: []int{50, 100}}, &ev).Run(ctx, newAMI); err != nil {
+		t.Fatalf("the same deploy again: %v\n%s", err, ev.messages())
+	}
+	if v := parameterValue(t, f, "/app-bgint/ami"); v != newAMI {
+		t.Errorf("after the rerun /app-bgint/ami is %s, want %s", v, newAMI)
+	}
+	for _, g := range []string{bg.Blue, bg.Green} {
+		if v := aws.ToString(f.Group(g).LaunchTemplate.Version); v != "1" {
+			t.Errorf("after the rerun %s is on %q, want 1", g, v)
+		}
+		if tag := f.GroupTag(g, deployer.RefTag); tag != "" {
+			t.Errorf("%s tag left on %s: %q", deployer.RefTag, g, tag)
+		}
+	}
+	checkAMIs(t, f, bg.Green, newAMI)
+}
