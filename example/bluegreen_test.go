@@ -13,6 +13,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/testenv"
+	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox/sandboxtest"
 )
 
@@ -21,22 +22,8 @@ import (
 // deploying another image in weighted steps: all traffic must end on
 // green, healthy on the new image, and nothing may be left.
 func TestBlueGreenScenario(t *testing.T) {
-	awsCLI := testenv.LookPath(t, "aws", "/usr/bin/aws")
-	sb := sandboxtest.Start(t)
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	phoenix := filepath.Join(t.TempDir(), "phoenix")
-	run(t, root, nil, "go", "build", "-o", phoenix, "./cmd/phoenix")
-
-	cfg := sandboxtest.Config(t, sb, "eu-west-1")
-	imgs, err := ec2.NewFromConfig(cfg).DescribeImages(context.Background(), &ec2.DescribeImagesInput{Owners: []string{"136693071363"},
-		Filters: []ec2types.Filter{{Name: aws.String("name"), Values: []string{"debian-12-amd64-*"}}}})
-	if err != nil || len(imgs.Images) < 2 {
-		t.Fatalf("%v %v", imgs, err)
-	}
-	oldAMI, newAMI := aws.ToString(imgs.Images[0].ImageId), aws.ToString(imgs.Images[1].ImageId)
+	sc := newScenario(t, "eu-west-1")
+	sb, root, awsCLI, phoenix, oldAMI, newAMI := sc.sb, sc.root, sc.awsCLI, sc.phoenix, sc.oldAMI, sc.newAMI
 
 	cmd := exec.Command("bash", filepath.Join(root, "example", "sandbox-bluegreen.sh"))
 	cmd.Env = append(os.Environ(),
@@ -65,21 +52,8 @@ func TestBlueGreenScenario(t *testing.T) {
 // moves the parameter once every target is healthy on the new AMI, and
 // the group stays on version 1.
 func TestImageParameterRolloutScenario(t *testing.T) {
-	awsCLI := testenv.LookPath(t, "aws", "/usr/bin/aws")
-	sb := sandboxtest.Start(t)
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	phoenix := filepath.Join(t.TempDir(), "phoenix")
-	run(t, root, nil, "go", "build", "-o", phoenix, "./cmd/phoenix")
-	cfg := sandboxtest.Config(t, sb, "us-east-1")
-	imgs, err := ec2.NewFromConfig(cfg).DescribeImages(context.Background(), &ec2.DescribeImagesInput{Owners: []string{"136693071363"},
-		Filters: []ec2types.Filter{{Name: aws.String("name"), Values: []string{"debian-12-amd64-*"}}}})
-	if err != nil || len(imgs.Images) < 2 {
-		t.Fatalf("%v %v", imgs, err)
-	}
-	oldAMI, newAMI := aws.ToString(imgs.Images[0].ImageId), aws.ToString(imgs.Images[1].ImageId)
+	sc := newScenario(t, "us-east-1")
+	sb, root, awsCLI, phoenix, oldAMI, newAMI := sc.sb, sc.root, sc.awsCLI, sc.phoenix, sc.oldAMI, sc.newAMI
 	cmd := exec.Command("bash", filepath.Join(root, "example", "sandbox-rollout.sh"))
 	cmd.Env = append(os.Environ(),
 		"AWS_ENDPOINT_URL="+sb.URL(), "AWS_CLI="+awsCLI, "AWS_REGION=us-east-1",
@@ -102,4 +76,29 @@ func TestImageParameterRolloutScenario(t *testing.T) {
 		}
 	}
 	sandboxtest.RequireEmptyInventory(t, sb)
+}
+
+// scenario is what the AWS CLI scenarios run against: a sandbox, Debian's
+// AWS CLI, the phoenix binary and two public images of the region.
+type scenario struct {
+	sb                                    *sandbox.Sandbox
+	root, awsCLI, phoenix, oldAMI, newAMI string
+}
+
+func newScenario(t *testing.T, region string) scenario {
+	t.Helper()
+	sc := scenario{awsCLI: testenv.LookPath(t, "aws", "/usr/bin/aws"), sb: sandboxtest.Start(t)}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.root, sc.phoenix = root, filepath.Join(t.TempDir(), "phoenix")
+	run(t, root, nil, "go", "build", "-o", sc.phoenix, "./cmd/phoenix")
+	imgs, err := ec2.NewFromConfig(sandboxtest.Config(t, sc.sb, region)).DescribeImages(context.Background(), &ec2.DescribeImagesInput{Owners: []string{"136693071363"},
+		Filters: []ec2types.Filter{{Name: aws.String("name"), Values: []string{"debian-12-amd64-*"}}}})
+	if err != nil || len(imgs.Images) < 2 {
+		t.Fatalf("%v %v", imgs, err)
+	}
+	sc.oldAMI, sc.newAMI = aws.ToString(imgs.Images[0].ImageId), aws.ToString(imgs.Images[1].ImageId)
+	return sc
 }
