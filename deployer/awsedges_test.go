@@ -126,6 +126,29 @@ func TestGrantKMSCreatesTheGrantOnce(t *testing.T) {
 	}
 }
 
+// revokeOnceGranted collects a deploy's events and, when the deploy has
+// made its grant (the key check has passed), revokes every grant on key:
+// the launches that follow fail as they would on AWS.
+func revokeOnceGranted(t *testing.T, f *deploytest.Fixture, key string, ev *events) func(deployer.Event) {
+	k := kms.NewFromConfig(f.Config)
+	return func(e deployer.Event) {
+		ev.add(e)
+		if e.Step != "kms" || e.Action != "granted" {
+			return
+		}
+		out, err := k.ListGrants(context.Background(), &kms.ListGrantsInput{KeyId: aws.String(key)})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for _, g := range out.Grants {
+			if _, err := k.RevokeGrant(context.Background(), &kms.RevokeGrantInput{KeyId: aws.String(key), GrantId: g.GrantId}); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+}
+
 // When launches fail anyway (here the grant is revoked once the check has
 // passed), the failure quotes the scaling activity's cause instead of a
 // bare "failed", and the group ends where it was.
@@ -136,25 +159,10 @@ func TestFailedLaunchesAreQuoted(t *testing.T) {
 	old := f.Image("revoked-1", deploytest.ImageOptions{})
 	f.Stack("revoked", old, deploytest.StackOptions{Desired: 2})
 	newAMI := f.Image("revoked-2", deploytest.ImageOptions{KMSKey: key})
-	k := kms.NewFromConfig(f.Config)
 	var ev events
 	d := newDeployer(f, "revoked", nil, &ev)
 	d.GrantKMS = true
-	d.Events = func(e deployer.Event) {
-		ev.add(e)
-		if e.Step == "kms" && e.Action == "granted" {
-			out, err := k.ListGrants(context.Background(), &kms.ListGrantsInput{KeyId: aws.String(key)})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			for _, g := range out.Grants {
-				if _, err := k.RevokeGrant(context.Background(), &kms.RevokeGrantInput{KeyId: aws.String(key), GrantId: g.GrantId}); err != nil {
-					t.Error(err)
-				}
-			}
-		}
-	}
+	d.Events = revokeOnceGranted(t, f, key, &ev)
 	res, err := d.Run(context.Background(), newAMI)
 	if deployer.OutcomeOf(err) != deployer.RolledBack {
 		t.Fatalf("outcome %v: %v (%+v)\n%s", deployer.OutcomeOf(err), err, res, ev.messages())
@@ -175,20 +183,11 @@ func TestBlueGreenColourThatCannotLaunchFailsWithTheCause(t *testing.T) {
 	old := f.Image("bgk-1", deploytest.ImageOptions{})
 	bg := f.BlueGreen("bgk", old, deploytest.BlueGreenOptions{Desired: 2})
 	newAMI := f.Image("bgk-2", deploytest.ImageOptions{KMSKey: key})
-	k := kms.NewFromConfig(f.Config)
 	var ev events
 	d := newBlueGreen(f, bg, &deployer.BlueGreen{}, &ev)
 	d.GrantKMS = true
 	d.HealthTimeout = 10 * time.Minute
-	d.Events = func(e deployer.Event) {
-		ev.add(e)
-		if e.Step == "kms" && e.Action == "granted" {
-			out, _ := k.ListGrants(context.Background(), &kms.ListGrantsInput{KeyId: aws.String(key)})
-			for _, g := range out.Grants {
-				k.RevokeGrant(context.Background(), &kms.RevokeGrantInput{KeyId: aws.String(key), GrantId: g.GrantId})
-			}
-		}
-	}
+	d.Events = revokeOnceGranted(t, f, key, &ev)
 	start := time.Now()
 	_, err := d.Run(context.Background(), newAMI)
 	if deployer.OutcomeOf(err) != deployer.RolledBack {

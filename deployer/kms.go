@@ -234,16 +234,23 @@ func (d *Deployer) checkLaunchKeys(ctx context.Context, s *Session) error {
 			s.Keys = append(s.Keys, ku)
 		}
 	}
+	return d.judgeKeys(s.Keys, "which encrypts "+s.AMI.ID)
+}
+
+// judgeKeys refuses the keys Auto Scaling's role may not use, naming
+// each with what (what the key is for) and the fix, unless grant_kms is
+// set; a key phoenix cannot read is a warning.
+func (d *Deployer) judgeKeys(kus []KeyUse, what string) error {
 	var refusals []string
-	for _, ku := range s.Keys {
+	for _, ku := range kus {
 		switch {
 		case ku.Allowed:
 		case ku.Unknown != "":
-			d.emit(Event{Kind: EventWarning, Step: "kms", Message: fmt.Sprintf("cannot tell whether Auto Scaling's role %s may use KMS key %s of %s: %s; if it may not, every launch fails (Client.InternalError: Client error on launch)", ku.Role, ku.name(), s.AMI.ID, ku.Unknown)})
+			d.emit(Event{Kind: EventWarning, Step: "kms", Message: fmt.Sprintf("cannot tell whether Auto Scaling's role %s may use KMS key %s, %s: %s; if it may not, every launch fails (Client.InternalError: Client error on launch)", ku.Role, ku.name(), what, ku.Unknown)})
 		case d.GrantKMS:
 		default:
-			refusals = append(refusals, fmt.Sprintf("KMS key %s, which encrypts %s, does not let Auto Scaling's service-linked role %s use it (%s), so every instance the group launches would fail with \"Client.InternalError: Client error on launch\"; %s",
-				ku.name(), s.AMI.ID, ku.Role, orText(ku.By, "neither the key policy nor a grant names the role"), keyFix(ku, d.Target.Region)))
+			refusals = append(refusals, fmt.Sprintf("KMS key %s, %s, does not let Auto Scaling's service-linked role %s use it (%s), so every instance the group launches would fail with \"Client.InternalError: Client error on launch\"; %s",
+				ku.name(), what, ku.Role, orText(ku.By, "neither the key policy nor a grant names the role"), keyFix(ku, d.Target.Region)))
 		}
 	}
 	if len(refusals) > 0 {
@@ -534,23 +541,13 @@ func (d *Deployer) CheckKeyForLaunches(ctx context.Context, key, what string) er
 	if err != nil {
 		return err
 	}
-	var refusals []string
+	var kus []KeyUse
 	for _, role := range roles {
 		ku, err := checkKey(ctx, d.Clients, key, role)
 		if err != nil {
 			return err
 		}
-		switch {
-		case ku.Allowed || d.GrantKMS:
-		case ku.Unknown != "":
-			d.emit(Event{Kind: EventWarning, Step: "kms", Message: fmt.Sprintf("cannot tell whether Auto Scaling's role %s may use KMS key %s (%s): %s", ku.Role, ku.name(), what, ku.Unknown)})
-		default:
-			refusals = append(refusals, fmt.Sprintf("KMS key %s (%s) does not let Auto Scaling's service-linked role %s use it (%s), so every instance launched from an image encrypted with it would fail with \"Client.InternalError: Client error on launch\"; %s",
-				ku.name(), what, ku.Role, orText(ku.By, "neither the key policy nor a grant names the role"), keyFix(ku, d.Target.Region)))
-		}
+		kus = append(kus, ku)
 	}
-	if len(refusals) > 0 {
-		return refuse("%s", strings.Join(refusals, "\n"))
-	}
-	return nil
+	return d.judgeKeys(kus, what)
 }

@@ -314,7 +314,7 @@ func (p *Promotion) checkCopy(ctx context.Context, src *sourceImage, fromAccount
 	if err != nil {
 		return copyKey{}, asRefused(err)
 	}
-	if err := to.CheckKeyForLaunches(ctx, key.keyRef(), "the key "+p.To.Environment+"'s copy would be encrypted with"); err != nil {
+	if err := to.CheckKeyForLaunches(ctx, key.keyRef(), "which "+p.To.Environment+"'s copy would be encrypted with"); err != nil {
 		return copyKey{}, asRefused(err)
 	}
 	if fromAccount != toAccount {

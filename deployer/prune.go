@@ -261,12 +261,16 @@ func readImageUses(ctx context.Context, c Clients, ids []string) (map[string][]s
 		if tv.Alias != "" && !params[parseAlias(tv.Alias).Name] {
 			name := parseAlias(tv.Alias).Name
 			params[name] = true
-			hist, err := s.parameterImages(ctx, name)
+			ip, err := s.imageParameter(ctx, tv.Alias)
 			if err != nil {
 				return fmt.Errorf("auto scaling group %q: %w", group, err)
 			}
-			for _, h := range hist {
-				use(h.ami, fmt.Sprintf("%s of SSM parameter %s, which auto scaling group %s launches from (phoenix rollback returns there)", h.what, name, group))
+			for _, v := range ip.Versions {
+				what := fmt.Sprintf("version %d", v.Version)
+				if len(v.Labels) > 0 {
+					what += " (labels " + strings.Join(v.Labels, ", ") + ")"
+				}
+				use(v.AMI, fmt.Sprintf("%s of SSM parameter %s, which auto scaling group %s launches from (phoenix rollback returns there)", what, name, group))
 			}
 		}
 		m := previousVersion.FindStringSubmatch(tv.Description)

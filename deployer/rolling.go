@@ -230,18 +230,17 @@ type rollingRun struct {
 	healthy  time.Time        // when the refresh succeeded: health_timeout runs from here
 	noop     bool             // the group already runs the AMI
 	back     bool             // rolling back: the health timer restarted
-	onDemand bool             // phoenix rollback of a finished deploy
-	// aliasBack: phoenix rollback of a finished deploy, done as a deploy
-	// of the previous AMI (for a version naming an SSM parameter, the
-	// parameter's previous image).
-	aliasBack bool
+	// redeploy: phoenix rollback of a finished deploy, done as a deploy
+	// of the previous AMI onto the current version (for a version naming
+	// an SSM parameter, of the parameter's previous image).
+	redeploy bool
 }
 
 // published: a deploy (and a rollback by redeploying the parameter's
 // previous AMI) leaves its AMI in place; a failed deploy's rollback
 // leaves the parameter where it was.
 func (run *rollingRun) published(forward bool) (string, bool) {
-	return run.ami, forward || run.aliasBack
+	return run.ami, forward || run.redeploy
 }
 
 // Begin prepares a rolling deploy.
@@ -302,7 +301,7 @@ func (r *Rolling) BeginRollback(ctx context.Context, s *Session) (Execution, err
 			return nil, err
 		}
 		s.AMI = *img
-		run.ami, run.previous, run.aliasBack = prev, s.Template, true
+		run.ami, run.previous, run.redeploy = prev, s.Template, true
 		s.Emit(Event{Kind: EventStep, Step: "rollback", Message: fmt.Sprintf("%q launches %s, which is %s; rolling back to the image before it in the parameter's history, %s", s.Target.Group, s.Template.Alias, s.Template.AMI, prev)})
 		return run, nil
 	}
@@ -342,7 +341,7 @@ func (r *Rolling) BeginRollback(ctx context.Context, s *Session) (Execution, err
 		return nil, err
 	}
 	s.AMI = *img
-	run.previous, run.ami, run.aliasBack = s.Template, prevAMI, true
+	run.previous, run.ami, run.redeploy = s.Template, prevAMI, true
 	s.Emit(Event{Kind: EventStep, Step: "rollback", Message: fmt.Sprintf("rolling %q back from %s (%s) to %s, the AMI version %s had, with a new version of the current one in which only the image changes", s.Target.Group, s.Template, s.Template.AMI, prevAMI, m[1])})
 	return run, nil
 }
@@ -678,7 +677,7 @@ func (run *rollingRun) failed(ctx context.Context, msg string) string {
 // Scaling can roll it back, else cancel it and refresh back to the
 // previous version.
 func (run *rollingRun) RollbackStep(ctx context.Context) (Step, error) {
-	if run.aliasBack {
+	if run.redeploy {
 		return run.Step(ctx)
 	}
 	s := run.s
@@ -706,9 +705,6 @@ func (run *rollingRun) RollbackStep(ctx context.Context) (Step, error) {
 			return Step{}, err
 		}
 		return Step{Name: "rollback", Refresh: rf, Health: h}, nil
-	}
-	if run.refresh == "" && run.onDemand {
-		return run.startRestore(ctx, nil)
 	}
 	if run.refresh == "" {
 		// Nothing was started: the group never left its version.

@@ -122,14 +122,9 @@ func (s *Session) imageVersionReady(ctx context.Context, p imageParam, version i
 // previousImage is the AMI the parameter held before its current value,
 // from its history: what phoenix rollback returns to.
 func (s *Session) previousImage(ctx context.Context, p imageParam, current string) (string, error) {
-	var versions []ssmtypes.ParameterHistory
-	pg := ssm.NewGetParameterHistoryPaginator(s.Clients.SSM, &ssm.GetParameterHistoryInput{Name: aws.String(p.Name)})
-	for pg.HasMorePages() {
-		out, err := pg.NextPage(ctx)
-		if err != nil {
-			return "", fmt.Errorf("reading the history of SSM parameter %s: %w", p.Name, err)
-		}
-		versions = append(versions, out.Parameters...)
+	versions, err := s.parameterHistory(ctx, p.Name)
+	if err != nil {
+		return "", err
 	}
 	// The current version is the labelled one, or the newest.
 	cur := len(versions) - 1
@@ -160,36 +155,9 @@ func (s *Session) labelVersion(ctx context.Context, p imageParam, version int64)
 const publishTimeout = 10 * time.Minute
 
 // keptParameterVersions is how many of an image parameter's newest
-// versions images prune keeps the AMIs of, as rollback targets.
+// versions status shows and images prune keeps the AMIs of, as rollback
+// targets.
 const keptParameterVersions = 5
-
-// paramImage is an AMI an image parameter names or named.
-type paramImage struct{ ami, what string }
-
-// parameterImages returns the AMIs of the parameter's newest versions and
-// of every labelled version.
-func (s *Session) parameterImages(ctx context.Context, name string) ([]paramImage, error) {
-	var versions []ssmtypes.ParameterHistory
-	pg := ssm.NewGetParameterHistoryPaginator(s.Clients.SSM, &ssm.GetParameterHistoryInput{Name: aws.String(name)})
-	for pg.HasMorePages() {
-		out, err := pg.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("reading the history of SSM parameter %s: %w", name, err)
-		}
-		versions = append(versions, out.Parameters...)
-	}
-	var out []paramImage
-	for i, v := range versions {
-		what := fmt.Sprintf("version %d", v.Version)
-		if len(v.Labels) > 0 {
-			what += " (labels " + strings.Join(v.Labels, ", ") + ")"
-		}
-		if i >= len(versions)-keptParameterVersions || len(v.Labels) > 0 {
-			out = append(out, paramImage{ami: aws.ToString(v.Value), what: what})
-		}
-	}
-	return out, nil
-}
 
 // ImageParameter is an image parameter as status shows it.
 type ImageParameter struct {
@@ -211,14 +179,9 @@ type ParameterVersion struct {
 // imageParameter reads the parameter an alias names, with its history.
 func (s *Session) imageParameter(ctx context.Context, alias string) (*ImageParameter, error) {
 	p := parseAlias(alias)
-	var versions []ssmtypes.ParameterHistory
-	pg := ssm.NewGetParameterHistoryPaginator(s.Clients.SSM, &ssm.GetParameterHistoryInput{Name: aws.String(p.Name)})
-	for pg.HasMorePages() {
-		out, err := pg.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("reading the history of SSM parameter %s: %w", p.Name, err)
-		}
-		versions = append(versions, out.Parameters...)
+	versions, err := s.parameterHistory(ctx, p.Name)
+	if err != nil {
+		return nil, err
 	}
 	ip := &ImageParameter{Name: p.Name, Selector: p.Selector}
 	for i := len(versions) - 1; i >= 0; i-- {
@@ -228,4 +191,18 @@ func (s *Session) imageParameter(ctx context.Context, alias string) (*ImageParam
 		}
 	}
 	return ip, nil
+}
+
+// parameterHistory reads every version of parameter name, oldest first.
+func (s *Session) parameterHistory(ctx context.Context, name string) ([]ssmtypes.ParameterHistory, error) {
+	var versions []ssmtypes.ParameterHistory
+	pg := ssm.NewGetParameterHistoryPaginator(s.Clients.SSM, &ssm.GetParameterHistoryInput{Name: aws.String(name)})
+	for pg.HasMorePages() {
+		out, err := pg.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading the history of SSM parameter %s: %w", name, err)
+		}
+		versions = append(versions, out.Parameters...)
+	}
+	return versions, nil
 }

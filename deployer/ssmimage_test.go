@@ -23,16 +23,6 @@ import (
 // (image_id = "resolve:ssm:/web/ami"), as infrastructure code that leaves
 // the image to phoenix writes them.
 
-// parameterValue reads ref (name or name:selector).
-func parameterValue(t *testing.T, f *deploytest.Fixture, ref string) string {
-	t.Helper()
-	out, err := f.Clients.SSM.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String(ref)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return aws.ToString(out.Parameter.Value)
-}
-
 // imageIDAsWritten is a launch template version's ImageId without
 // resolving an alias: what infrastructure code wrote.
 func imageIDAsWritten(t *testing.T, f *deploytest.Fixture, template, ref string) string {
@@ -67,7 +57,7 @@ func TestDeployMovesTheSSMParameter(t *testing.T) {
 
 			check := func(what, want string) {
 				t.Helper()
-				if v := parameterValue(t, f, param); v != want {
+				if v := f.ParameterValue(param); v != want {
 					t.Errorf("%s: %s is %s, want %s", what, param, v, want)
 				}
 				if v := aws.ToString(f.Group(group).LaunchTemplate.Version); v != tc.ref {
@@ -94,7 +84,7 @@ func TestDeployMovesTheSSMParameter(t *testing.T) {
 				ev.add(e)
 				if e.Refresh != nil && e.Refresh.Status == "InProgress" {
 					mu.Lock()
-					whileRefreshing = append(whileRefreshing, parameterValue(t, f, param))
+					whileRefreshing = append(whileRefreshing, f.ParameterValue(param))
 					mu.Unlock()
 				}
 			}
@@ -152,7 +142,7 @@ func TestDeployMovesTheSSMParameterLabel(t *testing.T) {
 	if _, err := newDeployer(f, "ssm-label", nil, &ev).Run(context.Background(), newAMI); err != nil {
 		t.Fatalf("deploy: %v\n%s", err, ev.messages())
 	}
-	if v := parameterValue(t, f, "/app-label/ami:live"); v != newAMI {
+	if v := f.ParameterValue("/app-label/ami:live"); v != newAMI {
 		t.Errorf("label live names %s, want %s\n%s", v, newAMI, ev.messages())
 	}
 	checkAMIs(t, f, "ssm-label", newAMI)
@@ -251,7 +241,7 @@ func TestBlueGreenMovesTheSSMParameter(t *testing.T) {
 	bad := f.Image("bgssm-3", deploytest.ImageOptions{Health: "fail"})
 	check := func(what, want string) {
 		t.Helper()
-		if v := parameterValue(t, f, "/app-bg/ami"); v != want {
+		if v := f.ParameterValue("/app-bg/ami"); v != want {
 			t.Errorf("%s: /app-bg/ami is %s, want %s", what, v, want)
 		}
 		for _, g := range []string{bg.Blue, bg.Green} {
@@ -327,7 +317,7 @@ func TestSSMGroupInterruptedThenRolledBack(t *testing.T) {
 	if _, err := d.Run(ctx, newAMI); err == nil || !strings.Contains(err.Error(), "rolling back instance refresh") {
 		t.Fatalf("interrupted deploy: %v\n%s", err, ev.messages())
 	}
-	if v := parameterValue(t, f, "/app-int/ami"); v != old {
+	if v := f.ParameterValue("/app-int/ami"); v != old {
 		t.Errorf("interrupted: /app-int/ami is %s, want %s", v, old)
 	}
 	if tag := f.GroupTag("ssm-int", deployer.RefTag); tag != "1;1" {
@@ -340,7 +330,7 @@ func TestSSMGroupInterruptedThenRolledBack(t *testing.T) {
 	if v := aws.ToString(f.Group("ssm-int").LaunchTemplate.Version); v != "1" {
 		t.Errorf("after the rollback the group is on %q, want 1\n%s", v, rb.messages())
 	}
-	if v := parameterValue(t, f, "/app-int/ami"); v != old {
+	if v := f.ParameterValue("/app-int/ami"); v != old {
 		t.Errorf("after the rollback /app-int/ami is %s, want %s", v, old)
 	}
 	if tag := f.GroupTag("ssm-int", deployer.RefTag); tag != "" {
@@ -406,7 +396,7 @@ func TestBlueGreenSSMInterruptedThenFinished(t *testing.T) {
 	if w := f.Weights(bg); w[bg.BlueTG] != 100 || w[bg.GreenTG] != 0 {
 		t.Errorf("weights after the interruption: %v", w)
 	}
-	if v := parameterValue(t, f, "/app-bgint/ami"); v != old {
+	if v := f.ParameterValue("/app-bgint/ami"); v != old {
 		t.Errorf("interrupted: /app-bgint/ami is %s, want %s", v, old)
 	}
 
@@ -414,7 +404,7 @@ func TestBlueGreenSSMInterruptedThenFinished(t *testing.T) {
 	if _, err := newBlueGreen(f, bg, &deployer.BlueGreen{Steps: []int{50, 100}}, &ev).Run(ctx, newAMI); err != nil {
 		t.Fatalf("the same deploy again: %v\n%s", err, ev.messages())
 	}
-	if v := parameterValue(t, f, "/app-bgint/ami"); v != newAMI {
+	if v := f.ParameterValue("/app-bgint/ami"); v != newAMI {
 		t.Errorf("after the rerun /app-bgint/ami is %s, want %s", v, newAMI)
 	}
 	for _, g := range []string{bg.Blue, bg.Green} {

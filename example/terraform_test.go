@@ -40,6 +40,16 @@ type terraformCase struct {
 // version path, with a rolling group and with blue-green colours, and the
 // SSM parameter path (image_id = "resolve:ssm:/web/ami" in the launch
 // template, phoenix moving the parameter) with a rolling group.
+// launchBeforeTerminate is the rolling strategy the rolling cases use:
+// new instances start before old ones go.
+func launchBeforeTerminate(t *testing.T) deployer.Strategy {
+	r, _, errs := deployer.RollingSettings{MinHealthyPercentage: aws.Int(100), MaxHealthyPercentage: aws.Int(150)}.Rolling()
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	return r
+}
+
 var terraformCases = []terraformCase{{
 	name:     "launch-template-version/rolling",
 	dir:      "terraform",
@@ -47,14 +57,8 @@ var terraformCases = []terraformCase{{
 	target: func(m *tfModule) deployer.Target {
 		return deployer.Target{Group: m.out("aws_autoscaling_group.web", "name")}
 	},
-	strategy: func(t *testing.T) deployer.Strategy {
-		r, _, errs := deployer.RollingSettings{MinHealthyPercentage: aws.Int(100), MaxHealthyPercentage: aws.Int(150)}.Rolling()
-		if len(errs) > 0 {
-			t.Fatal(errs)
-		}
-		return r
-	},
-	during: "started instance refresh",
+	strategy: launchBeforeTerminate,
+	during:   "started instance refresh",
 }, {
 	name:     "launch-template-version/blue-green",
 	dir:      "terraform/blue-green",
@@ -75,14 +79,8 @@ var terraformCases = []terraformCase{{
 	target: func(m *tfModule) deployer.Target {
 		return deployer.Target{Group: m.out("aws_autoscaling_group.web", "name")}
 	},
-	strategy: func(t *testing.T) deployer.Strategy {
-		r, _, errs := deployer.RollingSettings{MinHealthyPercentage: aws.Int(100), MaxHealthyPercentage: aws.Int(150)}.Rolling()
-		if len(errs) > 0 {
-			t.Fatal(errs)
-		}
-		return r
-	},
-	during: "started instance refresh",
+	strategy: launchBeforeTerminate,
+	during:   "started instance refresh",
 }}
 
 // TestTerraformOwnsTheShape creates the resources of each case's module in
@@ -137,7 +135,7 @@ func runTerraformCase(t *testing.T, tc terraformCase) {
 			if ami != alias {
 				t.Errorf("%s of %s names %s, want %s", ref, template, ami, alias)
 			}
-			ami = parameterValue(t, f, m.out(tc.param, "name"))
+			ami = f.ParameterValue(m.out(tc.param, "name"))
 		}
 		return ami
 	}
@@ -247,7 +245,7 @@ func runTerraformCase(t *testing.T, tc terraformCase) {
 		}
 		if tc.param != "" {
 			name := m.out(tc.param, "name")
-			if v := parameterValue(t, f, name); v != step.ami {
+			if v := f.ParameterValue(name); v != step.ami {
 				t.Errorf("after the %s, SSM parameter %s names %s, want %s", step.name, name, v, step.ami)
 			}
 			if after := parameterHistory(t, f, name); step.want == deployer.RolledBack && len(after) != len(history) {
@@ -314,16 +312,6 @@ func runTerraformCase(t *testing.T, tc terraformCase) {
 			}
 		}
 	}
-}
-
-// parameterValue is what SSM parameter name names now.
-func parameterValue(t *testing.T, f *deploytest.Fixture, name string) string {
-	t.Helper()
-	out, err := f.Clients.SSM.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String(name)})
-	if err != nil {
-		t.Fatalf("reading SSM parameter %s: %v", name, err)
-	}
-	return aws.ToString(out.Parameter.Value)
 }
 
 // parameterHistory is every version of SSM parameter name.

@@ -14,7 +14,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
@@ -503,13 +502,7 @@ func TestKilledDeployOnImageParameterGroupIsFinishedByARerun(t *testing.T) {
     min_healthy_percentage = 50
   }
 `)
-	param := func() string {
-		out, err := f.Clients.SSM.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String("/app-killed/ami")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return aws.ToString(out.Parameter.Value)
-	}
+	param := func() string { return f.ParameterValue("/app-killed/ami") }
 	p := startPhoenix(t, bin, x.args("deploy")...)
 	p.waitOutput(t, "[refresh] refresh InProgress")
 	p.signal(t, syscall.SIGKILL)

@@ -402,6 +402,16 @@ func (f *Fixture) ImageParameter(name, ami string, labels ...string) {
 	}
 }
 
+// ParameterValue reads SSM parameter ref (a name, or name:selector).
+func (f *Fixture) ParameterValue(ref string) string {
+	f.T.Helper()
+	out, err := f.Clients.SSM.GetParameter(context.Background(), &ssm.GetParameterInput{Name: aws.String(ref)})
+	if err != nil {
+		f.T.Fatalf("reading SSM parameter %s: %v", ref, err)
+	}
+	return aws.ToString(out.Parameter.Value)
+}
+
 // DeleteLocks deletes the lock parameters phoenix keeps for group (one
 // stays after every deploy, released).
 func (f *Fixture) DeleteLocks(group string) {
