@@ -1,6 +1,10 @@
 package deployer
 
-import "context"
+import (
+	"context"
+	"testing"
+	"time"
+)
 
 // LockForTest takes d's lock as a deploy does, and returns what gives it
 // back.
@@ -11,4 +15,12 @@ func LockForTest(ctx context.Context, d *Deployer) (func(), error) {
 		return nil, err
 	}
 	return func() { d.releaseLock(s) }, nil
+}
+
+// SetSnapshotInUseLimitForTest shortens how long a prune retries a
+// snapshot still in use, until t ends; t must not be parallel.
+func SetSnapshotInUseLimitForTest(t testing.TB, d time.Duration) {
+	old := snapshotInUseLimit
+	snapshotInUseLimit = d
+	t.Cleanup(func() { snapshotInUseLimit = old })
 }

@@ -15,6 +15,8 @@ import (
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/inuse"
 )
 
 // FamilyTag marks an image as a member of a family whatever its name.
@@ -78,6 +80,26 @@ type PruneImage struct {
 	Error string `json:"error,omitempty"`
 }
 
+// Tags prune puts on the snapshots it is about to delete, before it
+// deregisters their image: EC2 may refuse DeleteSnapshot for a while after
+// DeregisterImage (InvalidSnapshot.InUse), and a snapshot left behind that
+// way, or by an interrupted prune, is found again by the next prune of the
+// family and deleted then.
+const (
+	PrunedFromTag   = "phoenix:pruned-from"
+	PrunedFamilyTag = "phoenix:pruned-family"
+)
+
+// PruneSnapshot is a snapshot an earlier prune of the family left behind:
+// its image is gone and no other image uses it.
+type PruneSnapshot struct {
+	ID string `json:"id"`
+	// Image is the deregistered AMI it backed.
+	Image   string `json:"image"`
+	Deleted bool   `json:"deleted,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
 // PruneSummary counts what a pruning decided and did.
 type PruneSummary struct {
 	Region string `json:"region"`
@@ -91,12 +113,18 @@ type PruneSummary struct {
 	Deregistered     int `json:"deregistered"`
 	SnapshotsDeleted int `json:"snapshots_deleted"`
 	Failed           int `json:"failed"`
+	// LeftBehind counts the snapshots earlier prunes left behind that
+	// this one found; SnapshotsDeleted counts those it deleted too.
+	LeftBehind int `json:"left_behind"`
 }
 
 // PruneResult is a pruning: every image of the family, newest first.
 type PruneResult struct {
 	PruneSummary
 	Images []PruneImage `json:"images"`
+	// LeftBehindSnapshots are the snapshots earlier prunes of the family
+	// left behind.
+	LeftBehindSnapshots []PruneSnapshot `json:"left_behind_snapshots,omitempty"`
 }
 
 // PruneImages deregisters the images of a family that are neither among
@@ -138,6 +166,10 @@ func PruneImages(ctx context.Context, c Clients, o PruneOptions) (*PruneResult, 
 		return res, asRefused(err)
 	}
 	res.Images = decidePrune(family, owned, o.Keep, uses)
+	if res.LeftBehindSnapshots, err = leftBehind(ctx, c, o.Family, owned); err != nil {
+		return res, asRefused(err)
+	}
+	res.LeftBehind = len(res.LeftBehindSnapshots)
 	for _, im := range res.Images {
 		if im.Action == PruneKeep {
 			res.Kept++
@@ -149,6 +181,44 @@ func PruneImages(ctx context.Context, c Clients, o PruneOptions) (*PruneResult, 
 		return res, nil
 	}
 	return res, applyPrune(ctx, c, res)
+}
+
+// leftBehind lists the snapshots earlier prunes of family tagged and could
+// not delete (or were stopped before deleting): those whose image is gone
+// and that back no image the account still owns.
+func leftBehind(ctx context.Context, c Clients, family string, owned []ec2types.Image) ([]PruneSnapshot, error) {
+	images := map[string]bool{}
+	backed := map[string]bool{}
+	for _, im := range owned {
+		images[aws.ToString(im.ImageId)] = true
+		for _, snap := range snapshotIDs(im) {
+			backed[snap] = true
+		}
+	}
+	var out []PruneSnapshot
+	p := ec2.NewDescribeSnapshotsPaginator(c.EC2, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"},
+		Filters: []ec2types.Filter{{Name: aws.String("tag:" + PrunedFamilyTag), Values: []string{family}}}})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("describing the snapshots earlier prunes of %s left behind: %w", family, err)
+		}
+		for _, snap := range page.Snapshots {
+			id := aws.ToString(snap.SnapshotId)
+			from := ""
+			for _, t := range snap.Tags {
+				if aws.ToString(t.Key) == PrunedFromTag {
+					from = aws.ToString(t.Value)
+				}
+			}
+			if images[from] || backed[id] {
+				continue
+			}
+			out = append(out, PruneSnapshot{ID: id, Image: from})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
 }
 
 // ownedImages lists every image the caller owns in the region, deprecated
@@ -510,17 +580,22 @@ func applyPrune(ctx context.Context, c Clients, res *PruneResult) error {
 			return fmt.Errorf("pruning %s interrupted (%w) before %s: run it again to go on", res.Family, err, im.ID)
 		}
 		var errs []string
-		if _, err := c.EC2.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(im.ID)}); err != nil {
+		var snaps []string // deleted after this image
+		for _, snap := range im.Snapshots {
+			if last[snap] == i {
+				snaps = append(snaps, snap)
+			}
+		}
+		if err := markForPrune(ctx, c, res.Family, im.ID, snaps); err != nil {
+			errs = append(errs, err.Error())
+		} else if _, err := c.EC2.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(im.ID)}); err != nil {
 			errs = append(errs, fmt.Sprintf("deregistering: %v", err))
 		} else {
 			im.Deregistered = true
 			res.Deregistered++
-			for _, snap := range im.Snapshots {
-				if last[snap] != i {
-					continue
-				}
-				if _, err := c.EC2.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(snap)}); err != nil {
-					errs = append(errs, fmt.Sprintf("deleting snapshot %s (left behind: delete it by hand): %v", snap, err))
+			for _, snap := range snaps {
+				if err := deleteSnapshot(ctx, c, snap); err != nil {
+					errs = append(errs, fmt.Sprintf("deleting snapshot %s (left behind, tagged %s=%s: the next prune of %s deletes it): %v", snap, PrunedFamilyTag, res.Family, res.Family, err))
 					continue
 				}
 				im.DeletedSnapshots = append(im.DeletedSnapshots, snap)
@@ -533,8 +608,59 @@ func applyPrune(ctx context.Context, c Clients, res *PruneResult) error {
 			failed = append(failed, im.ID+": "+im.Error)
 		}
 	}
+	var snapFailed []string
+	for i := range res.LeftBehindSnapshots {
+		sn := &res.LeftBehindSnapshots[i]
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("pruning %s interrupted (%w) before snapshot %s: run it again to go on", res.Family, err, sn.ID)
+		}
+		if err := deleteSnapshot(ctx, c, sn.ID); err != nil && inuse.Code(err) != "InvalidSnapshot.NotFound" {
+			sn.Error = err.Error()
+			res.Failed++
+			snapFailed = append(snapFailed, sn.ID+": "+sn.Error)
+			continue
+		}
+		sn.Deleted = true
+		res.SnapshotsDeleted++
+	}
+	var msgs []string
 	if len(failed) > 0 {
-		return fmt.Errorf("pruning %s: %d of %d images failed: %s", res.Family, len(failed), res.ToDeregister, strings.Join(failed, "; "))
+		msgs = append(msgs, fmt.Sprintf("%d of %d images failed: %s", len(failed), res.ToDeregister, strings.Join(failed, "; ")))
+	}
+	if len(snapFailed) > 0 {
+		msgs = append(msgs, fmt.Sprintf("%d of %d snapshots earlier prunes left behind failed: %s", len(snapFailed), len(res.LeftBehindSnapshots), strings.Join(snapFailed, "; ")))
+	}
+	if len(msgs) > 0 {
+		return fmt.Errorf("pruning %s: %s", res.Family, strings.Join(msgs, "; "))
+	}
+	return nil
+}
+
+// snapshotInUseLimit is how long a prune retries a snapshot EC2 still
+// says is in use after its image was deregistered.
+var snapshotInUseLimit = inuse.Limit
+
+// deleteSnapshot deletes a snapshot, retrying while EC2 still says it is
+// in use, as the builder's cleanup does.
+func deleteSnapshot(ctx context.Context, c Clients, id string) error {
+	return inuse.Retry(ctx, snapshotInUseLimit, func() error {
+		_, err := c.EC2.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(id)})
+		return err
+	})
+}
+
+// markForPrune tags the snapshots to be deleted after image, before the
+// image is deregistered, so that one left behind is found again.
+func markForPrune(ctx context.Context, c Clients, family, image string, snaps []string) error {
+	if len(snaps) == 0 {
+		return nil
+	}
+	_, err := c.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: snaps, Tags: []ec2types.Tag{
+		{Key: aws.String(PrunedFromTag), Value: aws.String(image)},
+		{Key: aws.String(PrunedFamilyTag), Value: aws.String(family)},
+	}})
+	if err != nil {
+		return fmt.Errorf("tagging its snapshots %s before deregistering it (so that one left behind is found again; nothing changed): %w", strings.Join(snaps, ", "), err)
 	}
 	return nil
 }

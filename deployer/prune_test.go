@@ -316,3 +316,71 @@ func TestPruneKeepsTheTargetOfARefresh(t *testing.T) {
 		t.Errorf("after the refresh\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestPruneFindsSnapshotsLeftBehind: EC2 may refuse DeleteSnapshot for a
+// while after DeregisterImage (InvalidSnapshot.InUse). A prune retries;
+// one that gives up reports the snapshot, and the next prune of the family
+// finds it again and deletes it. Not parallel: it shortens the retry.
+func TestPruneFindsSnapshotsLeftBehind(t *testing.T) {
+	f := deploytest.New(t, nil, region)
+	ctx := context.Background()
+	old := f.Image("batch-1", deploytest.ImageOptions{})
+	f.Image("batch-2", deploytest.ImageOptions{})
+	snaps := f.OwnedImages()[old]
+	if len(snaps) == 0 {
+		t.Fatal("no snapshots")
+	}
+	// The snapshots stay in use for 3 s (300 s at the tests' time scale);
+	// the prune retries for 300 ms.
+	if err := f.SB.SetTiming(sandbox.TimingProfile{Seconds: map[string]float64{"snapshot_in_use": 300}}); err != nil {
+		t.Fatal(err)
+	}
+	deployer.SetSnapshotInUseLimitForTest(t, 300*time.Millisecond)
+	prune := func(dry bool) (*deployer.PruneResult, error) {
+		return deployer.PruneImages(ctx, f.Clients, deployer.PruneOptions{Family: "batch", Keep: 1, DryRun: dry})
+	}
+	res, err := prune(false)
+	if err == nil || !strings.Contains(err.Error(), "1 of 1 images failed") || !strings.Contains(err.Error(), "InvalidSnapshot.InUse") ||
+		!strings.Contains(err.Error(), "the next prune of batch deletes it") {
+		t.Fatalf("err = %v", err)
+	}
+	if res.Deregistered != 1 || res.SnapshotsDeleted != 0 || res.Failed != 1 || !res.Images[1].Deregistered {
+		t.Errorf("first prune: %+v %+v", res.PruneSummary, res.Images)
+	}
+	if _, ok := f.OwnedImages()[old]; ok {
+		t.Errorf("%s is still registered", old)
+	}
+	left := f.OwnedSnapshots()
+	for _, s := range snaps {
+		if !left[s] {
+			t.Fatalf("snapshot %s is gone, though EC2 said it was in use", s)
+		}
+	}
+	// Still in use: the next prune finds them and fails again, saying so.
+	res, err = prune(false)
+	if err == nil || !strings.Contains(err.Error(), "snapshots earlier prunes left behind failed") || res.LeftBehind != len(snaps) {
+		t.Fatalf("second prune: %v %+v", err, res.PruneSummary)
+	}
+	// A dry run lists them and changes nothing.
+	res, err = prune(true)
+	if err != nil || res.LeftBehind != len(snaps) || res.LeftBehindSnapshots[0].Image != old || res.LeftBehindSnapshots[0].Deleted {
+		t.Fatalf("dry run: %v %+v %+v", err, res.PruneSummary, res.LeftBehindSnapshots)
+	}
+	// Once EC2 lets go of them, the next prune deletes them.
+	f.WaitFor("the snapshots to be deletable", 10*time.Second, func() (bool, string) {
+		res, err = prune(false)
+		return err == nil, fmt.Sprint(err)
+	})
+	if res.LeftBehind != len(snaps) || res.SnapshotsDeleted != len(snaps) || res.Deregistered != 0 || !res.LeftBehindSnapshots[0].Deleted {
+		t.Errorf("last prune: %+v %+v", res.PruneSummary, res.LeftBehindSnapshots)
+	}
+	left = f.OwnedSnapshots()
+	for _, s := range snaps {
+		if left[s] {
+			t.Errorf("snapshot %s is still there", s)
+		}
+	}
+	if res, err = prune(false); err != nil || res.LeftBehind != 0 {
+		t.Errorf("a prune after: %v %+v", err, res.PruneSummary)
+	}
+}

@@ -69,12 +69,7 @@ func TestAmazonEBSTemplateChainsPhoenixDeploy(t *testing.T) {
 	}
 	im := imgs.Images[0]
 	defer func() {
-		e.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: im.ImageId})
-		for _, bd := range im.BlockDeviceMappings {
-			if bd.Ebs != nil && bd.Ebs.SnapshotId != nil {
-				e.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: bd.Ebs.SnapshotId})
-			}
-		}
+		e.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: im.ImageId, DeleteAssociatedSnapshots: aws.Bool(true)})
 	}()
 	if !aws.ToBool(im.BlockDeviceMappings[0].Ebs.Encrypted) {
 		t.Errorf("the AMI is not encrypted")

@@ -196,15 +196,8 @@ func requireEncryptedImages(b *testing.B, sb *sandbox.Sandbox, name string, keys
 				b.Fatalf("%s: snapshot %s of %s not encrypted under %s (encrypted %v, key %s)", region, aws.ToString(s.SnapshotId), name, key, aws.ToBool(s.Encrypted), aws.ToString(s.KmsKeyId))
 			}
 		}
-		if _, err := e.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: im.ImageId}); err != nil {
+		if _, err := e.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: im.ImageId, DeleteAssociatedSnapshots: aws.Bool(true)}); err != nil {
 			b.Fatal(err)
-		}
-		for _, bd := range im.BlockDeviceMappings {
-			if bd.Ebs != nil && bd.Ebs.SnapshotId != nil {
-				if _, err := e.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: bd.Ebs.SnapshotId}); err != nil {
-					b.Fatal(err)
-				}
-			}
 		}
 	}
 	// The keys stay for the next bake; nothing else may.

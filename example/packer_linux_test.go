@@ -94,8 +94,7 @@ func TestExampleTemplateBakesHardenedImage(t *testing.T) {
 	im := imgs.Images[0]
 	snap := aws.ToString(im.BlockDeviceMappings[0].Ebs.SnapshotId)
 	defer func() {
-		e.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: im.ImageId})
-		e.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(snap)})
+		e.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: im.ImageId, DeleteAssociatedSnapshots: aws.Bool(true)})
 	}()
 	tags := map[string]string{}
 	for _, tg := range im.Tags {

@@ -151,10 +151,7 @@ func TestExampleTemplateBuildsOnTheSandbox(t *testing.T) {
 		if err != nil || len(snaps.Snapshots) != 1 || !aws.ToBool(snaps.Snapshots[0].Encrypted) || aws.ToString(snaps.Snapshots[0].KmsKeyId) != key {
 			t.Errorf("%s: snapshot %s not encrypted with %s: %v %+v", region, snap, key, err, snaps)
 		}
-		if _, err := e.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: im.ImageId}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(snap)}); err != nil {
+		if _, err := e.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: im.ImageId, DeleteAssociatedSnapshots: aws.Bool(true)}); err != nil {
 			t.Fatal(err)
 		}
 	}

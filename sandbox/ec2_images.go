@@ -755,6 +755,21 @@ func ec2DeregisterImage(c *call) (any, *APIError) {
 	}
 	im.State, im.readyAt = "deregistered", time.Time{}
 	c.w.collectLayers()
+	if !deleteSnaps {
+		// EC2 is eventually consistent: for a while after DeregisterImage,
+		// DeleteSnapshot on the image's snapshots can still answer
+		// InvalidSnapshot.InUse, and a client retries. AWS documents no
+		// length; the sandbox holds the snapshots for the timing profile's
+		// snapshot_in_use (docs/sandbox.md).
+		// https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
+		// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSnapshot.html
+		until := c.w.now().Add(c.w.timing.d("snapshot_in_use"))
+		for _, b := range im.BlockDevices {
+			if s := c.r.Snapshots[b.SnapshotID]; s != nil && s.OwnerID == AccountID && !s.Builtin {
+				s.inUseUntil, s.inUseBy = until, im.ID
+			}
+		}
+	}
 	var results []*X
 	if deleteSnaps {
 		for _, b := range im.BlockDevices {
@@ -1235,6 +1250,9 @@ func ec2DeleteSnapshot(c *call) (any, *APIError) {
 	}
 	if im := c.r.snapshotUser(s.ID, ""); im != nil {
 		return nil, errf("InvalidSnapshot.InUse", "The snapshot %s is currently in use by %s", s.ID, im.ID)
+	}
+	if c.w.now().Before(s.inUseUntil) {
+		return nil, errf("InvalidSnapshot.InUse", "The snapshot %s is currently in use by %s", s.ID, s.inUseBy)
 	}
 	delete(c.r.Snapshots, s.ID)
 	return okReturn(), nil

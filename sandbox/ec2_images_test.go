@@ -594,9 +594,19 @@ func TestImageSharingAttributesAndDeprecation(t *testing.T) {
 		t.Fatal(err)
 	}
 	imgDeregister(t, c, plainAMI)
-	if _, err := c.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(encSnap)}); err != nil {
-		t.Fatal(err)
+	// For a while after DeregisterImage, EC2 still says the snapshot is in
+	// use (snapshot_in_use: 30 s, 300 ms at the tests' scale); then it goes.
+	_, err = c.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(encSnap)}, imgNoRetry)
+	if imgCode(err) != "InvalidSnapshot.InUse" || !strings.Contains(err.Error(), encAMI) {
+		t.Fatalf("DeleteSnapshot just after DeregisterImage: %v", err)
 	}
+	imgPoll(t, "the snapshot to be deletable", func() bool {
+		_, err := c.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(encSnap)}, imgNoRetry)
+		if err != nil && imgCode(err) != "InvalidSnapshot.InUse" {
+			t.Fatal(err)
+		}
+		return err == nil
+	})
 	_, err = c.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(plainSnap)}, imgNoRetry)
 	if imgCode(err) != "InvalidSnapshot.NotFound" {
 		t.Fatalf("deleted snapshot: %v", err)

@@ -149,6 +149,10 @@ type Snapshot struct {
 	Created     time.Time
 	readyAt     time.Time
 	layerOp     *pending // the runtime freezing the layer (CreateImage)
+	// inUseUntil and inUseBy: DeleteSnapshot answers InvalidSnapshot.InUse
+	// until then, a while after inUseBy was deregistered.
+	inUseUntil time.Time
+	inUseBy    string
 	// CreateVolumePermissions says who may create volumes from the
 	// snapshot (UserIDs, Groups "all"); ModifySnapshotAttribute.
 	CreateVolumePermissions LaunchPermissions

@@ -32,6 +32,7 @@ func DefaultTiming() map[string]time.Duration {
 		"refresh_pending":        5 * time.Second,  // Pending -> InProgress
 		"refresh_cancel":         10 * time.Second, // Cancelling -> Cancelled
 		"kms_grant":              0,
+		"snapshot_in_use":        30 * time.Second, // DeregisterImage -> its snapshots may be deleted
 		"ssm_image_validation":   20 * time.Second, // an aws:ec2:image PutParameter -> the version is visible (or dropped)
 		"ssm_recreate_after":     30 * time.Second, // DeleteParameter -> the name may be created again
 	}

@@ -164,11 +164,20 @@ SNAP=$(aws ec2 describe-images --image-ids "$AMI" --query 'Images[0].BlockDevice
 aws ec2 describe-snapshots --snapshot-ids "$SNAP" --query 'Snapshots[0].[SnapshotId,Encrypted,KmsKeyId]' | sed 's/^/    snapshot: /'
 
 echo "==> Removing the baked AMIs, their snapshots and the keys"
+# EC2 may say a snapshot is still in use for a while after its AMI is
+# deregistered (InvalidSnapshot.InUse): try again for up to a minute.
+delete_snapshot() {
+  for _ in $(seq 60); do
+    aws ec2 delete-snapshot --region "$1" --snapshot-id "$2" 2>/dev/null && return
+    sleep 1
+  done
+  aws ec2 delete-snapshot --region "$1" --snapshot-id "$2"
+}
 for region in us-east-1 eu-west-1; do
   for id in $(aws ec2 describe-images --region "$region" --owners self --query 'Images[].ImageId'); do
     snaps=$(aws ec2 describe-images --region "$region" --image-ids "$id" --query 'Images[0].BlockDeviceMappings[].Ebs.SnapshotId')
     aws ec2 deregister-image --region "$region" --image-id "$id"
-    for s in $snaps; do aws ec2 delete-snapshot --region "$region" --snapshot-id "$s"; done
+    for s in $snaps; do delete_snapshot "$region" "$s"; done
   done
   for alias in $(aws kms list-aliases --region "$region" --query 'Aliases[?starts_with(AliasName, `alias/images`)].AliasName'); do
     key=$(aws kms describe-key --region "$region" --key-id "$alias" --query KeyMetadata.KeyId)

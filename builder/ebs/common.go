@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -16,6 +15,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/awstag"
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/inuse"
 )
 
 // sourceImage is what the build knows of its source AMI.
@@ -185,24 +185,13 @@ func deleteImages(ctx context.Context, cl *clients, regions []string, amis map[s
 
 // retryInUse retries f while AWS says the resource is still in use (a
 // snapshot right after its AMI was deregistered, a security group while
-// its instance terminates), for up to two minutes.
+// its instance terminates), for up to inuse.Limit.
 func retryInUse(ctx context.Context, f func() error) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	delay := 200 * time.Millisecond
-	for {
+	return inuse.Retry(ctx, inuse.Limit, func() error {
 		err := f()
-		code := apiCode(err)
-		if err == nil || (code != "InvalidSnapshot.InUse" && code != "DependencyViolation") || time.Now().After(deadline) {
-			return err
+		if inuse.Codes[apiCode(err)] {
+			log.Printf("[DEBUG] %v; retrying", err)
 		}
-		log.Printf("[DEBUG] %v; retrying in %s", err, delay)
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(delay):
-		}
-		if delay < 5*time.Second {
-			delay *= 2
-		}
-	}
+		return err
+	})
 }

@@ -178,7 +178,7 @@ func TestImagesPrune(t *testing.T) {
 			t.Errorf("image line %s", l)
 		}
 	}
-	if want := `{"type":"prune","region":"eu-west-1","family":"web","keep":2,"dry_run":false,"kept":4,"to_deregister":0,"deregistered":0,"snapshots_deleted":0,"failed":0}`; lines[4] != want {
+	if want := `{"type":"prune","region":"eu-west-1","family":"web","keep":2,"dry_run":false,"kept":4,"to_deregister":0,"deregistered":0,"snapshots_deleted":0,"failed":0,"left_behind":0}`; lines[4] != want {
 		t.Errorf("summary\n%s\nwant\n%s", lines[4], want)
 	}
 }
@@ -221,5 +221,63 @@ job: deregistered 1 of 2 images, deleted 1 snapshot, kept 1; 1 failed
 	}
 	if _, ok := after[ids[1]]; ok {
 		t.Errorf("%s is still registered", ids[1])
+	}
+}
+
+// TestImagesPruneLeftBehindSnapshot: a snapshot an earlier prune tagged
+// and could not delete (its image deregistered, EC2 still saying it was in
+// use) is listed by the next prune, dry run or not, and deleted.
+func TestImagesPruneLeftBehindSnapshot(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, testRegion)
+	ctx := context.Background()
+	gone := f.Image("cron-1", deploytest.ImageOptions{})
+	kept := f.Image("cron-2", deploytest.ImageOptions{})
+	snaps := f.OwnedImages()[gone]
+	// What an interrupted prune leaves: the tags, the image gone, the
+	// snapshot kept (and in use for a while yet).
+	if _, err := f.Clients.EC2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: snaps, Tags: []ec2types.Tag{
+		{Key: aws.String(deployer.PrunedFromTag), Value: aws.String(gone)}, {Key: aws.String(deployer.PrunedFamilyTag), Value: aws.String("cron")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Clients.EC2.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(gone)}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, f, "none", "")
+	owner := map[string]string{}
+	for _, s := range snaps {
+		owner[s] = "cron-1"
+	}
+	var n normalizer
+	n.normalize(gone + " " + kept)
+	for _, dry := range []bool{true, false} {
+		args := []string{"images", "prune", "staging", "--config", cfg, "--family", "cron", "--keep", "1"}
+		if dry {
+			args = append(args, "--dry-run")
+		}
+		out, code, err := runCLI(ctx, args...)
+		if code != 0 {
+			t.Fatalf("exit %d: %v\n%s", code, err, out)
+		}
+		got := normalizeSnapshots(n.normalize(out), owner)
+		want := `  keep        ami-2 (cron-2): newest 1
+  delete      snap-of-cron-1: left behind by an earlier prune (its image ami-1 is gone)
+cron: deregistered 0 images, deleted 1 snapshot, kept 1
+`
+		if dry {
+			want = `  keep        ami-2 (cron-2): newest 1
+  delete      snap-of-cron-1: left behind by an earlier prune (its image ami-1 is gone)
+cron: dry run: would deregister 0 images and delete 1 snapshot, keep 1
+`
+		}
+		if _, rest, _ := strings.Cut(got, "\n"); rest != want {
+			t.Errorf("dry run %v: output\n%s\nwant\n%s", dry, got, want)
+		}
+	}
+	left := f.OwnedSnapshots()
+	for _, s := range snaps {
+		if left[s] {
+			t.Errorf("snapshot %s is still there", s)
+		}
 	}
 }

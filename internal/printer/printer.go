@@ -89,6 +89,12 @@ func (p *jsonPrinter) Prune(r *deployer.PruneResult) {
 			deployer.PruneImage
 		}{"image", im})
 	}
+	for _, sn := range r.LeftBehindSnapshots {
+		p.write(struct {
+			Type string `json:"type"`
+			deployer.PruneSnapshot
+		}{"left_behind_snapshot", sn})
+	}
 	p.write(struct {
 		Type string `json:"type"`
 		deployer.PruneSummary
@@ -325,9 +331,16 @@ func (p *textPrinter) Prune(r *deployer.PruneResult) {
 		}
 		p.line("%s", l)
 	}
+	for _, sn := range r.LeftBehindSnapshots {
+		l := fmt.Sprintf("  %-10s  %s: left behind by an earlier prune (its image %s is gone)", "delete", sn.ID, sn.Image)
+		if sn.Error != "" {
+			l += ": failed: " + sn.Error
+		}
+		p.line("%s", l)
+	}
 	switch {
 	case r.DryRun:
-		snaps := 0
+		snaps := len(r.LeftBehindSnapshots)
 		for _, im := range r.Images {
 			if im.Action == deployer.PruneDeregister {
 				snaps += len(im.Snapshots)

@@ -71,7 +71,8 @@ func TestUnknownFormat(t *testing.T) {
 
 func pruneResult() *deployer.PruneResult {
 	return &deployer.PruneResult{
-		PruneSummary: deployer.PruneSummary{Region: "eu-west-1", Family: "web", Keep: 1, Kept: 2, ToDeregister: 2, Deregistered: 1, SnapshotsDeleted: 1, Failed: 1},
+		PruneSummary:        deployer.PruneSummary{Region: "eu-west-1", Family: "web", Keep: 1, Kept: 2, ToDeregister: 2, Deregistered: 1, SnapshotsDeleted: 2, Failed: 2, LeftBehind: 2},
+		LeftBehindSnapshots: []deployer.PruneSnapshot{{ID: "snap-7", Image: "ami-7", Deleted: true}, {ID: "snap-8", Image: "ami-8", Error: "InvalidSnapshot.InUse"}},
 		Images: []deployer.PruneImage{
 			{ID: "ami-3", Name: "web-3", State: "available", Created: at, Action: deployer.PruneKeep, Reasons: []string{"newest 1"}},
 			{ID: "ami-2", Name: "web-2", State: "available", Created: at, Action: deployer.PruneKeep, Reasons: []string{"in use by auto scaling group web (launch template lt-1 version 4)", "running on i-1"}},
@@ -91,7 +92,9 @@ func TestPruneText(t *testing.T) {
   keep        ami-2 (web-2): in use by auto scaling group web (launch template lt-1 version 4); running on i-1
   deregister  ami-1 (web-1): snapshots snap-1
   deregister  ami-0 (web-0): no snapshots: failed: deregistering: boom
-web: deregistered 1 of 2 images, deleted 1 snapshot, kept 2; 1 failed
+  delete      snap-7: left behind by an earlier prune (its image ami-7 is gone)
+  delete      snap-8: left behind by an earlier prune (its image ami-8 is gone): failed: InvalidSnapshot.InUse
+web: deregistered 1 of 2 images, deleted 2 snapshots, kept 2; 2 failed
 `
 	if out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
@@ -101,13 +104,18 @@ web: deregistered 1 of 2 images, deleted 1 snapshot, kept 2; 1 failed
 	for i := range r.Images {
 		r.Images[i].Error, r.Images[i].Deregistered, r.Images[i].DeletedSnapshots = "", false, nil
 	}
+	for i := range r.LeftBehindSnapshots {
+		r.LeftBehindSnapshots[i].Error, r.LeftBehindSnapshots[i].Deleted = "", false
+	}
 	p.Prune(r)
 	want = `Pruning image family web in eu-west-1: keeping the newest 1 and every image in use (dry run: nothing is changed)
   keep        ami-3 (web-3): newest 1
   keep        ami-2 (web-2): in use by auto scaling group web (launch template lt-1 version 4); running on i-1
   deregister  ami-1 (web-1): snapshots snap-1
   deregister  ami-0 (web-0): no snapshots
-web: dry run: would deregister 2 images and delete 1 snapshot, keep 2
+  delete      snap-7: left behind by an earlier prune (its image ami-7 is gone)
+  delete      snap-8: left behind by an earlier prune (its image ami-8 is gone)
+web: dry run: would deregister 2 images and delete 3 snapshots, keep 2
 `
 	if out.String() != want {
 		t.Errorf("dry run: got\n%s\nwant\n%s", out.String(), want)
@@ -122,7 +130,9 @@ func TestPruneJSON(t *testing.T) {
 {"type":"image","id":"ami-2","name":"web-2","state":"available","created":"2026-11-25T22:00:00Z","action":"keep","reasons":["in use by auto scaling group web (launch template lt-1 version 4)","running on i-1"]}
 {"type":"image","id":"ami-1","name":"web-1","state":"available","created":"2026-11-25T22:00:00Z","action":"deregister","snapshots":["snap-1"],"deregistered":true,"deleted_snapshots":["snap-1"]}
 {"type":"image","id":"ami-0","name":"web-0","state":"failed","created":"2026-11-25T22:00:00Z","action":"deregister","error":"deregistering: boom"}
-{"type":"prune","region":"eu-west-1","family":"web","keep":1,"dry_run":false,"kept":2,"to_deregister":2,"deregistered":1,"snapshots_deleted":1,"failed":1}
+{"type":"left_behind_snapshot","id":"snap-7","image":"ami-7","deleted":true}
+{"type":"left_behind_snapshot","id":"snap-8","image":"ami-8","error":"InvalidSnapshot.InUse"}
+{"type":"prune","region":"eu-west-1","family":"web","keep":1,"dry_run":false,"kept":2,"to_deregister":2,"deregistered":1,"snapshots_deleted":2,"failed":2,"left_behind":2}
 `
 	if out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
