@@ -45,6 +45,12 @@ type BlueGreen struct {
 	// KeepOldFor keeps the old colour running at weight 0 for this long
 	// after a switch, for an instant rollback; 0 scales it to zero at once.
 	KeepOldFor time.Duration
+	// ReturnHome ends every deploy on blue (the target's asg): once the
+	// new AMI has passed the gate on green, blue comes up on it, takes the
+	// traffic back in one move, and green returns to the capacity it had,
+	// so that the groups and the rule end as the infrastructure code set
+	// them (docs/terraform.md).
+	ReturnHome bool
 }
 
 // PinTag marks a group whose minimum phoenix raised to the live colour's
@@ -74,6 +80,8 @@ func (b *BlueGreen) Validate() []error {
 	}
 	if b.KeepOldFor < 0 || b.KeepOldFor > maxKeepOldFor {
 		bad("keep_old_for %s must be between 0s and 168h", b.KeepOldFor)
+	} else if b.KeepOldFor > 0 && b.ReturnHome {
+		bad("keep_old_for %s: with return_home both colours end on the new AMI, so there is no old colour to keep warm; leave keep_old_for out (phoenix rollback then deploys the previous AMI)", b.KeepOldFor)
 	}
 	return errs
 }
@@ -95,9 +103,12 @@ func (b *BlueGreen) summary() string {
 	if b.BakeTime > 0 {
 		parts = append(parts, "bake "+b.BakeTime.String()+" each")
 	}
-	if b.KeepOldFor > 0 {
+	switch {
+	case b.ReturnHome:
+		parts = append(parts, "then back to blue")
+	case b.KeepOldFor > 0:
 		parts = append(parts, "old colour kept warm for "+b.KeepOldFor.String())
-	} else {
+	default:
 		parts = append(parts, "old colour scaled to zero")
 	}
 	return strings.Join(parts, ", ")
@@ -440,6 +451,41 @@ type bgRun struct {
 	bakeStep  int       // the share the bake is for
 	finished  bool      // traffic has moved and the new colour is unpinned
 	scheduled string    // a scale-in scheduled on the new colour to delete first
+
+	// With return_home: start is each colour's capacity when the deploy
+	// began (nil when it began away from blue); homeward is set once the
+	// AMI has passed the gate on green and the run goes back to blue,
+	// whose version then is version; outVersion is green's.
+	start      map[string]capacity
+	homeward   bool
+	homeFailed bool // the way back to blue failed: the AMI stays live on green
+	outVersion *TemplateVersion
+}
+
+// capacity is a group's minimum, maximum and desired capacity.
+type capacity struct{ min, max, desired int32 }
+
+func capacityOf(c *colour) capacity {
+	return capacity{aws.ToInt32(c.Group.MinSize), aws.ToInt32(c.Group.MaxSize), aws.ToInt32(c.Group.DesiredCapacity)}
+}
+
+// home is the colour return_home ends on.
+const home = "blue"
+
+// steps and bakeTime are the switch's: the way back to blue moves all
+// traffic at once, without a bake, as the AMI has passed the gate.
+func (run *bgRun) steps() []int {
+	if run.homeward {
+		return []int{100}
+	}
+	return run.b.steps()
+}
+
+func (run *bgRun) bakeTime() time.Duration {
+	if run.homeward {
+		return 0
+	}
+	return run.b.BakeTime
 }
 
 // Begin prepares a blue-green deploy.
@@ -453,7 +499,21 @@ func (b *BlueGreen) Begin(ctx context.Context, s *Session) (Execution, error) {
 		return nil, refuse("%s splits traffic: %s %d%%, %s %d%% (a switch to %s, pinned by %s, was cut short): run phoenix rollback to return all traffic to %s, or deploy %s again to finish the switch",
 			s.ruleName(), live.label(), st.share(live), idle.label(), st.share(idle), idle.ami(), idle.Pin, live.Name, idle.ami())
 	}
+	if b.ReturnHome && live.Name == home {
+		run.start = map[string]capacity{live.Name: capacityOf(live), idle.Name: capacityOf(idle)}
+	}
 	if !split && live.ami() == s.AMI.ID {
+		if b.ReturnHome && live.Name != home {
+			// A deploy that passed the gate but did not get back to
+			// blue (stopped, or blue did not come up): go home now.
+			run.homeward, run.outVersion = true, live.Template
+			run.newName, run.oldName, run.capacity = idle.Name, live.Name, live.desired()
+			s.Emit(Event{Kind: EventStep, Step: "home", Message: fmt.Sprintf("%s runs %s with all traffic: going back to %s (return_home)", live.label(), s.AMI.ID, idle.label())})
+			if run.scheduled, err = s.scheduledScaleIn(ctx, idle.group()); err != nil {
+				return nil, err
+			}
+			return run, nil
+		}
 		run.noop, run.newName, run.oldName = true, live.Name, idle.Name
 		return run, nil
 	}
@@ -507,6 +567,9 @@ func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
 		return nil, err
 	}
 	if !split && live.ami() == s.AMI.ID {
+		if b.ReturnHome && live.Name != home {
+			return b.planHome(live, idle, nil), nil
+		}
 		return []Change{{Action: "keep", Detail: fmt.Sprintf("the live colour %s already runs %s: no switch; the deploy only checks health", live.label(), s.AMI.ID)}}, nil
 	}
 	n := live.desired()
@@ -530,6 +593,10 @@ func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
 		}
 		ch = append(ch, Change{Action: "switch", Detail: d})
 	}
+	if b.ReturnHome && idle.Name != home {
+		ch = append(ch, Change{Action: "on failure", Detail: fmt.Sprintf("before the AMI has passed the gate: all traffic back to %s at once, %s scaled to 0 and unpinned", live.label(), idle.Name)})
+		return append(ch, b.planHome(idle, live, live)...), nil
+	}
 	ch = append(ch, Change{Action: "unpin", Detail: fmt.Sprintf("%s: minimum %d, maximum %d (the live colour's)", idle.label(), aws.ToInt32(live.Group.MinSize), max(aws.ToInt32(live.Group.MaxSize), int32(n)))})
 	if b.KeepOldFor > 0 {
 		ch = append(ch, Change{Action: "schedule", Detail: fmt.Sprintf("%s to scale to 0 after keep_old_for %s (scheduled action %s); until then phoenix rollback moves traffic back in one call", live.label(), b.KeepOldFor, ScaleInAction)})
@@ -538,6 +605,28 @@ func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
 	}
 	ch = append(ch, Change{Action: "on failure", Detail: fmt.Sprintf("all traffic back to %s at once, %s scaled to 0 and unpinned", live.label(), idle.Name)})
 	return ch, nil
+}
+
+// planHome is return_home's way back from green to blue once the AMI has
+// passed the gate there; start is blue as the deploy finds it (nil when
+// blue is not live now, and its limits are not known).
+func (b *BlueGreen) planHome(green, blue, start *colour) []Change {
+	n := blue.desired()
+	if start == nil {
+		n = green.desired()
+	}
+	back := fmt.Sprintf("minimum %d, desired %d, maximum %d, as it is now", aws.ToInt32(green.Group.MinSize), green.desired(), aws.ToInt32(green.Group.MaxSize))
+	limits := fmt.Sprintf("minimum %d, maximum %d, as it is now", aws.ToInt32(blue.Group.MinSize), aws.ToInt32(blue.Group.MaxSize))
+	if start == nil {
+		back, limits = "minimum 0, desired 0", fmt.Sprintf("minimum %d, maximum %d (%s's)", aws.ToInt32(green.Group.MinSize), max(aws.ToInt32(green.Group.MaxSize), int32(n)), green.Name)
+	}
+	return []Change{
+		{Action: "home", Detail: fmt.Sprintf("return_home: with all traffic on %s, %s to 0 and up again to %d on the new AMI, minimum pinned, until every target is healthy", green.label(), blue.label(), n)},
+		{Action: "switch", Detail: fmt.Sprintf("%s 100%% at once, %s 0%%", blue.Name, green.Name)},
+		{Action: "unpin", Detail: fmt.Sprintf("%s: %s", blue.label(), limits)},
+		{Action: "scale", Detail: fmt.Sprintf("%s back to %s, unpinned", green.label(), back)},
+		{Action: "on failure", Detail: fmt.Sprintf("on the way back: all traffic stays on %s (the AMI passed the gate there), %s scaled to 0", green.label(), blue.Name)},
+	}
 }
 
 // latestVersionOf is the template's latest version number, for the plan.
@@ -675,7 +764,7 @@ func (run *bgRun) Step(ctx context.Context) (Step, error) {
 			}
 			return Step{Name: "health", Health: h, Progress: fmt.Sprintf("%s at weight 0 in %s: %d/%d healthy on %s", nw.label(), nw.TG.Name, h.Healthy, run.capacity, run.ami)}, nil
 		}
-		return run.moveTo(ctx, st, nw, run.b.steps()[0], h)
+		return run.moveTo(ctx, st, nw, run.steps()[0], h)
 	}
 	// 4. Traffic moves; each step bakes while health is watched.
 	if !h.OK() {
@@ -684,17 +773,24 @@ func (run *bgRun) Step(ctx context.Context) (Step, error) {
 	if run.bakeStart.IsZero() || run.bakeStep != share {
 		run.bakeStart, run.bakeStep = s.Now(), share
 	}
-	if baked := s.Now().Sub(run.bakeStart); baked < run.b.BakeTime {
-		return Step{Name: "bake", Health: h, Progress: fmt.Sprintf("%s at %d%%: healthy (%d/%d), baking %s of %s", nw.label(), share, h.Healthy, h.Total, baked.Round(time.Second), run.b.BakeTime)}, nil
+	if baked := s.Now().Sub(run.bakeStart); baked < run.bakeTime() {
+		return Step{Name: "bake", Health: h, Progress: fmt.Sprintf("%s at %d%%: healthy (%d/%d), baking %s of %s", nw.label(), share, h.Healthy, h.Total, baked.Round(time.Second), run.bakeTime())}, nil
 	}
-	for _, next := range run.b.steps() {
+	for _, next := range run.steps() {
 		if next > share {
 			return run.moveTo(ctx, st, nw, next, h)
 		}
 	}
 	// 5. All traffic is on the new colour: unpin it with the old one's
-	// limits, then retire the old colour.
+	// limits, then retire the old colour. With return_home the AMI has
+	// now passed the gate on green: the run goes back to blue.
+	if run.b.ReturnHome && !run.homeward && nw.Name != home {
+		return run.turnHome(nw, old), nil
+	}
 	in := &autoscaling.UpdateAutoScalingGroupInput{MinSize: old.Group.MinSize, MaxSize: aws.Int32(max(aws.ToInt32(old.Group.MaxSize), int32(nw.desired())))}
+	if c, ok := run.start[nw.Name]; ok && run.homeward {
+		in.MinSize, in.MaxSize = aws.Int32(c.min), aws.Int32(max(c.max, int32(nw.desired())))
+	}
 	if err := run.update(ctx, nw, in); err != nil {
 		return Step{State: StepFailed, Name: "unpin", Message: err.Error()}, nil
 	}
@@ -702,7 +798,26 @@ func (run *bgRun) Step(ctx context.Context) (Step, error) {
 		return Step{State: StepFailed, Name: "unpin", Message: err.Error()}, nil
 	}
 	run.finished, run.bakeStart = true, s.Now()
-	return Step{Name: "unpin", Action: fmt.Sprintf("unpinned %s: minimum %d, maximum %d, as %s had", nw.label(), aws.ToInt32(in.MinSize), aws.ToInt32(in.MaxSize), old.Name)}, nil
+	as := "as " + old.Name + " had"
+	if _, ok := run.start[nw.Name]; ok && run.homeward {
+		as = "as it had before the deploy"
+	}
+	return Step{Name: "unpin", Action: fmt.Sprintf("unpinned %s: minimum %d, maximum %d, %s", nw.label(), aws.ToInt32(in.MinSize), aws.ToInt32(in.MaxSize), as)}, nil
+}
+
+// turnHome starts the way back to blue once the AMI has all traffic on
+// green and has passed the gate there: blue comes up on it (on the same
+// version when the colours share a template) while green, still pinned,
+// serves; then the traffic moves back at once and green returns to its
+// capacity.
+func (run *bgRun) turnHome(green, blue *colour) Step {
+	run.homeward, run.outVersion = true, run.version
+	run.oldName, run.newName, run.capacity = green.Name, blue.Name, green.desired()
+	if blue.Template == nil || blue.Template.ID != run.version.ID {
+		run.version = nil
+	}
+	run.scaledAt, run.bakeStart, run.bakeStep = time.Time{}, time.Time{}, 0
+	return Step{Name: "home", Action: fmt.Sprintf("%s passed the gate on %s with all traffic; return_home: %s comes up on it, then takes the traffic back", run.ami, green.label(), blue.label())}
 }
 
 // maxLaunchFailures is how many failed launches of a colour fail a
@@ -734,6 +849,9 @@ func (run *bgRun) retire(ctx context.Context, st *bgState, old, nw *colour) (Ste
 		return Step{Name: "retire", Health: h}, nil
 	}
 	done := fmt.Sprintf("all traffic on %s: every target healthy on %s (%d/%d)", nw.label(), run.ami, h.Healthy, h.Total)
+	if run.homeward {
+		return run.retireAway(ctx, old, h, done)
+	}
 	if run.b.KeepOldFor > 0 {
 		at := s.Now().Add(run.b.KeepOldFor).UTC()
 		_, err := s.Clients.AutoScaling.PutScheduledUpdateGroupAction(ctx, &autoscaling.PutScheduledUpdateGroupActionInput{
@@ -751,6 +869,30 @@ func (run *bgRun) retire(ctx context.Context, st *bgState, old, nw *colour) (Ste
 	}
 	s.Emit(Event{Kind: EventStep, Step: "retire", Action: "scaled", Message: fmt.Sprintf("scaling %s to 0", old.label())})
 	return Step{State: StepDone, Name: "retire", Health: h, Message: done + fmt.Sprintf("; %s scaling to 0", old.label())}, nil
+}
+
+// retireAway returns green, which served while blue came back, to the
+// capacity it had when the deploy began (to 0 when that is not known),
+// and unpins it.
+func (run *bgRun) retireAway(ctx context.Context, green *colour, h *Health, done string) (Step, error) {
+	in := &autoscaling.UpdateAutoScalingGroupInput{MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0)}
+	if c, ok := run.start[green.Name]; ok {
+		in.MinSize, in.MaxSize, in.DesiredCapacity = aws.Int32(c.min), aws.Int32(c.max), aws.Int32(c.desired)
+	}
+	if err := run.update(ctx, green, in); err != nil {
+		return Step{State: StepDone, Name: "retire", Health: h, Message: fmt.Sprintf("%s; returning %s to its capacity failed, set it by hand: %v", done, green.label(), err)}, nil
+	}
+	if green.Pin != "" {
+		if err := run.tag(ctx, green, ""); err != nil {
+			return Step{State: StepDone, Name: "retire", Health: h, Message: fmt.Sprintf("%s; unpinning %s failed, delete its %s tag by hand: %v", done, green.label(), PinTag, err)}, nil
+		}
+	}
+	maxSize := green.Group.MaxSize
+	if in.MaxSize != nil {
+		maxSize = in.MaxSize
+	}
+	run.s.Emit(Event{Kind: EventStep, Step: "retire", Action: "scaled", Message: fmt.Sprintf("%s back to minimum %d, desired %d, maximum %d, unpinned", green.label(), aws.ToInt32(in.MinSize), aws.ToInt32(in.DesiredCapacity), aws.ToInt32(maxSize))})
+	return Step{State: StepDone, Name: "retire", Health: h, Message: done + fmt.Sprintf("; back home: %s returned to its capacity", green.label())}, nil
 }
 
 // settle is a deploy of the AMI already live. A pin on the live colour
@@ -793,9 +935,15 @@ func (run *bgRun) createVersion(ctx context.Context, old, nw *colour) (Step, err
 	if nw.Template.ID != src.ID {
 		src = nw.Template
 	}
+	replaced := old.Template
+	if run.homeward {
+		// Blue's version with the AMI replaces blue's own, which
+		// phoenix rollback returns to.
+		replaced = nw.Template
+	}
 	out, err := run.s.Clients.EC2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
 		LaunchTemplateId: aws.String(src.ID), SourceVersion: aws.String(strconv.FormatInt(src.Version, 10)),
-		VersionDescription: aws.String(versionDescription(run.ami, old.Template)),
+		VersionDescription: aws.String(versionDescription(run.ami, replaced)),
 		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(run.ami)},
 	})
 	if err != nil {
@@ -842,6 +990,7 @@ func (run *bgRun) RollbackStep(ctx context.Context) (Step, error) {
 	if run.warm {
 		return run.warmRollback(ctx, st, old, nw)
 	}
+	run.homeFailed = run.homeward
 	if step, acted := run.restore(ctx, st, old, nw); acted {
 		return step, nil
 	}
@@ -850,7 +999,11 @@ func (run *bgRun) RollbackStep(ctx context.Context) (Step, error) {
 		return Step{}, err
 	}
 	if h.OK() {
-		return Step{State: StepDone, Name: "rollback", Health: h, Message: fmt.Sprintf("all traffic on %s (%s): every target healthy (%d/%d)", old.label(), old.ami(), h.Healthy, h.Total)}, nil
+		msg := fmt.Sprintf("all traffic on %s (%s): every target healthy (%d/%d)", old.label(), old.ami(), h.Healthy, h.Total)
+		if run.homeFailed {
+			msg = fmt.Sprintf("%s passed the gate and serves from %s, but going back to %s failed: all traffic stays on %s, every target healthy (%d/%d); deploy %s again to go back to %s (return_home)", run.ami, old.label(), nw.label(), old.Name, h.Healthy, h.Total, run.ami, nw.Name)
+		}
+		return Step{State: StepDone, Name: "rollback", Health: h, Message: msg}, nil
 	}
 	if run.scaledAt.IsZero() || !run.finished {
 		run.scaledAt, run.finished = run.s.Now(), true
@@ -883,6 +1036,23 @@ func (run *bgRun) restore(ctx context.Context, st *bgState, old, nw *colour) (St
 			return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, true
 		}
 		return Step{Name: "rollback", Action: fmt.Sprintf("unpinned %s", nw.label())}, true
+	}
+	if run.homeward && old.Pin != "" {
+		// Green keeps the traffic, as after a deploy without
+		// return_home: blue's limits, no pin.
+		in := &autoscaling.UpdateAutoScalingGroupInput{}
+		if c, ok := run.start[nw.Name]; ok {
+			in.MinSize, in.MaxSize = aws.Int32(c.min), aws.Int32(max(c.max, int32(old.desired())))
+		}
+		if in.MinSize != nil {
+			if err := run.update(ctx, old, in); err != nil {
+				return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, true
+			}
+		}
+		if err := run.tag(ctx, old, ""); err != nil {
+			return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, true
+		}
+		return Step{Name: "rollback", Action: fmt.Sprintf("unpinned %s: it keeps the traffic", old.label())}, true
 	}
 	return Step{}, false
 }
@@ -980,7 +1150,9 @@ func (run *bgRun) isNoop() bool { return run.noop }
 // that deploys the previous AMI each leave run.ami serving; a failed
 // deploy's rollback leaves the old colour's image.
 func (run *bgRun) published(forward bool) (string, bool) {
-	return run.ami, forward || run.warm
+	// On the way back to blue the AMI has passed the gate on green: it
+	// stays published whatever happens to blue.
+	return run.ami, forward || run.warm || run.homeward
 }
 
 // publishFirst: a warm rollback moves the image parameter back before the
@@ -998,6 +1170,12 @@ func (r *rollbackRun) published(forward bool) (string, bool) {
 // goes back to the warm colour's version.
 func (run *bgRun) settled(success bool) (good, discard *TemplateVersion) {
 	switch {
+	case run.homeFailed:
+		// The AMI serves from green, on the version made for it.
+		if run.version != nil && run.version != run.outVersion {
+			return run.outVersion, run.version
+		}
+		return run.outVersion, nil
 	case run.warm:
 		return run.version, run.previous
 	case run.noop:

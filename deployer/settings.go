@@ -171,6 +171,13 @@ type BlueGreenSettings struct {
 	// for a rollback in one call, as a duration; a scheduled action scales
 	// it to zero afterwards. Defaults to 0s: it scales to zero at once.
 	KeepOldFor string `hcl:"keep_old_for,optional"`
+	// End every deploy back on the asg colour (blue): once the new image
+	// has passed the gate on the other colour, blue comes up on it, takes
+	// all traffic back, and the other colour returns to the capacity it
+	// had, so each colour's capacity and the rule's weights end as the
+	// infrastructure code set them. A second switch per deploy; no
+	// keep_old_for. Defaults to false.
+	ReturnHome *bool `hcl:"return_home,optional"`
 	// How long the new colour may take to be healthy in its target group,
 	// as a duration. Defaults to 15m.
 	HealthTimeout string `hcl:"health_timeout,optional"`
@@ -187,6 +194,9 @@ func (s *BlueGreenSettings) Override(o BlueGreenSettings) {
 	if o.KeepOldFor != "" {
 		s.KeepOldFor = o.KeepOldFor
 	}
+	if o.ReturnHome != nil {
+		s.ReturnHome = o.ReturnHome
+	}
 	if o.HealthTimeout != "" {
 		s.HealthTimeout = o.HealthTimeout
 	}
@@ -195,7 +205,7 @@ func (s *BlueGreenSettings) Override(o BlueGreenSettings) {
 // BlueGreen turns the settings into the strategy and the health timeout,
 // reporting every problem as a *SettingError.
 func (s BlueGreenSettings) BlueGreen() (*BlueGreen, time.Duration, []error) {
-	b := &BlueGreen{Steps: s.Steps}
+	b := &BlueGreen{Steps: s.Steps, ReturnHome: s.ReturnHome != nil && *s.ReturnHome}
 	var errs []error
 	dur := func(setting, v string, dst *time.Duration) bool { return parseDuration(setting, v, dst, &errs) }
 	dur("bake_time", s.BakeTime, &b.BakeTime)

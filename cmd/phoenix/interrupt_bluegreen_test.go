@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
@@ -163,6 +164,35 @@ func TestBlueGreenDeployInterruptedAtEachPhase(t *testing.T) {
 			t.Errorf("rollback: exit %d\n%s", code, out)
 		}
 		x.requireWhole(t, "blue", x.old, "after phoenix rollback")
+		logIfFailed(t, out)
+	})
+
+	// return_home: a SIGKILL while blue comes back leaves the vetted AMI
+	// serving from green; the same deploy again goes home, and the groups
+	// end with the capacities they had.
+	t.Run("return_home killed on the way back then rerun", func(t *testing.T) {
+		t.Parallel()
+		x := newBGInterruptFixture(t, "bg-home")
+		blue, green := x.Group(x.bg.Blue), x.Group(x.bg.Green)
+		deploy := x.deploy("--return-home", "--bake-time", "0s")
+		p := startPhoenix(t, bin, deploy...)
+		p.waitOutput(t, "scaled blue ("+x.bg.Blue+") to 2 on")
+		p.signal(t, syscall.SIGKILL)
+		p.wait(t, time.Minute)
+		if w := x.Weights(x.bg); w[x.bg.GreenTG] != 100 || w[x.bg.BlueTG] != 0 {
+			t.Fatalf("weights %v after the kill, want all on green", w)
+		}
+		out, code := runPhoenix(t, bin, deploy...)
+		if code != exitOK || !strings.Contains(out, "green ("+x.bg.Green+") runs "+x.new+" with all traffic: going back to blue ("+x.bg.Blue+") (return_home)") {
+			t.Errorf("rerun: exit %d\n%s", code, out)
+		}
+		x.requireWhole(t, "blue", x.new, "after the rerun")
+		for _, g := range []struct{ before, after astypes.AutoScalingGroup }{{blue, x.Group(x.bg.Blue)}, {green, x.Group(x.bg.Green)}} {
+			if aws.ToInt32(g.after.MinSize) != aws.ToInt32(g.before.MinSize) || aws.ToInt32(g.after.MaxSize) != aws.ToInt32(g.before.MaxSize) || aws.ToInt32(g.after.DesiredCapacity) != aws.ToInt32(g.before.DesiredCapacity) {
+				t.Errorf("%s: min/max/desired %d/%d/%d, before the deploy %d/%d/%d", aws.ToString(g.after.AutoScalingGroupName), aws.ToInt32(g.after.MinSize), aws.ToInt32(g.after.MaxSize), aws.ToInt32(g.after.DesiredCapacity),
+					aws.ToInt32(g.before.MinSize), aws.ToInt32(g.before.MaxSize), aws.ToInt32(g.before.DesiredCapacity))
+			}
+		}
 		logIfFailed(t, out)
 	})
 }

@@ -68,6 +68,7 @@ type rollingOptions struct {
 	Strategy         string
 	Steps            []int
 	KeepOldFor       string
+	ReturnHome       bool
 	MinHealthy       int
 	MaxHealthy       int
 	InstanceWarmup   string
@@ -89,6 +90,7 @@ func (o *rollingOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.Strategy, "strategy", "", "rolling or blue-green (default: the environment's, else rolling)")
 	f.IntSliceVar(&o.Steps, "steps", nil, "blue-green: percentages of traffic moved to the new colour in turn, e.g. 10,50,100")
 	f.StringVar(&o.KeepOldFor, "keep-old-for", "", "blue-green: keep the old colour warm this long after the switch, e.g. 1h")
+	f.BoolVar(&o.ReturnHome, "return-home", false, "blue-green: end on the asg colour, with both colours' capacities as they were (return_home)")
 	f.IntVar(&o.MinHealthy, "min-healthy-percentage", 90, "percentage of the group kept in service during the refresh (0-100)")
 	f.IntVar(&o.MaxHealthy, "max-healthy-percentage", 100, "percentage the group may grow to during the refresh (100-200)")
 	f.StringVar(&o.InstanceWarmup, "instance-warmup", "", "warmup of a new instance, e.g. 5m (default: the group's)")
@@ -142,12 +144,15 @@ func (o *rollingOptions) blueGreen() deployer.BlueGreenSettings {
 	if o.flags.Changed("steps") {
 		s.Steps = o.Steps
 	}
+	if o.flags.Changed("return-home") {
+		s.ReturnHome = &o.ReturnHome
+	}
 	s.KeepOldFor, s.BakeTime, s.HealthTimeout = o.KeepOldFor, o.BakeTime, o.HealthTimeout
 	return s
 }
 
 // blueGreenOnly are the flags rolling has no use for.
-var blueGreenOnly = []string{"steps", "keep-old-for"}
+var blueGreenOnly = []string{"steps", "keep-old-for", "return-home"}
 
 func strategyName(kind string) string {
 	if kind == "" {

@@ -58,6 +58,11 @@ type Config struct {
 	// the switch, for a rollback in one call, as a duration. Defaults to
 	// 0s: it scales to zero at once.
 	KeepOldFor string `mapstructure:"keep_old_for"`
+	// Blue-green: end every deploy back on `asg` (blue) once the new AMI
+	// has passed the gate on `peer_asg`, so the colours' capacities and
+	// the rule's weights end as the infrastructure code set them. Defaults
+	// to false.
+	ReturnHome *bool `mapstructure:"return_home"`
 	// Refuse an AMI with unencrypted EBS snapshots.
 	RequireEncrypted bool `mapstructure:"require_encrypted"`
 	// Create the KMS grant that Auto Scaling's service-linked role needs
@@ -149,7 +154,7 @@ func (c *Config) strategyKind(env string) string {
 func (c *Config) strategy(base deployer.StrategySettings) deployer.StrategySettings {
 	base.Kind = c.strategyKind(base.Kind)
 	base.Rolling.Override(c.RollingSettings)
-	base.BlueGreen.Override(deployer.BlueGreenSettings{Steps: c.Steps, BakeTime: c.BakeTime, KeepOldFor: c.KeepOldFor, HealthTimeout: c.HealthTimeout})
+	base.BlueGreen.Override(deployer.BlueGreenSettings{Steps: c.Steps, BakeTime: c.BakeTime, KeepOldFor: c.KeepOldFor, ReturnHome: c.ReturnHome, HealthTimeout: c.HealthTimeout})
 	return base
 }
 
@@ -163,6 +168,9 @@ func (c *Config) rollingOnly(kind string) []error {
 		}
 		if c.KeepOldFor != "" {
 			errs = append(errs, fmt.Errorf("keep_old_for is a blue-green setting; the strategy is %s", kind))
+		}
+		if c.ReturnHome != nil {
+			errs = append(errs, fmt.Errorf("return_home is a blue-green setting; the strategy is %s", kind))
 		}
 		return errs
 	}

@@ -38,6 +38,7 @@ type FlatConfig struct {
 	Rule                 *string                   `mapstructure:"rule" cty:"rule" hcl:"rule"`
 	Steps                []int                     `mapstructure:"steps" cty:"steps" hcl:"steps"`
 	KeepOldFor           *string                   `mapstructure:"keep_old_for" cty:"keep_old_for" hcl:"keep_old_for"`
+	ReturnHome           *bool                     `mapstructure:"return_home" cty:"return_home" hcl:"return_home"`
 	RequireEncrypted     *bool                     `mapstructure:"require_encrypted" cty:"require_encrypted" hcl:"require_encrypted"`
 	GrantKMS             *bool                     `mapstructure:"grant_kms" cty:"grant_kms" hcl:"grant_kms"`
 	PollInterval         *string                   `mapstructure:"poll_interval" cty:"poll_interval" hcl:"poll_interval"`
@@ -92,6 +93,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"rule":                       &hcldec.AttrSpec{Name: "rule", Type: cty.String, Required: false},
 		"steps":                      &hcldec.AttrSpec{Name: "steps", Type: cty.List(cty.Number), Required: false},
 		"keep_old_for":               &hcldec.AttrSpec{Name: "keep_old_for", Type: cty.String, Required: false},
+		"return_home":                &hcldec.AttrSpec{Name: "return_home", Type: cty.Bool, Required: false},
 		"require_encrypted":          &hcldec.AttrSpec{Name: "require_encrypted", Type: cty.Bool, Required: false},
 		"grant_kms":                  &hcldec.AttrSpec{Name: "grant_kms", Type: cty.Bool, Required: false},
 		"poll_interval":              &hcldec.AttrSpec{Name: "poll_interval", Type: cty.String, Required: false},

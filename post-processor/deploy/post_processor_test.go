@@ -224,6 +224,7 @@ func TestDeployBlueGreenInline(t *testing.T) {
 	}{
 		{map[string]interface{}{"min_healthy_percentage": 50}, "min_healthy_percentage is a rolling setting; the strategy is blue-green"},
 		{map[string]interface{}{"steps": []int{50}}, "steps [50] must end with 100"},
+		{map[string]interface{}{"return_home": true, "keep_old_for": "1h"}, "keep_old_for 1h0m0s: with return_home both colours end on the new AMI"},
 		{map[string]interface{}{"listener": ""}, `listener: target "web-blue" needs the ARN of the listener`},
 		{map[string]interface{}{"strategy": "canary"}, `strategy "canary" is not one of rolling, blue-green`},
 	}
