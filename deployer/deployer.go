@@ -186,7 +186,7 @@ func (d *Deployer) Run(ctx context.Context, ami string) (*Result, error) {
 	if err != nil {
 		return finish(Refused, err)
 	}
-	res.Previous = s.PreviousAMI
+	res.Previous, res.AMI = s.PreviousAMI, s.AMI.ID
 	run, err := d.Strategy.Begin(ctx, s)
 	if err != nil {
 		return finish(Refused, asRefused(err))

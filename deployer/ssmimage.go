@@ -206,3 +206,27 @@ func (s *Session) parameterHistory(ctx context.Context, name string) ([]ssmtypes
 	}
 	return versions, nil
 }
+
+// resolveImageArg turns an AMI given as resolve:ssm:NAME[:VERSION|:LABEL]
+// into the AMI the parameter names in the target's region, so that a
+// pipeline can hand a bake's AMI to the deploy through Parameter Store
+// (phoenix-ebs ssm_parameter) instead of a job output. It only reads.
+func (d *Deployer) resolveImageArg(ctx context.Context, ref string) (string, error) {
+	p := parseAlias(ref)
+	if p.Name == "" {
+		return "", refuse("AMI %q names no SSM parameter: write resolve:ssm:NAME, resolve:ssm:NAME:VERSION or resolve:ssm:NAME:LABEL", ref)
+	}
+	out, err := d.Clients.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(p.ref())})
+	var nf *ssmtypes.ParameterNotFound
+	var vnf *ssmtypes.ParameterVersionNotFound
+	if errors.As(err, &nf) || errors.As(err, &vnf) {
+		return "", refuse("AMI %s: SSM parameter %s does not exist in %s", ref, p.ref(), d.Target.Region)
+	}
+	if err != nil {
+		return "", refuse("AMI %s: reading SSM parameter %s: %v", ref, p.ref(), err)
+	}
+	if dt := aws.ToString(out.Parameter.DataType); dt != "aws:ec2:image" {
+		return "", refuse("AMI %s: SSM parameter %s has data type %q, not aws:ec2:image: it may name anything, not only an AMI", ref, p.Name, dt)
+	}
+	return aws.ToString(out.Parameter.Value), nil
+}

@@ -417,3 +417,54 @@ func TestBlueGreenSSMInterruptedThenFinished(t *testing.T) {
 	}
 	checkAMIs(t, f, bg.Green, newAMI)
 }
+
+// TestDeployAMIFromSSMParameter: the AMI to deploy may be given as
+// resolve:ssm:NAME[:SELECTOR], as a pipeline does when the bake published
+// it to a parameter of its own; the deploy reads it once, says what it
+// names, and deploys that AMI. A missing parameter, and one that is not an
+// aws:ec2:image, are refused before any change.
+func TestDeployAMIFromSSMParameter(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	ctx := context.Background()
+	old := f.Image("cand-1", deploytest.ImageOptions{})
+	f.Stack("cand", old, deploytest.StackOptions{Desired: 2})
+	newAMI := f.Image("cand-2", deploytest.ImageOptions{})
+	f.ImageParameter("/cand/candidate", newAMI, "built")
+	if _, err := f.Clients.SSM.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/cand/notes"), Value: aws.String(newAMI), Type: ssmtypes.ParameterTypeString}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		f.Clients.SSM.DeleteParameters(context.Background(), &ssm.DeleteParametersInput{Names: []string{"/cand/candidate", "/cand/notes"}})
+	})
+
+	f.SB.ResetCalls()
+	for _, tc := range []struct{ ami, want string }{
+		{"resolve:ssm:/cand/missing", "AMI resolve:ssm:/cand/missing: SSM parameter /cand/missing does not exist in " + region},
+		{"resolve:ssm:/cand/candidate:missing", "AMI resolve:ssm:/cand/candidate:missing: SSM parameter /cand/candidate:missing does not exist in " + region},
+		{"resolve:ssm:/cand/notes", `AMI resolve:ssm:/cand/notes: SSM parameter /cand/notes has data type "text", not aws:ec2:image`},
+		{"resolve:ssm:", `AMI "resolve:ssm:" names no SSM parameter`},
+	} {
+		_, err := newDeployer(f, "cand", nil, nil).Run(ctx, tc.ami)
+		if deployer.OutcomeOf(err) != deployer.Refused || !strings.Contains(fmt.Sprint(err), tc.want) {
+			t.Errorf("%s: %v, want refused with %q", tc.ami, err, tc.want)
+		}
+	}
+	if n := f.Mutating(); n != 0 {
+		t.Errorf("the refusals made %d mutating calls", n)
+	}
+
+	var ev events
+	res, err := newDeployer(f, "cand", nil, &ev).Run(ctx, "resolve:ssm:/cand/candidate:built")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, ev.messages())
+	}
+	if res.AMI != newAMI || !strings.Contains(ev.messages(), "resolve:ssm:/cand/candidate:built names "+newAMI) {
+		t.Errorf("result AMI %s, events:\n%s", res.AMI, ev.messages())
+	}
+	for id, ami := range f.InstanceAMIs("cand") {
+		if ami != newAMI {
+			t.Errorf("%s runs %s, want %s", id, ami, newAMI)
+		}
+	}
+}

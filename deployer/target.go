@@ -102,6 +102,14 @@ func (d *Deployer) begin(ctx context.Context, ami string, forRollback bool) (*Se
 	if err := d.validate(); err != nil {
 		return nil, err
 	}
+	if !forRollback && strings.HasPrefix(ami, aliasPrefix) {
+		resolved, err := d.resolveImageArg(ctx, ami)
+		if err != nil {
+			return nil, err
+		}
+		d.emit(Event{Kind: EventStep, Step: "image", Message: fmt.Sprintf("%s names %s", ami, resolved)})
+		ami = resolved
+	}
 	if !forRollback && !amiPattern.MatchString(ami) {
 		return nil, refuse("AMI %q is not an AMI id (ami-…)", ami)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox/sandboxtest"
@@ -74,7 +75,11 @@ environment "prod" {
 }
 `, sb.URL(), bg.Blue, bg.Green, bg.Listener))
 	env := append(p.env, "PACKER="+p.packer, "PHOENIX="+phoenix, "PHOENIX_CONFIG="+cfg, "PACKER_ONLY=web.phoenix-ebs.sim",
-		"AMI_FILE="+filepath.Join(dir, "ami.txt"), "AWS_ENDPOINT_URL="+sb.URL(), "BAKE_REGION=us-east-1", "GITHUB_OUTPUT="+filepath.Join(dir, "github-output"))
+		"AMI_FILE="+filepath.Join(dir, "ami.txt"), "AWS_ENDPOINT_URL="+sb.URL(), "BAKE_REGION=us-east-1", "GITHUB_OUTPUT="+filepath.Join(dir, "github-output"),
+		"AMI_PARAMETER=/web/candidate")
+	t.Cleanup(func() {
+		staging.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String("/web/candidate")})
+	})
 	stage := func(name string) string {
 		t.Helper()
 		cmd := exec.Command("bash", "example/ci/pipeline.sh", name)
@@ -88,11 +93,15 @@ environment "prod" {
 
 	out := stage("bake")
 	ami := strings.TrimSpace(readFile(t, filepath.Join(dir, "ami.txt")))
-	if !strings.Contains(out, "pipeline: baked "+ami+" in us-east-1") || readFile(t, filepath.Join(dir, "github-output")) != "ami="+ami+"\n" {
+	if !strings.Contains(out, "pipeline: baked "+ami+" in us-east-1 (SSM parameter /web/candidate names it)") || readFile(t, filepath.Join(dir, "github-output")) != "ami="+ami+"\n" {
 		t.Fatalf("bake: AMI %q\n%s", ami, out)
 	}
+	// The bake published the AMI; staging deploys what the parameter names.
+	if v := staging.ParameterValue("/web/candidate"); v != ami {
+		t.Fatalf("after the bake /web/candidate is %q, want %s", v, ami)
+	}
 	out = stage("staging")
-	if !strings.Contains(out, "Plan for web in us-east-1") || !strings.Contains(out, "web: succeeded") {
+	if !strings.Contains(out, "Plan for web in us-east-1") || !strings.Contains(out, "web: succeeded") || !strings.Contains(out, "resolve:ssm:/web/candidate names "+ami) {
 		t.Errorf("staging:\n%s", out)
 	}
 	for id, got := range staging.InstanceAMIs("web-staging") {
@@ -165,12 +174,17 @@ func TestCIWorkflowCallsThePipeline(t *testing.T) {
 	if strings.Join(stages, ",") != "bake,staging,prod" {
 		t.Errorf("the workflow runs stages %v, want bake, staging, prod", stages)
 	}
-	for _, want := range []string{"ami: ${{ steps.bake.outputs.ami }}", "AMI: ${{ needs.bake.outputs.ami }}", "needs: bake", "needs: staging", "environment: production", "id-token: write"} {
+	for _, want := range []string{"ami: ${{ steps.bake.outputs.ami }}", "needs: bake", "needs: staging", "environment: production", "id-token: write"} {
 		if !strings.Contains(wf, want) {
 			t.Errorf("the workflow lacks %q", want)
 		}
 	}
 	if !strings.Contains(readFile(t, "ci/pipeline.sh"), `echo "ami=$ami" >>"$GITHUB_OUTPUT"`) {
 		t.Error("pipeline.sh bake does not write the ami output the workflow reads")
+	}
+	// The bake and staging jobs hand the AMI over through the same SSM
+	// parameter, as TestCIPipeline runs them.
+	if n := strings.Count(wf, "AMI_PARAMETER: /web/candidate"); n != 2 {
+		t.Errorf("the workflow sets AMI_PARAMETER: /web/candidate %d times, want 2 (bake and staging)", n)
 	}
 }

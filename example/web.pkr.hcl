@@ -51,6 +51,18 @@ variable "deploy_asg" {
   description = "The Auto Scaling group phoenix-deploy rolls the new AMI onto."
 }
 
+variable "ami_parameter" {
+  type        = string
+  default     = ""
+  description = "SSM parameter the bake writes the new AMI id to (a candidate for `phoenix deploy --ami resolve:ssm:NAME`); empty: none. Not the parameter launch templates name: phoenix moves that one once the AMI has passed the gate."
+}
+
+variable "ami_parameter_region" {
+  type        = string
+  default     = ""
+  description = "Region of ami_parameter: the build region or one of copy_regions; empty: the build region."
+}
+
 variable "app_binary" {
   type        = string
   default     = "bin/web-app"
@@ -83,6 +95,16 @@ source "phoenix-ebs" "web" {
     app     = "web"
     version = var.app_version
     base    = "{{ .SourceAMIName }}"
+  }
+
+  # The pipeline's hand-over: the new AMI's id, written once every copy is
+  # available (example/ci/pipeline.sh sets ami_parameter).
+  dynamic "ssm_parameter" {
+    for_each = var.ami_parameter == "" ? [] : [var.ami_parameter]
+    content {
+      name   = ssm_parameter.value
+      region = var.ami_parameter_region == "" ? null : var.ami_parameter_region
+    }
   }
 }
 

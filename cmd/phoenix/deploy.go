@@ -16,7 +16,7 @@ type deployOptions struct {
 func (o *deployOptions) AddFlags(cmd *cobra.Command) {
 	o.targetOptions.AddFlags(cmd)
 	o.rollingOptions.AddFlags(cmd)
-	cmd.Flags().StringVar(&o.AMI, "ami", "", "the AMI to deploy (ami-…), in the target's region")
+	cmd.Flags().StringVar(&o.AMI, "ami", "", "the AMI to deploy (ami-…, or resolve:ssm:NAME[:VERSION|:LABEL] for the AMI an SSM parameter names), in the target's region")
 }
 
 func newDeployCommand() *cobra.Command {
@@ -140,7 +140,7 @@ deploy would be refused.`,
 	}
 	opts.targetOptions.AddFlags(cmd)
 	opts.rollingOptions.AddFlags(cmd)
-	cmd.Flags().StringVar(&opts.AMI, "ami", "", "the AMI a deploy would roll out")
+	cmd.Flags().StringVar(&opts.AMI, "ami", "", "the AMI a deploy would roll out (ami-… or resolve:ssm:NAME[:VERSION|:LABEL])")
 	return cmd
 }
 

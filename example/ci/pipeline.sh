@@ -12,8 +12,11 @@
 # PHOENIX_CONFIG (default example/phoenix.hcl); PACKER_TEMPLATE (default
 # example/web.pkr.hcl); PACKER_ONLY (default web.phoenix-ebs.web);
 # PACKER_VAR_FILE (optional -var-file); BAKE_REGION (default us-east-1:
-# the region whose AMI goes to staging); AMI (staging's AMI; default: the
-# file AMI_FILE, ami.txt, that bake writes).
+# the region whose AMI goes to staging); AMI_PARAMETER (optional: an SSM
+# parameter, e.g. /web/candidate, that bake publishes the AMI to in
+# BAKE_REGION and staging deploys from, so the AMI needs no job output);
+# AMI (staging's AMI; default: resolve:ssm:AMI_PARAMETER when that is set,
+# else the file AMI_FILE, ami.txt, that bake writes).
 set -euo pipefail
 
 PACKER=${PACKER:-packer}
@@ -29,6 +32,7 @@ case "$stage" in
 bake)
   args=(build -only="$PACKER_ONLY" -except=deploy -machine-readable)
   [ -n "${PACKER_VAR_FILE:-}" ] && args+=(-var-file="$PACKER_VAR_FILE")
+  [ -n "${AMI_PARAMETER:-}" ] && args+=(-var "ami_parameter=$AMI_PARAMETER" -var "ami_parameter_region=$BAKE_REGION")
   log=$(mktemp)
   "$PACKER" "${args[@]}" "$PACKER_TEMPLATE" | tee "$log" | awk -F, '$3 == "ui" { sub(/^[^,]*,[^,]*,[^,]*,[^,]*,/, ""); gsub(/%!\(PACKER_COMMA\)/, ","); print }'
   # The artifact id is region:ami-…[,region:ami-…]; staging takes BAKE_REGION's.
@@ -38,10 +42,16 @@ bake)
   [ -n "$ami" ] || { echo "pipeline: the build made no AMI in $BAKE_REGION (artifact: ${id:-none})" >&2; exit 1; }
   echo "$ami" >"$AMI_FILE"
   [ -n "${GITHUB_OUTPUT:-}" ] && echo "ami=$ami" >>"$GITHUB_OUTPUT"
-  echo "pipeline: baked $ami in $BAKE_REGION"
+  echo "pipeline: baked $ami in $BAKE_REGION${AMI_PARAMETER:+ (SSM parameter $AMI_PARAMETER names it)}"
   ;;
 staging)
-  ami=${AMI:-$(cat "$AMI_FILE")}
+  if [ -n "${AMI:-}" ]; then
+    ami=$AMI
+  elif [ -n "${AMI_PARAMETER:-}" ]; then
+    ami="resolve:ssm:$AMI_PARAMETER"
+  else
+    ami=$(cat "$AMI_FILE")
+  fi
   "$PHOENIX" plan staging --config "$PHOENIX_CONFIG" --ami "$ami"
   "$PHOENIX" deploy staging --config "$PHOENIX_CONFIG" --ami "$ami"
   ;;
