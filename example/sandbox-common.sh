@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the sandbox-*.sh scenarios: the AWS CLI pointed at
 # AWS_ENDPOINT_URL, and small helpers. Set TIMEOUT_VAR to the name of the
 # scenario's timeout variable (seconds for each wait) before sourcing.

@@ -28,6 +28,9 @@ func renderProfileMode(t *testing.T, profile, phase, mode string) string {
 // and whatever /bin/sh is here.
 func TestScriptSyntax(t *testing.T) {
 	dash := testenv.LookPath(t, "dash", "/usr/bin/dash", "/bin/dash")
+	// make test installs shellcheck (scripts/install-deps.sh); without it
+	// this test skips, and fails in CI.
+	shellcheck := testenv.LookPath(t, "shellcheck")
 	for _, p := range []struct{ profile, phase, mode string }{
 		{"baseline", PhaseApply, ModeApply}, {"cis-level1", PhaseApply, ModeApply}, {"cleanup", PhaseCleanup, ModeApply},
 		{"cis-level1", PhaseApply, ModeVerify}, {"cleanup", PhaseCleanup, ModeVerify},
@@ -42,13 +45,9 @@ func TestScriptSyntax(t *testing.T) {
 		// Word splitting and globbing of unquoted expansions are deliberate
 		// (package lists, patterns); unused PARAM_ variables are for
 		// template controls.
-		if sc, err := exec.LookPath("shellcheck"); err == nil {
-			cmd := exec.Command(sc, "-s", "sh", "-S", "warning", "-e", "SC2086,SC2046,SC2254,SC2034,SC1007,SC2174,SC2119,SC2120", path)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Errorf("shellcheck %s: %v\n%s", p.profile, err, out)
-			}
-		} else {
-			t.Log("shellcheck not installed; POSIX lint skipped")
+		cmd := exec.Command(shellcheck, "-s", "sh", "-S", "warning", "-e", "SC2086,SC2046,SC2254,SC2034,SC1007,SC2174,SC2119,SC2120", path)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("shellcheck %s: %v\n%s", p.profile, err, out)
 		}
 		if bash, err := exec.LookPath("bash"); err == nil {
 			if out, err := exec.Command(bash, "--posix", "-n", path).CombinedOutput(); err != nil {
