@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -209,7 +210,14 @@ func TestDeployPlanStatusFromConfig(t *testing.T) {
 	}
 }
 
-// sortInstanceLines sorts each run of indented instance lines.
+// instanceID is a normalized instance id (i-1, i-2, …), and only that:
+// not the end of ami-2.
+var instanceID = regexp.MustCompile(`\bi-\d+\b`)
+
+// sortInstanceLines makes each run of indented instance lines independent
+// of the order the instances were listed in: their ids become i-N (their
+// numbers follow that order) and the lines are sorted. What each line
+// says of its instance (state, AMI) stays.
 func sortInstanceLines(s string) string {
 	lines := strings.Split(s, "\n")
 	for i := 0; i < len(lines); {
@@ -220,8 +228,9 @@ func sortInstanceLines(s string) string {
 		if j > i {
 			block := lines[i:j]
 			for a := range block {
-				block[a] = regexp.MustCompile(`i-\d+`).ReplaceAllString(block[a], "i-N")
+				block[a] = instanceID.ReplaceAllString(block[a], "i-N")
 			}
+			sort.Strings(block)
 			i = j
 		} else {
 			i++
