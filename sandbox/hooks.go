@@ -97,6 +97,9 @@ type Hold struct {
 	gone    chan struct{}
 	release chan struct{}
 	done    sync.Once
+	// handled is closed once a call held before it ran has run (its
+	// effects are in the sandbox) or was dropped.
+	handled chan struct{}
 
 	// Region, Service and Action name the held call once Reached is closed.
 	Region, Service, Action string
@@ -117,7 +120,7 @@ func (s *Sandbox) HoldAnswer(match func(region, service, action string) bool) *H
 }
 
 func (s *Sandbox) hold(match func(region, service, action string) bool, answer bool) *Hold {
-	h := &Hold{match: match, answer: answer, reached: make(chan struct{}), gone: make(chan struct{}), release: make(chan struct{})}
+	h := &Hold{match: match, answer: answer, reached: make(chan struct{}), gone: make(chan struct{}), release: make(chan struct{}), handled: make(chan struct{})}
 	s.hooks.mu.Lock()
 	defer s.hooks.mu.Unlock()
 	s.hooks.holds = append(s.hooks.holds, h)
@@ -132,13 +135,19 @@ func (h *Hold) Reached() <-chan struct{} { return h.reached }
 // the answer (it closed the connection) while the call was held.
 func (h *Hold) ClientGone() <-chan struct{} { return h.gone }
 
+// Handled is closed once a call held before it ran (HoldCall) has run
+// after its release, or was dropped: a test waits on it instead of
+// guessing how long a late request takes.
+func (h *Hold) Handled() <-chan struct{} { return h.handled }
+
 // Release lets the held call (or, before it arrives, the next matching
 // call) go on. It is safe to call more than once.
 func (h *Hold) Release() { h.done.Do(func() { close(h.release) }) }
 
 // holdCall blocks a call that a Hold of this kind (answer or not)
-// matches until the Hold is released or the sandbox closes.
-func (s *Sandbox) holdCall(ctx context.Context, region, svc, action string, answer bool) {
+// matches until the Hold is released or the sandbox closes, and returns
+// that Hold (nil when none matched).
+func (s *Sandbox) holdCall(ctx context.Context, region, svc, action string, answer bool) *Hold {
 	s.hooks.mu.Lock()
 	var h *Hold
 	for i, c := range s.hooks.holds {
@@ -150,7 +159,7 @@ func (s *Sandbox) holdCall(ctx context.Context, region, svc, action string, answ
 	}
 	s.hooks.mu.Unlock()
 	if h == nil {
-		return
+		return nil
 	}
 	h.Region, h.Service, h.Action = region, svc, action
 	close(h.reached)
@@ -161,9 +170,9 @@ func (s *Sandbox) holdCall(ctx context.Context, region, svc, action string, answ
 			close(h.gone)
 			client = nil
 		case <-h.release:
-			return
+			return h
 		case <-s.stop:
-			return
+			return h
 		}
 	}
 }

@@ -119,7 +119,9 @@ func (s *Sandbox) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 
 	s.countCall(svc, action)
-	s.holdCall(req.Context(), scope.Region, svc, action, false)
+	if held := s.holdCall(req.Context(), scope.Region, svc, action, false); held != nil {
+		defer close(held.handled)
+	}
 	if ferr, delay := s.faultFor(svc, action); delay > 0 || ferr != nil {
 		if delay > 0 {
 			select {

@@ -400,11 +400,11 @@ func TestCancelledLaunchThatArrivesLateLeavesNothing(t *testing.T) {
 		t.Fatal("build finished despite the cancel")
 	}
 	hold.Release() // the lost request reaches EC2 now
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && e.sb.Calls()["ec2"]["RunInstances"] < 2 {
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-hold.Handled():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the late RunInstances was not handled within 10s of its release")
 	}
-	time.Sleep(200 * time.Millisecond) // let the late request be handled
 	e.waitInventoryClean()
 }
 
@@ -427,11 +427,11 @@ func TestCancelledCopyThatArrivesLateLeavesNothing(t *testing.T) {
 		t.Fatal("build finished despite the cancel")
 	}
 	hold.Release() // the lost request reaches EC2 now
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && e.sb.Calls()["ec2"]["CopyImage"] < 2 {
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-hold.Handled():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the late CopyImage was not handled within 10s of its release")
 	}
-	time.Sleep(200 * time.Millisecond) // let the late request be handled
 	e.waitInventoryClean()
 }
 
