@@ -72,3 +72,120 @@ func TestELBv2TargetInZoneNotEnabledIsUnused(t *testing.T) {
 	f.terminate(inZone, outOfZone)
 	sandboxtest.RequireEmptyInventory(t, f.sb)
 }
+
+// oidcAction is an authenticate-oidc action at order 1; secret "" leaves
+// ClientSecret out, useExisting sets UseExistingClientSecret.
+func oidcAction(secret string, useExisting bool) elbtypes.Action {
+	cfg := &elbtypes.AuthenticateOidcActionConfig{
+		Issuer: aws.String("https://idp.example.com"), AuthorizationEndpoint: aws.String("https://idp.example.com/authorize"),
+		TokenEndpoint: aws.String("https://idp.example.com/token"), UserInfoEndpoint: aws.String("https://idp.example.com/userinfo"),
+		ClientId: aws.String("web-client"), AuthenticationRequestExtraParams: map[string]string{"prompt": "login"},
+	}
+	if secret != "" {
+		cfg.ClientSecret = aws.String(secret)
+	}
+	if useExisting {
+		cfg.UseExistingClientSecret = aws.Bool(true)
+	}
+	return elbtypes.Action{Type: elbtypes.ActionTypeEnumAuthenticateOidc, Order: aws.Int32(1), AuthenticateOidcConfig: cfg}
+}
+
+// Authentication actions as AWS plays them: on HTTPS listeners only,
+// before the routing action; the client secret is required on create,
+// never returned, and kept on a modify only with UseExistingClientSecret.
+func TestELBv2AuthenticationActions(t *testing.T) {
+	f := newELBFixture(t)
+	ctx, c := f.ctx, f.c
+	lb := f.createLB("auth")
+	blue, green := f.createTG("blue", nil), f.createTG("green", nil)
+	forward := func(order int32, wBlue, wGreen int32) elbtypes.Action {
+		a := elbForward(map[string]int32{blue: wBlue, green: wGreen})[0]
+		a.Order = aws.Int32(order)
+		return a
+	}
+	cert := []elbtypes.Certificate{{CertificateArn: aws.String("arn:aws:acm:us-east-1:123456789012:certificate/0b0e6c8f-5a1d-4d3e-9b7c-2f1e0d9c8b7a")}}
+	cognito := elbtypes.Action{Type: elbtypes.ActionTypeEnumAuthenticateCognito, Order: aws.Int32(1), AuthenticateCognitoConfig: &elbtypes.AuthenticateCognitoActionConfig{
+		UserPoolArn: aws.String("arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_aBcDeFgHi"), UserPoolClientId: aws.String("client"), UserPoolDomain: aws.String("auth-web"),
+		OnUnauthenticatedRequest: elbtypes.AuthenticateCognitoActionConditionalBehaviorEnumDeny}}
+
+	_, err := c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lb.LoadBalancerArn, Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80),
+		DefaultActions: []elbtypes.Action{cognito, forward(2, 1, 0)}}, noELBRetry)
+	wantCode(t, "authentication on an HTTP listener", err, "InvalidLoadBalancerAction")
+	l, err := c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lb.LoadBalancerArn, Protocol: elbtypes.ProtocolEnumHttps, Port: aws.Int32(443), Certificates: cert,
+		DefaultActions: []elbtypes.Action{cognito, forward(2, 1, 0)}})
+	f.must(err)
+	listener := l.Listeners[0].ListenerArn
+	if got := l.Listeners[0].DefaultActions; len(got) != 2 || got[0].AuthenticateCognitoConfig == nil || aws.ToString(got[0].AuthenticateCognitoConfig.SessionCookieName) != "AWSELBAuthSessionCookie" ||
+		got[0].AuthenticateCognitoConfig.OnUnauthenticatedRequest != elbtypes.AuthenticateCognitoActionConditionalBehaviorEnumDeny {
+		t.Errorf("listener default actions %+v", got)
+	}
+
+	cond := []elbtypes.RuleCondition{{Field: aws.String("path-pattern"), PathPatternConfig: &elbtypes.PathPatternConditionConfig{Values: []string{"/app/*"}}}}
+	for _, tc := range []struct {
+		name    string
+		actions []elbtypes.Action
+		code    string
+	}{
+		{"no client secret", []elbtypes.Action{oidcAction("", false), forward(2, 1, 0)}, "ValidationError"},
+		{"UseExistingClientSecret on create", []elbtypes.Action{oidcAction("", true), forward(2, 1, 0)}, "ValidationError"},
+		{"authentication last", []elbtypes.Action{forward(1, 1, 0), func() elbtypes.Action { a := oidcAction("s3cret", false); a.Order = aws.Int32(2); return a }()}, "InvalidLoadBalancerAction"},
+		{"http issuer", []elbtypes.Action{func() elbtypes.Action { a := oidcAction("s3cret", false); a.AuthenticateOidcConfig.Issuer = aws.String("http://idp.example.com"); return a }(), forward(2, 1, 0)}, "ValidationError"},
+	} {
+		_, err := c.CreateRule(ctx, &elb.CreateRuleInput{ListenerArn: listener, Priority: aws.Int32(5), Conditions: cond, Actions: tc.actions}, noELBRetry)
+		wantCode(t, tc.name, err, tc.code)
+	}
+	r, err := c.CreateRule(ctx, &elb.CreateRuleInput{ListenerArn: listener, Priority: aws.Int32(5), Conditions: cond, Actions: []elbtypes.Action{oidcAction("s3cret", false), forward(2, 1, 0)}})
+	f.must(err)
+	rule := r.Rules[0].RuleArn
+
+	described := func() elbtypes.Rule {
+		t.Helper()
+		out, err := c.DescribeRules(ctx, &elb.DescribeRulesInput{RuleArns: []string{aws.ToString(rule)}})
+		f.must(err)
+		return out.Rules[0]
+	}
+	got := described()
+	oidc := got.Actions[0].AuthenticateOidcConfig
+	if oidc == nil || aws.ToString(oidc.ClientId) != "web-client" || oidc.ClientSecret != nil || oidc.AuthenticationRequestExtraParams["prompt"] != "login" ||
+		aws.ToString(oidc.Scope) != "openid" || aws.ToInt64(oidc.SessionTimeout) != 604800 || oidc.OnUnauthenticatedRequest != elbtypes.AuthenticateOidcActionConditionalBehaviorEnumAuthenticate {
+		t.Fatalf("described OIDC action %+v", oidc)
+	}
+
+	// A weight change that sends the action back as described has no
+	// secret: refused unless it asks for the existing one.
+	_, err = c.ModifyRule(ctx, &elb.ModifyRuleInput{RuleArn: rule, Actions: []elbtypes.Action{{Type: got.Actions[0].Type, Order: aws.Int32(1), AuthenticateOidcConfig: oidc}, forward(2, 0, 1)}}, noELBRetry)
+	wantCode(t, "modify without a secret", err, "ValidationError")
+	_, err = c.ModifyRule(ctx, &elb.ModifyRuleInput{RuleArn: rule, Actions: []elbtypes.Action{oidcAction("other", true), forward(2, 0, 1)}}, noELBRetry)
+	wantCode(t, "both a secret and UseExistingClientSecret", err, "ValidationError")
+	for i, w := range [][2]int32{{0, 1}, {1, 0}} {
+		// Twice: the secret the first modify kept is there for the second.
+		if _, err := c.ModifyRule(ctx, &elb.ModifyRuleInput{RuleArn: rule, Actions: []elbtypes.Action{oidcAction("", true), forward(2, w[0], w[1])}}); err != nil {
+			t.Fatalf("modify %d with UseExistingClientSecret: %v", i+1, err)
+		}
+	}
+	if got := described(); got.Actions[0].AuthenticateOidcConfig == nil || got.Actions[0].AuthenticateOidcConfig.ClientSecret != nil {
+		t.Errorf("after the modifies: %+v", got.Actions[0])
+	}
+	// A rule without an authentication action has no secret to keep.
+	_, err = c.ModifyRule(ctx, &elb.ModifyRuleInput{RuleArn: rule, Actions: []elbtypes.Action{forward(1, 1, 0)}})
+	f.must(err)
+	_, err = c.ModifyRule(ctx, &elb.ModifyRuleInput{RuleArn: rule, Actions: []elbtypes.Action{oidcAction("", true), forward(2, 1, 0)}}, noELBRetry)
+	wantCode(t, "UseExistingClientSecret with no existing secret", err, "ValidationError")
+	_, err = c.ModifyRule(ctx, &elb.ModifyRuleInput{RuleArn: rule, Actions: []elbtypes.Action{oidcAction("s3cret", false), forward(2, 1, 0)}})
+	f.must(err)
+	// The listener cannot become HTTP while its actions authenticate.
+	_, err = c.ModifyListener(ctx, &elb.ModifyListenerInput{ListenerArn: listener, Protocol: elbtypes.ProtocolEnumHttp, DefaultActions: []elbtypes.Action{forward(1, 1, 0)}}, noELBRetry)
+	wantCode(t, "HTTP listener with an authenticating rule", err, "InvalidLoadBalancerAction")
+
+	_, err = c.DeleteRule(ctx, &elb.DeleteRuleInput{RuleArn: rule})
+	f.must(err)
+	_, err = c.DeleteListener(ctx, &elb.DeleteListenerInput{ListenerArn: listener})
+	f.must(err)
+	_, err = c.DeleteLoadBalancer(ctx, &elb.DeleteLoadBalancerInput{LoadBalancerArn: lb.LoadBalancerArn})
+	f.must(err)
+	for _, arn := range []string{blue, green} {
+		_, err = c.DeleteTargetGroup(ctx, &elb.DeleteTargetGroupInput{TargetGroupArn: aws.String(arn)})
+		f.must(err)
+	}
+	sandboxtest.RequireEmptyInventory(t, f.sb)
+}

@@ -201,6 +201,10 @@ func (s *lbServer) route(region, listenerARN string, req *http.Request) lbAnswer
 	}
 	for _, a := range actions {
 		switch a.Type {
+		case "authenticate-oidc", "authenticate-cognito":
+			if ans, stop := authAnswer(a, req); stop {
+				return ans
+			}
 		case "fixed-response":
 			code, _ := strconv.Atoi(a.FixedStatus)
 			return lbAnswer{status: code, body: a.FixedBody, ctype: a.FixedType}
