@@ -367,6 +367,7 @@ func (s *Session) setWeights(ctx context.Context, st *bgState, to *colour, share
 		fc.TargetGroups = append(fc.TargetGroups, tg)
 	}
 	actions[st.traffic.fwd].ForwardConfig = &fc
+	keepClientSecrets(actions)
 	for i := range actions {
 		// Order is only allowed when there are several actions.
 		if len(actions) == 1 {

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
@@ -94,4 +96,99 @@ func TestBlueGreenColourInAZoneTheLoadBalancerDoesNotUse(t *testing.T) {
 		t.Errorf("green got traffic: %v", w)
 	}
 	requireOnBlue(t, f, bg, old, 3)
+}
+
+// authenticateBlueGreen makes the stack's listener HTTPS and puts an
+// authenticate-oidc action before the forward that blue-green moves, in
+// the rule or in the listener's default action, and returns a reader of
+// that action as AWS describes it.
+func authenticateBlueGreen(t *testing.T, f *deploytest.Fixture, bg *deploytest.BlueGreen) func() *elbtypes.AuthenticateOidcActionConfig {
+	t.Helper()
+	ctx := context.Background()
+	oidc := elbtypes.Action{Type: elbtypes.ActionTypeEnumAuthenticateOidc, Order: aws.Int32(1), AuthenticateOidcConfig: &elbtypes.AuthenticateOidcActionConfig{
+		Issuer: aws.String("https://idp.example.com"), AuthorizationEndpoint: aws.String("https://idp.example.com/authorize"),
+		TokenEndpoint: aws.String("https://idp.example.com/token"), UserInfoEndpoint: aws.String("https://idp.example.com/userinfo"),
+		ClientId: aws.String("web-client"), ClientSecret: aws.String("s3cret"), Scope: aws.String("openid email"),
+	}}
+	actions := []elbtypes.Action{oidc, {Type: elbtypes.ActionTypeEnumForward, Order: aws.Int32(2), ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: []elbtypes.TargetGroupTuple{
+		{TargetGroupArn: aws.String(bg.BlueTG), Weight: aws.Int32(1)}, {TargetGroupArn: aws.String(bg.GreenTG), Weight: aws.Int32(0)}}}}}
+	in := &elb.ModifyListenerInput{ListenerArn: aws.String(bg.Listener), Protocol: elbtypes.ProtocolEnumHttps,
+		Certificates: []elbtypes.Certificate{{CertificateArn: aws.String("arn:aws:acm:" + f.Region + ":123456789012:certificate/0b0e6c8f-5a1d-4d3e-9b7c-2f1e0d9c8b7a")}}}
+	if bg.Rule == "" {
+		in.DefaultActions = actions
+	}
+	if _, err := f.Clients.ELB.ModifyListener(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if bg.Rule != "" {
+		if _, err := f.Clients.ELB.ModifyRule(ctx, &elb.ModifyRuleInput{RuleArn: aws.String(bg.Rule), Actions: actions}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() *elbtypes.AuthenticateOidcActionConfig {
+		t.Helper()
+		var got []elbtypes.Action
+		if bg.Rule != "" {
+			out, err := f.Clients.ELB.DescribeRules(ctx, &elb.DescribeRulesInput{RuleArns: []string{bg.Rule}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = out.Rules[0].Actions
+		} else {
+			out, err := f.Clients.ELB.DescribeListeners(ctx, &elb.DescribeListenersInput{ListenerArns: []string{bg.Listener}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = out.Listeners[0].DefaultActions
+		}
+		if len(got) != 2 || got[0].Type != elbtypes.ActionTypeEnumAuthenticateOidc || got[1].Type != elbtypes.ActionTypeEnumForward {
+			t.Fatalf("actions %+v, want the OIDC action, then the forward", got)
+		}
+		return got[0].AuthenticateOidcConfig
+	}
+}
+
+// requireOIDC checks that the authentication action is the one the user
+// made.
+func requireOIDC(t *testing.T, when string, cfg *elbtypes.AuthenticateOidcActionConfig) {
+	t.Helper()
+	if cfg == nil || aws.ToString(cfg.ClientId) != "web-client" || aws.ToString(cfg.Issuer) != "https://idp.example.com" || aws.ToString(cfg.Scope) != "openid email" || cfg.ClientSecret != nil {
+		t.Errorf("%s: OIDC action %+v", when, cfg)
+	}
+}
+
+// A weight change and a warm rollback keep the rule's (or the listener's)
+// authentication: AWS never returns the client secret, so each move asks
+// for the existing one.
+func testBlueGreenKeepsAuthentication(t *testing.T, rule bool) {
+	f, bg, old, newAMI := newBlueGreenStack(t, deploytest.BlueGreenOptions{Desired: 2, Rule: rule}, deploytest.ImageOptions{})
+	oidc := authenticateBlueGreen(t, f, bg)
+	var ev events
+	d := newBlueGreen(f, bg, &deployer.BlueGreen{Steps: []int{50, 100}, KeepOldFor: time.Hour}, &ev)
+	if _, err := d.Run(context.Background(), newAMI); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, ev.messages())
+	}
+	if w := f.Weights(bg); w[bg.GreenTG] != 100 || w[bg.BlueTG] != 0 {
+		t.Errorf("weights after the deploy %v", w)
+	}
+	requireOIDC(t, "after the deploy", oidc())
+	res, err := d.Rollback(context.Background())
+	if err != nil || res.Outcome != deployer.Succeeded {
+		t.Fatalf("rollback: %+v %v\n%s", res, err, ev.messages())
+	}
+	if w := f.Weights(bg); w[bg.BlueTG] != 100 || w[bg.GreenTG] != 0 {
+		t.Errorf("weights after the rollback %v", w)
+	}
+	requireOIDC(t, "after the rollback", oidc())
+	requireOnBlue(t, f, bg, old, 2)
+}
+
+func TestBlueGreenKeepsTheRulesAuthentication(t *testing.T) {
+	t.Parallel()
+	testBlueGreenKeepsAuthentication(t, true)
+}
+
+func TestBlueGreenKeepsTheListenersAuthentication(t *testing.T) {
+	t.Parallel()
+	testBlueGreenKeepsAuthentication(t, false)
 }
