@@ -1,6 +1,10 @@
 package sandbox_test
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +14,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox/sandboxtest"
 )
 
@@ -129,7 +134,11 @@ func TestELBv2AuthenticationActions(t *testing.T) {
 		{"no client secret", []elbtypes.Action{oidcAction("", false), forward(2, 1, 0)}, "ValidationError"},
 		{"UseExistingClientSecret on create", []elbtypes.Action{oidcAction("", true), forward(2, 1, 0)}, "ValidationError"},
 		{"authentication last", []elbtypes.Action{forward(1, 1, 0), func() elbtypes.Action { a := oidcAction("s3cret", false); a.Order = aws.Int32(2); return a }()}, "InvalidLoadBalancerAction"},
-		{"http issuer", []elbtypes.Action{func() elbtypes.Action { a := oidcAction("s3cret", false); a.AuthenticateOidcConfig.Issuer = aws.String("http://idp.example.com"); return a }(), forward(2, 1, 0)}, "ValidationError"},
+		{"http issuer", []elbtypes.Action{func() elbtypes.Action {
+			a := oidcAction("s3cret", false)
+			a.AuthenticateOidcConfig.Issuer = aws.String("http://idp.example.com")
+			return a
+		}(), forward(2, 1, 0)}, "ValidationError"},
 	} {
 		_, err := c.CreateRule(ctx, &elb.CreateRuleInput{ListenerArn: listener, Priority: aws.Int32(5), Conditions: cond, Actions: tc.actions}, noELBRetry)
 		wantCode(t, tc.name, err, tc.code)
@@ -187,5 +196,129 @@ func TestELBv2AuthenticationActions(t *testing.T) {
 		_, err = c.DeleteTargetGroup(ctx, &elb.DeleteTargetGroupInput{TargetGroupArn: aws.String(arn)})
 		f.must(err)
 	}
+	sandboxtest.RequireEmptyInventory(t, f.sb)
+}
+
+// stickyClient is a client with a cookie jar that asks the sandbox where
+// its requests go.
+type stickyClient struct {
+	sb       *sandbox.Sandbox
+	listener string
+	cookies  map[string]*http.Cookie
+}
+
+func (c *stickyClient) get(t *testing.T) sandbox.Route {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://web.example.com/app", nil)
+	for _, ck := range c.cookies {
+		req.AddCookie(ck)
+	}
+	rt := c.sb.Route(elbRegion, c.listener, req)
+	for _, ck := range rt.Cookies {
+		if c.cookies == nil {
+			c.cookies = map[string]*http.Cookie{}
+		}
+		c.cookies[ck.Name] = ck
+	}
+	return rt
+}
+
+// Target group stickiness in a weighted forward: a client stays on the
+// target group that first served it across weight changes, at weight 0
+// too, until the duration is over; a forged cookie counts for nothing; a
+// sticky target group without targets answers 503.
+func TestELBv2TargetGroupStickiness(t *testing.T) {
+	f := newELBFixture(t)
+	ctx, c := f.ctx, f.c
+	image := f.sb.ELBTestImage(elbRegion, "")
+	insts := f.launch(image, 2)
+	lb := f.createLB("sticky")
+	blue, green := f.createTG("blue", nil), f.createTG("green", nil)
+	for i, tg := range []string{blue, green} {
+		_, err := c.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: aws.String(tg), Targets: []elbtypes.TargetDescription{{Id: aws.String(insts[i])}}})
+		f.must(err)
+		_, err = c.ModifyTargetGroupAttributes(ctx, &elb.ModifyTargetGroupAttributesInput{TargetGroupArn: aws.String(tg),
+			Attributes: []elbtypes.TargetGroupAttribute{{Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String("5")}}})
+		f.must(err)
+	}
+	forward := func(wBlue, wGreen int32, sticky bool) []elbtypes.Action {
+		a := elbForward(map[string]int32{blue: wBlue, green: wGreen})
+		if sticky {
+			a[0].ForwardConfig.TargetGroupStickinessConfig = &elbtypes.TargetGroupStickinessConfig{Enabled: aws.Bool(true), DurationSeconds: aws.Int32(300)}
+		}
+		return a
+	}
+	l, err := c.CreateListener(ctx, &elb.CreateListenerInput{LoadBalancerArn: lb.LoadBalancerArn, Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(80), DefaultActions: forward(1, 0, false)})
+	f.must(err)
+	listener := aws.ToString(l.Listeners[0].ListenerArn)
+	f.waitHealth(blue, insts[0], elbtypes.TargetHealthStateEnumHealthy, "")
+	f.waitHealth(green, insts[1], elbtypes.TargetHealthStateEnumHealthy, "")
+	setWeights := func(wBlue, wGreen int32) {
+		t.Helper()
+		_, err := c.ModifyListener(ctx, &elb.ModifyListenerInput{ListenerArn: aws.String(listener), DefaultActions: forward(wBlue, wGreen, true)})
+		f.must(err)
+	}
+
+	plain := &stickyClient{sb: f.sb, listener: listener}
+	if rt := plain.get(t); rt.TargetGroup != blue || rt.Target == "" || len(rt.Cookies) != 0 {
+		t.Fatalf("without stickiness: %+v", rt)
+	}
+	setWeights(1, 0)
+	a := &stickyClient{sb: f.sb, listener: listener}
+	start := time.Now()
+	rt := a.get(t)
+	if rt.TargetGroup != blue || a.cookies["AWSALBTG"] == nil || a.cookies["AWSALBTGCORS"] == nil {
+		t.Fatalf("first sticky request: %+v", rt)
+	}
+	if ck := a.cookies["AWSALBTGCORS"]; ck.SameSite != http.SameSiteNoneMode || !ck.Secure {
+		t.Errorf("AWSALBTGCORS %s", ck)
+	}
+	setWeights(0, 1)
+	for i := 0; i < 20; i++ {
+		if rt := a.get(t); rt.TargetGroup != blue || rt.Target == "" {
+			t.Fatalf("request %d of the sticky client after the switch: %+v", i, rt)
+		}
+	}
+	b := &stickyClient{sb: f.sb, listener: listener}
+	if rt := b.get(t); rt.TargetGroup != green {
+		t.Errorf("a new client after the switch went to %s", rt.TargetGroup)
+	}
+	forged := &stickyClient{sb: f.sb, listener: listener, cookies: map[string]*http.Cookie{"AWSALBTG": {Name: "AWSALBTG", Value: a.cookies["AWSALBTG"].Value + "A"}}}
+	if rt := forged.get(t); rt.TargetGroup != green {
+		t.Errorf("a forged cookie went to %s", rt.TargetGroup)
+	}
+	// Through the HTTP hook, as a script would ask.
+	body := fmt.Sprintf(`{"region":%q,"listener_arn":%q,"path":"/app","headers":{"Cookie":"AWSALBTG=%s"}}`, elbRegion, listener, a.cookies["AWSALBTG"].Value)
+	resp, err := http.Post(f.sb.URL()+"/_sandbox/route", "application/json", strings.NewReader(body))
+	f.must(err)
+	var hook sandbox.Route
+	f.must(json.NewDecoder(resp.Body).Decode(&hook))
+	resp.Body.Close()
+	if hook.TargetGroup != blue || len(hook.SetCookie) != 2 {
+		t.Errorf("route hook: %+v", hook)
+	}
+
+	// Blue loses its target: the sticky client gets 503, not green.
+	_, err = c.DeregisterTargets(ctx, &elb.DeregisterTargetsInput{TargetGroupArn: aws.String(blue), Targets: []elbtypes.TargetDescription{{Id: aws.String(insts[0])}}})
+	f.must(err)
+	elbWaitFor(t, "blue's target gone", 10*time.Second, func() bool { return len(f.health(blue)) == 0 })
+	if rt := a.get(t); rt.TargetGroup != blue || rt.Status != http.StatusServiceUnavailable {
+		t.Errorf("the sticky client of an empty target group: %+v", rt)
+	}
+	// 300 s of AWS time after the first response the cookie is spent.
+	elbWaitFor(t, "the cookie to expire", 10*time.Second, func() bool { return a.get(t).TargetGroup == green })
+	if waited := time.Since(start); waited < time.Duration(float64(300*time.Second)*sandboxtest.TimeScale) {
+		t.Errorf("the cookie expired after %v", waited)
+	}
+
+	_, err = c.DeleteListener(ctx, &elb.DeleteListenerInput{ListenerArn: aws.String(listener)})
+	f.must(err)
+	_, err = c.DeleteLoadBalancer(ctx, &elb.DeleteLoadBalancerInput{LoadBalancerArn: lb.LoadBalancerArn})
+	f.must(err)
+	for _, arn := range []string{blue, green} {
+		_, err = c.DeleteTargetGroup(ctx, &elb.DeleteTargetGroupInput{TargetGroupArn: aws.String(arn)})
+		f.must(err)
+	}
+	f.terminate(insts...)
 	sandboxtest.RequireEmptyInventory(t, f.sb)
 }
