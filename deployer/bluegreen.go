@@ -441,6 +441,9 @@ type bgRun struct {
 	bakeStep  int       // the share the bake is for
 	finished  bool      // traffic has moved and the new colour is unpinned
 	scheduled string    // a scale-in scheduled on the new colour to delete first
+	// stickyHeld: a warm rollback scheduled the scale-in of the colour
+	// that lost the traffic, for its sticky clients.
+	stickyHeld bool
 }
 
 // Begin prepares a blue-green deploy.
@@ -503,7 +506,7 @@ func (s *Session) deleteScaleIn(ctx context.Context, group, name string) error {
 
 // Plan says what a blue-green deploy would change.
 func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
-	_, live, idle, split, err := s.readLive(ctx)
+	st, live, idle, split, err := s.readLive(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -532,7 +535,9 @@ func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
 		ch = append(ch, Change{Action: "switch", Detail: d})
 	}
 	ch = append(ch, Change{Action: "unpin", Detail: fmt.Sprintf("%s: minimum %d, maximum %d (the live colour's)", idle.label(), aws.ToInt32(live.Group.MinSize), max(aws.ToInt32(live.Group.MaxSize), int32(n)))})
-	if b.KeepOldFor > 0 {
+	if sticky := st.stickiness(); sticky > b.KeepOldFor {
+		ch = append(ch, Change{Action: "schedule", Detail: fmt.Sprintf("%s to scale to 0 after %s (scheduled action %s): %s; until then phoenix rollback moves traffic back in one call", live.label(), sticky, ScaleInAction, stickyClients(live, sticky))})
+	} else if b.KeepOldFor > 0 {
 		ch = append(ch, Change{Action: "schedule", Detail: fmt.Sprintf("%s to scale to 0 after keep_old_for %s (scheduled action %s); until then phoenix rollback moves traffic back in one call", live.label(), b.KeepOldFor, ScaleInAction)})
 	} else {
 		ch = append(ch, Change{Action: "scale", Detail: fmt.Sprintf("%s to 0", live.label())})
@@ -735,6 +740,20 @@ func (run *bgRun) retire(ctx context.Context, st *bgState, old, nw *colour) (Ste
 		return Step{Name: "retire", Health: h}, nil
 	}
 	done := fmt.Sprintf("all traffic on %s: every target healthy on %s (%d/%d)", nw.label(), run.ami, h.Healthy, h.Total)
+	if sticky := st.stickiness(); sticky > run.b.KeepOldFor && old.desired() > 0 {
+		// Sticky clients of the old colour are still sent there: it
+		// scales in when the last of their cookies has expired.
+		at := s.Now().Add(sticky).UTC()
+		_, err := s.Clients.AutoScaling.PutScheduledUpdateGroupAction(ctx, &autoscaling.PutScheduledUpdateGroupActionInput{
+			AutoScalingGroupName: aws.String(old.group()), ScheduledActionName: aws.String(ScaleInAction),
+			StartTime: aws.Time(at), MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0),
+		})
+		if err != nil {
+			return Step{State: StepDone, Name: "retire", Health: h, Message: fmt.Sprintf("%s; scheduling the scale-in of %s failed, so it stays up until scaled by hand (not before %s: %s): %v", done, old.label(), at.Format(time.RFC3339), stickyClients(old, sticky), err)}, nil
+		}
+		s.Emit(Event{Kind: EventStep, Step: "retire", Action: "scheduled", Message: fmt.Sprintf("%s stays up on %s until %s (scheduled action %s): %s", old.label(), old.ami(), at.Format(time.RFC3339), ScaleInAction, stickyClients(old, sticky))})
+		return Step{State: StepDone, Name: "retire", Health: h, Message: done + fmt.Sprintf("; %s scales to 0 at %s, once its sticky clients' cookies (%s) have expired", old.label(), at.Format(time.RFC3339), sticky)}, nil
+	}
 	if run.b.KeepOldFor > 0 {
 		at := s.Now().Add(run.b.KeepOldFor).UTC()
 		_, err := s.Clients.AutoScaling.PutScheduledUpdateGroupAction(ctx, &autoscaling.PutScheduledUpdateGroupActionInput{
@@ -867,10 +886,15 @@ func (run *bgRun) RollbackStep(ctx context.Context) (Step, error) {
 // to undo.
 func (run *bgRun) restore(ctx context.Context, st *bgState, old, nw *colour) (Step, bool) {
 	if nw.Weight > 0 || old.Weight == 0 {
+		served := nw.Weight > 0
 		if err := run.s.setWeights(ctx, st, old, 100); err != nil {
 			return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, true
 		}
-		return Step{Name: "rollback", Action: fmt.Sprintf("moved all traffic back to %s (%s)", old.label(), old.ami())}, true
+		moved := fmt.Sprintf("moved all traffic back to %s (%s)", old.label(), old.ami())
+		if sticky := st.stickiness(); sticky > 0 && served {
+			moved += fmt.Sprintf("; %s", stickyClients(nw, sticky))
+		}
+		return Step{Name: "rollback", Action: moved}, true
 	}
 	ours := nw.Pin != "" || run.version != nil && nw.Template != nil && nw.Template.Version == run.version.Version && nw.Template.ID == run.version.ID
 	if ours && (nw.desired() > 0 || aws.ToInt32(nw.Group.MinSize) > 0) {
@@ -1047,15 +1071,35 @@ func (run *bgRun) warmRollback(ctx context.Context, st *bgState, from, to *colou
 		if err := s.setWeights(ctx, st, to, 100); err != nil {
 			return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, nil
 		}
-		return Step{Name: "rollback", Action: fmt.Sprintf("moved all traffic back to %s (%s) from %s (%s)", to.label(), to.ami(), from.label(), from.ami())}, nil
+		moved := fmt.Sprintf("moved all traffic back to %s (%s) from %s (%s)", to.label(), to.ami(), from.label(), from.ami())
+		if sticky := st.stickiness(); sticky > 0 {
+			moved += fmt.Sprintf(": new clients at once; %s", stickyClients(from, sticky))
+		}
+		return Step{Name: "rollback", Action: moved}, nil
 	}
-	if from.desired() > 0 {
+	if from.desired() > 0 && !run.stickyHeld {
 		in := &autoscaling.UpdateAutoScalingGroupInput{MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0)}
 		if aws.ToInt32(to.Group.MinSize) < aws.ToInt32(from.Group.MinSize) {
 			// The colour now serving takes over the minimum.
 			if err := run.update(ctx, to, &autoscaling.UpdateAutoScalingGroupInput{MinSize: from.Group.MinSize, MaxSize: aws.Int32(max(aws.ToInt32(from.Group.MaxSize), aws.ToInt32(to.Group.MaxSize)))}); err != nil {
 				return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, nil
 			}
+		}
+		if sticky := st.stickiness(); sticky > 0 {
+			// Its sticky clients stay until their cookies expire: it
+			// keeps its capacity (not its minimum) until then.
+			at := s.Now().Add(sticky).UTC()
+			if err := run.update(ctx, from, &autoscaling.UpdateAutoScalingGroupInput{MinSize: aws.Int32(0)}); err != nil {
+				return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, nil
+			}
+			if _, err := s.Clients.AutoScaling.PutScheduledUpdateGroupAction(ctx, &autoscaling.PutScheduledUpdateGroupActionInput{
+				AutoScalingGroupName: aws.String(from.group()), ScheduledActionName: aws.String(ScaleInAction),
+				StartTime: aws.Time(at), MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0),
+			}); err != nil {
+				return Step{State: StepFailed, Name: "rollback", Message: fmt.Sprintf("scheduling the scale-in of %s: %v", from.label(), err)}, nil
+			}
+			run.stickyHeld = true
+			return Step{Name: "rollback", Action: fmt.Sprintf("%s scales to 0 at %s (scheduled action %s): %s", from.label(), at.Format(time.RFC3339), ScaleInAction, stickyClients(from, sticky))}, nil
 		}
 		if err := run.update(ctx, from, in); err != nil {
 			return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, nil

@@ -2,6 +2,8 @@ package deployer_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -191,4 +193,132 @@ func TestBlueGreenKeepsTheRulesAuthentication(t *testing.T) {
 func TestBlueGreenKeepsTheListenersAuthentication(t *testing.T) {
 	t.Parallel()
 	testBlueGreenKeepsAuthentication(t, false)
+}
+
+// stickyClient is a browser with a cookie jar, asking the sandbox's load
+// balancer which target group its requests reach.
+type stickyClient struct {
+	f        *deploytest.Fixture
+	listener string
+	cookies  map[string]*http.Cookie
+}
+
+func (c *stickyClient) targetGroup(t *testing.T) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://web.example.com/", nil)
+	for _, ck := range c.cookies {
+		req.AddCookie(ck)
+	}
+	rt := c.f.SB.Route(c.f.Region, c.listener, req)
+	if rt.Target == "" {
+		t.Fatalf("no target for the request: %+v", rt)
+	}
+	for _, ck := range rt.Cookies {
+		if c.cookies == nil {
+			c.cookies = map[string]*http.Cookie{}
+		}
+		c.cookies[ck.Name] = ck
+	}
+	return rt.TargetGroup
+}
+
+// A forward with target group stickiness: a switch moves new clients at
+// once while sticky ones stay on the old colour, which is therefore not
+// scaled to zero until their cookies have expired; a warm rollback moves
+// the traffic back in one call and says how long the new colour's sticky
+// clients stay, keeping it up for them; status shows the stickiness.
+func TestBlueGreenWithTargetGroupStickiness(t *testing.T) {
+	t.Parallel()
+	f, bg, old, newAMI := newBlueGreenStack(t, deploytest.BlueGreenOptions{Desired: 2}, deploytest.ImageOptions{})
+	ctx := context.Background()
+	// 600 s of AWS time: 6 s at the test time scale.
+	const sticky = 600
+	_, err := f.Clients.ELB.ModifyListener(ctx, &elb.ModifyListenerInput{ListenerArn: aws.String(bg.Listener), DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward,
+		ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: []elbtypes.TargetGroupTuple{{TargetGroupArn: aws.String(bg.BlueTG), Weight: aws.Int32(1)}, {TargetGroupArn: aws.String(bg.GreenTG), Weight: aws.Int32(0)}},
+			TargetGroupStickinessConfig: &elbtypes.TargetGroupStickinessConfig{Enabled: aws.Bool(true), DurationSeconds: aws.Int32(sticky)}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	early := &stickyClient{f: f, listener: bg.Listener}
+	if tg := early.targetGroup(t); tg != bg.BlueTG {
+		t.Fatalf("before the deploy the client went to %s", tg)
+	}
+
+	var ev events
+	d := newBlueGreen(f, bg, &deployer.BlueGreen{}, &ev)
+	p, err := d.Plan(ctx, newAMI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := p.Changes[len(p.Changes)-2]; last.Action != "schedule" || !strings.Contains(last.Detail, "blue (web-blue) to scale to 0 after 10m0s") {
+		t.Errorf("plan's retirement: %+v", last)
+	}
+	start := time.Now()
+	if _, err := d.Run(ctx, newAMI); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, ev.messages())
+	}
+	if w := f.Weights(bg); w[bg.GreenTG] != 100 || w[bg.BlueTG] != 0 {
+		t.Errorf("weights %v", w)
+	}
+	if tg := early.targetGroup(t); tg != bg.BlueTG {
+		t.Errorf("the sticky client moved to %s at once", tg)
+	}
+	late := &stickyClient{f: f, listener: bg.Listener}
+	if tg := late.targetGroup(t); tg != bg.GreenTG {
+		t.Errorf("a new client went to %s", tg)
+	}
+	if b := readColour(t, f, bg.Blue); b.desired != 2 || b.amis[old] != 2 {
+		t.Errorf("blue was scaled in while sticky clients use it: %+v", b)
+	}
+	at := scheduledScaleIns(t, f, bg.Blue)
+	if len(at) != 1 || at[0].Before(start.Add(sticky*time.Second-time.Minute)) || at[0].After(time.Now().Add(sticky*time.Second+time.Minute)) {
+		t.Errorf("blue's scheduled scale-in %v, want one %ds from now", at, sticky)
+	}
+	if !strings.Contains(ev.messages(), "clients blue served before keep going to its target group web-blue for up to 10m0s") {
+		t.Errorf("events:\n%s", ev.messages())
+	}
+	st, err := d.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.StickinessSeconds != sticky {
+		t.Errorf("status stickiness %d", st.StickinessSeconds)
+	}
+
+	// The warm rollback: one call moves the traffic; green keeps its
+	// sticky clients and its instances until their cookies expire.
+	var rev events
+	d.Events = rev.add
+	res, err := d.Rollback(ctx)
+	if err != nil || res.Outcome != deployer.Succeeded {
+		t.Fatalf("rollback: %+v %v\n%s", res, err, rev.messages())
+	}
+	if w := f.Weights(bg); w[bg.BlueTG] != 100 || w[bg.GreenTG] != 0 {
+		t.Errorf("weights after the rollback %v", w)
+	}
+	if !strings.Contains(rev.messages(), "new clients at once; clients green served before keep going to its target group web-green for up to 10m0s") {
+		t.Errorf("rollback events:\n%s", rev.messages())
+	}
+	if tg := late.targetGroup(t); tg != bg.GreenTG {
+		t.Errorf("green's sticky client moved to %s at once", tg)
+	}
+	if tg := (&stickyClient{f: f, listener: bg.Listener}).targetGroup(t); tg != bg.BlueTG {
+		t.Errorf("a new client after the rollback went to %s", tg)
+	}
+	if g := readColour(t, f, bg.Green); g.desired != 2 || g.min != 0 || g.amis[newAMI] != 2 || len(scheduledScaleIns(t, f, bg.Green)) != 1 {
+		t.Errorf("green after the rollback: %+v", g)
+	}
+	if len(scheduledScaleIns(t, f, bg.Blue)) != 0 {
+		t.Error("blue, live again, still has its scheduled scale-in")
+	}
+	// Once the cookies have expired, green's client is on blue and green
+	// scales in by its scheduled action.
+	f.WaitFor("green's sticky client back on blue", 20*time.Second, func() (bool, string) { return late.targetGroup(t) == bg.BlueTG, "" })
+	f.WaitFor("green scaled in", 30*time.Second, func() (bool, string) {
+		g := readColour(t, f, bg.Green)
+		return g.desired == 0 && len(g.amis) == 0, fmt.Sprintf("%+v", g)
+	})
+	if b := readColour(t, f, bg.Blue); b.amis[old] != 2 || b.min != 2 {
+		t.Errorf("blue %+v", b)
+	}
 }
