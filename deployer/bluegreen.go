@@ -464,6 +464,11 @@ func (b *BlueGreen) Begin(ctx context.Context, s *Session) (Execution, error) {
 	if run.capacity == 0 {
 		return nil, refuse("the live colour %s has a desired capacity of 0: there is nothing to match; scale it up or deploy with the rolling strategy", live.label())
 	}
+	if idle.ami() != s.AMI.ID || idle.Pin == "" {
+		if err := b.checkStickyIdle(ctx, s, st, idle); err != nil {
+			return nil, err
+		}
+	}
 	if idle.ami() == s.AMI.ID && idle.Pin != "" {
 		run.version = idle.Template
 		s.Emit(Event{Kind: EventStep, Step: "scale", Message: fmt.Sprintf("%s already runs %s and is pinned (%s): picking up where that deploy stopped", idle.label(), idle.Template, idle.Pin)})
@@ -1087,8 +1092,9 @@ func (run *bgRun) warmRollback(ctx context.Context, st *bgState, from, to *colou
 		}
 		if sticky := st.stickiness(); sticky > 0 {
 			// Its sticky clients stay until their cookies expire: it
-			// keeps its capacity (not its minimum) until then.
-			at := s.Now().Add(sticky).UTC()
+			// keeps its capacity (not its minimum) until then, or for
+			// keep_old_for when that is longer, as after a switch.
+			at := s.Now().Add(max(sticky, run.b.KeepOldFor)).UTC()
 			if err := run.update(ctx, from, &autoscaling.UpdateAutoScalingGroupInput{MinSize: aws.Int32(0)}); err != nil {
 				return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, nil
 			}

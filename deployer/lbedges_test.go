@@ -284,6 +284,16 @@ func TestBlueGreenWithTargetGroupStickiness(t *testing.T) {
 	if st.StickinessSeconds != sticky {
 		t.Errorf("status stickiness %d", st.StickinessSeconds)
 	}
+	// Another deploy now would empty blue under its sticky clients.
+	third := f.Image("web-3", deploytest.ImageOptions{})
+	f.SB.ResetCalls()
+	_, err = newBlueGreen(f, bg, &deployer.BlueGreen{}, nil).Run(ctx, third)
+	if deployer.OutcomeOf(err) != deployer.Refused || !strings.Contains(fmt.Sprint(err), "blue (web-blue) may still serve clients with a target group stickiness cookie until ") {
+		t.Errorf("a deploy within the stickiness window: %v", err)
+	}
+	if n := f.Mutating(); n != 0 {
+		t.Errorf("the refused deploy made %d mutating calls", n)
+	}
 
 	// The warm rollback: one call moves the traffic; green keeps its
 	// sticky clients and its instances until their cookies expire.

@@ -1,10 +1,12 @@
 package deployer
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 )
 
 // Target group stickiness: when the forward that blue-green moves has
@@ -32,4 +34,41 @@ func (st *bgState) stickiness() time.Duration {
 // it after it lost the traffic.
 func stickyClients(c *colour, d time.Duration) string {
 	return fmt.Sprintf("clients %s served before keep going to its target group %s for up to %s (target group stickiness, AWSALBTG cookie)", c.Name, c.TG.Name, d)
+}
+
+// scaleInAt is when group's pending phoenix scale-in runs; zero when it
+// has none.
+func (s *Session) scaleInAt(ctx context.Context, group string) (time.Time, error) {
+	out, err := s.Clients.AutoScaling.DescribeScheduledActions(ctx, &autoscaling.DescribeScheduledActionsInput{AutoScalingGroupName: aws.String(group), ScheduledActionNames: []string{ScaleInAction}})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("describing the scheduled actions of %q: %w", group, err)
+	}
+	for _, a := range out.ScheduledUpdateGroupActions {
+		if aws.ToString(a.ScheduledActionName) == ScaleInAction && a.StartTime != nil {
+			return *a.StartTime, nil
+		}
+	}
+	return time.Time{}, nil
+}
+
+// checkStickyIdle refuses a deploy that would empty the idle colour while
+// clients with a stickiness cookie for it may still be sent there. The
+// colour lost the traffic max(keep_old_for, stickiness) before its
+// scheduled scale-in (a retirement and a warm rollback schedule it so),
+// so its last sticky client leaves at that moment plus the stickiness.
+func (b *BlueGreen) checkStickyIdle(ctx context.Context, s *Session, st *bgState, idle *colour) error {
+	d := st.stickiness()
+	if d == 0 || idle.desired() == 0 {
+		return nil
+	}
+	at, err := s.scaleInAt(ctx, idle.group())
+	if err != nil || at.IsZero() {
+		return err
+	}
+	end := at.Add(d - max(b.KeepOldFor, d))
+	if !s.Now().Before(end) {
+		return nil
+	}
+	return refuse("%s may still serve clients with a target group stickiness cookie until %s (%s after it lost the traffic): a deploy would empty it under them; deploy after %s, or run phoenix rollback to move the traffic back to it",
+		idle.label(), end.UTC().Format(time.RFC3339), d, end.UTC().Format(time.RFC3339))
 }
