@@ -5,17 +5,20 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
+	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
 )
 
 // The load balancer's edges a user meets on AWS: targets the load
@@ -222,6 +225,57 @@ func (c *stickyClient) targetGroup(t *testing.T) string {
 	return rt.TargetGroup
 }
 
+// enableStickiness turns on target group stickiness for secs in the
+// listener's forward, blue live.
+func enableStickiness(t *testing.T, f *deploytest.Fixture, bg *deploytest.BlueGreen, secs int32) {
+	t.Helper()
+	_, err := f.Clients.ELB.ModifyListener(context.Background(), &elb.ModifyListenerInput{ListenerArn: aws.String(bg.Listener), DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward,
+		ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: []elbtypes.TargetGroupTuple{{TargetGroupArn: aws.String(bg.BlueTG), Weight: aws.Int32(1)}, {TargetGroupArn: aws.String(bg.GreenTG), Weight: aws.Int32(0)}},
+			TargetGroupStickinessConfig: &elbtypes.TargetGroupStickinessConfig{Enabled: aws.Bool(true), DurationSeconds: aws.Int32(secs)}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A deploy that fails during a step with stickiness on: all traffic goes
+// back at once, the output says how long the clients the new colour
+// served keep going there, and the failed colour still scales to zero.
+func TestBlueGreenFailedStepWithStickinessSaysWhoStays(t *testing.T) {
+	t.Parallel()
+	f, bg, old, newAMI := newBlueGreenStack(t, deploytest.BlueGreenOptions{Desired: 2}, deploytest.ImageOptions{})
+	enableStickiness(t, f, bg, 600)
+	var ev events
+	var rollback []string
+	var mu sync.Mutex
+	d := newBlueGreen(f, bg, &deployer.BlueGreen{Steps: []int{10, 100}, BakeTime: time.Minute}, nil)
+	d.Events = func(e deployer.Event) {
+		ev.add(e)
+		if e.Kind != deployer.EventStep {
+			return
+		}
+		if e.Step == "rollback" {
+			mu.Lock()
+			rollback = append(rollback, e.Message)
+			mu.Unlock()
+		}
+		if e.Step == "switch" {
+			if _, err := f.Clients.EC2.CreateTags(context.Background(), &ec2.CreateTagsInput{Resources: []string{newAMI}, Tags: []ec2types.Tag{{Key: aws.String(sandbox.HealthTag), Value: aws.String("fail")}}}); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	_, err := d.Run(context.Background(), newAMI)
+	if deployer.OutcomeOf(err) != deployer.RolledBack {
+		t.Fatalf("outcome %v: %v\n%s", deployer.OutcomeOf(err), err, ev.messages())
+	}
+	mu.Lock()
+	if len(rollback) == 0 || rollback[0] != "moved all traffic back to blue (web-blue) ("+old+"); clients green served before keep going to its target group web-green for up to 10m0s (target group stickiness, AWSALBTG cookie)" {
+		t.Errorf("rollback steps %q", rollback)
+	}
+	mu.Unlock()
+	requireOnBlue(t, f, bg, old, 2)
+}
+
 // A forward with target group stickiness: a switch moves new clients at
 // once while sticky ones stay on the old colour, which is therefore not
 // scaled to zero until their cookies have expired; a warm rollback moves
@@ -233,12 +287,7 @@ func TestBlueGreenWithTargetGroupStickiness(t *testing.T) {
 	ctx := context.Background()
 	// 600 s of AWS time: 6 s at the test time scale.
 	const sticky = 600
-	_, err := f.Clients.ELB.ModifyListener(ctx, &elb.ModifyListenerInput{ListenerArn: aws.String(bg.Listener), DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward,
-		ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: []elbtypes.TargetGroupTuple{{TargetGroupArn: aws.String(bg.BlueTG), Weight: aws.Int32(1)}, {TargetGroupArn: aws.String(bg.GreenTG), Weight: aws.Int32(0)}},
-			TargetGroupStickinessConfig: &elbtypes.TargetGroupStickinessConfig{Enabled: aws.Bool(true), DurationSeconds: aws.Int32(sticky)}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	enableStickiness(t, f, bg, sticky)
 	early := &stickyClient{f: f, listener: bg.Listener}
 	if tg := early.targetGroup(t); tg != bg.BlueTG {
 		t.Fatalf("before the deploy the client went to %s", tg)
