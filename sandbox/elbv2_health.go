@@ -69,7 +69,19 @@ func elbHealthController(r *Region, now time.Time) {
 				continue // the terminated instance is gone: so is the target
 			}
 			kept = append(kept, t)
-			r.stepTarget(tg, t, inst, len(lbs) > 0, provisioning, inst != nil && !zones[inst.AZ], now)
+			notInUse := ""
+			switch {
+			case len(lbs) == 0:
+				notInUse = "Target group is not configured to receive traffic from the load balancer"
+			case inst != nil && !zones[inst.AZ]:
+				// A load balancer routes only to targets in the
+				// Availability Zones of its subnets, cross-zone load
+				// balancing or not; the others are unused with the
+				// reason code of a group no listener forwards to.
+				// https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetHealth.html
+				notInUse = "Target is in an Availability Zone that is not enabled for the load balancer"
+			}
+			r.stepTarget(tg, t, inst, notInUse, provisioning, now)
 		}
 		for i := len(kept); i < len(tg.Targets); i++ {
 			tg.Targets[i] = nil
@@ -104,21 +116,13 @@ func (t *Target) setState(state, reason, desc string) {
 	t.State, t.Reason, t.Description = state, reason, desc
 }
 
-func (r *Region) stepTarget(tg *TargetGroup, t *Target, inst *Instance, used, provisioning, zoneOff bool, now time.Time) {
+// stepTarget moves one target's health on; notInUse, when set, is why
+// the load balancer does not use it (Target.NotInUse).
+func (r *Region) stepTarget(tg *TargetGroup, t *Target, inst *Instance, notInUse string, provisioning bool, now time.Time) {
 	hc := tg.HealthCheck
 	switch {
-	case !used:
-		t.setState("unused", "Target.NotInUse", "Target group is not configured to receive traffic from the load balancer")
-		t.nextCheck = time.Time{}
-		return
-	case zoneOff:
-		// A load balancer routes only to targets in the Availability
-		// Zones of its subnets, cross-zone load balancing or not; the
-		// others are unused with the same reason code as a group no
-		// listener forwards to.
-		// https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetHealth.html
-		// https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-subnets.html
-		t.setState("unused", "Target.NotInUse", "Target is in an Availability Zone that is not enabled for the load balancer")
+	case notInUse != "":
+		t.setState("unused", "Target.NotInUse", notInUse)
 		t.nextCheck = time.Time{}
 		return
 	case tg.TargetType == "instance" && inst.State != "running":
