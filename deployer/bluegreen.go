@@ -479,6 +479,18 @@ func (b *BlueGreen) Begin(ctx context.Context, s *Session) (Execution, error) {
 	return run, nil
 }
 
+// scheduleScaleIn puts c's phoenix scale-in (to 0) at at.
+func (s *Session) scheduleScaleIn(ctx context.Context, c *colour, at time.Time) error {
+	_, err := s.Clients.AutoScaling.PutScheduledUpdateGroupAction(ctx, &autoscaling.PutScheduledUpdateGroupActionInput{
+		AutoScalingGroupName: aws.String(c.group()), ScheduledActionName: aws.String(ScaleInAction),
+		StartTime: aws.Time(at), MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0),
+	})
+	if err != nil {
+		return fmt.Errorf("scheduling the scale-in of %s: %w", c.label(), err)
+	}
+	return nil
+}
+
 // scheduledScaleIn is the name of group's pending phoenix scale-in, if any.
 func (s *Session) scheduledScaleIn(ctx context.Context, group string) (string, error) {
 	out, err := s.Clients.AutoScaling.DescribeScheduledActions(ctx, &autoscaling.DescribeScheduledActionsInput{AutoScalingGroupName: aws.String(group), ScheduledActionNames: []string{ScaleInAction}})
@@ -749,24 +761,16 @@ func (run *bgRun) retire(ctx context.Context, st *bgState, old, nw *colour) (Ste
 		// Sticky clients of the old colour are still sent there: it
 		// scales in when the last of their cookies has expired.
 		at := s.Now().Add(sticky).UTC()
-		_, err := s.Clients.AutoScaling.PutScheduledUpdateGroupAction(ctx, &autoscaling.PutScheduledUpdateGroupActionInput{
-			AutoScalingGroupName: aws.String(old.group()), ScheduledActionName: aws.String(ScaleInAction),
-			StartTime: aws.Time(at), MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0),
-		})
-		if err != nil {
-			return Step{State: StepDone, Name: "retire", Health: h, Message: fmt.Sprintf("%s; scheduling the scale-in of %s failed, so it stays up until scaled by hand (not before %s: %s): %v", done, old.label(), at.Format(time.RFC3339), stickyClients(old, sticky), err)}, nil
+		if err := s.scheduleScaleIn(ctx, old, at); err != nil {
+			return Step{State: StepDone, Name: "retire", Health: h, Message: fmt.Sprintf("%s; %v, so %s stays up until scaled by hand (not before %s: %s)", done, err, old.label(), at.Format(time.RFC3339), stickyClients(old, sticky))}, nil
 		}
 		s.Emit(Event{Kind: EventStep, Step: "retire", Action: "scheduled", Message: fmt.Sprintf("%s stays up on %s until %s (scheduled action %s): %s", old.label(), old.ami(), at.Format(time.RFC3339), ScaleInAction, stickyClients(old, sticky))})
 		return Step{State: StepDone, Name: "retire", Health: h, Message: done + fmt.Sprintf("; %s scales to 0 at %s, once its sticky clients' cookies (%s) have expired", old.label(), at.Format(time.RFC3339), sticky)}, nil
 	}
 	if run.b.KeepOldFor > 0 {
 		at := s.Now().Add(run.b.KeepOldFor).UTC()
-		_, err := s.Clients.AutoScaling.PutScheduledUpdateGroupAction(ctx, &autoscaling.PutScheduledUpdateGroupActionInput{
-			AutoScalingGroupName: aws.String(old.group()), ScheduledActionName: aws.String(ScaleInAction),
-			StartTime: aws.Time(at), MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0),
-		})
-		if err != nil {
-			return Step{State: StepDone, Name: "retire", Health: h, Message: fmt.Sprintf("%s; scheduling the scale-in of %s failed, so it stays warm until scaled by hand: %v", done, old.label(), err)}, nil
+		if err := s.scheduleScaleIn(ctx, old, at); err != nil {
+			return Step{State: StepDone, Name: "retire", Health: h, Message: fmt.Sprintf("%s; %v, so %s stays warm until scaled by hand", done, err, old.label())}, nil
 		}
 		s.Emit(Event{Kind: EventStep, Step: "retire", Action: "scheduled", Message: fmt.Sprintf("%s stays warm on %s until %s (scheduled action %s): phoenix rollback moves the traffic back in one call until then", old.label(), old.ami(), at.Format(time.RFC3339), ScaleInAction)})
 		return Step{State: StepDone, Name: "retire", Health: h, Message: done + fmt.Sprintf("; %s kept warm for %s", old.label(), run.b.KeepOldFor)}, nil
@@ -1098,11 +1102,8 @@ func (run *bgRun) warmRollback(ctx context.Context, st *bgState, from, to *colou
 			if err := run.update(ctx, from, &autoscaling.UpdateAutoScalingGroupInput{MinSize: aws.Int32(0)}); err != nil {
 				return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, nil
 			}
-			if _, err := s.Clients.AutoScaling.PutScheduledUpdateGroupAction(ctx, &autoscaling.PutScheduledUpdateGroupActionInput{
-				AutoScalingGroupName: aws.String(from.group()), ScheduledActionName: aws.String(ScaleInAction),
-				StartTime: aws.Time(at), MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0),
-			}); err != nil {
-				return Step{State: StepFailed, Name: "rollback", Message: fmt.Sprintf("scheduling the scale-in of %s: %v", from.label(), err)}, nil
+			if err := s.scheduleScaleIn(ctx, from, at); err != nil {
+				return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, nil
 			}
 			run.stickyHeld = true
 			return Step{Name: "rollback", Action: fmt.Sprintf("%s scales to 0 at %s (scheduled action %s): %s", from.label(), at.Format(time.RFC3339), ScaleInAction, stickyClients(from, sticky))}, nil
