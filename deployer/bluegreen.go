@@ -530,6 +530,11 @@ func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
 	if !split && live.ami() == s.AMI.ID {
 		return []Change{{Action: "keep", Detail: fmt.Sprintf("the live colour %s already runs %s: no switch; the deploy only checks health", live.label(), s.AMI.ID)}}, nil
 	}
+	if idle.ami() != s.AMI.ID || idle.Pin == "" {
+		if err := b.checkStickyIdle(ctx, s, st, idle); err != nil {
+			return nil, err
+		}
+	}
 	n := live.desired()
 	var ch []Change
 	if idle.desired() > 0 && idle.ami() != s.AMI.ID {

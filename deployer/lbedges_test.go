@@ -333,9 +333,14 @@ func TestBlueGreenWithTargetGroupStickiness(t *testing.T) {
 	if st.StickinessSeconds != sticky {
 		t.Errorf("status stickiness %d", st.StickinessSeconds)
 	}
-	// Another deploy now would empty blue under its sticky clients.
+	// Another deploy now would empty blue under its sticky clients: plan
+	// and deploy refuse it.
 	third := f.Image("web-3", deploytest.ImageOptions{})
 	f.SB.ResetCalls()
+	_, err = newBlueGreen(f, bg, &deployer.BlueGreen{}, nil).Plan(ctx, third)
+	if deployer.OutcomeOf(err) != deployer.Refused || !strings.Contains(fmt.Sprint(err), "blue (web-blue) may still serve clients with a target group stickiness cookie until ") {
+		t.Errorf("a plan within the stickiness window: %v", err)
+	}
 	_, err = newBlueGreen(f, bg, &deployer.BlueGreen{}, nil).Run(ctx, third)
 	if deployer.OutcomeOf(err) != deployer.Refused || !strings.Contains(fmt.Sprint(err), "blue (web-blue) may still serve clients with a target group stickiness cookie until ") {
 		t.Errorf("a deploy within the stickiness window: %v", err)
