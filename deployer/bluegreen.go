@@ -378,6 +378,7 @@ func (s *Session) setWeights(ctx context.Context, st *bgState, to *colour, share
 		fc.TargetGroups = append(fc.TargetGroups, tg)
 	}
 	actions[st.traffic.fwd].ForwardConfig = &fc
+	keepClientSecrets(actions)
 	for i := range actions {
 		// Order is only allowed when there are several actions.
 		if len(actions) == 1 {
@@ -460,6 +461,9 @@ type bgRun struct {
 	homeward   bool
 	homeFailed bool // the way back to blue failed: the AMI stays live on green
 	outVersion *TemplateVersion
+	// stickyHeld: a warm rollback scheduled the scale-in of the colour
+	// that lost the traffic, for its sticky clients.
+	stickyHeld bool
 }
 
 // capacity is a group's minimum, maximum and desired capacity.
@@ -499,6 +503,9 @@ func (b *BlueGreen) Begin(ctx context.Context, s *Session) (Execution, error) {
 		return nil, refuse("%s splits traffic: %s %d%%, %s %d%% (a switch to %s, pinned by %s, was cut short): run phoenix rollback to return all traffic to %s, or deploy %s again to finish the switch",
 			s.ruleName(), live.label(), st.share(live), idle.label(), st.share(idle), idle.ami(), idle.Pin, live.Name, idle.ami())
 	}
+	if sticky := st.stickiness(); b.ReturnHome && sticky > 0 {
+		return nil, refuse("return_home with target group stickiness (%s) in %s: blue would have to empty for the way back while its sticky clients are still sent to it; turn stickiness off or deploy without return_home", sticky, s.ruleName())
+	}
 	if b.ReturnHome && live.Name == home {
 		run.start = map[string]capacity{live.Name: capacityOf(live), idle.Name: capacityOf(idle)}
 	}
@@ -520,6 +527,11 @@ func (b *BlueGreen) Begin(ctx context.Context, s *Session) (Execution, error) {
 	if run.capacity == 0 {
 		return nil, refuse("the live colour %s has a desired capacity of 0: there is nothing to match; scale it up or deploy with the rolling strategy", live.label())
 	}
+	if idle.ami() != s.AMI.ID || idle.Pin == "" {
+		if err := b.checkStickyIdle(ctx, s, st, idle); err != nil {
+			return nil, err
+		}
+	}
 	if idle.ami() == s.AMI.ID && idle.Pin != "" {
 		run.version = idle.Template
 		s.Emit(Event{Kind: EventStep, Step: "scale", Message: fmt.Sprintf("%s already runs %s and is pinned (%s): picking up where that deploy stopped", idle.label(), idle.Template, idle.Pin)})
@@ -528,6 +540,18 @@ func (b *BlueGreen) Begin(ctx context.Context, s *Session) (Execution, error) {
 		return nil, err
 	}
 	return run, nil
+}
+
+// scheduleScaleIn puts c's phoenix scale-in (to 0) at at.
+func (s *Session) scheduleScaleIn(ctx context.Context, c *colour, at time.Time) error {
+	_, err := s.Clients.AutoScaling.PutScheduledUpdateGroupAction(ctx, &autoscaling.PutScheduledUpdateGroupActionInput{
+		AutoScalingGroupName: aws.String(c.group()), ScheduledActionName: aws.String(ScaleInAction),
+		StartTime: aws.Time(at), MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0),
+	})
+	if err != nil {
+		return fmt.Errorf("scheduling the scale-in of %s: %w", c.label(), err)
+	}
+	return nil
 }
 
 // scheduledScaleIn is the name of group's pending phoenix scale-in, if any.
@@ -562,15 +586,23 @@ func (s *Session) deleteScaleIn(ctx context.Context, group, name string) error {
 
 // Plan says what a blue-green deploy would change.
 func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
-	_, live, idle, split, err := s.readLive(ctx)
+	st, live, idle, split, err := s.readLive(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if sticky := st.stickiness(); b.ReturnHome && sticky > 0 {
+		return nil, refuse("return_home with target group stickiness (%s) in %s: blue would have to empty for the way back while its sticky clients are still sent to it; turn stickiness off or deploy without return_home", sticky, s.ruleName())
 	}
 	if !split && live.ami() == s.AMI.ID {
 		if b.ReturnHome && live.Name != home {
 			return b.planHome(live, idle, nil), nil
 		}
 		return []Change{{Action: "keep", Detail: fmt.Sprintf("the live colour %s already runs %s: no switch; the deploy only checks health", live.label(), s.AMI.ID)}}, nil
+	}
+	if idle.ami() != s.AMI.ID || idle.Pin == "" {
+		if err := b.checkStickyIdle(ctx, s, st, idle); err != nil {
+			return nil, err
+		}
 	}
 	n := live.desired()
 	var ch []Change
@@ -598,7 +630,9 @@ func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
 		return append(ch, b.planHome(idle, live, live)...), nil
 	}
 	ch = append(ch, Change{Action: "unpin", Detail: fmt.Sprintf("%s: minimum %d, maximum %d (the live colour's)", idle.label(), aws.ToInt32(live.Group.MinSize), max(aws.ToInt32(live.Group.MaxSize), int32(n)))})
-	if b.KeepOldFor > 0 {
+	if sticky := st.stickiness(); sticky > b.KeepOldFor {
+		ch = append(ch, Change{Action: "schedule", Detail: fmt.Sprintf("%s to scale to 0 after %s (scheduled action %s): %s; until then phoenix rollback moves traffic back in one call", live.label(), sticky, ScaleInAction, stickyClients(live, sticky))})
+	} else if b.KeepOldFor > 0 {
 		ch = append(ch, Change{Action: "schedule", Detail: fmt.Sprintf("%s to scale to 0 after keep_old_for %s (scheduled action %s); until then phoenix rollback moves traffic back in one call", live.label(), b.KeepOldFor, ScaleInAction)})
 	} else {
 		ch = append(ch, Change{Action: "scale", Detail: fmt.Sprintf("%s to 0", live.label())})
@@ -852,14 +886,20 @@ func (run *bgRun) retire(ctx context.Context, st *bgState, old, nw *colour) (Ste
 	if run.homeward {
 		return run.retireAway(ctx, old, h, done)
 	}
+	if sticky := st.stickiness(); sticky > run.b.KeepOldFor && old.desired() > 0 {
+		// Sticky clients of the old colour are still sent there: it
+		// scales in when the last of their cookies has expired.
+		at := s.Now().Add(sticky).UTC()
+		if err := s.scheduleScaleIn(ctx, old, at); err != nil {
+			return Step{State: StepDone, Name: "retire", Health: h, Message: fmt.Sprintf("%s; %v, so %s stays up until scaled by hand (not before %s: %s)", done, err, old.label(), at.Format(time.RFC3339), stickyClients(old, sticky))}, nil
+		}
+		s.Emit(Event{Kind: EventStep, Step: "retire", Action: "scheduled", Message: fmt.Sprintf("%s stays up on %s until %s (scheduled action %s): %s", old.label(), old.ami(), at.Format(time.RFC3339), ScaleInAction, stickyClients(old, sticky))})
+		return Step{State: StepDone, Name: "retire", Health: h, Message: done + fmt.Sprintf("; %s scales to 0 at %s, once its sticky clients' cookies (%s) have expired", old.label(), at.Format(time.RFC3339), sticky)}, nil
+	}
 	if run.b.KeepOldFor > 0 {
 		at := s.Now().Add(run.b.KeepOldFor).UTC()
-		_, err := s.Clients.AutoScaling.PutScheduledUpdateGroupAction(ctx, &autoscaling.PutScheduledUpdateGroupActionInput{
-			AutoScalingGroupName: aws.String(old.group()), ScheduledActionName: aws.String(ScaleInAction),
-			StartTime: aws.Time(at), MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0),
-		})
-		if err != nil {
-			return Step{State: StepDone, Name: "retire", Health: h, Message: fmt.Sprintf("%s; scheduling the scale-in of %s failed, so it stays warm until scaled by hand: %v", done, old.label(), err)}, nil
+		if err := s.scheduleScaleIn(ctx, old, at); err != nil {
+			return Step{State: StepDone, Name: "retire", Health: h, Message: fmt.Sprintf("%s; %v, so %s stays warm until scaled by hand", done, err, old.label())}, nil
 		}
 		s.Emit(Event{Kind: EventStep, Step: "retire", Action: "scheduled", Message: fmt.Sprintf("%s stays warm on %s until %s (scheduled action %s): phoenix rollback moves the traffic back in one call until then", old.label(), old.ami(), at.Format(time.RFC3339), ScaleInAction)})
 		return Step{State: StepDone, Name: "retire", Health: h, Message: done + fmt.Sprintf("; %s kept warm for %s", old.label(), run.b.KeepOldFor)}, nil
@@ -1019,10 +1059,15 @@ func (run *bgRun) RollbackStep(ctx context.Context) (Step, error) {
 // to undo.
 func (run *bgRun) restore(ctx context.Context, st *bgState, old, nw *colour) (Step, bool) {
 	if nw.Weight > 0 || old.Weight == 0 {
+		served := nw.Weight > 0
 		if err := run.s.setWeights(ctx, st, old, 100); err != nil {
 			return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, true
 		}
-		return Step{Name: "rollback", Action: fmt.Sprintf("moved all traffic back to %s (%s)", old.label(), old.ami())}, true
+		moved := fmt.Sprintf("moved all traffic back to %s (%s)", old.label(), old.ami())
+		if sticky := st.stickiness(); sticky > 0 && served {
+			moved += fmt.Sprintf("; %s", stickyClients(nw, sticky))
+		}
+		return Step{Name: "rollback", Action: moved}, true
 	}
 	ours := nw.Pin != "" || run.version != nil && nw.Template != nil && nw.Template.Version == run.version.Version && nw.Template.ID == run.version.ID
 	if ours && (nw.desired() > 0 || aws.ToInt32(nw.Group.MinSize) > 0) {
@@ -1224,15 +1269,33 @@ func (run *bgRun) warmRollback(ctx context.Context, st *bgState, from, to *colou
 		if err := s.setWeights(ctx, st, to, 100); err != nil {
 			return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, nil
 		}
-		return Step{Name: "rollback", Action: fmt.Sprintf("moved all traffic back to %s (%s) from %s (%s)", to.label(), to.ami(), from.label(), from.ami())}, nil
+		moved := fmt.Sprintf("moved all traffic back to %s (%s) from %s (%s)", to.label(), to.ami(), from.label(), from.ami())
+		if sticky := st.stickiness(); sticky > 0 {
+			moved += fmt.Sprintf(": new clients at once; %s", stickyClients(from, sticky))
+		}
+		return Step{Name: "rollback", Action: moved}, nil
 	}
-	if from.desired() > 0 {
+	if from.desired() > 0 && !run.stickyHeld {
 		in := &autoscaling.UpdateAutoScalingGroupInput{MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0)}
 		if aws.ToInt32(to.Group.MinSize) < aws.ToInt32(from.Group.MinSize) {
 			// The colour now serving takes over the minimum.
 			if err := run.update(ctx, to, &autoscaling.UpdateAutoScalingGroupInput{MinSize: from.Group.MinSize, MaxSize: aws.Int32(max(aws.ToInt32(from.Group.MaxSize), aws.ToInt32(to.Group.MaxSize)))}); err != nil {
 				return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, nil
 			}
+		}
+		if sticky := st.stickiness(); sticky > 0 {
+			// Its sticky clients stay until their cookies expire: it
+			// keeps its capacity (not its minimum) until then, or for
+			// keep_old_for when that is longer, as after a switch.
+			at := s.Now().Add(max(sticky, run.b.KeepOldFor)).UTC()
+			if err := run.update(ctx, from, &autoscaling.UpdateAutoScalingGroupInput{MinSize: aws.Int32(0)}); err != nil {
+				return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, nil
+			}
+			if err := s.scheduleScaleIn(ctx, from, at); err != nil {
+				return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, nil
+			}
+			run.stickyHeld = true
+			return Step{Name: "rollback", Action: fmt.Sprintf("%s scales to 0 at %s (scheduled action %s): %s", from.label(), at.Format(time.RFC3339), ScaleInAction, stickyClients(from, sticky))}, nil
 		}
 		if err := run.update(ctx, from, in); err != nil {
 			return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, nil

@@ -62,11 +62,15 @@ func (h *Health) OK() bool { return len(h.Problems) == 0 }
 // group per pass, never one per instance. It learns each instance's AMI
 // once (an instance never changes its image), in batches.
 type healthGate struct {
-	c      Clients
-	images map[string]string
+	c       Clients
+	images  map[string]string
+	zones   map[string]string   // each instance's Availability Zone
+	lbZones map[string][]string // each load balancer's, read when needed
 }
 
-func newHealthGate(c Clients) *healthGate { return &healthGate{c: c, images: map[string]string{}} }
+func newHealthGate(c Clients) *healthGate {
+	return &healthGate{c: c, images: map[string]string{}, zones: map[string]string{}}
+}
 
 // describeInstancesBatch is how many instance ids one DescribeInstances
 // asks about.
@@ -99,6 +103,9 @@ func (h *healthGate) learnImages(ctx context.Context, ids []string) error {
 			for _, r := range out.Reservations {
 				for _, in := range r.Instances {
 					h.images[aws.ToString(in.InstanceId)] = aws.ToString(in.ImageId)
+					if in.Placement != nil {
+						h.zones[aws.ToString(in.InstanceId)] = aws.ToString(in.Placement.AvailabilityZone)
+					}
 				}
 			}
 		}
@@ -195,7 +202,14 @@ func (h *healthGate) read(ctx context.Context, g astypes.AutoScalingGroup, tgs [
 				if t.State == string(elbtypes.TargetHealthStateEnumDraining) {
 					hl.Draining++
 				}
-				hl.Problems = append(hl.Problems, explainState(tg.TargetGroup, *t))
+				why := explainState(tg.TargetGroup, *t)
+				if t.Reason == string(elbtypes.TargetHealthReasonEnumNotInUse) {
+					var err error
+					if why, err = h.explainNotInUse(ctx, tg.TargetGroup, *t); err != nil {
+						return nil, err
+					}
+				}
+				hl.Problems = append(hl.Problems, why)
 				if t.State == string(elbtypes.TargetHealthStateEnumUnhealthy) && known && ami != "" && t.AMI == ami {
 					hl.Failing = append(hl.Failing, explainState(tg.TargetGroup, *t))
 				}

@@ -61,6 +61,11 @@ func (d *Deployer) Plan(ctx context.Context, ami string) (*Plan, error) {
 			return nil, asRefused(err)
 		}
 	}
+	zones, err := s.zoneWarnings(ctx, s.Groups)
+	if err != nil {
+		return nil, asRefused(err)
+	}
+	changes = append(changes, zones...)
 	h, err := s.gate.read(ctx, s.Group, s.TargetGroups, "")
 	if err != nil {
 		return nil, asRefused(err)

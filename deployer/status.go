@@ -34,6 +34,10 @@ type Status struct {
 	// Colours are blue-green's two groups; Group, Template, capacity,
 	// health and AMIs above are then the live colour's.
 	Colours []ColourStatus `json:"colours,omitempty"`
+	// StickinessSeconds is the target group stickiness of blue-green's
+	// forward: how long a client stays on the colour that first served
+	// it, whatever the weights say; 0 when it is off.
+	StickinessSeconds int `json:"target_group_stickiness_seconds,omitempty"`
 }
 
 // ColourStatus is one colour of a blue-green target.
@@ -77,6 +81,7 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 		g = &s.Group
 	}
 	st := &Status{Target: d.Target.Name, Region: d.Target.Region, Group: aws.ToString(g.AutoScalingGroupName), Template: s.Template, Desired: int(aws.ToInt32(g.DesiredCapacity)), Colours: colours}
+	st.StickinessSeconds = int(s.sticky / time.Second)
 	for _, in := range g.Instances {
 		if in.LifecycleState == "InService" {
 			st.InService++
@@ -144,6 +149,7 @@ func (s *Session) serveLive(ctx context.Context, withSchedule bool) ([]ColourSta
 	if err != nil {
 		return nil, err
 	}
+	s.sticky = st.stickiness()
 	s.Group, s.TargetGroups, s.Template = live.Group, []TargetGroup{live.TG}, live.Template
 	s.Groups = []astypes.AutoScalingGroup{st.colours[0].Group, st.colours[1].Group}
 	var out []ColourStatus

@@ -118,6 +118,7 @@ type Session struct {
 	lockNames []string
 	ltVer     map[string]*TemplateVersion
 	bgTGs     map[string]TargetGroup // blue-green: the rule's target groups by ARN
+	sticky    time.Duration          // blue-green: the forward's target group stickiness, read by serveLive
 }
 
 // roles are the service-linked roles the target's groups launch with.

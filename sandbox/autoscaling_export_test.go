@@ -104,8 +104,17 @@ func (s *Sandbox) FixtureTargetGroup(region, name string) string {
 			VpcID: vpc, TargetType: "instance", Attributes: map[string]string{"deregistration_delay.timeout_seconds": "1"}, Tags: Tags{}, Created: now,
 			HealthCheck: TargetGroupHealthCheck{Enabled: true, Protocol: "HTTP", Port: "traffic-port", Path: "/", IntervalSeconds: 5, TimeoutSeconds: 2, HealthyThreshold: 2, UnhealthyThreshold: 2, Matcher: "200"}}
 		r.TargetGroups[tg.ARN] = tg
+		// The load balancer uses every default subnet: a target in a zone
+		// none of its subnets covers would be unused.
+		var subnets []string
+		for _, sn := range r.Subnets {
+			if sn.IsDefault {
+				subnets = append(subnets, sn.ID)
+			}
+		}
+		sort.Strings(subnets)
 		lb := &LoadBalancer{ARN: r.arn("elasticloadbalancing", "loadbalancer/app/"+name+"/"+randHex(16)), Name: name, Scheme: "internet-facing",
-			Type: "application", VpcID: vpc, State: "active", Tags: Tags{}, Created: now, Attributes: map[string]string{}}
+			Type: "application", VpcID: vpc, SubnetIDs: subnets, State: "active", Tags: Tags{}, Created: now, Attributes: map[string]string{}}
 		r.LoadBalancers[lb.ARN] = lb
 		l := &Listener{ARN: r.arn("elasticloadbalancing", "listener/app/"+name+"/"+randHex(16)), LoadBalancerARN: lb.ARN, Port: 80, Protocol: "HTTP",
 			DefaultActions: []Action{{Type: "forward", TargetGroupARN: tg.ARN}}, Tags: Tags{}, Created: now}

@@ -1078,7 +1078,13 @@ func (c *call) parseActions(key string, lb *LoadBalancer) ([]Action, *APIError) 
 			}
 		case "":
 			return nil, verr("An action type must be specified")
-		case "authenticate-oidc", "authenticate-cognito", "jwt-validation":
+		case "authenticate-oidc", "authenticate-cognito":
+			if a.Auth, err = parseAuth(s, a.Type); err != nil {
+				return nil, err
+			}
+			out = append(out, a)
+			continue
+		case "jwt-validation":
 			return nil, verr("The action type '%s' is not supported by the sandbox", a.Type)
 		default:
 			return nil, verr("Action type '%s' must be one of 'forward', 'redirect', 'fixed-response', 'authenticate-oidc', 'authenticate-cognito'", a.Type)
@@ -1090,6 +1096,13 @@ func (c *call) parseActions(key string, lb *LoadBalancer) ([]Action, *APIError) 
 		return nil, errf("TooManyActions", "Only one of the action types 'forward', 'redirect' and 'fixed-response' can be specified")
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Order < out[j].Order })
+	// "Each rule must include exactly one of the following routing
+	// actions: forward, redirect, or fixed-response, and it must be the
+	// last action to be performed."
+	// https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-action-types.html
+	if isAuthAction(out[len(out)-1].Type) {
+		return nil, errf("InvalidLoadBalancerAction", "The action of type '%s' must come before the action of type forward, redirect or fixed-response", out[len(out)-1].Type)
+	}
 	return out, nil
 }
 
@@ -1184,6 +1197,8 @@ func renderAction(a Action) []*X {
 				return []*X{T("TargetGroupArn", f.ARN), I("Weight", f.Weight)}
 			})),
 			E("TargetGroupStickinessConfig", B("Enabled", a.Stickiness), dur)))
+	case "authenticate-oidc", "authenticate-cognito":
+		kids = append(kids, renderAuth(a))
 	case "fixed-response":
 		kids = append(kids, E("FixedResponseConfig", Opt("MessageBody", a.FixedBody), T("StatusCode", a.FixedStatus), Opt("ContentType", a.FixedType)))
 	case "redirect":
@@ -1337,6 +1352,9 @@ func elbCreateListener(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
+	if err := finishAuth(actions, protocol, nil, false); err != nil {
+		return nil, err
+	}
 	tags, err := parseELBTags(c.p)
 	if err != nil {
 		return nil, err
@@ -1430,6 +1448,16 @@ func elbModifyListener(c *call) (any, *APIError) {
 			return nil, err
 		}
 	}
+	if err := finishAuth(actions, protocol, l.DefaultActions, true); err != nil {
+		return nil, err
+	}
+	for _, rule := range c.r.Rules {
+		if rule.ListenerARN == l.ARN && rule.Priority != "default" {
+			if err := finishAuth(rule.Actions, protocol, rule.Actions, true); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for _, o := range c.r.Listeners {
 		if o != l && o.LoadBalancerARN == lb.ARN && o.Port == port {
 			return nil, errf("DuplicateListener", "A listener already exists on this port for this load balancer '%s'", lb.ARN)
@@ -1519,6 +1547,9 @@ func elbCreateRule(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
+	if err := finishAuth(actions, l.Protocol, nil, false); err != nil {
+		return nil, err
+	}
 	tags, err := parseELBTags(c.p)
 	if err != nil {
 		return nil, err
@@ -1593,6 +1624,9 @@ func elbModifyRule(c *call) (any, *APIError) {
 	}
 	if c.p.HasSub("Actions") {
 		if actions, err = c.parseActions("Actions", lb); err != nil {
+			return nil, err
+		}
+		if err := finishAuth(actions, l.Protocol, rule.Actions, true); err != nil {
 			return nil, err
 		}
 	}

@@ -11,7 +11,9 @@ import (
 // Target.InvalidState, targets behind a provisioning load balancer wait in
 // "initial", and the others are checked every HealthCheckIntervalSeconds
 // (scaled) until HealthyThresholdCount passes or UnhealthyThresholdCount
-// failures in a row decide their state. Draining targets leave when their
+// failures in a row decide their state. Targets in an Availability Zone
+// none of the load balancer's subnets covers are "unused" with
+// Target.NotInUse. Draining targets leave when their
 // deregistration delay is over.
 //
 // It runs every tick over every region under the world lock, so it does
@@ -43,6 +45,7 @@ func elbHealthController(r *Region, now time.Time) {
 				provisioning = true
 			}
 		}
+		zones := r.enabledZones(lbs)
 		if tg.TargetType == "ip" && byIP == nil {
 			byIP = map[string]*Instance{}
 			for _, inst := range r.Instances {
@@ -66,13 +69,41 @@ func elbHealthController(r *Region, now time.Time) {
 				continue // the terminated instance is gone: so is the target
 			}
 			kept = append(kept, t)
-			r.stepTarget(tg, t, inst, len(lbs) > 0, provisioning, now)
+			notInUse := ""
+			switch {
+			case len(lbs) == 0:
+				notInUse = "Target group is not configured to receive traffic from the load balancer"
+			case inst != nil && !zones[inst.AZ]:
+				// A load balancer routes only to targets in the
+				// Availability Zones of its subnets, cross-zone load
+				// balancing or not; the others are unused with the
+				// reason code of a group no listener forwards to.
+				// https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetHealth.html
+				notInUse = "Target is in an Availability Zone that is not enabled for the load balancer"
+			}
+			r.stepTarget(tg, t, inst, notInUse, provisioning, now)
 		}
 		for i := len(kept); i < len(tg.Targets); i++ {
 			tg.Targets[i] = nil
 		}
 		tg.Targets = kept
 	}
+}
+
+// enabledZones is the set of Availability Zones the subnets of the load
+// balancers lbs cover.
+func (r *Region) enabledZones(lbs []string) map[string]bool {
+	zones := map[string]bool{}
+	for _, arn := range lbs {
+		if lb := r.LoadBalancers[arn]; lb != nil {
+			for _, id := range lb.SubnetIDs {
+				if sn := r.Subnets[id]; sn != nil {
+					zones[sn.AZ] = true
+				}
+			}
+		}
+	}
+	return zones
 }
 
 // setTargetState changes a target's reported health; a change of
@@ -85,11 +116,13 @@ func (t *Target) setState(state, reason, desc string) {
 	t.State, t.Reason, t.Description = state, reason, desc
 }
 
-func (r *Region) stepTarget(tg *TargetGroup, t *Target, inst *Instance, used, provisioning bool, now time.Time) {
+// stepTarget moves one target's health on; notInUse, when set, is why
+// the load balancer does not use it (Target.NotInUse).
+func (r *Region) stepTarget(tg *TargetGroup, t *Target, inst *Instance, notInUse string, provisioning bool, now time.Time) {
 	hc := tg.HealthCheck
 	switch {
-	case !used:
-		t.setState("unused", "Target.NotInUse", "Target group is not configured to receive traffic from the load balancer")
+	case notInUse != "":
+		t.setState("unused", "Target.NotInUse", notInUse)
 		t.nextCheck = time.Time{}
 		return
 	case tg.TargetType == "instance" && inst.State != "running":

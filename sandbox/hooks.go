@@ -485,6 +485,13 @@ func (s *Sandbox) serveHook(rw http.ResponseWriter, req *http.Request) {
 	case path == "faults" && req.Method == http.MethodDelete:
 		s.ClearFaults()
 		reply(map[string]any{"faults": []Fault{}})
+	case path == "route" && req.Method == http.MethodPost:
+		rt, err := s.routeHook(req)
+		if err != nil {
+			fail(http.StatusBadRequest, err)
+			return
+		}
+		reply(rt)
 	case path == "load-balancers" && req.Method == http.MethodGet:
 		reply(map[string]any{"load_balancers": s.LoadBalancers()})
 	case strings.HasPrefix(path, "images/") && strings.HasSuffix(path, "/files") && req.Method == http.MethodGet:

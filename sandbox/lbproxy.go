@@ -148,16 +148,21 @@ func (s *lbServer) close() {
 // lbAnswer is what routing decided: a target address to proxy to, or a
 // response to give at once.
 type lbAnswer struct {
-	target   string
-	status   int
-	body     string
-	ctype    string
-	location string
+	target      string
+	targetGroup string // the forward's choice, for the route hook
+	status      int
+	body        string
+	ctype       string
+	location    string
+	cookies     []*http.Cookie
 }
 
 func (s *lbServer) handler(region, listenerARN string) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
 		a := s.route(region, listenerARN, req)
+		for _, c := range a.cookies {
+			http.SetCookie(rw, c)
+		}
 		if a.target != "" {
 			req = req.WithContext(context.WithValue(req.Context(), targetKey{}, a.target))
 			s.proxy.ServeHTTP(rw, req)
@@ -180,9 +185,21 @@ func (s *lbServer) route(region, listenerARN string, req *http.Request) lbAnswer
 	w := s.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	unavailable := lbAnswer{status: http.StatusServiceUnavailable, body: "503 Service Temporarily Unavailable"}
 	r := w.regions[region]
-	if r == nil || r.Listeners[listenerARN] == nil {
+	if r == nil {
+		return lbUnavailable
+	}
+	return r.routeRequest(listenerARN, req, &s.rr)
+}
+
+var lbUnavailable = lbAnswer{status: http.StatusServiceUnavailable, body: "503 Service Temporarily Unavailable"}
+
+// routeRequest is route under the world lock: the rule, its actions in
+// order and, for a forward, a target group and a target (rr turns the
+// round robin).
+func (r *Region) routeRequest(listenerARN string, req *http.Request, rr *atomic.Uint64) lbAnswer {
+	unavailable := lbUnavailable
+	if r.Listeners[listenerARN] == nil {
 		return unavailable
 	}
 	var rules []*Rule
@@ -193,35 +210,42 @@ func (s *lbServer) route(region, listenerARN string, req *http.Request) lbAnswer
 	}
 	sort.Slice(rules, func(i, j int) bool { return rulePriority(rules[i]) < rulePriority(rules[j]) })
 	var actions []Action
+	matched := ""
 	for _, rule := range rules {
 		if rule.Priority == "default" || ruleMatches(rule.Conditions, req) {
-			actions = rule.Actions
+			actions, matched = rule.Actions, rule.ARN
 			break
 		}
 	}
 	for _, a := range actions {
 		switch a.Type {
+		case "authenticate-oidc", "authenticate-cognito":
+			if ans, stop := authAnswer(a, req); stop {
+				return ans
+			}
 		case "fixed-response":
 			code, _ := strconv.Atoi(a.FixedStatus)
 			return lbAnswer{status: code, body: a.FixedBody, ctype: a.FixedType}
 		case "redirect":
 			return redirectAnswer(a, req)
 		case "forward":
-			tg := s.pickTargetGroup(r, a.Forward)
+			tg, cookies := r.pickForward(matched, a, req, func(fwd []WeightedTargetGroup) *TargetGroup { return pickTargetGroup(r, fwd) })
 			if tg == nil {
 				return unavailable
 			}
-			if target := s.pickTarget(r, tg); target != "" {
-				return lbAnswer{target: target}
+			ans := unavailable
+			if target := pickTarget(r, tg, rr); target != "" {
+				ans = lbAnswer{target: target}
 			}
-			return unavailable
+			ans.targetGroup, ans.cookies = tg.ARN, cookies
+			return ans
 		}
 	}
 	return unavailable
 }
 
 // pickTargetGroup draws a target group by weight.
-func (s *lbServer) pickTargetGroup(r *Region, fwd []WeightedTargetGroup) *TargetGroup {
+func pickTargetGroup(r *Region, fwd []WeightedTargetGroup) *TargetGroup {
 	total := 0
 	for _, f := range fwd {
 		total += f.Weight
@@ -242,7 +266,7 @@ func (s *lbServer) pickTargetGroup(r *Region, fwd []WeightedTargetGroup) *Target
 // pickTarget returns the address of the next healthy target in round
 // robin; when none is healthy, of any target that is registered and not
 // draining (AWS fails open); "" when there is none.
-func (s *lbServer) pickTarget(r *Region, tg *TargetGroup) string {
+func pickTarget(r *Region, tg *TargetGroup, rr *atomic.Uint64) string {
 	var healthy, open []string
 	for _, t := range tg.Targets {
 		if t.State == "draining" || t.State == "unused" {
@@ -268,7 +292,7 @@ func (s *lbServer) pickTarget(r *Region, tg *TargetGroup) string {
 	if len(healthy) == 0 {
 		return ""
 	}
-	return healthy[int(s.rr.Add(1)%uint64(len(healthy)))]
+	return healthy[int(rr.Add(1)%uint64(len(healthy)))]
 }
 
 // ruleMatches applies a rule's conditions: all must match, and a

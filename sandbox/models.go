@@ -559,8 +559,9 @@ type WeightedTargetGroup struct {
 
 // Action is a listener or rule action.
 type Action struct {
-	Type           string // forward, fixed-response, redirect
+	Type           string // forward, fixed-response, redirect, authenticate-oidc, authenticate-cognito
 	Order          int
+	Auth           *AuthAction // authenticate-oidc, authenticate-cognito
 	TargetGroupARN string
 	Forward        []WeightedTargetGroup
 	Stickiness     bool

@@ -246,6 +246,10 @@ func (p *textPrinter) Status(s *deployer.Status) {
 	p.line("  %-14s %d desired, %d in service", "capacity", s.Desired, s.InService)
 	p.line("  %-14s %s", "AMIs in use", amis(s.AMIs))
 	p.colours(s.Colours)
+	if s.StickinessSeconds > 0 {
+		d := time.Duration(s.StickinessSeconds) * time.Second
+		p.line("  %-14s target group stickiness %s: a client stays on the colour that first served it for %s, whatever the weights", "stickiness", d, d)
+	}
 	if r := s.Refresh; r != nil {
 		l := fmt.Sprintf("%s %s %d%% (to %s version %s)", r.ID, r.Status, r.Percent, r.Template, r.Version)
 		if r.Reason != "" {
