@@ -266,3 +266,29 @@ func TestBlueGreenReturnHomeInterrupted(t *testing.T) {
 		t.Errorf("the stack's shape after the rerun:\nbefore %+v\nafter  %+v", before, after)
 	}
 }
+
+// TestBlueGreenReturnHomeRefusesStickiness: the way back empties blue
+// while its sticky clients would still be sent there, so return_home on a
+// sticky forward is refused before any change.
+func TestBlueGreenReturnHomeRefusesStickiness(t *testing.T) {
+	t.Parallel()
+	f, bg, _, newAMI := returnHomeStack(t, deploytest.ImageOptions{})
+	_, err := f.Clients.ELB.ModifyRule(context.Background(), &elb.ModifyRuleInput{RuleArn: aws.String(bg.Rule), Actions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward,
+		ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: []elbtypes.TargetGroupTuple{{TargetGroupArn: aws.String(bg.BlueTG), Weight: aws.Int32(100)}, {TargetGroupArn: aws.String(bg.GreenTG), Weight: aws.Int32(0)}},
+			TargetGroupStickinessConfig: &elbtypes.TargetGroupStickinessConfig{Enabled: aws.Bool(true), DurationSeconds: aws.Int32(600)}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SB.ResetCalls()
+	d := newBlueGreen(f, bg, &deployer.BlueGreen{ReturnHome: true}, nil)
+	want := "return_home with target group stickiness (10m0s)"
+	if _, err := d.Plan(context.Background(), newAMI); deployer.OutcomeOf(err) != deployer.Refused || !strings.Contains(fmt.Sprint(err), want) {
+		t.Errorf("plan: %v, want refused with %q", err, want)
+	}
+	if _, err := d.Run(context.Background(), newAMI); deployer.OutcomeOf(err) != deployer.Refused || !strings.Contains(fmt.Sprint(err), want) {
+		t.Errorf("deploy: %v, want refused with %q", err, want)
+	}
+	if n := f.Mutating(); n != 0 {
+		t.Errorf("the refusals made %d mutating calls", n)
+	}
+}
