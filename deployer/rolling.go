@@ -185,7 +185,11 @@ func (r *Rolling) Plan(ctx context.Context, s *Session) ([]Change, error) {
 	}
 	// The new version does not exist yet, so no instance matches it.
 	replace := n
-	ch = append(ch, Change{Action: "start", Detail: fmt.Sprintf("instance refresh of %q replacing %d instances (%s)", s.Target.Group, replace, r.summary())})
+	start := fmt.Sprintf("instance refresh of %q replacing %d instances (%s)", s.Target.Group, replace, r.summary())
+	if m := mixedSummary(s.Group); m != "" {
+		start += "; the desired configuration is " + m + ", only the launch template version changes"
+	}
+	ch = append(ch, Change{Action: "start", Detail: start})
 	ch = append(ch, Change{Action: "wait", Detail: fmt.Sprintf("until the refresh succeeds and every target in %s is healthy on %s (health_timeout %s)", tgNames(s.TargetGroups), s.AMI.ID, s.HealthTimeout())})
 	if r.AutoRollback && s.Template != nil {
 		ch = append(ch, Change{Action: "on failure", Detail: fmt.Sprintf("roll back the refresh to %s (%s)", s.Template, s.Template.AMI)})
@@ -250,7 +254,10 @@ func (r *Rolling) Begin(ctx context.Context, s *Session) (Execution, error) {
 		run.target, run.noop = s.Template, true
 	}
 	if rf := s.ActiveRefresh; rf != nil {
-		lt := rf.DesiredConfiguration.LaunchTemplate
+		lt := desiredTemplate(rf.DesiredConfiguration)
+		if lt == nil {
+			return nil, refuse("instance refresh %s of %q has no launch template in its desired configuration: wait for it to finish", aws.ToString(rf.InstanceRefreshId), s.Target.Group)
+		}
 		tv, err := s.templateVersion(ctx, aws.ToString(lt.LaunchTemplateId), aws.ToString(lt.LaunchTemplateName), aws.ToString(lt.Version))
 		if err != nil {
 			return nil, err
@@ -279,8 +286,7 @@ func (r *Rolling) BeginRollback(ctx context.Context, s *Session) (Execution, err
 		if s.Template != nil {
 			run.ami = s.Template.AMI
 		}
-		if rf.DesiredConfiguration != nil && rf.DesiredConfiguration.LaunchTemplate != nil {
-			lt := rf.DesiredConfiguration.LaunchTemplate
+		if lt := desiredTemplate(rf.DesiredConfiguration); lt != nil {
 			if tv, err := s.templateVersion(ctx, aws.ToString(lt.LaunchTemplateId), aws.ToString(lt.LaunchTemplateName), aws.ToString(lt.Version)); err == nil {
 				run.target = tv
 			}
@@ -387,8 +393,8 @@ func refreshOf(rf *astypes.InstanceRefresh) *Refresh {
 		t := rf.EndTime.UTC()
 		out.Ended = &t
 	}
-	if dc := rf.DesiredConfiguration; dc != nil && dc.LaunchTemplate != nil {
-		out.Template, out.Version = aws.ToString(dc.LaunchTemplate.LaunchTemplateId), aws.ToString(dc.LaunchTemplate.Version)
+	if lt := desiredTemplate(rf.DesiredConfiguration); lt != nil {
+		out.Template, out.Version = aws.ToString(lt.LaunchTemplateId), aws.ToString(lt.Version)
 	}
 	return out
 }
@@ -454,10 +460,8 @@ func (run *rollingRun) startRefresh(ctx context.Context, tv *TemplateVersion, pr
 	s := run.s
 	out, err := s.Clients.AutoScaling.StartInstanceRefresh(ctx, &autoscaling.StartInstanceRefreshInput{
 		AutoScalingGroupName: aws.String(s.Target.Group), Strategy: astypes.RefreshStrategyRolling,
-		DesiredConfiguration: &astypes.DesiredConfiguration{LaunchTemplate: &astypes.LaunchTemplateSpecification{
-			LaunchTemplateId: aws.String(tv.ID), Version: aws.String(strconv.FormatInt(tv.Version, 10)),
-		}},
-		Preferences: prefs,
+		DesiredConfiguration: desiredConfiguration(s.Group, tv),
+		Preferences:          prefs,
 	})
 	if err != nil {
 		return "", fmt.Errorf("starting an instance refresh of %q: %w", s.Target.Group, err)
@@ -482,8 +486,8 @@ func (run *rollingRun) ownRefresh(ctx context.Context, err error, tv *TemplateVe
 	if rerr != nil || rf == nil || !refreshActive[rf.Status] || rf.Status == astypes.InstanceRefreshStatusCancelling || rf.Status == astypes.InstanceRefreshStatusRollbackInProgress {
 		return ""
 	}
-	dc := rf.DesiredConfiguration
-	if dc == nil || dc.LaunchTemplate == nil || aws.ToString(dc.LaunchTemplate.LaunchTemplateId) != tv.ID || aws.ToString(dc.LaunchTemplate.Version) != strconv.FormatInt(tv.Version, 10) {
+	lt := desiredTemplate(rf.DesiredConfiguration)
+	if lt == nil || aws.ToString(lt.LaunchTemplateId) != tv.ID || aws.ToString(lt.Version) != strconv.FormatInt(tv.Version, 10) {
 		return ""
 	}
 	return aws.ToString(rf.InstanceRefreshId)

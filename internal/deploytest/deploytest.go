@@ -255,6 +255,11 @@ type StackOptions struct {
 	// Port and HealthCheckPath are the target groups' (80 and "/" by default).
 	Port            int
 	HealthCheckPath string
+	// MixedTypes gives the group a mixed instances policy on the launch
+	// template with these instance types as its overrides, and
+	// Distribution as its instances distribution (AWS's defaults when nil).
+	MixedTypes   []string
+	Distribution *astypes.InstancesDistribution
 }
 
 // Stack builds a launch template for ami, target groups forwarded to by
@@ -311,13 +316,21 @@ func (f *Fixture) Stack(name, ami string, o StackOptions) *Stack {
 	if hc == "" {
 		hc = "ELB"
 	}
-	_, err := c.AutoScaling.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+	in := &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String(name),
 		LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(st.Template), Version: aws.String(version)},
 		MinSize:              aws.Int32(0), MaxSize: aws.Int32(int32(2*o.Desired + 2)), DesiredCapacity: aws.Int32(int32(o.Desired)),
 		VPCZoneIdentifier: aws.String(strings.Join(f.Subnets[:2], ",")),
 		TargetGroupARNs:   withUnused(st), HealthCheckType: aws.String(hc), HealthCheckGracePeriod: aws.Int32(0),
-	})
+	}
+	if len(o.MixedTypes) > 0 {
+		m := &astypes.MixedInstancesPolicy{LaunchTemplate: &astypes.LaunchTemplate{LaunchTemplateSpecification: in.LaunchTemplate}, InstancesDistribution: o.Distribution}
+		for _, t := range o.MixedTypes {
+			m.LaunchTemplate.Overrides = append(m.LaunchTemplate.Overrides, astypes.LaunchTemplateOverrides{InstanceType: aws.String(t)})
+		}
+		in.LaunchTemplate, in.MixedInstancesPolicy = nil, m
+	}
+	_, err := c.AutoScaling.CreateAutoScalingGroup(ctx, in)
 	f.must(err)
 	// Registered after the load balancer's cleanup, so it runs first.
 	f.T.Cleanup(func() { f.DeleteGroup(name) })
