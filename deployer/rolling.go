@@ -195,6 +195,8 @@ func (r *Rolling) Plan(ctx context.Context, s *Session) ([]Change, error) {
 		ch = append(ch, Change{Action: "on failure", Detail: fmt.Sprintf("roll back the refresh to %s (%s)", s.Template, s.Template.AMI)})
 	} else if s.Template != nil {
 		ch = append(ch, Change{Action: "on failure", Detail: fmt.Sprintf("cancel the refresh and refresh back to %s (%s)", s.Template, s.Template.AMI)})
+	} else {
+		ch = append(ch, Change{Action: "on failure", Detail: fmt.Sprintf("cancel the refresh and refresh back to launch configuration %s", aws.ToString(s.Group.LaunchConfigurationName))})
 	}
 	return ch, nil
 }
@@ -234,6 +236,7 @@ type rollingRun struct {
 	healthy  time.Time        // when the refresh succeeded: health_timeout runs from here
 	noop     bool             // the group already runs the AMI
 	back     bool             // rolling back: the health timer restarted
+	lcAMI    string           // the image of the launch configuration the group was on
 	// redeploy: phoenix rollback of a finished deploy, done as a deploy
 	// of the previous AMI onto the current version (for a version naming
 	// an SSM parameter, of the parameter's previous image).
@@ -272,6 +275,13 @@ func (r *Rolling) Begin(ctx context.Context, s *Session) (Execution, error) {
 	}
 	if s.Template == nil && s.Group.LaunchConfigurationName == nil {
 		return nil, refuse("auto scaling group %q has neither a launch template nor a launch configuration", s.Target.Group)
+	}
+	if s.Template == nil {
+		lc, err := s.readLaunchConfiguration(ctx)
+		if err != nil {
+			return nil, err
+		}
+		run.lcAMI = aws.ToString(lc.ImageId)
 	}
 	return run, nil
 }
@@ -326,6 +336,18 @@ func (r *Rolling) BeginRollback(ctx context.Context, s *Session) (Execution, err
 			return run, nil
 		}
 	}
+	if a := lcPrevious.FindStringSubmatch(s.Template.Description); a != nil {
+		// The template phoenix made from the group's launch configuration:
+		// the configuration's image goes onto a new version of it.
+		img, err := s.d.readImage(ctx, a[2])
+		if err != nil {
+			return nil, err
+		}
+		s.AMI = *img
+		run.previous, run.ami, run.redeploy = s.Template, a[2], true
+		s.Emit(Event{Kind: EventStep, Step: "rollback", Message: fmt.Sprintf("rolling %q back from %s (%s) to %s, the image of launch configuration %s it ran before, with a new version in which only the image changes", s.Target.Group, s.Template, s.Template.AMI, a[2], a[1])})
+		return run, nil
+	}
 	m := previousVersion.FindStringSubmatch(s.Template.Description)
 	if m == nil {
 		return nil, refuse("auto scaling group %q runs %s, which phoenix did not create: there is no previous version to roll back to", s.Target.Group, s.Template)
@@ -361,6 +383,8 @@ func (run *rollingRun) Describe(res *Result) {
 	}
 	if run.previous != nil {
 		res.Previous = run.previous.AMI
+	} else if run.lcAMI != "" {
+		res.Previous = run.lcAMI
 	}
 	if res.AMI == "" {
 		res.AMI = run.ami
@@ -423,36 +447,6 @@ func (run *rollingRun) createVersion(ctx context.Context) (Step, error) {
 	}
 	run.target = tv
 	return Step{Name: "launch-template", Action: fmt.Sprintf("created launch template %s (%s) version 1 from launch configuration %s with image %s", tv.Name, tv.ID, aws.ToString(s.Group.LaunchConfigurationName), run.ami)}, nil
-}
-
-func (run *rollingRun) templateFromLaunchConfiguration(ctx context.Context) (*TemplateVersion, error) {
-	s := run.s
-	lcName := aws.ToString(s.Group.LaunchConfigurationName)
-	out, err := s.Clients.AutoScaling.DescribeLaunchConfigurations(ctx, &autoscaling.DescribeLaunchConfigurationsInput{LaunchConfigurationNames: []string{lcName}})
-	if err != nil {
-		return nil, fmt.Errorf("describing launch configuration %s: %w", lcName, err)
-	}
-	if len(out.LaunchConfigurations) == 0 {
-		return nil, fmt.Errorf("launch configuration %s of %q not found", lcName, s.Target.Group)
-	}
-	lc := out.LaunchConfigurations[0]
-	data := &ec2types.RequestLaunchTemplateData{ImageId: aws.String(run.ami), InstanceType: ec2types.InstanceType(aws.ToString(lc.InstanceType)), UserData: lc.UserData, SecurityGroupIds: lc.SecurityGroups}
-	if k := aws.ToString(lc.KeyName); k != "" {
-		data.KeyName = aws.String(k)
-	}
-	if p := aws.ToString(lc.IamInstanceProfile); p != "" {
-		if strings.HasPrefix(p, "arn:") {
-			data.IamInstanceProfile = &ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest{Arn: aws.String(p)}
-		} else {
-			data.IamInstanceProfile = &ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest{Name: aws.String(p)}
-		}
-	}
-	name := "phoenix-" + s.Target.Group
-	cr, err := s.Clients.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name), LaunchTemplateData: data, VersionDescription: aws.String(versionDescription(run.ami, nil))})
-	if err != nil {
-		return nil, fmt.Errorf("creating launch template %s: %w", name, err)
-	}
-	return &TemplateVersion{ID: aws.ToString(cr.LaunchTemplate.LaunchTemplateId), Name: name, Version: 1, AMI: run.ami}, nil
 }
 
 // startRefresh starts the refresh to version tv.
@@ -687,6 +681,9 @@ func (run *rollingRun) RollbackStep(ctx context.Context) (Step, error) {
 	s := run.s
 	if !run.back {
 		run.back, run.healthy = true, time.Time{}
+	}
+	if run.previous == nil && run.lcAMI != "" {
+		return run.lcRollbackStep(ctx)
 	}
 	if run.previous == nil {
 		return Step{State: StepFailed, Name: "rollback", Message: fmt.Sprintf("%q had no numbered launch template version before the deploy: restore its launch configuration by hand", s.Target.Group)}, nil

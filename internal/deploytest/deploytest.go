@@ -260,6 +260,11 @@ type StackOptions struct {
 	// Distribution as its instances distribution (AWS's defaults when nil).
 	MixedTypes   []string
 	Distribution *astypes.InstancesDistribution
+	// LaunchConfiguration puts the group on a launch configuration made
+	// from this input instead (its name and image are the stack's); the
+	// test's cleanup deletes it after the group, and deletes the launch
+	// template phoenix makes from it (phoenix-NAME) too.
+	LaunchConfiguration *autoscaling.CreateLaunchConfigurationInput
 }
 
 // Stack builds a launch template for ami, target groups forwarded to by
@@ -329,6 +334,17 @@ func (f *Fixture) Stack(name, ami string, o StackOptions) *Stack {
 			m.LaunchTemplate.Overrides = append(m.LaunchTemplate.Overrides, astypes.LaunchTemplateOverrides{InstanceType: aws.String(t)})
 		}
 		in.LaunchTemplate, in.MixedInstancesPolicy = nil, m
+	}
+	if lc := o.LaunchConfiguration; lc != nil {
+		lc.LaunchConfigurationName, lc.ImageId = aws.String(name), aws.String(ami)
+		_, err := c.AutoScaling.CreateLaunchConfiguration(ctx, lc)
+		f.must(err)
+		f.T.Cleanup(func() {
+			ctx := context.Background()
+			c.AutoScaling.DeleteLaunchConfiguration(ctx, &autoscaling.DeleteLaunchConfigurationInput{LaunchConfigurationName: aws.String(name)})
+			c.EC2.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateName: aws.String("phoenix-" + name)})
+		})
+		in.LaunchTemplate, in.LaunchConfigurationName = nil, aws.String(name)
 	}
 	_, err := c.AutoScaling.CreateAutoScalingGroup(ctx, in)
 	f.must(err)
