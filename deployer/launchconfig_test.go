@@ -86,7 +86,9 @@ func TestRollingDeployFromLaunchConfiguration(t *testing.T) {
 	if _, err := f.Clients.EC2.CreateKeyPair(ctx, &ec2.CreateKeyPairInput{KeyName: aws.String("lc-web")}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Clients.EC2.DeleteKeyPair(context.Background(), &ec2.DeleteKeyPairInput{KeyName: aws.String("lc-web")}) })
+	t.Cleanup(func() {
+		f.Clients.EC2.DeleteKeyPair(context.Background(), &ec2.DeleteKeyPairInput{KeyName: aws.String("lc-web")})
+	})
 	sgs, err := f.Clients.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{f.VPC}}, {Name: aws.String("group-name"), Values: []string{"default"}}}})
 	if err != nil || len(sgs.SecurityGroups) != 1 {
 		t.Fatalf("default security group: %v", err)
