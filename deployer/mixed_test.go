@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -176,4 +177,52 @@ func TestRollingDeployRefusesMixedOverrideTemplate(t *testing.T) {
 	if n := f.Mutating(); n != 0 {
 		t.Errorf("%d mutating calls before the refusal: %v", n, f.SB.Calls())
 	}
+}
+
+// Blue-green with a mixed instances policy per colour: the idle colour
+// gets the new version in its own policy (its overrides and distribution
+// kept, not the live colour's), and the rollback does the same for the
+// other colour.
+func TestBlueGreenWithMixedInstancesColours(t *testing.T) {
+	t.Parallel()
+	blueTypes, greenTypes := []string{"t3.micro", "t3a.micro"}, []string{"m5.large", "m5a.large"}
+	f, bg, old, newAMI := newBlueGreenStack(t, deploytest.BlueGreenOptions{Desired: 3, BlueTypes: blueTypes, GreenTypes: greenTypes, Distribution: mixedDistribution()}, deploytest.ImageOptions{})
+	var ev events
+	d := newBlueGreen(f, bg, &deployer.BlueGreen{}, &ev)
+	res, err := d.Run(context.Background(), newAMI)
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, ev.messages())
+	}
+	if res.Outcome != deployer.Succeeded || res.Version != 2 {
+		t.Errorf("result %+v", res)
+	}
+	checkMixedPolicy(t, f, bg.Green, "2", greenTypes)
+	checkMixedPolicy(t, f, bg.Blue, "1", blueTypes)
+	checkAMIs(t, f, bg.Green, newAMI)
+	// One On-Demand, then half of the rest: 2 On-Demand of the first
+	// type, 1 Spot.
+	if mix := instanceMix(t, f, bg.Green); strings.Join(mix, " ") != "m5.large/on-demand m5.large/on-demand m5.large/spot" {
+		t.Errorf("green's instances %v", mix)
+	}
+	if w := f.Weights(bg); w[bg.GreenTG] != 100 {
+		t.Errorf("weights %v", w)
+	}
+	f.WaitFor("blue scaled to zero", 20*time.Second, func() (bool, string) {
+		return readColour(t, f, bg.Blue).desired == 0 && len(f.InstanceAMIs(bg.Blue)) == 0, ""
+	})
+
+	res, err = d.Rollback(context.Background())
+	if err != nil {
+		t.Fatalf("rollback: %v\n%s", err, ev.messages())
+	}
+	checkMixedPolicy(t, f, bg.Blue, "3", blueTypes)
+	checkMixedPolicy(t, f, bg.Green, "2", greenTypes)
+	checkAMIs(t, f, bg.Blue, old)
+	if mix := instanceMix(t, f, bg.Blue); strings.Join(mix, " ") != "t3.micro/on-demand t3.micro/on-demand t3.micro/spot" {
+		t.Errorf("blue's instances after the rollback %v", mix)
+	}
+	if w := f.Weights(bg); w[bg.BlueTG] != 100 {
+		t.Errorf("weights after the rollback %v", w)
+	}
+	t.Logf("events:\n%s", ev.messages())
 }

@@ -605,6 +605,11 @@ type BlueGreenOptions struct {
 	SeparateTemplates bool
 	// Version is both groups' launch template version: "1" by default.
 	Version string
+	// BlueTypes and GreenTypes give a colour a mixed instances policy
+	// with these instance types as its overrides and Distribution as its
+	// instances distribution.
+	BlueTypes, GreenTypes []string
+	Distribution          *astypes.InstancesDistribution
 }
 
 // BlueGreen builds a blue-green stack with blue live on ami (weight 1)
@@ -662,14 +667,23 @@ func (f *Fixture) BlueGreen(name, ami string, o BlueGreenOptions) *BlueGreen {
 		tg      string
 		lt      string
 		desired int
-	}{{bg.Blue, bg.BlueTG, bg.Template, o.Desired}, {bg.Green, bg.GreenTG, bg.GreenTemplate, 0}} {
-		_, err = c.AutoScaling.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+		types   []string
+	}{{bg.Blue, bg.BlueTG, bg.Template, o.Desired, o.BlueTypes}, {bg.Green, bg.GreenTG, bg.GreenTemplate, 0, o.GreenTypes}} {
+		in := &autoscaling.CreateAutoScalingGroupInput{
 			AutoScalingGroupName: aws.String(g.name),
 			LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(g.lt), Version: aws.String(version)},
 			MinSize:              aws.Int32(int32(g.desired)), MaxSize: aws.Int32(int32(2*o.Desired + 2)), DesiredCapacity: aws.Int32(int32(g.desired)),
 			VPCZoneIdentifier: aws.String(strings.Join(f.Subnets[:2], ",")),
 			TargetGroupARNs:   []string{g.tg}, HealthCheckType: aws.String("ELB"), HealthCheckGracePeriod: aws.Int32(0),
-		})
+		}
+		if len(g.types) > 0 {
+			m := &astypes.MixedInstancesPolicy{LaunchTemplate: &astypes.LaunchTemplate{LaunchTemplateSpecification: in.LaunchTemplate}, InstancesDistribution: o.Distribution}
+			for _, t := range g.types {
+				m.LaunchTemplate.Overrides = append(m.LaunchTemplate.Overrides, astypes.LaunchTemplateOverrides{InstanceType: aws.String(t)})
+			}
+			in.LaunchTemplate, in.MixedInstancesPolicy = nil, m
+		}
+		_, err = c.AutoScaling.CreateAutoScalingGroup(ctx, in)
 		f.must(err)
 		name := g.name
 		f.T.Cleanup(func() { f.DeleteGroup(name) })
