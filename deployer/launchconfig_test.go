@@ -143,6 +143,17 @@ func TestRollingDeployFromLaunchConfiguration(t *testing.T) {
 		t.Errorf("status after the deploy: %+v (%v)", status, err)
 	}
 
+	// images prune keeps the configuration's image: phoenix rollback
+	// returns there.
+	pr, err := deployer.PruneImages(ctx, f.Clients, deployer.PruneOptions{Region: region, Family: "lc-web", Keep: 1, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantKeep := "lc-web-1 keep: rollback target of auto scaling group lc-web (launch template " + aws.ToString(v1.LaunchTemplateId) + " version 1 replaced launch configuration lc-web)"
+	if got := decisions(pr); len(got) != 2 || got[1] != wantKeep {
+		t.Errorf("prune decisions %q, want the second %q", got, wantKeep)
+	}
+
 	res, err = d.Rollback(ctx)
 	if err != nil {
 		t.Fatalf("rollback: %v\n%s", err, ev.messages())
