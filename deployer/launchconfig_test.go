@@ -3,6 +3,7 @@ package deployer_test
 import (
 	"context"
 	"encoding/base64"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -194,6 +195,10 @@ func TestRollingDeployFromLaunchConfigurationRollsBackToIt(t *testing.T) {
 	_, err = d.Run(ctx, bad)
 	if deployer.OutcomeOf(err) != deployer.RolledBack {
 		t.Fatalf("outcome %v: %v\n%s", deployer.OutcomeOf(err), err, ev.messages())
+	}
+	if msgs := ev.messages(); !strings.Contains(msgs, "auto rollback false (no numbered version to return to: phoenix rolls back itself)") ||
+		!strings.Contains(msgs, "the group will be refreshed back to launch configuration lc-bad") {
+		t.Errorf("events do not say how the deploy rolls back:\n%s", msgs)
 	}
 	if g := f.Group("lc-bad"); aws.ToString(g.LaunchConfigurationName) != "lc-bad" || g.LaunchTemplate != nil {
 		t.Errorf("group after the rollback: configuration %q, template %+v", aws.ToString(g.LaunchConfigurationName), g.LaunchTemplate)

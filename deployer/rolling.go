@@ -583,6 +583,11 @@ func (run *rollingRun) Step(ctx context.Context) (Step, error) {
 		autoRollback := run.r.AutoRollback && run.canAutoRollback()
 		prefs := run.r.preferences(autoRollback)
 		summary := run.r.summary()
+		if run.r.AutoRollback && !autoRollback {
+			// Auto Scaling rolls back only to a numbered launch template
+			// version; phoenix's own rollback stands in.
+			summary = strings.Replace(summary, "auto rollback true", "auto rollback false (no numbered version to return to: phoenix rolls back itself)", 1)
+		}
 		if w := run.judgedWarmup(); w > 0 {
 			prefs.InstanceWarmup = secs(w)
 			summary = strings.Replace(summary, "warmup: the group's", "warmup "+w.String(), 1)
