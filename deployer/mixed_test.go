@@ -119,6 +119,10 @@ func TestRollingDeployToMixedInstancesGroup(t *testing.T) {
 			if n, ami := f.TemplateVersion(st.Template, "$Latest"); n != 2 || ami != newAMI {
 				t.Errorf("$Latest is version %d with %s", n, ami)
 			}
+			status, err := d.Status(context.Background())
+			if err != nil || status.Template == nil || status.Template.Version != 2 || status.Template.AMI != newAMI || !status.Health.OK() || status.Health.Healthy != 4 {
+				t.Errorf("status after the deploy: %+v (%v)", status, err)
+			}
 			rf, err := f.Clients.AutoScaling.DescribeInstanceRefreshes(context.Background(), &autoscaling.DescribeInstanceRefreshesInput{AutoScalingGroupName: aws.String(name)})
 			if err != nil || len(rf.InstanceRefreshes) == 0 {
 				t.Fatalf("refreshes: %v", err)
@@ -223,6 +227,39 @@ func TestBlueGreenWithMixedInstancesColours(t *testing.T) {
 	}
 	if w := f.Weights(bg); w[bg.BlueTG] != 100 {
 		t.Errorf("weights after the rollback %v", w)
+	}
+	t.Logf("events:\n%s", ev.messages())
+}
+
+// A failing image on a mixed instances group on $Latest: Auto Scaling
+// rolls the refresh back to the held version in the group's policy, the
+// group's policy is back on $Latest with its overrides and distribution,
+// and a scale-out launches the old image of every type and market.
+func TestRollingDeployToMixedInstancesGroupRollsBack(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	types := []string{"t3.micro", "t3a.micro"}
+	old := f.Image("mixed-bad-1", deploytest.ImageOptions{})
+	st := f.Stack("mixed-bad", old, deploytest.StackOptions{Desired: 2, Version: "$Latest", MixedTypes: types, Distribution: mixedDistribution()})
+	bad := f.Image("mixed-bad-2", deploytest.ImageOptions{Health: "fail"})
+	r := defaultRolling()
+	r.AutoRollback, r.MinHealthyPercentage = true, 50
+	var ev events
+	_, err := newDeployer(f, "mixed-bad", r, &ev).Run(context.Background(), bad)
+	if deployer.OutcomeOf(err) != deployer.RolledBack {
+		t.Fatalf("outcome %v: %v\n%s", deployer.OutcomeOf(err), err, ev.messages())
+	}
+	checkMixedPolicy(t, f, "mixed-bad", "$Latest", types)
+	if _, ami := f.TemplateVersion(st.Template, "$Latest"); ami != old {
+		t.Errorf("$Latest launches %s after the rollback, want %s", ami, old)
+	}
+	if tag := f.GroupTag("mixed-bad", deployer.RefTag); tag != "" {
+		t.Errorf("%s tag left: %q", deployer.RefTag, tag)
+	}
+	scaleOut(t, f, st, 4)
+	checkAMIs(t, f, "mixed-bad", old)
+	if mix := instanceMix(t, f, "mixed-bad"); strings.Join(mix, " ") != "t3.micro/on-demand t3.micro/on-demand t3.micro/on-demand t3.micro/spot" {
+		t.Errorf("instances after the scale-out %v", mix)
 	}
 	t.Logf("events:\n%s", ev.messages())
 }
