@@ -197,7 +197,7 @@ func TestRollingDeployFromLaunchConfigurationRollsBackToIt(t *testing.T) {
 		t.Fatalf("outcome %v: %v\n%s", deployer.OutcomeOf(err), err, ev.messages())
 	}
 	if msgs := ev.messages(); !strings.Contains(msgs, "auto rollback false (no numbered version to return to: phoenix rolls back itself)") ||
-		!strings.Contains(msgs, "the group will be refreshed back to launch configuration lc-bad") {
+		!strings.Contains(msgs, "started instance refresh ") || !strings.Contains(msgs, " back to launch configuration lc-bad (") {
 		t.Errorf("events do not say how the deploy rolls back:\n%s", msgs)
 	}
 	if g := f.Group("lc-bad"); aws.ToString(g.LaunchConfigurationName) != "lc-bad" || g.LaunchTemplate != nil {
