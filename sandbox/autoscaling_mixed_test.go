@@ -150,3 +150,56 @@ func TestMixedInstancesGroupLaunchesAndRefreshes(t *testing.T) {
 	e.deleteGroup("mixed")
 	e.finish()
 }
+
+// An override with a launch template of its own launches that instance
+// type from that template; an all-Spot group spreads over the overrides.
+func TestMixedInstancesOverrideLaunchTemplate(t *testing.T) {
+	t.Parallel()
+	e := newASGEnv(t)
+	ec := ec2.NewFromConfig(sandboxtest.Config(t, e.sb, asgRegion))
+	img, armImg := e.sb.FixtureImage(asgRegion, ""), e.sb.FixtureImage(asgRegion, "")
+	lt, armLT := e.sb.FixtureLaunchTemplate(asgRegion, "x86", img), e.sb.FixtureLaunchTemplate(asgRegion, "arm", armImg)
+	m := mixedPolicy(lt, "1", "t3.micro")
+	m.LaunchTemplate.Overrides = append(m.LaunchTemplate.Overrides, types.LaunchTemplateOverrides{InstanceType: aws.String("m6g.medium"),
+		LaunchTemplateSpecification: &types.LaunchTemplateSpecification{LaunchTemplateName: aws.String("arm"), Version: aws.String("1")}})
+	m.InstancesDistribution = &types.InstancesDistribution{OnDemandPercentageAboveBaseCapacity: aws.Int32(0)}
+	_, err := e.c.CreateAutoScalingGroup(e.ctx, &autoscaling.CreateAutoScalingGroupInput{AutoScalingGroupName: aws.String("spot"), MixedInstancesPolicy: m,
+		MinSize: aws.Int32(0), MaxSize: aws.Int32(4), DesiredCapacity: aws.Int32(4), VPCZoneIdentifier: aws.String(e.sb.FixtureDefaultSubnets(asgRegion)[0])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := e.waitGroup("spot", "four in service", func(g types.AutoScalingGroup) bool {
+		n, all := healthyOn(g, "1")
+		return n == 4 && all
+	})
+	if ov := g.MixedInstancesPolicy.LaunchTemplate.Overrides; len(ov) != 2 || ov[1].LaunchTemplateSpecification == nil || aws.ToString(ov[1].LaunchTemplateSpecification.LaunchTemplateId) != armLT {
+		t.Errorf("overrides %+v", ov)
+	}
+	var ids []string
+	for _, in := range g.Instances {
+		ids = append(ids, aws.ToString(in.InstanceId))
+		want := map[string]string{"t3.micro": lt, "m6g.medium": armLT}[aws.ToString(in.InstanceType)]
+		if got := aws.ToString(in.LaunchTemplate.LaunchTemplateId); got != want {
+			t.Errorf("%s (%s) from launch template %s, want %s", aws.ToString(in.InstanceId), aws.ToString(in.InstanceType), got, want)
+		}
+	}
+	out, err := ec.DescribeInstances(e.ctx, &ec2.DescribeInstancesInput{InstanceIds: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, r := range out.Reservations {
+		for _, in := range r.Instances {
+			want := map[string]string{"t3.micro": img, "m6g.medium": armImg}[string(in.InstanceType)]
+			if aws.ToString(in.ImageId) != want || in.InstanceLifecycle != "spot" {
+				t.Errorf("%s: %s on %s (%s), want %s, spot", aws.ToString(in.InstanceId), in.InstanceType, aws.ToString(in.ImageId), in.InstanceLifecycle, want)
+			}
+			count[string(in.InstanceType)]++
+		}
+	}
+	if count["t3.micro"] != 2 || count["m6g.medium"] != 2 {
+		t.Errorf("instance types %v, want two of each", count)
+	}
+	e.deleteGroup("spot")
+	e.finish()
+}
