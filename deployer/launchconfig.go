@@ -139,12 +139,7 @@ func (run *rollingRun) templateFromLaunchConfiguration(ctx context.Context) (*Te
 	cr, err := s.Clients.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name), LaunchTemplateData: data, VersionDescription: aws.String(desc)})
 	var ae smithy.APIError
 	if errors.As(err, &ae) && ae.ErrorCode() == "InvalidLaunchTemplateName.AlreadyExistsException" {
-		// A rerun after the template was made: the version it made is
-		// what the deploy moves to, when it has this image.
-		if tv, terr := s.templateVersion(ctx, "", name, "1"); terr == nil && tv.AMI == run.ami && tv.Description == desc {
-			return tv, nil
-		}
-		return nil, fmt.Errorf("launch template %s already exists with another image or origin: delete it, or move group %q onto it with your infrastructure code and deploy again", name, s.Target.Group)
+		return run.nextFromLaunchConfiguration(ctx, name, data, desc)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("creating launch template %s: %w", name, err)
@@ -221,4 +216,31 @@ func (run *rollingRun) lcRollbackStep(ctx context.Context) (Step, error) {
 	}
 	run.restore, run.healthy = aws.ToString(out.InstanceRefreshId), time.Time{}
 	return Step{Name: "rollback", Refresh: rf, Action: fmt.Sprintf("started instance refresh %s back to launch configuration %s (%s)", run.restore, lcName, back)}, nil
+}
+
+// nextFromLaunchConfiguration is templateFromLaunchConfiguration when the
+// template exists already: made by an earlier deploy from the same
+// configuration that was interrupted or rolled back (the group is still
+// on the configuration). Its latest version is the one to move to when it
+// has this image (a rerun); otherwise a new version is made from the
+// configuration, which is still what the group launches.
+func (run *rollingRun) nextFromLaunchConfiguration(ctx context.Context, name string, data *ec2types.RequestLaunchTemplateData, desc string) (*TemplateVersion, error) {
+	s := run.s
+	latest, err := s.templateVersion(ctx, "", name, "$Latest")
+	if err != nil {
+		return nil, err
+	}
+	m := lcPrevious.FindStringSubmatch(latest.Description)
+	if m == nil || m[1] != aws.ToString(s.Group.LaunchConfigurationName) {
+		return nil, refuse("launch template %s exists and was not made by phoenix from launch configuration %s of %q: delete it, or move the group onto a launch template with your infrastructure code", name, aws.ToString(s.Group.LaunchConfigurationName), s.Target.Group)
+	}
+	if latest.AMI == run.ami && latest.Description == desc {
+		return latest, nil
+	}
+	out, err := s.Clients.EC2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{LaunchTemplateId: aws.String(latest.ID), LaunchTemplateData: data, VersionDescription: aws.String(desc)})
+	if err != nil {
+		return nil, fmt.Errorf("creating a version of launch template %s: %w", name, err)
+	}
+	v := out.LaunchTemplateVersion
+	return &TemplateVersion{ID: latest.ID, Name: name, Version: aws.ToInt64(v.VersionNumber), AMI: run.ami, Description: desc}, nil
 }

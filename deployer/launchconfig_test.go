@@ -212,7 +212,29 @@ func TestRollingDeployFromLaunchConfigurationRollsBackToIt(t *testing.T) {
 	if mon := v1.LaunchTemplateData.Monitoring; mon == nil || aws.ToBool(mon.Enabled) {
 		t.Errorf("monitoring %+v, want basic", mon)
 	}
+	status, err := d.Status(ctx)
+	if err != nil || status.Template != nil || !status.Health.OK() || len(status.AMIs) != 1 || status.AMIs[0].AMI != old {
+		t.Errorf("status of the group back on its launch configuration: %+v (%v)", status, err)
+	}
 	scaleOut(t, f, st, 3)
 	checkAMIs(t, f, "lc-bad", old)
+
+	// The next deploy, of a good image, goes on from the template the
+	// failed one made: a new version of it, from the configuration.
+	good := f.Image("lc-bad-3", deploytest.ImageOptions{})
+	res, err := d.Run(ctx, good)
+	if err != nil {
+		t.Fatalf("second deploy: %v\n%s", err, ev.messages())
+	}
+	if res.Outcome != deployer.Succeeded || res.Version != 2 || res.Previous != old {
+		t.Errorf("second deploy's result %+v", res)
+	}
+	if g := f.Group("lc-bad"); g.LaunchConfigurationName != nil || aws.ToString(g.LaunchTemplate.LaunchTemplateName) != "phoenix-lc-bad" || aws.ToString(g.LaunchTemplate.Version) != "2" {
+		t.Errorf("group after the second deploy: configuration %q, template %+v", aws.ToString(g.LaunchConfigurationName), g.LaunchTemplate)
+	}
+	if m := lcTemplate(t, f, "lc-bad", "2").LaunchTemplateData.InstanceMarketOptions; m == nil || aws.ToString(m.SpotOptions.MaxPrice) != "0.05" {
+		t.Errorf("version 2's market options %+v", m)
+	}
+	checkAMIs(t, f, "lc-bad", good)
 	t.Logf("events:\n%s", ev.messages())
 }
