@@ -218,6 +218,27 @@ func (run *rollingRun) lcRollbackStep(ctx context.Context) (Step, error) {
 	return Step{Name: "rollback", Refresh: rf, Action: fmt.Sprintf("started instance refresh %s back to launch configuration %s (%s)", run.restore, lcName, back)}, nil
 }
 
+// checkLCTemplate refuses, before any change, a deploy to a group on a
+// launch configuration whose template name phoenix-GROUP is taken by a
+// template phoenix did not make from that configuration.
+func (s *Session) checkLCTemplate(ctx context.Context) error {
+	name, lc := "phoenix-"+s.Target.Group, aws.ToString(s.Group.LaunchConfigurationName)
+	out, err := s.Clients.EC2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateName: aws.String(name), Versions: []string{"$Latest"}})
+	var ae smithy.APIError
+	if errors.As(err, &ae) && strings.HasPrefix(ae.ErrorCode(), "InvalidLaunchTemplateName.") {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("describing launch template %s: %w", name, err)
+	}
+	for _, v := range out.LaunchTemplateVersions {
+		if m := lcPrevious.FindStringSubmatch(aws.ToString(v.VersionDescription)); m != nil && m[1] == lc {
+			return nil
+		}
+	}
+	return refuse("auto scaling group %q is on launch configuration %s, and launch template %s, which phoenix would make from it, exists already but was not made from it: delete that template, or move the group onto a launch template with your infrastructure code", s.Target.Group, lc, name)
+}
+
 // nextFromLaunchConfiguration is templateFromLaunchConfiguration when the
 // template exists already: made by an earlier deploy from the same
 // configuration that was interrupted or rolled back (the group is still
@@ -230,9 +251,8 @@ func (run *rollingRun) nextFromLaunchConfiguration(ctx context.Context, name str
 	if err != nil {
 		return nil, err
 	}
-	m := lcPrevious.FindStringSubmatch(latest.Description)
-	if m == nil || m[1] != aws.ToString(s.Group.LaunchConfigurationName) {
-		return nil, refuse("launch template %s exists and was not made by phoenix from launch configuration %s of %q: delete it, or move the group onto a launch template with your infrastructure code", name, aws.ToString(s.Group.LaunchConfigurationName), s.Target.Group)
+	if m := lcPrevious.FindStringSubmatch(latest.Description); m == nil || m[1] != aws.ToString(s.Group.LaunchConfigurationName) {
+		return nil, fmt.Errorf("launch template %s was not made by phoenix from launch configuration %s of %q", name, aws.ToString(s.Group.LaunchConfigurationName), s.Target.Group)
 	}
 	if latest.AMI == run.ami && latest.Description == desc {
 		return latest, nil

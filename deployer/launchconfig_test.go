@@ -3,6 +3,7 @@ package deployer_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -237,4 +238,33 @@ func TestRollingDeployFromLaunchConfigurationRollsBackToIt(t *testing.T) {
 	}
 	checkAMIs(t, f, "lc-bad", good)
 	t.Logf("events:\n%s", ev.messages())
+}
+
+// A group on a launch configuration whose template name is taken by a
+// template phoenix did not make from that configuration is refused before
+// any change, in plan and deploy alike.
+func TestRollingDeployFromLaunchConfigurationRefusesForeignTemplate(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	ctx := context.Background()
+	old := f.Image("lc-taken-1", deploytest.ImageOptions{})
+	f.Stack("lc-taken", old, deploytest.StackOptions{Desired: 1, LaunchConfiguration: &autoscaling.CreateLaunchConfigurationInput{InstanceType: aws.String("t3.micro")}})
+	if _, err := f.Clients.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String("phoenix-lc-taken"),
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(old)}}); err != nil {
+		t.Fatal(err)
+	}
+	newAMI := f.Image("lc-taken-2", deploytest.ImageOptions{})
+	d := newDeployer(f, "lc-taken", nil, nil)
+	f.SB.ResetCalls()
+	if _, err := d.Plan(ctx, newAMI); deployer.OutcomeOf(err) != deployer.Refused || !strings.Contains(fmt.Sprint(err), "launch template phoenix-lc-taken, which phoenix would make from it, exists already") {
+		t.Errorf("plan: %v", err)
+	}
+	_, err := d.Run(ctx, newAMI)
+	if deployer.OutcomeOf(err) != deployer.Refused || !strings.Contains(fmt.Sprint(err), "launch template phoenix-lc-taken, which phoenix would make from it, exists already") {
+		t.Errorf("deploy: %v", err)
+	}
+	if n := f.Mutating(); n != 0 {
+		t.Errorf("%d mutating calls: %v", n, f.SB.Calls())
+	}
+	checkAMIs(t, f, "lc-taken", old)
 }

@@ -180,6 +180,8 @@ func (r *Rolling) Plan(ctx context.Context, s *Session) ([]Change, error) {
 	}
 	if s.Template != nil {
 		ch = append(ch, Change{Action: "create", Detail: fmt.Sprintf("launch template %s version %d: version %d with image %s -> %s", s.Template.ID, s.latestVersion(ctx)+1, s.Template.Version, s.Template.AMI, s.AMI.ID)})
+	} else if err := s.checkLCTemplate(ctx); err != nil {
+		return nil, err
 	} else {
 		ch = append(ch, Change{Action: "create", Detail: fmt.Sprintf("launch template phoenix-%s from the group's launch configuration, image %s", s.Target.Group, s.AMI.ID)})
 	}
@@ -282,6 +284,9 @@ func (r *Rolling) Begin(ctx context.Context, s *Session) (Execution, error) {
 			return nil, err
 		}
 		run.lcAMI = aws.ToString(lc.ImageId)
+		if err := s.checkLCTemplate(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return run, nil
 }
