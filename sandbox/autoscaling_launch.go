@@ -46,7 +46,7 @@ func (c *call) applyLaunchSource(ng *AutoScalingGroup) (bool, *APIError) {
 		ng.LaunchTemplate, ng.MixedInstancesPolicy, ng.LaunchConfiguration = nil, m, ""
 	default:
 		name := p.Get("LaunchConfigurationName")
-		if _, ok := r.LaunchConfigurations[name]; !ok {
+		if _, ok := r.LaunchConfigs[name]; !ok {
 			return false, validation("Launch configuration name not found - Launch configuration %s not found", name)
 		}
 		ng.LaunchTemplate, ng.MixedInstancesPolicy, ng.LaunchConfiguration = nil, nil, name
@@ -101,7 +101,7 @@ func (r *Region) nextLaunch(g *AutoScalingGroup) (*groupLaunch, *APIError) {
 		}
 		return &groupLaunch{data: v.Data, template: LaunchTemplateRef{ID: lt.ID, Name: lt.Name, Version: strconv.Itoa(v.Number)}}, nil
 	}
-	cfg, ok := r.LaunchConfigurations[lc]
+	cfg, ok := r.LaunchConfigs[lc]
 	if !ok {
 		return nil, validation("Launch configuration %s not found", lc)
 	}

@@ -49,7 +49,7 @@ func asgCreateLaunchConfiguration(c *call) (any, *APIError) {
 	if name == "" || len(name) > 255 {
 		return nil, validation("1 validation error detected: Value at 'launchConfigurationName' failed to satisfy constraint: Member must have length between 1 and 255")
 	}
-	if _, ok := r.LaunchConfigurations[name]; ok {
+	if _, ok := r.LaunchConfigs[name]; ok {
 		return nil, errf("AlreadyExists", "Launch Configuration by this name already exists - A launch configuration already exists with the name %s", name)
 	}
 	if p.Get("InstanceId") != "" {
@@ -157,7 +157,7 @@ func asgCreateLaunchConfiguration(c *call) (any, *APIError) {
 	if _, err := r.resolveSecurityGroups(vpc, ids, names); err != nil {
 		return nil, validation("%s", err.Message)
 	}
-	r.LaunchConfigurations[name] = lc
+	r.LaunchConfigs[name] = lc
 	return nil, nil
 }
 
@@ -188,7 +188,7 @@ func (lc *LaunchConfiguration) launchData() LaunchTemplateData {
 func asgDescribeLaunchConfigurations(c *call) (any, *APIError) {
 	names := c.p.Members("LaunchConfigurationNames")
 	var all []*LaunchConfiguration
-	for _, lc := range c.r.LaunchConfigurations {
+	for _, lc := range c.r.LaunchConfigs {
 		if (len(names) == 0 || contains(names, lc.Name)) && !c.hidden(lc.Created) {
 			all = append(all, lc)
 		}
@@ -238,7 +238,7 @@ func renderLaunchConfiguration(lc *LaunchConfiguration) []*X {
 // "The launch configuration must not be attached to an Auto Scaling group."
 func asgDeleteLaunchConfiguration(c *call) (any, *APIError) {
 	name := c.p.Get("LaunchConfigurationName")
-	if _, ok := c.r.LaunchConfigurations[name]; !ok || name == "" {
+	if _, ok := c.r.LaunchConfigs[name]; !ok || name == "" {
 		return nil, validation("Launch configuration name not found - Launch configuration %s not found", name)
 	}
 	for _, g := range c.sortedGroups() {
@@ -246,7 +246,7 @@ func asgDeleteLaunchConfiguration(c *call) (any, *APIError) {
 			return nil, errf("ResourceInUse", "Cannot delete launch configuration %s because it is attached to AutoScalingGroup %s", name, g.Name)
 		}
 	}
-	delete(c.r.LaunchConfigurations, name)
+	delete(c.r.LaunchConfigs, name)
 	return nil, nil
 }
 

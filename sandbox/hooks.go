@@ -370,7 +370,7 @@ func (s *Sandbox) Inventory() []Resource {
 		for _, v := range r.LaunchTemplates {
 			add("ec2", "launch-template", v.ID, v.Name, "")
 		}
-		for _, v := range r.LaunchConfigurations {
+		for _, v := range r.LaunchConfigs {
 			add("autoscaling", "launch-configuration", v.Name, v.Name, "")
 		}
 		for _, v := range r.KMSKeys {

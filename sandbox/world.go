@@ -41,24 +41,24 @@ type Region struct {
 	Name string
 	w    *World
 
-	VPCs                 map[string]*VPC
-	Subnets              map[string]*Subnet
-	SecurityGroups       map[string]*SecurityGroup
-	KeyPairs             map[string]*KeyPair // by name
-	Images               map[string]*Image
-	Snapshots            map[string]*Snapshot
-	Volumes              map[string]*Volume
-	Instances            map[string]*Instance
-	LaunchTemplates      map[string]*LaunchTemplate
-	LaunchConfigurations map[string]*LaunchConfiguration // by name
-	KMSKeys              map[string]*KMSKey              // by key id
-	KMSAliases           map[string]*KMSAlias
-	ASGs                 map[string]*AutoScalingGroup
-	LoadBalancers        map[string]*LoadBalancer // by ARN
-	Listeners            map[string]*Listener
-	Rules                map[string]*Rule
-	TargetGroups         map[string]*TargetGroup
-	SSMParameters        map[string]*SSMParameter // by ssmKey of the name
+	VPCs            map[string]*VPC
+	Subnets         map[string]*Subnet
+	SecurityGroups  map[string]*SecurityGroup
+	KeyPairs        map[string]*KeyPair // by name
+	Images          map[string]*Image
+	Snapshots       map[string]*Snapshot
+	Volumes         map[string]*Volume
+	Instances       map[string]*Instance
+	LaunchTemplates map[string]*LaunchTemplate
+	LaunchConfigs   map[string]*LaunchConfiguration
+	KMSKeys         map[string]*KMSKey // by key id
+	KMSAliases      map[string]*KMSAlias
+	ASGs            map[string]*AutoScalingGroup
+	LoadBalancers   map[string]*LoadBalancer // by ARN
+	Listeners       map[string]*Listener
+	Rules           map[string]*Rule
+	TargetGroups    map[string]*TargetGroup
+	SSMParameters   map[string]*SSMParameter // by ssmKey of the name
 
 	ebsDefaultKey string               // key id of alias/aws/ebs
 	ssmDeleted    map[string]time.Time // when each deleted parameter went, by ssmKey
@@ -85,27 +85,27 @@ func (w *World) region(name string) (*Region, *APIError) {
 		return nil, &APIError{Code: "InvalidRegion", Message: fmt.Sprintf("The region '%s' does not exist", name), Status: 400}
 	}
 	r := &Region{
-		Name:                 name,
-		w:                    w,
-		VPCs:                 map[string]*VPC{},
-		Subnets:              map[string]*Subnet{},
-		SecurityGroups:       map[string]*SecurityGroup{},
-		KeyPairs:             map[string]*KeyPair{},
-		Images:               map[string]*Image{},
-		Snapshots:            map[string]*Snapshot{},
-		Volumes:              map[string]*Volume{},
-		Instances:            map[string]*Instance{},
-		LaunchTemplates:      map[string]*LaunchTemplate{},
-		LaunchConfigurations: map[string]*LaunchConfiguration{},
-		KMSKeys:              map[string]*KMSKey{},
-		KMSAliases:           map[string]*KMSAlias{},
-		ASGs:                 map[string]*AutoScalingGroup{},
-		LoadBalancers:        map[string]*LoadBalancer{},
-		Listeners:            map[string]*Listener{},
-		Rules:                map[string]*Rule{},
-		TargetGroups:         map[string]*TargetGroup{},
-		SSMParameters:        map[string]*SSMParameter{},
-		ssmDeleted:           map[string]time.Time{},
+		Name:            name,
+		w:               w,
+		VPCs:            map[string]*VPC{},
+		Subnets:         map[string]*Subnet{},
+		SecurityGroups:  map[string]*SecurityGroup{},
+		KeyPairs:        map[string]*KeyPair{},
+		Images:          map[string]*Image{},
+		Snapshots:       map[string]*Snapshot{},
+		Volumes:         map[string]*Volume{},
+		Instances:       map[string]*Instance{},
+		LaunchTemplates: map[string]*LaunchTemplate{},
+		LaunchConfigs:   map[string]*LaunchConfiguration{},
+		KMSKeys:         map[string]*KMSKey{},
+		KMSAliases:      map[string]*KMSAlias{},
+		ASGs:            map[string]*AutoScalingGroup{},
+		LoadBalancers:   map[string]*LoadBalancer{},
+		Listeners:       map[string]*Listener{},
+		Rules:           map[string]*Rule{},
+		TargetGroups:    map[string]*TargetGroup{},
+		SSMParameters:   map[string]*SSMParameter{},
+		ssmDeleted:      map[string]time.Time{},
 	}
 	seedRegion(r)
 	w.regions[name] = r
