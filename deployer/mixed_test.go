@@ -2,6 +2,7 @@ package deployer_test
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -262,4 +263,58 @@ func TestRollingDeployToMixedInstancesGroupRollsBack(t *testing.T) {
 		t.Errorf("instances after the scale-out %v", mix)
 	}
 	t.Logf("events:\n%s", ev.messages())
+}
+
+// Ctrl-C during a deploy to a mixed instances group on $Latest: Auto
+// Scaling rolls the refresh back to the held version in the policy, the
+// group stays held with its overrides and distribution, and phoenix
+// rollback puts $Latest back in the policy.
+func TestMixedInstancesGroupInterruptedThenRolledBack(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	types := []string{"t3.micro", "t3a.micro"}
+	old := f.Image("mixed-int-1", deploytest.ImageOptions{})
+	st := f.Stack("mixed-int", old, deploytest.StackOptions{Desired: 2, Version: "$Latest", HealthCheckType: "EC2", MixedTypes: types, Distribution: mixedDistribution()})
+	newAMI := f.Image("mixed-int-2", deploytest.ImageOptions{})
+	r := defaultRolling()
+	r.MinHealthyPercentage, r.Checkpoints, r.CheckpointDelay = 50, []int{50, 100}, 5*time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	var ev events
+	d := newDeployer(f, "mixed-int", r, &ev)
+	d.Events = func(e deployer.Event) {
+		ev.add(e)
+		if e.Refresh != nil && strings.HasPrefix(e.Refresh.Reason, "Checkpoint") {
+			cancel()
+		}
+	}
+	_, err := d.Run(ctx, newAMI)
+	if err == nil || !strings.Contains(err.Error(), "rolling back instance refresh") {
+		t.Fatalf("interrupted deploy: %v\n%s", err, ev.messages())
+	}
+	checkMixedPolicy(t, f, "mixed-int", "1", types)
+	if tag := f.GroupTag("mixed-int", deployer.RefTag); tag != "$Latest" {
+		t.Errorf("interrupted: %s tag %q, want $Latest", deployer.RefTag, tag)
+	}
+	f.WaitFor("the refresh to roll back", 60*time.Second, func() (bool, string) {
+		out, err := f.Clients.AutoScaling.DescribeInstanceRefreshes(context.Background(), &autoscaling.DescribeInstanceRefreshesInput{AutoScalingGroupName: aws.String("mixed-int")})
+		if err != nil || len(out.InstanceRefreshes) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		s := out.InstanceRefreshes[0].Status
+		return s == astypes.InstanceRefreshStatusRollbackSuccessful, string(s)
+	})
+	checkAMIs(t, f, "mixed-int", old)
+
+	var rb events
+	if _, err := newDeployer(f, "mixed-int", r, &rb).Rollback(context.Background()); err != nil {
+		t.Fatalf("rollback: %v\n%s", err, rb.messages())
+	}
+	checkMixedPolicy(t, f, "mixed-int", "$Latest", types)
+	if _, ami := f.TemplateVersion(st.Template, "$Latest"); ami != old {
+		t.Errorf("after rollback $Latest launches %s, want %s", ami, old)
+	}
+	if tag := f.GroupTag("mixed-int", deployer.RefTag); tag != "" {
+		t.Errorf("%s tag left: %q", deployer.RefTag, tag)
+	}
+	checkAMIs(t, f, "mixed-int", old)
 }
