@@ -174,15 +174,19 @@ func (run *rollingRun) lcRollbackStep(ctx context.Context) (Step, error) {
 		}
 		return Step{Name: "rollback", Refresh: rf, Health: h}, nil
 	}
-	if run.refresh == "" {
+	if run.refresh == "" && !run.lcRestore {
 		return run.waitHealthy(ctx, "rollback", back, fmt.Sprintf("%q was not changed", s.Target.Group), nil)
 	}
-	raw, err := run.describeRefresh(ctx, run.refresh)
-	if err != nil {
-		return Step{}, err
+	var rf *Refresh
+	status := astypes.InstanceRefreshStatusSuccessful
+	if run.refresh != "" {
+		raw, err := run.describeRefresh(ctx, run.refresh)
+		if err != nil {
+			return Step{}, err
+		}
+		rf, status = refreshOf(raw), raw.Status
 	}
-	rf := refreshOf(raw)
-	switch raw.Status {
+	switch status {
 	case astypes.InstanceRefreshStatusPending, astypes.InstanceRefreshStatusInProgress, astypes.InstanceRefreshStatusBaking:
 		if _, err := s.Clients.AutoScaling.CancelInstanceRefresh(ctx, &autoscaling.CancelInstanceRefreshInput{AutoScalingGroupName: aws.String(s.Target.Group)}); err != nil {
 			return Step{}, fmt.Errorf("cancelling instance refresh %s: %w", rf.ID, err)
@@ -206,6 +210,9 @@ func (run *rollingRun) lcRollbackStep(ctx context.Context) (Step, error) {
 		}
 		return Step{Name: "rollback", Refresh: rf, Action: fmt.Sprintf("put launch configuration %s back on %q", lcName, s.Target.Group)}, nil
 	}
+	// Without skip matching, which Auto Scaling does not offer for launch
+	// configurations, every instance is replaced.
+	// https://docs.aws.amazon.com/autoscaling/ec2/userguide/asg-instance-refresh-skip-matching.html
 	prefs := &astypes.RefreshPreferences{MinHealthyPercentage: aws.Int32(int32(run.r.MinHealthyPercentage)), MaxHealthyPercentage: aws.Int32(int32(run.r.MaxHealthyPercentage))}
 	if run.r.InstanceWarmup != nil {
 		prefs.InstanceWarmup = secs(*run.r.InstanceWarmup)

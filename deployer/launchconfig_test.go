@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -267,4 +268,78 @@ func TestRollingDeployFromLaunchConfigurationRefusesForeignTemplate(t *testing.T
 		t.Errorf("%d mutating calls: %v", n, f.SB.Calls())
 	}
 	checkAMIs(t, f, "lc-taken", old)
+}
+
+// Ctrl-C during a first deploy from a launch configuration leaves the
+// refresh to Auto Scaling, as for any group; phoenix rollback then undoes
+// it: it cancels the refresh if it still runs (Auto Scaling cannot roll a
+// refresh from a launch configuration back) and refreshes the group to
+// its configuration, so every instance runs its image again and the group
+// stays on it.
+func TestLaunchConfigurationGroupInterruptedThenRolledBack(t *testing.T) {
+	t.Parallel()
+	for _, byHand := range []bool{false, true} {
+		name := map[bool]string{false: "refresh-running", true: "refresh-cancelled-by-hand"}[byHand]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := deploytest.New(t, nil, region)
+			group := map[bool]string{false: "lc-int", true: "lc-int-hand"}[byHand]
+			old := f.Image(group+"-1", deploytest.ImageOptions{})
+			st := f.Stack(group, old, deploytest.StackOptions{Desired: 2, HealthCheckType: "EC2", LaunchConfiguration: &autoscaling.CreateLaunchConfigurationInput{InstanceType: aws.String("t3.micro")}})
+			newAMI := f.Image(group+"-2", deploytest.ImageOptions{})
+			r := defaultRolling()
+			r.MinHealthyPercentage, r.Checkpoints, r.CheckpointDelay = 50, []int{50, 100}, 5*time.Minute
+			ctx, cancel := context.WithCancel(context.Background())
+			var ev events
+			d := newDeployer(f, group, r, &ev)
+			d.Events = func(e deployer.Event) {
+				ev.add(e)
+				if e.Refresh != nil && strings.HasPrefix(e.Refresh.Reason, "Checkpoint") {
+					cancel()
+				}
+			}
+			_, err := d.Run(ctx, newAMI)
+			if err == nil || !strings.Contains(err.Error(), "phoenix rollback to undo it") {
+				t.Fatalf("interrupted deploy: %v\n%s", err, ev.messages())
+			}
+			amis := map[string]int{}
+			for _, ami := range f.InstanceAMIs(group) {
+				amis[ami]++
+			}
+			if amis[newAMI] == 0 {
+				t.Fatalf("the interrupted deploy replaced no instance: %v", amis)
+			}
+			if byHand {
+				if _, err := f.Clients.AutoScaling.CancelInstanceRefresh(context.Background(), &autoscaling.CancelInstanceRefreshInput{AutoScalingGroupName: aws.String(group)}); err != nil {
+					t.Fatal(err)
+				}
+				f.WaitFor("the refresh cancelled", 30*time.Second, func() (bool, string) {
+					out, err := f.Clients.AutoScaling.DescribeInstanceRefreshes(context.Background(), &autoscaling.DescribeInstanceRefreshesInput{AutoScalingGroupName: aws.String(group)})
+					if err != nil || len(out.InstanceRefreshes) == 0 {
+						return false, fmt.Sprint(err)
+					}
+					return out.InstanceRefreshes[0].Status == astypes.InstanceRefreshStatusCancelled, string(out.InstanceRefreshes[0].Status)
+				})
+			}
+
+			var rb events
+			res, err := newDeployer(f, group, r, &rb).Rollback(context.Background())
+			if err != nil {
+				t.Fatalf("rollback: %v\n%s", err, rb.messages())
+			}
+			if res.AMI != old {
+				t.Errorf("rollback result %+v", res)
+			}
+			if !strings.Contains(rb.messages(), "back to launch configuration "+group) {
+				t.Errorf("rollback events:\n%s", rb.messages())
+			}
+			if g := f.Group(group); aws.ToString(g.LaunchConfigurationName) != group || g.LaunchTemplate != nil {
+				t.Errorf("after the rollback: group on configuration %q, template %+v", aws.ToString(g.LaunchConfigurationName), g.LaunchTemplate)
+			}
+			checkAMIs(t, f, group, old)
+			scaleOut(t, f, st, 3)
+			checkAMIs(t, f, group, old)
+			t.Logf("rollback events:\n%s", rb.messages())
+		})
+	}
 }

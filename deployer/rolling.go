@@ -239,6 +239,9 @@ type rollingRun struct {
 	noop     bool             // the group already runs the AMI
 	back     bool             // rolling back: the health timer restarted
 	lcAMI    string           // the image of the launch configuration the group was on
+	// lcRestore: phoenix rollback of a group on its launch configuration,
+	// done as a refresh to the configuration.
+	lcRestore bool
 	// redeploy: phoenix rollback of a finished deploy, done as a deploy
 	// of the previous AMI onto the current version (for a version naming
 	// an SSM parameter, of the parameter's previous image).
@@ -295,17 +298,32 @@ func (r *Rolling) Begin(ctx context.Context, s *Session) (Execution, error) {
 // the version the group's current phoenix version replaced.
 func (r *Rolling) BeginRollback(ctx context.Context, s *Session) (Execution, error) {
 	run := &rollingRun{r: r, s: s}
+	if s.Template == nil && s.Group.LaunchConfigurationName != nil {
+		lc, err := s.readLaunchConfiguration(ctx)
+		if err != nil {
+			return nil, err
+		}
+		run.lcAMI = aws.ToString(lc.ImageId)
+	}
 	if rf := s.ActiveRefresh; rf != nil {
 		run.refresh = aws.ToString(rf.InstanceRefreshId)
 		run.previous = s.Template
 		if s.Template != nil {
 			run.ami = s.Template.AMI
+		} else {
+			run.ami = run.lcAMI
 		}
 		if lt := desiredTemplate(rf.DesiredConfiguration); lt != nil {
 			if tv, err := s.templateVersion(ctx, aws.ToString(lt.LaunchTemplateId), aws.ToString(lt.LaunchTemplateName), aws.ToString(lt.Version)); err == nil {
 				run.target = tv
 			}
 		}
+		return run, nil
+	}
+	if s.Template == nil && run.lcAMI != "" {
+		// A group still on its launch configuration after an interrupted
+		// first deploy: the instances that deploy launched go.
+		run.ami, run.lcRestore = run.lcAMI, true
 		return run, nil
 	}
 	if s.Template == nil {

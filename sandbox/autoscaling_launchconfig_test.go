@@ -98,6 +98,18 @@ func TestLaunchConfigurationGroupLaunchesWithEverySetting(t *testing.T) {
 		t.Errorf("/dev/xvdb volume %q: %v %+v", vol, err, vols)
 	}
 
+	// Skip matching is not offered for a launch configuration, and Auto
+	// Scaling rolls back only to numbered launch template versions.
+	_, err = e.c.StartInstanceRefresh(e.ctx, &autoscaling.StartInstanceRefreshInput{AutoScalingGroupName: aws.String("lc"), Preferences: &types.RefreshPreferences{SkipMatching: aws.Bool(true)}}, noRetry)
+	if err == nil || !strings.Contains(err.Error(), "skip matching with a launch configuration") {
+		t.Errorf("skip matching on a launch configuration: %v", err)
+	}
+	lt := e.sb.FixtureLaunchTemplate(asgRegion, "lc-next", img)
+	_, err = e.c.StartInstanceRefresh(e.ctx, &autoscaling.StartInstanceRefreshInput{AutoScalingGroupName: aws.String("lc"), Preferences: &types.RefreshPreferences{AutoRollback: aws.Bool(true)},
+		DesiredConfiguration: &types.DesiredConfiguration{LaunchTemplate: &types.LaunchTemplateSpecification{LaunchTemplateId: aws.String(lt), Version: aws.String("1")}}}, noRetry)
+	if err == nil || !strings.Contains(err.Error(), "AutoRollback") {
+		t.Errorf("auto rollback from a launch configuration: %v", err)
+	}
 	_, err = e.c.DeleteLaunchConfiguration(e.ctx, &autoscaling.DeleteLaunchConfigurationInput{LaunchConfigurationName: aws.String("web-lc")}, noRetry)
 	if !errors.As(err, &ae) || ae.ErrorCode() != "ResourceInUse" {
 		t.Errorf("delete while attached: %v", err)

@@ -171,6 +171,13 @@ func asgStartRefresh(c *call) (any, *APIError) {
 	if c.r.usesAnyImageAlias(g.groupTemplates()) && (desired != nil || desiredMixed != nil || prefs.SkipMatching) {
 		return nil, validation("The request isn't valid. You can't start an instance refresh that specifies a desired configuration or uses skip matching while the Auto Scaling group's launch template references a Systems Manager parameter instead of an AMI ID.")
 	}
+	// "You can't use skip matching with a new launch configuration": the
+	// stricter reading refuses skip matching for a group on a launch
+	// configuration unless a desired configuration names a template.
+	// https://docs.aws.amazon.com/autoscaling/ec2/userguide/asg-instance-refresh-skip-matching.html
+	if prefs.SkipMatching && g.LaunchConfiguration != "" && desired == nil && desiredMixed == nil {
+		return nil, validation("The request isn't valid. You can't use skip matching with a launch configuration.")
+	}
 	if prefs.AutoRollback {
 		if desired == nil && desiredMixed == nil {
 			return nil, validation("The request isn't valid. The AutoRollback parameter cannot be set to true when the DesiredConfiguration parameter is empty. Set AutoRollback to false or specify a desired configuration and try again.")
