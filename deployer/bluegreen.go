@@ -210,7 +210,10 @@ func (s *Session) readBlueGreen(ctx context.Context) (*bgState, error) {
 			setting := [2]string{"asg", "peer_asg"}[i]
 			return nil, refuse("auto scaling group %q (the target's %s) not found in %s", name, setting, t.Region)
 		}
-		if lt := c.Group.LaunchTemplate; lt != nil {
+		if err := checkMixed(c.Group); err != nil {
+			return nil, err
+		}
+		if lt := groupTemplate(c.Group); lt != nil {
 			ver := aws.ToString(lt.Version)
 			if ver == "" {
 				ver = "$Default"
@@ -218,8 +221,6 @@ func (s *Session) readBlueGreen(ctx context.Context) (*bgState, error) {
 			if c.Template, err = s.templateVersion(ctx, aws.ToString(lt.LaunchTemplateId), aws.ToString(lt.LaunchTemplateName), ver); err != nil {
 				return nil, err
 			}
-		} else if c.Group.MixedInstancesPolicy != nil {
-			return nil, refuse("auto scaling group %q uses a mixed instances policy, which phoenix does not deploy yet", name)
 		} else {
 			return nil, refuse("auto scaling group %q has no launch template: blue-green gives the idle colour a new launch template version, so both colours need one", name)
 		}
@@ -758,6 +759,11 @@ func (run *bgRun) Step(ctx context.Context) (Step, error) {
 			LaunchTemplate: &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(run.version.ID), Version: aws.String(strconv.FormatInt(run.version.Version, 10))},
 			MinSize:        aws.Int32(int32(run.capacity)), DesiredCapacity: aws.Int32(int32(run.capacity)),
 			MaxSize: aws.Int32(max(aws.ToInt32(nw.Group.MaxSize), int32(run.capacity))),
+		}
+		// A colour with a mixed instances policy keeps its own: only the
+		// version of its launch template changes.
+		if m := mixedWith(nw.Group, in.LaunchTemplate); m != nil {
+			in.LaunchTemplate, in.MixedInstancesPolicy = nil, m
 		}
 		if err := run.update(ctx, nw, in); err != nil {
 			return Step{State: StepFailed, Name: "scale", Message: err.Error()}, nil

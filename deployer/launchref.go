@@ -76,10 +76,11 @@ func numbered(v string) bool {
 
 // groupRef is g's launch template reference, "$Default" when unset.
 func groupRef(g astypes.AutoScalingGroup) string {
-	if g.LaunchTemplate == nil {
+	lt := groupTemplate(g)
+	if lt == nil {
 		return ""
 	}
-	if v := aws.ToString(g.LaunchTemplate.Version); v != "" {
+	if v := aws.ToString(lt.Version); v != "" {
 		return v
 	}
 	return "$Default"
@@ -100,7 +101,7 @@ func groupTag(g astypes.AutoScalingGroup, key string) string {
 func (s *Session) heldGroups(ctx context.Context, noop bool) ([]*heldGroup, error) {
 	var out []*heldGroup
 	for _, g := range s.Groups {
-		lt := g.LaunchTemplate
+		lt := groupTemplate(g)
 		if lt == nil {
 			continue
 		}
@@ -468,10 +469,22 @@ func (s *Session) describeGroup(ctx context.Context, name string) (*astypes.Auto
 	return nil, fmt.Errorf("auto scaling group %q not found", name)
 }
 
-// setGroupRef points group at launch template id, version ref.
+// setGroupRef points group at launch template id, version ref: its
+// launch template, or its mixed instances policy's (the whole policy is
+// sent again, with only the version changed).
 func (s *Session) setGroupRef(ctx context.Context, group, id, ref string) error {
-	_, err := s.Clients.AutoScaling.UpdateAutoScalingGroup(ctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String(group),
-		LaunchTemplate: &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(id), Version: aws.String(ref)}})
+	spec := &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(id), Version: aws.String(ref)}
+	in := &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String(group), LaunchTemplate: spec}
+	if s.groupIsMixed(group) {
+		g, err := s.describeGroup(ctx, group)
+		if err != nil {
+			return err
+		}
+		if m := mixedWith(*g, spec); m != nil {
+			in.LaunchTemplate, in.MixedInstancesPolicy = nil, m
+		}
+	}
+	_, err := s.Clients.AutoScaling.UpdateAutoScalingGroup(ctx, in)
 	if err != nil {
 		return fmt.Errorf("setting the launch template of %q to %s version %s: %w", group, id, ref, err)
 	}

@@ -145,9 +145,9 @@ func (d *Deployer) checkLock(ctx context.Context, s *Session, forRollback bool) 
 			s.ActiveRefresh = rf
 			continue
 		}
-		if dc := rf.DesiredConfiguration; g == s.Target.Group && dc != nil && dc.LaunchTemplate != nil &&
+		if lt := desiredTemplate(rf.DesiredConfiguration); g == s.Target.Group && lt != nil &&
 			rf.Status != astypes.InstanceRefreshStatusCancelling && rf.Status != astypes.InstanceRefreshStatusRollbackInProgress {
-			tv, err := s.templateVersion(ctx, aws.ToString(dc.LaunchTemplate.LaunchTemplateId), aws.ToString(dc.LaunchTemplate.LaunchTemplateName), aws.ToString(dc.LaunchTemplate.Version))
+			tv, err := s.templateVersion(ctx, aws.ToString(lt.LaunchTemplateId), aws.ToString(lt.LaunchTemplateName), aws.ToString(lt.Version))
 			if err == nil && tv.AMI == s.AMI.ID {
 				s.ActiveRefresh = rf
 				continue

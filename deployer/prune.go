@@ -343,6 +343,9 @@ func readImageUses(ctx context.Context, c Clients, ids []string) (map[string][]s
 				use(v.AMI, fmt.Sprintf("%s of SSM parameter %s, which auto scaling group %s launches from (phoenix rollback returns there)", what, name, group))
 			}
 		}
+		if a := lcPrevious.FindStringSubmatch(tv.Description); a != nil {
+			use(a[2], fmt.Sprintf("rollback target of auto scaling group %s (%s replaced launch configuration %s)", group, tv, a[1]))
+		}
 		m := previousVersion.FindStringSubmatch(tv.Description)
 		if m == nil {
 			return nil

@@ -180,17 +180,25 @@ func (r *Rolling) Plan(ctx context.Context, s *Session) ([]Change, error) {
 	}
 	if s.Template != nil {
 		ch = append(ch, Change{Action: "create", Detail: fmt.Sprintf("launch template %s version %d: version %d with image %s -> %s", s.Template.ID, s.latestVersion(ctx)+1, s.Template.Version, s.Template.AMI, s.AMI.ID)})
+	} else if err := s.checkLCTemplate(ctx); err != nil {
+		return nil, err
 	} else {
 		ch = append(ch, Change{Action: "create", Detail: fmt.Sprintf("launch template phoenix-%s from the group's launch configuration, image %s", s.Target.Group, s.AMI.ID)})
 	}
 	// The new version does not exist yet, so no instance matches it.
 	replace := n
-	ch = append(ch, Change{Action: "start", Detail: fmt.Sprintf("instance refresh of %q replacing %d instances (%s)", s.Target.Group, replace, r.summary())})
+	start := fmt.Sprintf("instance refresh of %q replacing %d instances (%s)", s.Target.Group, replace, r.summary())
+	if m := mixedSummary(s.Group); m != "" {
+		start += "; the desired configuration is " + m + ", only the launch template version changes"
+	}
+	ch = append(ch, Change{Action: "start", Detail: start})
 	ch = append(ch, Change{Action: "wait", Detail: fmt.Sprintf("until the refresh succeeds and every target in %s is healthy on %s (health_timeout %s)", tgNames(s.TargetGroups), s.AMI.ID, s.HealthTimeout())})
 	if r.AutoRollback && s.Template != nil {
 		ch = append(ch, Change{Action: "on failure", Detail: fmt.Sprintf("roll back the refresh to %s (%s)", s.Template, s.Template.AMI)})
 	} else if s.Template != nil {
 		ch = append(ch, Change{Action: "on failure", Detail: fmt.Sprintf("cancel the refresh and refresh back to %s (%s)", s.Template, s.Template.AMI)})
+	} else {
+		ch = append(ch, Change{Action: "on failure", Detail: fmt.Sprintf("cancel the refresh and refresh back to launch configuration %s", aws.ToString(s.Group.LaunchConfigurationName))})
 	}
 	return ch, nil
 }
@@ -230,6 +238,10 @@ type rollingRun struct {
 	healthy  time.Time        // when the refresh succeeded: health_timeout runs from here
 	noop     bool             // the group already runs the AMI
 	back     bool             // rolling back: the health timer restarted
+	lcAMI    string           // the image of the launch configuration the group was on
+	// lcRestore: phoenix rollback of a group on its launch configuration,
+	// done as a refresh to the configuration.
+	lcRestore bool
 	// redeploy: phoenix rollback of a finished deploy, done as a deploy
 	// of the previous AMI onto the current version (for a version naming
 	// an SSM parameter, of the parameter's previous image).
@@ -250,7 +262,10 @@ func (r *Rolling) Begin(ctx context.Context, s *Session) (Execution, error) {
 		run.target, run.noop = s.Template, true
 	}
 	if rf := s.ActiveRefresh; rf != nil {
-		lt := rf.DesiredConfiguration.LaunchTemplate
+		lt := desiredTemplate(rf.DesiredConfiguration)
+		if lt == nil {
+			return nil, refuse("instance refresh %s of %q has no launch template in its desired configuration: wait for it to finish", aws.ToString(rf.InstanceRefreshId), s.Target.Group)
+		}
 		tv, err := s.templateVersion(ctx, aws.ToString(lt.LaunchTemplateId), aws.ToString(lt.LaunchTemplateName), aws.ToString(lt.Version))
 		if err != nil {
 			return nil, err
@@ -266,6 +281,16 @@ func (r *Rolling) Begin(ctx context.Context, s *Session) (Execution, error) {
 	if s.Template == nil && s.Group.LaunchConfigurationName == nil {
 		return nil, refuse("auto scaling group %q has neither a launch template nor a launch configuration", s.Target.Group)
 	}
+	if s.Template == nil {
+		lc, err := s.readLaunchConfiguration(ctx)
+		if err != nil {
+			return nil, err
+		}
+		run.lcAMI = aws.ToString(lc.ImageId)
+		if err := s.checkLCTemplate(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return run, nil
 }
 
@@ -273,18 +298,32 @@ func (r *Rolling) Begin(ctx context.Context, s *Session) (Execution, error) {
 // the version the group's current phoenix version replaced.
 func (r *Rolling) BeginRollback(ctx context.Context, s *Session) (Execution, error) {
 	run := &rollingRun{r: r, s: s}
+	if s.Template == nil && s.Group.LaunchConfigurationName != nil {
+		lc, err := s.readLaunchConfiguration(ctx)
+		if err != nil {
+			return nil, err
+		}
+		run.lcAMI = aws.ToString(lc.ImageId)
+	}
 	if rf := s.ActiveRefresh; rf != nil {
 		run.refresh = aws.ToString(rf.InstanceRefreshId)
 		run.previous = s.Template
 		if s.Template != nil {
 			run.ami = s.Template.AMI
+		} else {
+			run.ami = run.lcAMI
 		}
-		if rf.DesiredConfiguration != nil && rf.DesiredConfiguration.LaunchTemplate != nil {
-			lt := rf.DesiredConfiguration.LaunchTemplate
+		if lt := desiredTemplate(rf.DesiredConfiguration); lt != nil {
 			if tv, err := s.templateVersion(ctx, aws.ToString(lt.LaunchTemplateId), aws.ToString(lt.LaunchTemplateName), aws.ToString(lt.Version)); err == nil {
 				run.target = tv
 			}
 		}
+		return run, nil
+	}
+	if s.Template == nil && run.lcAMI != "" {
+		// A group still on its launch configuration after an interrupted
+		// first deploy: the instances that deploy launched go.
+		run.ami, run.lcRestore = run.lcAMI, true
 		return run, nil
 	}
 	if s.Template == nil {
@@ -319,6 +358,18 @@ func (r *Rolling) BeginRollback(ctx context.Context, s *Session) (Execution, err
 			s.Emit(Event{Kind: EventStep, Step: "rollback", Message: fmt.Sprintf("%q already runs %s (%s) again; the deploy of %s (%s) was rolled back", s.Target.Group, s.Template, s.Template.AMI, latest, latest.AMI)})
 			return run, nil
 		}
+	}
+	if a := lcPrevious.FindStringSubmatch(s.Template.Description); a != nil {
+		// The template phoenix made from the group's launch configuration:
+		// the configuration's image goes onto a new version of it.
+		img, err := s.d.readImage(ctx, a[2])
+		if err != nil {
+			return nil, err
+		}
+		s.AMI = *img
+		run.previous, run.ami, run.redeploy = s.Template, a[2], true
+		s.Emit(Event{Kind: EventStep, Step: "rollback", Message: fmt.Sprintf("rolling %q back from %s (%s) to %s, the image of launch configuration %s it ran before, with a new version in which only the image changes", s.Target.Group, s.Template, s.Template.AMI, a[2], a[1])})
+		return run, nil
 	}
 	m := previousVersion.FindStringSubmatch(s.Template.Description)
 	if m == nil {
@@ -355,6 +406,8 @@ func (run *rollingRun) Describe(res *Result) {
 	}
 	if run.previous != nil {
 		res.Previous = run.previous.AMI
+	} else if run.lcAMI != "" {
+		res.Previous = run.lcAMI
 	}
 	if res.AMI == "" {
 		res.AMI = run.ami
@@ -387,8 +440,8 @@ func refreshOf(rf *astypes.InstanceRefresh) *Refresh {
 		t := rf.EndTime.UTC()
 		out.Ended = &t
 	}
-	if dc := rf.DesiredConfiguration; dc != nil && dc.LaunchTemplate != nil {
-		out.Template, out.Version = aws.ToString(dc.LaunchTemplate.LaunchTemplateId), aws.ToString(dc.LaunchTemplate.Version)
+	if lt := desiredTemplate(rf.DesiredConfiguration); lt != nil {
+		out.Template, out.Version = aws.ToString(lt.LaunchTemplateId), aws.ToString(lt.Version)
 	}
 	return out
 }
@@ -419,45 +472,13 @@ func (run *rollingRun) createVersion(ctx context.Context) (Step, error) {
 	return Step{Name: "launch-template", Action: fmt.Sprintf("created launch template %s (%s) version 1 from launch configuration %s with image %s", tv.Name, tv.ID, aws.ToString(s.Group.LaunchConfigurationName), run.ami)}, nil
 }
 
-func (run *rollingRun) templateFromLaunchConfiguration(ctx context.Context) (*TemplateVersion, error) {
-	s := run.s
-	lcName := aws.ToString(s.Group.LaunchConfigurationName)
-	out, err := s.Clients.AutoScaling.DescribeLaunchConfigurations(ctx, &autoscaling.DescribeLaunchConfigurationsInput{LaunchConfigurationNames: []string{lcName}})
-	if err != nil {
-		return nil, fmt.Errorf("describing launch configuration %s: %w", lcName, err)
-	}
-	if len(out.LaunchConfigurations) == 0 {
-		return nil, fmt.Errorf("launch configuration %s of %q not found", lcName, s.Target.Group)
-	}
-	lc := out.LaunchConfigurations[0]
-	data := &ec2types.RequestLaunchTemplateData{ImageId: aws.String(run.ami), InstanceType: ec2types.InstanceType(aws.ToString(lc.InstanceType)), UserData: lc.UserData, SecurityGroupIds: lc.SecurityGroups}
-	if k := aws.ToString(lc.KeyName); k != "" {
-		data.KeyName = aws.String(k)
-	}
-	if p := aws.ToString(lc.IamInstanceProfile); p != "" {
-		if strings.HasPrefix(p, "arn:") {
-			data.IamInstanceProfile = &ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest{Arn: aws.String(p)}
-		} else {
-			data.IamInstanceProfile = &ec2types.LaunchTemplateIamInstanceProfileSpecificationRequest{Name: aws.String(p)}
-		}
-	}
-	name := "phoenix-" + s.Target.Group
-	cr, err := s.Clients.EC2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name), LaunchTemplateData: data, VersionDescription: aws.String(versionDescription(run.ami, nil))})
-	if err != nil {
-		return nil, fmt.Errorf("creating launch template %s: %w", name, err)
-	}
-	return &TemplateVersion{ID: aws.ToString(cr.LaunchTemplate.LaunchTemplateId), Name: name, Version: 1, AMI: run.ami}, nil
-}
-
 // startRefresh starts the refresh to version tv.
 func (run *rollingRun) startRefresh(ctx context.Context, tv *TemplateVersion, prefs *astypes.RefreshPreferences) (string, error) {
 	s := run.s
 	out, err := s.Clients.AutoScaling.StartInstanceRefresh(ctx, &autoscaling.StartInstanceRefreshInput{
 		AutoScalingGroupName: aws.String(s.Target.Group), Strategy: astypes.RefreshStrategyRolling,
-		DesiredConfiguration: &astypes.DesiredConfiguration{LaunchTemplate: &astypes.LaunchTemplateSpecification{
-			LaunchTemplateId: aws.String(tv.ID), Version: aws.String(strconv.FormatInt(tv.Version, 10)),
-		}},
-		Preferences: prefs,
+		DesiredConfiguration: desiredConfiguration(s.Group, tv),
+		Preferences:          prefs,
 	})
 	if err != nil {
 		return "", fmt.Errorf("starting an instance refresh of %q: %w", s.Target.Group, err)
@@ -482,8 +503,8 @@ func (run *rollingRun) ownRefresh(ctx context.Context, err error, tv *TemplateVe
 	if rerr != nil || rf == nil || !refreshActive[rf.Status] || rf.Status == astypes.InstanceRefreshStatusCancelling || rf.Status == astypes.InstanceRefreshStatusRollbackInProgress {
 		return ""
 	}
-	dc := rf.DesiredConfiguration
-	if dc == nil || dc.LaunchTemplate == nil || aws.ToString(dc.LaunchTemplate.LaunchTemplateId) != tv.ID || aws.ToString(dc.LaunchTemplate.Version) != strconv.FormatInt(tv.Version, 10) {
+	lt := desiredTemplate(rf.DesiredConfiguration)
+	if lt == nil || aws.ToString(lt.LaunchTemplateId) != tv.ID || aws.ToString(lt.Version) != strconv.FormatInt(tv.Version, 10) {
 		return ""
 	}
 	return aws.ToString(rf.InstanceRefreshId)
@@ -585,6 +606,11 @@ func (run *rollingRun) Step(ctx context.Context) (Step, error) {
 		autoRollback := run.r.AutoRollback && run.canAutoRollback()
 		prefs := run.r.preferences(autoRollback)
 		summary := run.r.summary()
+		if run.r.AutoRollback && !autoRollback {
+			// Auto Scaling rolls back only to a numbered launch template
+			// version; phoenix's own rollback stands in.
+			summary = strings.Replace(summary, "auto rollback true", "auto rollback false (no numbered version to return to: phoenix rolls back itself)", 1)
+		}
 		if w := run.judgedWarmup(); w > 0 {
 			prefs.InstanceWarmup = secs(w)
 			summary = strings.Replace(summary, "warmup: the group's", "warmup "+w.String(), 1)
@@ -683,6 +709,9 @@ func (run *rollingRun) RollbackStep(ctx context.Context) (Step, error) {
 	s := run.s
 	if !run.back {
 		run.back, run.healthy = true, time.Time{}
+	}
+	if run.previous == nil && run.lcAMI != "" {
+		return run.lcRollbackStep(ctx)
 	}
 	if run.previous == nil {
 		return Step{State: StepFailed, Name: "rollback", Message: fmt.Sprintf("%q had no numbered launch template version before the deploy: restore its launch configuration by hand", s.Target.Group)}, nil

@@ -224,17 +224,18 @@ func (d *Deployer) readImage(ctx context.Context, ami string) (*Image, error) {
 // version.
 func (s *Session) readTemplate(ctx context.Context) error {
 	g := s.Group
-	if g.MixedInstancesPolicy != nil {
-		return refuse("auto scaling group %q uses a mixed instances policy, which phoenix does not deploy yet", s.Target.Group)
+	if err := checkMixed(g); err != nil {
+		return err
 	}
-	if g.LaunchTemplate == nil {
+	lt := groupTemplate(g)
+	if lt == nil {
 		return nil
 	}
-	ver := aws.ToString(g.LaunchTemplate.Version)
+	ver := aws.ToString(lt.Version)
 	if ver == "" {
 		ver = "$Default"
 	}
-	tv, err := s.templateVersion(ctx, aws.ToString(g.LaunchTemplate.LaunchTemplateId), aws.ToString(g.LaunchTemplate.LaunchTemplateName), ver)
+	tv, err := s.templateVersion(ctx, aws.ToString(lt.LaunchTemplateId), aws.ToString(lt.LaunchTemplateName), ver)
 	if err != nil {
 		return err
 	}

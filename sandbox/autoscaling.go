@@ -147,18 +147,13 @@ func setASGTag(g *AutoScalingGroup, t ASGTag) {
 // applyGroupInput reads the fields Create and Update share into ng.
 func (c *call) applyGroupInput(ng *AutoScalingGroup, create bool) *APIError {
 	p, r := c.p, c.r
-	if p.HasSub("MixedInstancesPolicy") || p.Get("LaunchConfigurationName") != "" || p.Get("InstanceId") != "" {
-		return validation("The sandbox supports Auto Scaling groups with a LaunchTemplate only")
+	named, err := c.applyLaunchSource(ng)
+	if err != nil {
+		return err
 	}
-	if p.HasSub("LaunchTemplate") {
-		ref, err := r.parseLaunchTemplateRef(p.Sub("LaunchTemplate"))
-		if err != nil {
-			return err
-		}
-		ng.LaunchTemplate = ref
-	} else if create {
+	if !named && create {
 		return validation("Valid requests must contain either LaunchTemplate, LaunchConfigurationName, InstanceId or MixedInstancesPolicy parameter.")
-	} else if ng.LaunchTemplate != nil {
+	} else if !named && ng.LaunchTemplate != nil {
 		// Every update resolves the parameter of the group's launch
 		// template, also when it leaves the template as it is.
 		// https://docs.aws.amazon.com/autoscaling/ec2/userguide/using-systems-manager-parameters.html
@@ -321,7 +316,7 @@ func asgUpdate(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
-	if rf := g.activeRefresh(); rf != nil && rf.Desired != nil && c.p.HasSub("LaunchTemplate") {
+	if rf := g.activeRefresh(); rf != nil && (rf.Desired != nil || rf.DesiredMixed != nil) && (c.p.HasSub("LaunchTemplate") || c.p.HasSub("MixedInstancesPolicy") || c.p.Get("LaunchConfigurationName") != "") {
 		return nil, validation("An active instance refresh with a desired configuration exists. All configuration options derived from the desired configuration are not available for update while the instance refresh is active.")
 	}
 	ng := *g
@@ -727,7 +722,9 @@ func (r *Region) renderGroup(g *AutoScalingGroup) []*X {
 	}
 	return []*X{
 		T("AutoScalingGroupName", g.Name), T("AutoScalingGroupARN", g.ARN),
+		Opt("LaunchConfigurationName", g.LaunchConfiguration),
 		renderASGLaunchTemplate("LaunchTemplate", g.LaunchTemplate),
+		renderMixedInstancesPolicy("MixedInstancesPolicy", g.MixedInstancesPolicy),
 		I("MinSize", g.MinSize), I("MaxSize", g.MaxSize), I("DesiredCapacity", g.DesiredCapacity),
 		I("DefaultCooldown", g.DefaultCooldown),
 		List("AvailabilityZones", Strings("member", g.AZs)),
@@ -737,7 +734,7 @@ func (r *Region) renderGroup(g *AutoScalingGroup) []*X {
 		List("Instances", Items("member", g.Instances, func(in *ASGInstance) []*X {
 			return []*X{T("InstanceId", in.ID), T("InstanceType", in.InstanceType), T("AvailabilityZone", in.AZ),
 				T("LifecycleState", in.LifecycleState), T("HealthStatus", in.HealthStatus),
-				renderASGLaunchTemplate("LaunchTemplate", &in.LaunchTemplate), B("ProtectedFromScaleIn", in.ProtectedFromScaleIn)}
+				renderInstanceLaunchSource(in), B("ProtectedFromScaleIn", in.ProtectedFromScaleIn)}
 		})),
 		Time("CreatedTime", g.Created),
 		List("SuspendedProcesses", suspended),
@@ -778,7 +775,7 @@ func asgDescribeInstances(c *call) (any, *APIError) {
 	return []*X{List("AutoScalingInstances", Items("member", all, func(p pair) []*X {
 		return []*X{T("InstanceId", p.in.ID), T("InstanceType", p.in.InstanceType), T("AutoScalingGroupName", p.g.Name),
 			T("AvailabilityZone", p.in.AZ), T("LifecycleState", p.in.LifecycleState), T("HealthStatus", strings.ToUpper(p.in.HealthStatus)),
-			renderASGLaunchTemplate("LaunchTemplate", &p.in.LaunchTemplate), B("ProtectedFromScaleIn", p.in.ProtectedFromScaleIn)}
+			renderInstanceLaunchSource(p.in), B("ProtectedFromScaleIn", p.in.ProtectedFromScaleIn)}
 	})), next}, nil
 }
 

@@ -355,23 +355,17 @@ func (r *Region) pickASGSubnet(g *AutoScalingGroup) *Subnet {
 // asgLaunchOne launches one instance from the group's launch template
 // (or the refresh's), recording the activity; false when it failed.
 func (r *Region) asgLaunchOne(g *AutoScalingGroup, now time.Time, cause string) bool {
-	ref := r.launchRefFor(g)
 	subnet := r.pickASGSubnet(g)
-	var lt *LaunchTemplate
-	var v *LaunchTemplateVersion
+	var src *groupLaunch
 	var insts []*Instance
 	var err *APIError
-	switch {
-	case ref == nil:
-		err = validation("The Auto Scaling group has no launch template")
-	case subnet == nil:
+	if subnet == nil {
 		err = validation("No default subnet for availability zones %v", g.AZs)
-	default:
-		lt, v, err = r.resolveLaunchTemplate(ref.ID, ref.Name, ref.Version)
+	} else {
+		src, err = r.nextLaunch(g)
 	}
 	if err == nil {
-		ver := strconv.Itoa(v.Number)
-		data := v.Data
+		data := src.data
 		data.SubnetID = subnet.ID
 		tags := Tags{}
 		for _, t := range g.Tags {
@@ -379,13 +373,16 @@ func (r *Region) asgLaunchOne(g *AutoScalingGroup, now time.Time, cause string) 
 				tags[t.Key] = t.Value
 			}
 		}
-		data.TagSpecifications = append(append([]TagSpecification(nil), v.Data.TagSpecifications...), TagSpecification{ResourceType: "instance", Tags: tags})
+		data.TagSpecifications = append(append([]TagSpecification(nil), src.data.TagSpecifications...), TagSpecification{ResourceType: "instance", Tags: tags})
+		extra := Tags{"aws:autoscaling:groupName": g.Name}
+		if t := src.template; t.ID != "" {
+			extra["aws:ec2launchtemplate:id"], extra["aws:ec2launchtemplate:version"] = t.ID, t.Version
+		}
 		// Auto Scaling launches with the group's service-linked role, which
 		// gets nothing from IAM on customer managed keys.
 		// https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html
-		insts, err = r.launchInstances(launchSpec{Data: data, Count: 1, LaunchTemplateID: lt.ID, LaunchTemplateV: ver,
-			ExtraTags: Tags{"aws:autoscaling:groupName": g.Name, "aws:ec2launchtemplate:id": lt.ID, "aws:ec2launchtemplate:version": ver},
-			Principal: serviceLinkedRole(g.launchRole())})
+		insts, err = r.launchInstances(launchSpec{Data: data, Count: 1, LaunchTemplateID: src.template.ID, LaunchTemplateV: src.template.Version,
+			ExtraTags: extra, Principal: serviceLinkedRole(g.launchRole())})
 	}
 	if err != nil {
 		msg := err.Message + ". Launching EC2 instance failed."
@@ -396,7 +393,7 @@ func (r *Region) asgLaunchOne(g *AutoScalingGroup, now time.Time, cause string) 
 	}
 	inst := insts[0]
 	in := &ASGInstance{ID: inst.ID, AZ: inst.AZ, InstanceType: inst.InstanceType, LifecycleState: "Pending", HealthStatus: "Healthy",
-		LaunchTemplate: LaunchTemplateRef{ID: lt.ID, Name: lt.Name, Version: strconv.Itoa(v.Number)}, launchedAt: now}
+		LaunchTemplate: src.template, LaunchConfiguration: src.configuration, launchedAt: now}
 	g.Instances = append(g.Instances, in)
 	a := r.newActivity(g, now, "Launching a new EC2 instance: "+inst.ID, cause, "InProgress", inst.SubnetID, inst.AZ)
 	a.Progress = 30

@@ -16,7 +16,8 @@ const refreshMaxFailures = 3
 
 // refreshCtl is a refresh's controller-private progress.
 type refreshCtl struct {
-	target     LaunchTemplateRef // concrete version new instances use
+	target     LaunchTemplateRef     // concrete version new instances use
+	mixed      *MixedInstancesPolicy // concrete versions, for a mixed instances target
 	toReplace  []string
 	initial    map[string]bool
 	failures   int
@@ -158,28 +159,30 @@ func asgStartRefresh(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
-	var desired *LaunchTemplateRef
-	if dc := c.p.Sub("DesiredConfiguration"); c.p.HasSub("DesiredConfiguration") {
-		if c.p.HasSub("DesiredConfiguration.MixedInstancesPolicy") {
-			return nil, validation("The sandbox supports a DesiredConfiguration with a LaunchTemplate only")
-		}
-		if desired, err = c.r.parseLaunchTemplateRef(dc.Sub("LaunchTemplate")); err != nil {
-			return nil, err
-		}
+	desired, desiredMixed, err := c.r.parseDesiredConfiguration(c.p)
+	if err != nil {
+		return nil, err
 	}
 	// "While your Auto Scaling group has a launch template that references
 	// a parameter instead of an AMI ID, you cannot start an instance
 	// refresh that specifies a desired configuration or uses skip
 	// matching."
 	// https://docs.aws.amazon.com/autoscaling/ec2/userguide/using-systems-manager-parameters.html#using-systems-manager-parameters-limitations
-	if c.r.usesImageAlias(g.LaunchTemplate) && (desired != nil || prefs.SkipMatching) {
+	if c.r.usesAnyImageAlias(g.groupTemplates()) && (desired != nil || desiredMixed != nil || prefs.SkipMatching) {
 		return nil, validation("The request isn't valid. You can't start an instance refresh that specifies a desired configuration or uses skip matching while the Auto Scaling group's launch template references a Systems Manager parameter instead of an AMI ID.")
 	}
+	// "You can't use skip matching with a new launch configuration": the
+	// stricter reading refuses skip matching for a group on a launch
+	// configuration unless a desired configuration names a template.
+	// https://docs.aws.amazon.com/autoscaling/ec2/userguide/asg-instance-refresh-skip-matching.html
+	if prefs.SkipMatching && g.LaunchConfiguration != "" && desired == nil && desiredMixed == nil {
+		return nil, validation("The request isn't valid. You can't use skip matching with a launch configuration.")
+	}
 	if prefs.AutoRollback {
-		if desired == nil {
+		if desired == nil && desiredMixed == nil {
 			return nil, validation("The request isn't valid. The AutoRollback parameter cannot be set to true when the DesiredConfiguration parameter is empty. Set AutoRollback to false or specify a desired configuration and try again.")
 		}
-		if g.LaunchTemplate == nil || !isNumberedVersion(g.LaunchTemplate.Version) {
+		if !allNumbered(g.groupTemplates()) {
 			return nil, validation("The request isn't valid. You can't enable AutoRollback when the Auto Scaling group uses the $Latest or $Default version of a launch template. Specify a launch template version number and try again.")
 		}
 		// No rollback where a launch template uses an AMI alias from
@@ -187,15 +190,16 @@ func asgStartRefresh(c *call) (any, *APIError) {
 		// configuration's template as well as for the group's.
 		// https://docs.aws.amazon.com/autoscaling/ec2/userguide/instance-refresh-rollback.html
 		// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RefreshPreferences.html
-		if c.r.usesImageAlias(g.LaunchTemplate) || c.r.usesImageAlias(desired) {
+		if c.r.usesAnyImageAlias(g.groupTemplates()) || c.r.usesImageAlias(desired) || desiredMixed != nil && c.r.usesAnyImageAlias(desiredMixed.templates()) {
 			return nil, validation("The request isn't valid. You can't enable AutoRollback when the launch template uses an AMI alias from AWS Systems Manager Parameter Store instead of an AMI ID.")
 		}
 	}
 	now := c.w.now()
-	rf := &InstanceRefresh{ID: newUUID(), Status: "Pending", StartTime: now, Preferences: prefs, Desired: desired, state: &refreshCtl{}}
+	rf := &InstanceRefresh{ID: newUUID(), Status: "Pending", StartTime: now, Preferences: prefs, Desired: desired, DesiredMixed: desiredMixed, state: &refreshCtl{}}
 	if g.LaunchTemplate != nil {
 		rf.PreviousTemplate = *g.LaunchTemplate
 	}
+	rf.PreviousMixed = g.MixedInstancesPolicy.clone()
 	rf.InstancesToUpdate = len(g.live())
 	g.Refreshes = append(g.Refreshes, rf)
 	return []*X{T("InstanceRefreshId", rf.ID)}, nil
@@ -224,17 +228,20 @@ func asgRollbackRefresh(c *call) (any, *APIError) {
 	if rf == nil || rf.Status == "Cancelling" || rf.Status == "RollbackInProgress" {
 		return nil, errf("ActiveInstanceRefreshNotFound", "No in progress or pending Instance Refresh found for Auto Scaling group %s", g.Name)
 	}
-	if rf.Desired == nil {
+	if rf.Desired == nil && rf.DesiredMixed == nil {
 		return nil, errf("IrreversibleInstanceRefresh", "The instance refresh can't be rolled back because it was started without a desired configuration.")
 	}
-	if !isNumberedVersion(rf.PreviousTemplate.Version) {
+	if rf.PreviousMixed != nil && !allNumbered(rf.PreviousMixed.templates()) {
+		return nil, errf("IrreversibleInstanceRefresh", "The instance refresh can't be rolled back because the Auto Scaling group's mixed instances policy uses the $Latest or $Default version of a launch template.")
+	}
+	if rf.PreviousMixed == nil && !isNumberedVersion(rf.PreviousTemplate.Version) {
 		return nil, errf("IrreversibleInstanceRefresh", "The instance refresh can't be rolled back because the Auto Scaling group uses the %s version of its launch template.", rf.PreviousTemplate.Version)
 	}
 	// A rollback is not supported when the group has a launch template
 	// that uses a Systems Manager parameter instead of an AMI ID (the
 	// stricter reading: the desired configuration's template too).
 	// https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RollbackInstanceRefresh.html
-	if c.r.usesImageAlias(&rf.PreviousTemplate) || c.r.usesImageAlias(rf.Desired) {
+	if c.r.usesImageAlias(&rf.PreviousTemplate) || c.r.usesImageAlias(rf.Desired) || rf.PreviousMixed != nil && c.r.usesAnyImageAlias(rf.PreviousMixed.templates()) || rf.DesiredMixed != nil && c.r.usesAnyImageAlias(rf.DesiredMixed.templates()) {
 		return nil, errf("IrreversibleInstanceRefresh", "The instance refresh can't be rolled back because a launch template it uses references a Systems Manager parameter instead of an AMI ID.")
 	}
 	c.r.startRollback(g, rf, c.w.now(), "Rollback initiated by user request.")
@@ -279,8 +286,8 @@ func renderRefresh(g *AutoScalingGroup, rf *InstanceRefresh) []*X {
 		alarms = E("AlarmSpecification", List("Alarms", Strings("member", pr.AlarmNames)))
 	}
 	var desired, rollback *X
-	if rf.Desired != nil {
-		desired = E("DesiredConfiguration", renderASGLaunchTemplate("LaunchTemplate", rf.Desired))
+	if rf.Desired != nil || rf.DesiredMixed != nil {
+		desired = E("DesiredConfiguration", renderASGLaunchTemplate("LaunchTemplate", rf.Desired), renderMixedInstancesPolicy("MixedInstancesPolicy", rf.DesiredMixed))
 	}
 	if !rf.RollbackStartTime.IsZero() {
 		rollback = E("RollbackDetails", T("RollbackReason", rf.RollbackReason), Time("RollbackStartTime", rf.RollbackStartTime),
@@ -324,6 +331,9 @@ func (r *Region) launchRefFor(g *AutoScalingGroup) *LaunchTemplateRef {
 }
 
 func (st *refreshCtl) matches(in *ASGInstance) bool {
+	if st.mixed != nil {
+		return mixedMatches(st.mixed, in)
+	}
 	return in.LaunchTemplate.ID == st.target.ID && in.LaunchTemplate.Version == st.target.Version
 }
 
@@ -382,6 +392,11 @@ func (r *Region) startRollback(g *AutoScalingGroup, rf *InstanceRefresh, now tim
 	rf.Status, rf.StatusReason = "RollbackInProgress", "Rolling back the instance refresh: "+reason
 	st.rollback, st.resumeAt, st.bakeUntil = true, time.Time{}, time.Time{}
 	prev := rf.PreviousTemplate
+	st.mixed = nil
+	if rf.PreviousMixed != nil {
+		st.mixed = r.resolvedMixed(rf.PreviousMixed)
+		prev = st.mixed.LaunchTemplate
+	}
 	r.beginRefresh(g, rf, st, &prev, true)
 }
 
@@ -392,7 +407,10 @@ func (r *Region) finishRefresh(g *AutoScalingGroup, rf *InstanceRefresh, now tim
 		rf.PercentageComplete, rf.InstancesToUpdate = 100, 0
 		if rf.Desired != nil {
 			d := *rf.Desired
-			g.LaunchTemplate = &d
+			g.LaunchTemplate, g.MixedInstancesPolicy, g.LaunchConfiguration = &d, nil, ""
+		}
+		if rf.DesiredMixed != nil {
+			g.LaunchTemplate, g.MixedInstancesPolicy, g.LaunchConfiguration = nil, rf.DesiredMixed.clone(), ""
 		}
 	case "RollbackSuccessful":
 		rf.PercentageComplete, rf.InstancesToUpdate = 100, 0
@@ -521,6 +539,9 @@ func (r *Region) stepRefresh(g *AutoScalingGroup, now time.Time) {
 		ref := g.LaunchTemplate
 		if rf.Desired != nil {
 			ref = rf.Desired
+		}
+		if st.mixed = r.refreshMixed(g, rf); st.mixed != nil {
+			ref = &st.mixed.LaunchTemplate
 		}
 		rf.Status = "InProgress"
 		r.beginRefresh(g, rf, st, ref, rf.Preferences.SkipMatching)

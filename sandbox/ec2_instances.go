@@ -240,8 +240,8 @@ func (r *Region) renderInstance(in *Instance) []*X {
 		T("privateDnsName", map[bool]string{false: privateDNS(r.Name, in.PrivateIP)}[gone]), T("dnsName", ""),
 		T("reason", in.StateTransition), Opt("keyName", in.KeyName), T("instanceType", in.InstanceType),
 		Time("launchTime", in.LaunchTime),
-		E("placement", T("availabilityZone", in.AZ), T("groupName", ""), T("tenancy", "default")),
-		E("monitoring", T("state", "disabled")),
+		E("placement", T("availabilityZone", in.AZ), T("groupName", ""), T("tenancy", orDefault(in.Tenancy, "default"))),
+		E("monitoring", T("state", orDefault(in.Monitoring, "disabled"))), Opt("instanceLifecycle", in.Lifecycle),
 	}
 	if !gone {
 		out = append(out, T("subnetId", in.SubnetID), T("vpcId", in.VpcID), Opt("privateIpAddress", in.PrivateIP))
@@ -278,7 +278,7 @@ func (r *Region) renderInstance(in *Instance) []*X {
 			T("interfaceType", "interface")))
 	}
 	m := in.Metadata
-	out = append(out, List("networkInterfaceSet", nis), B("ebsOptimized", false), B("enaSupport", true),
+	out = append(out, List("networkInterfaceSet", nis), B("ebsOptimized", in.EbsOptimized), B("enaSupport", true),
 		E("metadataOptions", T("state", "applied"), T("httpTokens", m.HttpTokens), I("httpPutResponseHopLimit", m.HttpPutResponseHopLimit),
 			T("httpEndpoint", m.HttpEndpoint), T("httpProtocolIpv6", "disabled"), T("instanceMetadataTags", m.InstanceMetadataTags)),
 		T("platformDetails", platform), T("usageOperation", "RunInstances"), Time("usageOperationUpdateTime", in.LaunchTime),

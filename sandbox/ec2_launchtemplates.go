@@ -84,6 +84,9 @@ func mergeLaunchData(base LaunchTemplateData, p Params) (LaunchTemplateData, *AP
 		}
 		d.TagSpecifications = ts
 	}
+	if err := mergeLaunchPlacement(&d, p); err != nil {
+		return d, err
+	}
 	if p.HasSub("NetworkInterface") {
 		d.NetworkInterfaces = nil
 		for _, n := range p.Structs("NetworkInterface") {
@@ -191,9 +194,10 @@ func renderLaunchData(d LaunchTemplateData) []*X {
 				Opt("subnetId", n.SubnetID))
 		})))
 	}
-	if d.AZ != "" {
-		out = append(out, E("placement", T("availabilityZone", d.AZ)))
+	if d.AZ != "" || d.Tenancy != "" {
+		out = append(out, E("placement", Opt("availabilityZone", d.AZ), Opt("tenancy", d.Tenancy)))
 	}
+	out = append(out, renderLaunchPlacement(d)...)
 	if len(d.TagSpecifications) > 0 {
 		out = append(out, List("tagSpecificationSet", Items("item", d.TagSpecifications, func(ts TagSpecification) []*X {
 			return ec2Out(T("resourceType", ts.ResourceType), renderTagSet(ts.Tags))

@@ -379,6 +379,9 @@ func (s *Sandbox) Inventory() []Resource {
 		for _, v := range r.LaunchTemplates {
 			add("ec2", "launch-template", v.ID, v.Name, "")
 		}
+		for _, v := range r.LaunchConfigs {
+			add("autoscaling", "launch-configuration", v.Name, v.Name, "")
+		}
 		for _, v := range r.KMSKeys {
 			if !v.Builtin && v.State != "PendingDeletion" {
 				add("kms", "key", v.ID, v.Description, v.State)

@@ -155,6 +155,8 @@ func (r *Region) launchInstances(spec launchSpec) ([]*Instance, *APIError) {
 			PrivateIP: r.allocateInstanceIP(subnet), SecurityGroupIDs: sgs, UserData: d.UserData,
 			IamInstanceProfile: d.IamInstanceProfile, Metadata: md, LaunchTime: now, Tags: Tags{},
 			RootDeviceName: img.RootDeviceName, LaunchTemplateID: spec.LaunchTemplateID,
+			Lifecycle: map[bool]string{true: "spot"}[d.MarketType == "spot"], EbsOptimized: d.EbsOptimized != nil && *d.EbsOptimized,
+			Monitoring: map[bool]string{false: "disabled", true: "enabled"}[d.Monitoring != nil && *d.Monitoring], Tenancy: orDefault(d.Tenancy, "default"),
 			LaunchTemplateVer: spec.LaunchTemplateV, ClientToken: spec.ClientToken,
 			ReservationID: reservation, Created: now, nextAt: now.Add(r.w.timing.d("instance_pending")),
 			Rootfs: img.Rootfs, Layers: append([]string(nil), img.Layers...),

@@ -215,6 +215,10 @@ type Instance struct {
 	RootDeviceName     string
 	LaunchTemplateID   string
 	LaunchTemplateVer  string
+	Lifecycle          string // "" (On-Demand) or "spot"
+	EbsOptimized       bool
+	Monitoring         string // disabled or enabled (detailed)
+	Tenancy            string // default, dedicated or host
 	ClientToken        string
 	ReservationID      string
 	Console            []byte
@@ -241,6 +245,11 @@ type LaunchTemplateData struct {
 	SubnetID           string // from a network interface, when given
 	NetworkInterfaces  []LaunchNetworkInterface
 	AZ                 string // Placement.AvailabilityZone
+	Tenancy            string // Placement.Tenancy
+	EbsOptimized       *bool
+	Monitoring         *bool  // Monitoring.Enabled: detailed monitoring
+	MarketType         string // InstanceMarketOptions.MarketType: "" or spot
+	SpotMaxPrice       string
 }
 
 // LaunchNetworkInterface is a requested network interface (RunInstances,
@@ -388,6 +397,7 @@ type ASGInstance struct {
 	LifecycleState       string            // Pending, InService, Terminating, Terminated, Standby, ...
 	HealthStatus         string            // Healthy, Unhealthy
 	LaunchTemplate       LaunchTemplateRef // with the concrete version number
+	LaunchConfiguration  string            // the launch configuration's name, for an instance launched from one
 	ProtectedFromScaleIn bool
 	launchedAt           time.Time
 	inServiceAt          time.Time
@@ -431,7 +441,9 @@ type InstanceRefresh struct {
 	InstancesToUpdate    int
 	Preferences          RefreshPreferences
 	Desired              *LaunchTemplateRef
-	PreviousTemplate     LaunchTemplateRef // for rollback
+	DesiredMixed         *MixedInstancesPolicy // DesiredConfiguration.MixedInstancesPolicy
+	PreviousTemplate     LaunchTemplateRef     // for rollback
+	PreviousMixed        *MixedInstancesPolicy // for rollback, the group's policy before
 	RollbackReason       string
 	RollbackStartTime    time.Time
 	PctBeforeRollback    int
@@ -444,6 +456,8 @@ type AutoScalingGroup struct {
 	Name                   string
 	ARN                    string
 	LaunchTemplate         *LaunchTemplateRef
+	MixedInstancesPolicy   *MixedInstancesPolicy // instead of LaunchTemplate
+	LaunchConfiguration    string                // a launch configuration's name, instead of either
 	MinSize                int
 	MaxSize                int
 	DesiredCapacity        int

@@ -50,6 +50,7 @@ type Region struct {
 	Volumes         map[string]*Volume
 	Instances       map[string]*Instance
 	LaunchTemplates map[string]*LaunchTemplate
+	LaunchConfigs   map[string]*LaunchConfiguration
 	KMSKeys         map[string]*KMSKey // by key id
 	KMSAliases      map[string]*KMSAlias
 	ASGs            map[string]*AutoScalingGroup
@@ -95,6 +96,7 @@ func (w *World) region(name string) (*Region, *APIError) {
 		Volumes:         map[string]*Volume{},
 		Instances:       map[string]*Instance{},
 		LaunchTemplates: map[string]*LaunchTemplate{},
+		LaunchConfigs:   map[string]*LaunchConfiguration{},
 		KMSKeys:         map[string]*KMSKey{},
 		KMSAliases:      map[string]*KMSAlias{},
 		ASGs:            map[string]*AutoScalingGroup{},

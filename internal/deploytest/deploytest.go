@@ -255,6 +255,16 @@ type StackOptions struct {
 	// Port and HealthCheckPath are the target groups' (80 and "/" by default).
 	Port            int
 	HealthCheckPath string
+	// MixedTypes gives the group a mixed instances policy on the launch
+	// template with these instance types as its overrides, and
+	// Distribution as its instances distribution (AWS's defaults when nil).
+	MixedTypes   []string
+	Distribution *astypes.InstancesDistribution
+	// LaunchConfiguration puts the group on a launch configuration made
+	// from this input instead (its name and image are the stack's); the
+	// test's cleanup deletes it after the group, and deletes the launch
+	// template phoenix makes from it (phoenix-NAME) too.
+	LaunchConfiguration *autoscaling.CreateLaunchConfigurationInput
 }
 
 // Stack builds a launch template for ami, target groups forwarded to by
@@ -311,13 +321,32 @@ func (f *Fixture) Stack(name, ami string, o StackOptions) *Stack {
 	if hc == "" {
 		hc = "ELB"
 	}
-	_, err := c.AutoScaling.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+	in := &autoscaling.CreateAutoScalingGroupInput{
 		AutoScalingGroupName: aws.String(name),
 		LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(st.Template), Version: aws.String(version)},
 		MinSize:              aws.Int32(0), MaxSize: aws.Int32(int32(2*o.Desired + 2)), DesiredCapacity: aws.Int32(int32(o.Desired)),
 		VPCZoneIdentifier: aws.String(strings.Join(f.Subnets[:2], ",")),
 		TargetGroupARNs:   withUnused(st), HealthCheckType: aws.String(hc), HealthCheckGracePeriod: aws.Int32(0),
-	})
+	}
+	if len(o.MixedTypes) > 0 {
+		m := &astypes.MixedInstancesPolicy{LaunchTemplate: &astypes.LaunchTemplate{LaunchTemplateSpecification: in.LaunchTemplate}, InstancesDistribution: o.Distribution}
+		for _, t := range o.MixedTypes {
+			m.LaunchTemplate.Overrides = append(m.LaunchTemplate.Overrides, astypes.LaunchTemplateOverrides{InstanceType: aws.String(t)})
+		}
+		in.LaunchTemplate, in.MixedInstancesPolicy = nil, m
+	}
+	if lc := o.LaunchConfiguration; lc != nil {
+		lc.LaunchConfigurationName, lc.ImageId = aws.String(name), aws.String(ami)
+		_, err := c.AutoScaling.CreateLaunchConfiguration(ctx, lc)
+		f.must(err)
+		f.T.Cleanup(func() {
+			ctx := context.Background()
+			c.AutoScaling.DeleteLaunchConfiguration(ctx, &autoscaling.DeleteLaunchConfigurationInput{LaunchConfigurationName: aws.String(name)})
+			c.EC2.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateName: aws.String("phoenix-" + name)})
+		})
+		in.LaunchTemplate, in.LaunchConfigurationName = nil, aws.String(name)
+	}
+	_, err := c.AutoScaling.CreateAutoScalingGroup(ctx, in)
 	f.must(err)
 	// Registered after the load balancer's cleanup, so it runs first.
 	f.T.Cleanup(func() { f.DeleteGroup(name) })
@@ -576,6 +605,11 @@ type BlueGreenOptions struct {
 	SeparateTemplates bool
 	// Version is both groups' launch template version: "1" by default.
 	Version string
+	// BlueTypes and GreenTypes give a colour a mixed instances policy
+	// with these instance types as its overrides and Distribution as its
+	// instances distribution.
+	BlueTypes, GreenTypes []string
+	Distribution          *astypes.InstancesDistribution
 }
 
 // BlueGreen builds a blue-green stack with blue live on ami (weight 1)
@@ -633,14 +667,23 @@ func (f *Fixture) BlueGreen(name, ami string, o BlueGreenOptions) *BlueGreen {
 		tg      string
 		lt      string
 		desired int
-	}{{bg.Blue, bg.BlueTG, bg.Template, o.Desired}, {bg.Green, bg.GreenTG, bg.GreenTemplate, 0}} {
-		_, err = c.AutoScaling.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+		types   []string
+	}{{bg.Blue, bg.BlueTG, bg.Template, o.Desired, o.BlueTypes}, {bg.Green, bg.GreenTG, bg.GreenTemplate, 0, o.GreenTypes}} {
+		in := &autoscaling.CreateAutoScalingGroupInput{
 			AutoScalingGroupName: aws.String(g.name),
 			LaunchTemplate:       &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(g.lt), Version: aws.String(version)},
 			MinSize:              aws.Int32(int32(g.desired)), MaxSize: aws.Int32(int32(2*o.Desired + 2)), DesiredCapacity: aws.Int32(int32(g.desired)),
 			VPCZoneIdentifier: aws.String(strings.Join(f.Subnets[:2], ",")),
 			TargetGroupARNs:   []string{g.tg}, HealthCheckType: aws.String("ELB"), HealthCheckGracePeriod: aws.Int32(0),
-		})
+		}
+		if len(g.types) > 0 {
+			m := &astypes.MixedInstancesPolicy{LaunchTemplate: &astypes.LaunchTemplate{LaunchTemplateSpecification: in.LaunchTemplate}, InstancesDistribution: o.Distribution}
+			for _, t := range g.types {
+				m.LaunchTemplate.Overrides = append(m.LaunchTemplate.Overrides, astypes.LaunchTemplateOverrides{InstanceType: aws.String(t)})
+			}
+			in.LaunchTemplate, in.MixedInstancesPolicy = nil, m
+		}
+		_, err = c.AutoScaling.CreateAutoScalingGroup(ctx, in)
 		f.must(err)
 		name := g.name
 		f.T.Cleanup(func() { f.DeleteGroup(name) })
