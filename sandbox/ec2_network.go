@@ -373,7 +373,7 @@ func (r *Region) renderSubnet(s *Subnet) []*X {
 		T("subnetId", s.ID), T("subnetArn", r.arn("ec2", "subnet/"+s.ID)), T("state", "available"), T("vpcId", s.VpcID),
 		T("cidrBlock", s.CIDR), I("availableIpAddressCount", r.subnetFree(s)), T("availabilityZone", s.AZ),
 		T("availabilityZoneId", s.AZID), B("defaultForAz", s.IsDefault), B("mapPublicIpOnLaunch", s.IsDefault),
-		B("assignIpv6AddressOnCreation", false), T("ownerId", AccountID), renderTagSet(s.Tags),
+		B("assignIpv6AddressOnCreation", false), T("ownerId", r.Account), renderTagSet(s.Tags),
 	)
 }
 
@@ -627,7 +627,7 @@ func ec2DescribeSecurityGroups(c *call) (any, *APIError) {
 func (r *Region) renderSG(sg *SecurityGroup) []*X {
 	r.ensureRuleIDs(sg)
 	return ec2Out(
-		T("ownerId", AccountID), T("groupId", sg.ID), T("groupName", sg.Name), T("groupDescription", sg.Description),
+		T("ownerId", r.Account), T("groupId", sg.ID), T("groupName", sg.Name), T("groupDescription", sg.Description),
 		T("vpcId", sg.VpcID), T("securityGroupArn", r.arn("ec2", "security-group/"+sg.ID)),
 		List("ipPermissions", renderPermissions(sg.Ingress)), List("ipPermissionsEgress", renderPermissions(sg.Egress)),
 		renderTagSet(sg.Tags),
@@ -828,7 +828,7 @@ func describePermission(p IPPermission) string {
 }
 
 func (r *Region) renderRule(sg *SecurityGroup, p IPPermission, egress bool) []*X {
-	out := []*X{T("securityGroupRuleId", p.RuleID), T("groupId", sg.ID), T("groupOwnerId", AccountID), B("isEgress", egress),
+	out := []*X{T("securityGroupRuleId", p.RuleID), T("groupId", sg.ID), T("groupOwnerId", r.Account), B("isEgress", egress),
 		T("ipProtocol", p.Protocol), I("fromPort", p.FromPort), I("toPort", p.ToPort),
 		T("securityGroupRuleArn", r.arn("ec2", "security-group-rule/"+p.RuleID)), Opt("description", p.Description)}
 	if p.Protocol == "-1" {
@@ -838,7 +838,7 @@ func (r *Region) renderRule(sg *SecurityGroup, p IPPermission, egress bool) []*X
 		out = append(out, T("cidrIpv4", p.CIDRs[0]))
 	}
 	if len(p.GroupIDs) > 0 {
-		out = append(out, E("referencedGroupInfo", T("groupId", p.GroupIDs[0]), T("userId", AccountID)))
+		out = append(out, E("referencedGroupInfo", T("groupId", p.GroupIDs[0]), T("userId", r.Account)))
 	}
 	return out
 }

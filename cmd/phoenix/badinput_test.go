@@ -129,6 +129,10 @@ var badInputs = []badInput{
 	{kind: cliInput, name: "sandbox time scale zero", args: []string{"sandbox", "--time-scale", "0"}, want: "--time-scale 0: must be greater than 0"},
 	{kind: cliInput, name: "sandbox time scale a word", args: []string{"sandbox", "--time-scale", "fast"}, want: `--time-scale "fast" is not a number`},
 	{kind: cliInput, name: "sandbox on every address", args: []string{"sandbox", "--listen", "0.0.0.0:4566"}, want: `--listen: listen address "0.0.0.0:4566" is not a loopback address (127.0.0.0/8 or ::1): the sandbox only serves this machine`},
+	{kind: cliInput, name: "sandbox account without a key", args: []string{"sandbox", "--account", "210987654321"}, want: `--account "210987654321": want ACCESS_KEY=ACCOUNT_ID`},
+	{kind: cliInput, name: "sandbox account not an account id", args: []string{"sandbox", "--account", "PRODKEY=21098"}, want: `--account "PRODKEY=21098": account "21098" is not a 12-digit AWS account id`},
+	{kind: cliInput, name: "sandbox trust of a user", args: []string{"sandbox", "--trust-role", "arn:aws:iam::210987654321:user/x=123456789012"}, want: `--trust-role "arn:aws:iam::210987654321:user/x=123456789012": role "arn:aws:iam::210987654321:user/x" is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)`},
+	{kind: cliInput, name: "sandbox trust of no account", args: []string{"sandbox", "--trust-role", "arn:aws:iam::210987654321:role/deploy=me"}, want: `--trust-role "arn:aws:iam::210987654321:role/deploy=me": trusted account "me" is not a 12-digit AWS account id`},
 
 	{kind: cliInput, name: "blue-green flag under rolling", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{ami}", "--steps", "50,100"}, want: "--steps is a blue-green setting; the strategy is rolling (set --strategy or the environment's strategy block)"},
 	{kind: cliInput, name: "rolling flag under blue-green", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{ami}", "--strategy", "blue-green", "--checkpoints", "50,100"}, want: "--checkpoints is a rolling setting; the strategy is blue-green (set --strategy or the environment's strategy block)"},

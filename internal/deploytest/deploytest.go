@@ -49,11 +49,22 @@ type Fixture struct {
 // started the sandbox, checks that the sandbox's inventory is empty.
 func New(t testing.TB, sb *sandbox.Sandbox, region string) *Fixture {
 	t.Helper()
+	return NewAs(t, sb, region, "")
+}
+
+// NewAs is New with clients that sign with accessKey, so that they act
+// in the account the sandbox maps it to (sandboxtest.AddSecondAccount);
+// "" is the sandbox's first account.
+func NewAs(t testing.TB, sb *sandbox.Sandbox, region, accessKey string) *Fixture {
+	t.Helper()
 	owner := sb == nil
 	if owner {
 		sb = sandboxtest.Start(t)
 	}
 	cfg := sandboxtest.Config(t, sb, region)
+	if accessKey != "" {
+		cfg = sandboxtest.ConfigAs(t, sb, region, accessKey)
+	}
 	f := &Fixture{T: t, SB: sb, Region: region, Config: cfg, Clients: deployer.NewClients(cfg)}
 	ctx := context.Background()
 	vpcs, err := f.Clients.EC2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []ec2types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}}})
