@@ -2,7 +2,6 @@ package deployer_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -310,7 +309,7 @@ func TestPromoteAcrossAccounts(t *testing.T) {
 	// the customer managed key is promoted too, encrypted in prod with
 	// prod's default key.
 	kc := kms.NewFromConfig(staging.Config)
-	if _, err := kc.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(key), Policy: aws.String(sharedAutoScalingKeyPolicy(prodAccount))}); err != nil {
+	if _, err := kc.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(key), Policy: aws.String(deploytest.SharedAutoScalingKeyPolicy(prodAccount))}); err != nil {
 		t.Fatal(err)
 	}
 	ev = events{}
@@ -339,19 +338,6 @@ func TestPromoteAcrossAccounts(t *testing.T) {
 	}
 	// The fixtures' cleanups empty both accounts; the sandbox's owner
 	// fixture checks the inventory of every account.
-}
-
-// sharedAutoScalingKeyPolicy is deploytest.AutoScalingKeyPolicy plus the
-// statements that let another account use the key for EBS.
-// https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html
-func sharedAutoScalingKeyPolicy(other string) string {
-	base := deploytest.AutoScalingKeyPolicy()
-	extra := fmt.Sprintf(`,
-  {"Sid": "Use by %[1]s", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::%[1]s:root"},
-   "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"], "Resource": "*"},
-  {"Sid": "Grants by %[1]s", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::%[1]s:root"},
-   "Action": "kms:CreateGrant", "Resource": "*", "Condition": {"Bool": {"kms:GrantIsForAWSResource": true}}}]}`, other)
-	return strings.TrimSuffix(strings.TrimSpace(base), "]}") + extra
 }
 
 func hasTagValue(tags []ec2types.Tag, key, value string) bool {

@@ -190,6 +190,19 @@ func AutoScalingKeyPolicy() string {
    "Action": "kms:CreateGrant", "Resource": "*", "Condition": {"Bool": {"kms:GrantIsForAWSResource": true}}}]}`, sandbox.AccountID, AutoScalingRole)
 }
 
+// SharedAutoScalingKeyPolicy is AutoScalingKeyPolicy plus the statements
+// AWS documents for letting another account use the key for EBS (copy an
+// image encrypted with it, launch from it).
+// https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html
+func SharedAutoScalingKeyPolicy(other string) string {
+	extra := fmt.Sprintf(`,
+  {"Sid": "Use by %[1]s", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::%[1]s:root"},
+   "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"], "Resource": "*"},
+  {"Sid": "Grants by %[1]s", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::%[1]s:root"},
+   "Action": "kms:CreateGrant", "Resource": "*", "Condition": {"Bool": {"kms:GrantIsForAWSResource": true}}}]}`, other)
+	return strings.TrimSuffix(strings.TrimSpace(AutoScalingKeyPolicy()), "]}") + extra
+}
+
 // KMSKeyForAutoScaling is KMSKey with AutoScalingKeyPolicy.
 func (f *Fixture) KMSKeyForAutoScaling(alias string) string {
 	f.T.Helper()
