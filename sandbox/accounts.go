@@ -38,9 +38,9 @@ func (s *Sandbox) AddAccount(accessKey, account string) error {
 	return nil
 }
 
-// TrustRole lets principals of the given accounts assume roleARN from
-// their own account, as the role's trust policy would in IAM. A role of
-// one account can be assumed from another only when trusted so.
+// TrustRole lets principals of the given accounts assume roleARN, as the
+// role's trust policy would in IAM. A role is assumed only by accounts it
+// trusts, its own included.
 func (s *Sandbox) TrustRole(roleARN string, accounts ...string) error {
 	for _, a := range accounts {
 		if err := CheckTrustRole(roleARN, a); err != nil {

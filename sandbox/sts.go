@@ -52,13 +52,12 @@ func stsAssumeRole(c *call) (any, *APIError) {
 	if !sessionName.MatchString(name) {
 		return nil, errf("ValidationError", "1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*", name)
 	}
-	// A role of another account trusts only the accounts its trust
-	// policy names (TrustRole); without one, AWS answers AccessDenied.
-	// The sandbox keeps no trust policies for roles of the caller's own
-	// account and lets them be assumed.
+	// A role trusts only the accounts its trust policy names (TrustRole),
+	// its own account included; without one, AWS answers AccessDenied.
+	// The sandbox has no IAM, so a role exists once it trusts someone.
 	// https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_common-scenarios_aws-accounts.html
 	// https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
-	if m[1] != c.r.Account && !c.w.trusts(arn, c.r.Account) {
+	if !c.w.trusts(arn, c.r.Account) {
 		who := c.principal()
 		caller := who.ARN
 		if who.Session != "" {

@@ -30,7 +30,7 @@ func (o *sandboxOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.StateDir, "state-dir", "", "directory for the sandbox's files (default: a temporary directory)")
 	f.Float64Var(&o.TimeScale, "time-scale", 1, "multiply every AWS-like duration by this factor (0.01 runs 100x faster)")
 	f.StringArrayVar(&o.Accounts, "account", nil, "ACCESS_KEY=ACCOUNT_ID: requests signed with that access key act in that account (repeatable; other keys act in "+sandbox.AccountID+")")
-	f.StringArrayVar(&o.TrustRoles, "trust-role", nil, "ROLE_ARN=ACCOUNT_ID: principals of that account may assume the role of another account (repeatable)")
+	f.StringArrayVar(&o.TrustRoles, "trust-role", nil, "ROLE_ARN=ACCOUNT_ID: principals of that account may assume the role (repeatable; a role trusts nobody otherwise)")
 }
 
 func newSandboxCommand() *cobra.Command {
@@ -41,8 +41,8 @@ func newSandboxCommand() *cobra.Command {
 		Long: `Run a local AWS-compatible cloud (EC2, Auto Scaling, ELBv2, KMS, STS) on a
 loopback address until interrupted. Point the AWS SDK or CLI at it with
 AWS_ENDPOINT_URL; any access key is accepted and acts in account
-` + sandbox.AccountID + ` unless --account maps it to another account; a role of
-another account may be assumed only by an account --trust-role names.
+` + sandbox.AccountID + ` unless --account maps it to another account; a role may be
+assumed only by an account --trust-role names.
 See docs/sandbox.md.
 
 Runtimes:
