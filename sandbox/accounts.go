@@ -227,12 +227,75 @@ func (r *Region) findImage(id string) (*Image, bool) {
 }
 
 // mayLaunch reports whether the region's account may launch im: it owns
-// it, or the image is public or shared with the account. Sharing with an
-// organization or OU grants nothing here: sandbox accounts belong to no
-// organization.
+// it, or the image is public or shared with the account, with its
+// organization, or with one of its organizational units (an OU share
+// reaches the accounts of its child OUs too).
 // https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/sharingamis-explicit.html
 func (r *Region) mayLaunch(im *Image) bool {
-	return im.OwnerID == r.Account || im.Builtin || im.Public() || contains(im.Permissions.UserIDs, r.Account)
+	if im.OwnerID == r.Account || im.Builtin || im.Public() || contains(im.Permissions.UserIDs, r.Account) {
+		return true
+	}
+	m, ok := r.w.orgs[r.Account]
+	if !ok {
+		return false
+	}
+	if contains(im.Permissions.OrgARNs, m.Org) {
+		return true
+	}
+	for _, ou := range m.OUs {
+		if contains(im.Permissions.OUARNs, ou) {
+			return true
+		}
+	}
+	return false
+}
+
+// orgMembership is an account's place in an AWS Organizations
+// organization: the organization's ARN and the ARNs of the OUs the
+// account is in, from the outermost to its own.
+type orgMembership struct {
+	Org string
+	OUs []string
+}
+
+var (
+	orgARNPattern = regexp.MustCompile(`^arn:aws:organizations::\d{12}:organization/(o-[a-z0-9]{10,32})$`)
+	ouARNPattern  = regexp.MustCompile(`^arn:aws:organizations::\d{12}:ou/(o-[a-z0-9]{10,32})/ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}$`)
+)
+
+// CheckOrganization checks the arguments of JoinOrganization.
+func CheckOrganization(account, orgARN string, ouARNs ...string) error {
+	if !accountIDPattern.MatchString(account) {
+		return fmt.Errorf("account %q is not a 12-digit AWS account id", account)
+	}
+	m := orgARNPattern.FindStringSubmatch(orgARN)
+	if m == nil {
+		return fmt.Errorf("organization %q is not an organization ARN (arn:aws:organizations::<management account>:organization/o-…)", orgARN)
+	}
+	for _, ou := range ouARNs {
+		om := ouARNPattern.FindStringSubmatch(ou)
+		if om == nil {
+			return fmt.Errorf("organizational unit %q is not an OU ARN (arn:aws:organizations::<management account>:ou/o-…/ou-…)", ou)
+		}
+		if om[1] != m[1] {
+			return fmt.Errorf("organizational unit %q is not in organization %s", ou, m[1])
+		}
+	}
+	return nil
+}
+
+// JoinOrganization puts account in an organization and in the given OUs
+// (outermost first), for AMI launch permissions shared by organization
+// or OU.
+func (s *Sandbox) JoinOrganization(account, orgARN string, ouARNs ...string) error {
+	if err := CheckOrganization(account, orgARN, ouARNs...); err != nil {
+		return err
+	}
+	w := s.world
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.orgs[account] = orgMembership{Org: orgARN, OUs: append([]string(nil), ouARNs...)}
+	return nil
 }
 
 // imageTagsView is imageTags for reading: it adds no entry.

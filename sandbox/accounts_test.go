@@ -254,3 +254,63 @@ func TestSharingImagesWithAnotherAccount(t *testing.T) {
 	imgDeleteKey(t, kc, key)
 	sandboxtest.RequireEmptyInventory(t, sb)
 }
+
+// TestSharingImagesWithAnOrganization: an image shared with an
+// organization or an OU is launchable by the accounts in it (an OU's
+// child OUs included) and by no other.
+func TestSharingImagesWithAnOrganization(t *testing.T) {
+	t.Parallel()
+	sb := sandboxtest.Start(t)
+	sandboxtest.AddSecondAccount(t, sb)
+	ctx := context.Background()
+	const region = "ap-south-1"
+	st := ec2.NewFromConfig(sandboxtest.Config(t, sb, region))
+	pr := ec2.NewFromConfig(sandboxtest.ConfigAs(t, sb, region, sandboxtest.SecondAccessKey))
+	deb := imgDebianLatest(t, st)
+	mk := func(name string) string {
+		out, err := st.CopyImage(ctx, &ec2.CopyImageInput{SourceImageId: deb.ImageId, SourceRegion: aws.String(region), Name: aws.String(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgWaitState(t, st, aws.ToString(out.ImageId), types.ImageStateAvailable)
+		return aws.ToString(out.ImageId)
+	}
+	const (
+		org    = "arn:aws:organizations::111122223333:organization/o-abcdef1234"
+		parent = "arn:aws:organizations::111122223333:ou/o-abcdef1234/ou-ab12-11111111"
+		child  = "arn:aws:organizations::111122223333:ou/o-abcdef1234/ou-ab12-22222222"
+	)
+	byOrg, byOU := mk("by-org"), mk("by-ou")
+	for id, perm := range map[string]types.LaunchPermission{byOrg: {OrganizationArn: aws.String(org)}, byOU: {OrganizationalUnitArn: aws.String(parent)}} {
+		if _, err := st.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{ImageId: aws.String(id), LaunchPermission: &types.LaunchPermissionModifications{Add: []types.LaunchPermission{perm}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	visible := func() int {
+		out, err := pr.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{sandbox.AccountID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.Images)
+	}
+	if n := visible(); n != 0 {
+		t.Fatalf("an account in no organization sees %d images shared with one", n)
+	}
+	if err := sb.JoinOrganization(sandboxtest.SecondAccount, org); err != nil {
+		t.Fatal(err)
+	}
+	if n := visible(); n != 1 {
+		t.Fatalf("an account of the organization outside the OU sees %d images, want 1", n)
+	}
+	if err := sb.JoinOrganization(sandboxtest.SecondAccount, org, parent, child); err != nil {
+		t.Fatal(err)
+	}
+	if n := visible(); n != 2 {
+		t.Fatalf("an account in a child OU sees %d images, want 2", n)
+	}
+	if err := sb.JoinOrganization(sandboxtest.SecondAccount, org, "arn:aws:organizations::111122223333:ou/o-zzzzzz9999/ou-ab12-33333333"); err == nil {
+		t.Error("JoinOrganization accepted an OU of another organization")
+	}
+	imgDeregister(t, st, byOrg, byOU)
+	sandboxtest.RequireEmptyInventory(t, sb)
+}

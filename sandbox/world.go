@@ -34,6 +34,9 @@ type World struct {
 	// trust maps role ARNs to the accounts that may assume them from
 	// another account.
 	trust map[string][]string
+	// orgs maps account ids to their organization and organizational
+	// units (JoinOrganization).
+	orgs map[string]orgMembership
 }
 
 type assumedSession struct {
@@ -81,6 +84,7 @@ func newWorld(timing *Timing, rt Runtime) *World {
 		sessions: map[string]assumedSession{},
 		accounts: map[string]string{},
 		trust:    map[string][]string{},
+		orgs:     map[string]orgMembership{},
 	}
 }
 

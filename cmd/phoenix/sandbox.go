@@ -19,8 +19,11 @@ type sandboxOptions struct {
 	// Accounts are KEY=ACCOUNT pairs: the access key acts in that account.
 	Accounts []string
 	// TrustRoles are ROLE_ARN=ACCOUNT pairs: the account may assume the
-	// role of another account.
+	// role.
 	TrustRoles []string
+	// Organizations are ACCOUNT=ORG_ARN[,OU_ARN...] pairs: the account's
+	// organization and OUs, for AMIs shared by organization or OU.
+	Organizations []string
 }
 
 func (o *sandboxOptions) AddFlags(cmd *cobra.Command) {
@@ -30,6 +33,7 @@ func (o *sandboxOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.StateDir, "state-dir", "", "directory for the sandbox's files (default: a temporary directory)")
 	f.Float64Var(&o.TimeScale, "time-scale", 1, "multiply every AWS-like duration by this factor (0.01 runs 100x faster)")
 	f.StringArrayVar(&o.Accounts, "account", nil, "ACCESS_KEY=ACCOUNT_ID: requests signed with that access key act in that account (repeatable; other keys act in "+sandbox.AccountID+")")
+	f.StringArrayVar(&o.Organizations, "organization", nil, "ACCOUNT_ID=ORG_ARN[,OU_ARN...]: the account's organization and OUs, outermost first, for AMIs shared with an organization or OU (repeatable)")
 	f.StringArrayVar(&o.TrustRoles, "trust-role", nil, "ROLE_ARN=ACCOUNT_ID: principals of that account may assume the role (repeatable; a role trusts nobody otherwise)")
 }
 
@@ -81,6 +85,13 @@ func runSandbox(ctx context.Context, opts sandboxOptions, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	orgs, err := pairs("--organization", "ACCOUNT_ID=ORG_ARN[,OU_ARN...]", opts.Organizations, func(account, arns string) error {
+		org, ous, _ := strings.Cut(arns, ",")
+		return sandbox.CheckOrganization(account, org, splitList(ous)...)
+	})
+	if err != nil {
+		return err
+	}
 	sb, err := sandbox.Start(sandbox.Options{
 		Listen: opts.Listen, Runtime: opts.Runtime, StateDir: opts.StateDir, TimeScale: opts.TimeScale, Log: out,
 	})
@@ -100,6 +111,14 @@ func runSandbox(ctx context.Context, opts sandboxOptions, out io.Writer) error {
 			return refused("--trust-role %s=%s: %w", p[0], p[1], err)
 		}
 		fmt.Fprintf(out, "sandbox: account %s may assume %s\n", p[1], p[0])
+	}
+	for _, p := range orgs {
+		org, ous, _ := strings.Cut(p[1], ",")
+		if err := sb.JoinOrganization(p[0], org, splitList(ous)...); err != nil {
+			sb.Close()
+			return refused("--organization %s=%s: %w", p[0], p[1], err)
+		}
+		fmt.Fprintf(out, "sandbox: account %s is in %s\n", p[0], p[1])
 	}
 	fmt.Fprintf(out, "Use it with:\n  export AWS_ENDPOINT_URL=%s AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox AWS_REGION=us-east-1\n", sb.URL())
 	fmt.Fprintf(out, "Test hooks: %s/_sandbox/inventory, /_sandbox/calls, /_sandbox/faults, /_sandbox/timing, /_sandbox/load-balancers, /_sandbox/images/<ami>/files?path=\n", sb.URL())
@@ -122,4 +141,15 @@ func pairs(flag, form string, values []string, check func(name, value string) er
 		out = append(out, [2]string{k, val})
 	}
 	return out, nil
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
