@@ -121,18 +121,6 @@ func (r *Region) peers() []*Region {
 // image finds an AMI by id as the caller's account sees it (findImage).
 func (c *call) image(id string) (*Image, bool) { return c.r.findImage(id) }
 
-// ownerRegion is the region, in its owner's account, that holds im.
-func (c *call) ownerRegion(im *Image) *Region {
-	if im.Builtin || im.OwnerID == c.r.Account {
-		return c.r
-	}
-	r, err := c.w.accountRegion(im.OwnerID, c.r.Name)
-	if err != nil {
-		return c.r
-	}
-	return r
-}
-
 // sharedImages are the images other accounts own in this region that
 // the caller may see (shared with it).
 func (c *call) sharedImages() []*Image {
