@@ -43,9 +43,11 @@ func (c *call) taggableResources() ([]*Tags, *APIError) {
 	for _, id := range ids {
 		tags, _, ok := c.r.taggable(id)
 		if !ok && strings.HasPrefix(id, "ami-") {
-			// An AMI another account shares with the caller's: the
-			// caller's tags on it are visible only in its own account.
-			// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/sharingamis-explicit.html
+			// An AMI another account shares with the caller's: an account
+			// may tag a public or shared resource, and its tags are
+			// visible only in that account.
+			// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html
+			// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateTags.html
 			if im, found := c.image(id); found && c.imageVisible(im) {
 				tags, ok = c.imageTags(im), true
 			}
