@@ -219,6 +219,11 @@ func TestSharingImagesWithAnotherAccount(t *testing.T) {
 	if _, err := kms.NewFromConfig(prodCfg).DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(key)}); err != nil {
 		t.Fatalf("prod describes the shared key: %v", err)
 	}
+	// Managing a key is for its own account only, whatever its policy.
+	if _, err := kms.NewFromConfig(prodCfg).ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(key), PendingWindowInDays: aws.Int32(7)},
+		func(o *kms.Options) { o.Retryer = aws.NopRetryer{} }); apiCode(err) != "NotFoundException" {
+		t.Fatalf("prod schedules the deletion of staging's key: %v", err)
+	}
 	cp, err := copyIn("web-1")
 	if err != nil {
 		t.Fatal(err)

@@ -599,6 +599,9 @@ func (k *KMSKey) authorize(p kmsPrincipal, req kmsRequest) (allowed, denied bool
 // kmsAccess checks the caller of a KMS API action on key k and answers
 // KMS's AccessDeniedException when it may not.
 func (c *call) kmsAccess(k *KMSKey, action string, req kmsRequest) *APIError {
+	if accountOfARN(k.ARN) != c.r.Account && !kmsCrossAccount[action] {
+		return kmsErr("NotFoundException", "Key '"+k.ARN+"' does not exist")
+	}
 	p := c.principal()
 	req.Action = action
 	ok, denied := k.authorize(p, req)
@@ -614,6 +617,18 @@ func (c *call) kmsAccess(k *KMSKey, action string, req kmsRequest) *APIError {
 		why = "with an explicit deny in a resource-based policy"
 	}
 	return kmsErr("AccessDeniedException", "User: "+who+" is not authorized to perform: "+action+" on resource: "+k.ARN+" "+why)
+}
+
+// kmsCrossAccount are the KMS actions another account may call on a key
+// (named by its ARN) when the key policy or a grant allows it; every
+// other action works on the caller's own keys only ("Cross-account use:
+// No" in each action's API reference).
+// https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html
+// https://docs.aws.amazon.com/kms/latest/developerguide/kms-api-permissions-reference.html
+var kmsCrossAccount = map[string]bool{
+	"kms:DescribeKey": true, "kms:CreateGrant": true, "kms:ListGrants": true, "kms:RetireGrant": true, "kms:RevokeGrant": true,
+	"kms:Encrypt": true, "kms:Decrypt": true, "kms:ReEncryptFrom": true, "kms:ReEncryptTo": true,
+	"kms:GenerateDataKey": true, "kms:GenerateDataKeyWithoutPlaintext": true,
 }
 
 // ebsLaunchOperations are the operations AWS's Auto Scaling guide gives
