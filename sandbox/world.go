@@ -31,8 +31,8 @@ type World struct {
 	// accounts maps access key ids to the account they act in; a key
 	// not in it acts in AccountID.
 	accounts map[string]string
-	// trust maps role ARNs to the accounts that may assume them from
-	// another account.
+	// trust maps role ARNs to the accounts that may assume them
+	// (TrustRole).
 	trust map[string][]string
 	// orgs maps account ids to their organization and organizational
 	// units (JoinOrganization).
