@@ -78,6 +78,14 @@ func TestSecondAccountIdentityAndAssumeRole(t *testing.T) {
 	if apiCode(err) != "InvalidGroup.NotFound" {
 		t.Fatalf("staging sees prod's group: %v", err)
 	}
+	sv, err := ec2.NewFromConfig(staging).DescribeVpcs(ctx, &ec2.DescribeVpcsInput{})
+	if err != nil || len(sv.Vpcs) != 1 {
+		t.Fatalf("staging's VPCs: %+v %v", sv, err)
+	}
+	pv, err := ec2.NewFromConfig(prod).DescribeVpcs(ctx, &ec2.DescribeVpcsInput{})
+	if err != nil || len(pv.Vpcs) != 1 || aws.ToString(pv.Vpcs[0].OwnerId) != sandboxtest.SecondAccount || aws.ToString(pv.Vpcs[0].VpcId) == aws.ToString(sv.Vpcs[0].VpcId) {
+		t.Fatalf("prod's default VPC %+v (%v), want its own, owned by %s", pv, err, sandboxtest.SecondAccount)
+	}
 	inv := sb.Inventory()
 	if len(inv) != 1 || inv[0].Account != sandboxtest.SecondAccount || inv[0].ID != aws.ToString(sg.GroupId) {
 		t.Fatalf("inventory = %+v", inv)
