@@ -214,6 +214,18 @@ func keyFix(ku KeyUse, region string) string {
 // phoenix cannot read is a warning.
 func (d *Deployer) checkLaunchKeys(ctx context.Context, s *Session) error {
 	keys, err := imageKeys(ctx, d.Clients, s.AMI.Snapshots)
+	if notFound(err, "InvalidSnapshot.") {
+		// An image another account shares by launch permission alone:
+		// AWS launches it, but shows its snapshots, and so their keys,
+		// only to accounts with a create-volume permission.
+		// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/sharingamis-explicit.html
+		// https://docs.aws.amazon.com/ebs/latest/userguide/ebs-modifying-snapshot-permissions.html
+		if s.AMI.anyEncrypted {
+			d.emit(Event{Kind: EventWarning, Step: "kms", Message: fmt.Sprintf("cannot read the snapshots of %s, which account %s owns and shares with this account (another account's snapshots are visible only with a create-volume permission: phoenix-ebs snapshot_users): phoenix cannot check that Auto Scaling's role may use their KMS key; if it may not, every launch fails (Client.InternalError: Client error on launch)",
+				s.AMI.ID, orText(s.AMI.Owner, "another"))})
+		}
+		keys, err = nil, nil
+	}
 	if err != nil {
 		return err
 	}

@@ -318,7 +318,7 @@ func (p *Promotion) checkCopy(ctx context.Context, src *sourceImage, fromAccount
 		return copyKey{}, asRefused(err)
 	}
 	if fromAccount != toAccount {
-		if err := p.checkShareable(ctx, src); err != nil {
+		if err := p.checkShareable(ctx, src, toAccount); err != nil {
 			return copyKey{}, asRefused(err)
 		}
 	}
@@ -361,8 +361,12 @@ func (p *Promotion) copyKey(ctx context.Context) (copyKey, error) {
 }
 
 // checkShareable refuses source snapshots that AWS will not share with
-// another account: those encrypted with an AWS-managed key (aws/ebs).
-func (p *Promotion) checkShareable(ctx context.Context, src *sourceImage) error {
+// another account: those encrypted with an AWS-managed key (aws/ebs),
+// and those whose customer managed key the other account may not use
+// (its key policy must name that account; a copy would fail).
+// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/CopyingAMIs.html#copy-ami-across-accounts
+// https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html
+func (p *Promotion) checkShareable(ctx context.Context, src *sourceImage, toAccount string) error {
 	if len(src.Snapshots) == 0 {
 		return nil
 	}
@@ -384,9 +388,39 @@ func (p *Promotion) checkShareable(ctx context.Context, src *sourceImage) error 
 			return refuse("snapshot %s of %s is encrypted with the AWS-managed key %s, which AWS does not let another account use: %s cannot copy it; build the image with a customer managed key in %s (phoenix-ebs kms_key_id) and grant %s's account use of it",
 				aws.ToString(s.SnapshotId), src.ID, aws.ToString(s.KmsKeyId), p.To.Environment, src.Region, p.To.Environment)
 		}
+		if err := p.checkKeyShared(ctx, src, s, aws.ToString(key.KeyMetadata.Arn), toAccount); err != nil {
+			return err
+		}
 	}
 	return nil
 }
+
+// checkKeyShared reads the source snapshot's key with To's credentials,
+// in the key's region: a key policy that lets To's account use the key
+// lets it describe the key too, and one that does not answers
+// AccessDeniedException.
+func (p *Promotion) checkKeyShared(ctx context.Context, src *sourceImage, s ec2types.Snapshot, keyARN, toAccount string) error {
+	cfg := p.To.Config.Copy()
+	cfg.Region = src.Region
+	_, err := kms.NewFromConfig(cfg).DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(keyARN)})
+	if err == nil {
+		return nil
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "AccessDeniedException" || ae.ErrorCode() == "NotFoundException") {
+		return refuse("snapshot %s of %s is encrypted with key %s, which %s's account %s may not use (kms:DescribeKey: %s): a copy into %s would fail; "+
+			"add a statement to that key's policy allowing arn:aws:iam::%s:root %s, then promote again",
+			aws.ToString(s.SnapshotId), src.ID, keyARN, p.To.Environment, toAccount, ae.ErrorCode(), p.To.Environment, toAccount, strings.Join(SharedKeyActions, ", "))
+	}
+	return fmt.Errorf("describing key %s of snapshot %s with %s's credentials: %w", keyARN, aws.ToString(s.SnapshotId), p.To.Environment, err)
+}
+
+// SharedKeyActions are the KMS actions another account needs on the key
+// of an image's snapshots to copy or launch it, as AWS documents for
+// sharing a key for EBS; CreateGrant only for AWS resources
+// (kms:GrantIsForAWSResource).
+// https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html
+var SharedKeyActions = []string{"kms:DescribeKey", "kms:Decrypt", "kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant (with kms:GrantIsForAWSResource true)"}
 
 // share lets toAccount launch the source AMI and create volumes from its
 // snapshots, which a copy into that account needs. Permissions already

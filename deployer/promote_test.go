@@ -16,6 +16,7 @@ import (
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/awsconfig"
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
+	"github.com/immutable-infra/packer-plugin-phoenix/sandbox/sandboxtest"
 )
 
 const prodRegion = "us-east-1"
@@ -210,36 +211,62 @@ func mutatingBesidesAssumeRole(calls map[string]map[string]int) int {
 	return sandbox.MutatingCalls(calls) - calls["sts"]["AssumeRole"]
 }
 
+// TestPromoteAcrossAccounts promotes from a staging account to a prod
+// account that phoenix reaches by assuming a role of prod's (its
+// phoenix.hcl assume_role): the role must trust staging's account, an
+// image under a key prod may not use is refused before any change,
+// naming the key, and once the key policy names prod's account the copy
+// runs in prod under prod's key and prod deploys it.
 func TestPromoteAcrossAccounts(t *testing.T) {
 	t.Parallel()
 	staging := deploytest.New(t, nil, region)
-	prod := deploytest.New(t, staging.SB, prodRegion)
+	sandboxtest.AddSecondAccount(t, staging.SB)
+	prod := deploytest.NewAs(t, staging.SB, prodRegion, sandboxtest.SecondAccessKey)
 	prod.CleanupImagesTagged(deployer.PromotedFromTag)
-	const prodAccount = "210987654321"
-	prodCfg, err := (&awsconfig.Settings{Region: prodRegion, Endpoint: staging.SB.URL(), AccessKey: "AKIASANDBOXTEST00001", SecretKey: "sandbox-secret",
-		AssumeRole: awsconfig.AssumeRole{RoleARN: "arn:aws:iam::" + prodAccount + ":role/phoenix-deploy", SessionName: "phoenix-prod"}}).Load(context.Background(), "")
+	const prodAccount = sandboxtest.SecondAccount
+	role := "arn:aws:iam::" + prodAccount + ":role/phoenix-deploy"
+	prodSettings := &awsconfig.Settings{Region: prodRegion, Endpoint: staging.SB.URL(), AccessKey: "AKIASANDBOXTEST00001", SecretKey: "sandbox-secret",
+		AssumeRole: awsconfig.AssumeRole{RoleARN: role, SessionName: "phoenix-prod"}}
+	prodCfg, err := prodSettings.Load(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	// One staging group runs an image under the AWS-managed EBS key,
-	// which AWS never shares with another account; the other an image
-	// that can be shared.
+	// which AWS never shares with another account; one an image under a
+	// customer managed key; one an unencrypted image.
 	managed := staging.Image("svc-enc", deploytest.ImageOptions{Encrypted: true})
 	staging.Stack("svc-managed", managed, deploytest.StackOptions{Desired: 1})
+	key := staging.KMSKeyForAutoScaling("alias/svc")
+	cmk := staging.Image("svc-cmk", deploytest.ImageOptions{KMSKey: key})
+	staging.Stack("svc-cmk", cmk, deploytest.StackOptions{Desired: 1})
 	x := staging.Image("svc-2", deploytest.ImageOptions{})
 	staging.Stack("svc-staging", x, deploytest.StackOptions{Desired: 1})
 	old := prod.Image("svc-1", deploytest.ImageOptions{})
 	prod.Stack("svc-prod", old, deploytest.StackOptions{Desired: 1})
 
+	// prod's role does not trust staging's account yet.
 	var ev events
+	_, err = promotion(staging, "svc-staging", prod, prodCfg, "svc-prod", "", &ev).Run(ctx)
+	if deployer.OutcomeOf(err) != deployer.Refused || !strings.Contains(err.Error(), "is not authorized to perform: sts:AssumeRole on resource: "+role) {
+		t.Fatalf("promote through an untrusting role: %v", err)
+	}
+	if err := staging.SB.TrustRole(role, sandbox.AccountID); err != nil {
+		t.Fatal(err)
+	}
+
 	staging.SB.ResetCalls()
 	res, err := promotion(staging, "svc-managed", prod, prodCfg, "svc-prod", "", &ev).Run(ctx)
 	if deployer.OutcomeOf(err) != deployer.Refused || res != nil || !strings.Contains(err.Error(), "is encrypted with the AWS-managed key") {
 		t.Fatalf("promote of an aws/ebs image to another account: %+v, %v", res, err)
 	}
+	res, err = promotion(staging, "svc-cmk", prod, prodCfg, "svc-prod", "", &ev).Run(ctx)
+	want := "is encrypted with key " + key + ", which prod's account " + prodAccount + " may not use (kms:DescribeKey: AccessDeniedException): a copy into prod would fail; add a statement to that key's policy allowing arn:aws:iam::" + prodAccount + ":root kms:DescribeKey, kms:Decrypt"
+	if deployer.OutcomeOf(err) != deployer.Refused || res != nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("promote of an image under a key prod may not use: %+v, %v\nwant %q", res, err, want)
+	}
 	if m := mutatingBesidesAssumeRole(staging.SB.Calls()); m != 0 {
-		t.Errorf("refused promote made %d mutating calls: %v", m, staging.SB.Calls())
+		t.Errorf("refused promotes made %d mutating calls: %v", m, staging.SB.Calls())
 	}
 
 	res, err = promotion(staging, "svc-staging", prod, prodCfg, "svc-prod", "", &ev).Run(ctx)
@@ -259,10 +286,13 @@ func TestPromoteAcrossAccounts(t *testing.T) {
 		t.Errorf("no line %q:\n%s", want, ev.messages())
 	}
 	copies := prod.ImagesTagged(deployer.PromotedFromTag)
-	if len(copies) != 1 {
-		t.Fatalf("%d copies, want 1", len(copies))
+	if len(copies) != 1 || aws.ToString(copies[0].OwnerId) != prodAccount {
+		t.Fatalf("copies in prod: %+v, want 1 owned by %s", copies, prodAccount)
 	}
 	requireAMIs(t, prod, "svc-prod", aws.ToString(copies[0].ImageId))
+	if n := len(staging.ImagesTagged(deployer.PromotedFromTag)); n != 0 {
+		t.Errorf("%d copies in staging's account, want none", n)
+	}
 
 	// Done already: nothing changes.
 	staging.SB.ResetCalls()
@@ -274,6 +304,49 @@ func TestPromoteAcrossAccounts(t *testing.T) {
 	if m := mutatingBesidesAssumeRole(staging.SB.Calls()); m != 0 {
 		t.Errorf("second promote made %d mutating calls: %v", m, staging.SB.Calls())
 	}
+
+	// Once the key's policy lets prod's account use it, the image under
+	// the customer managed key is promoted too, encrypted in prod with
+	// prod's default key.
+	kc := kms.NewFromConfig(staging.Config)
+	if _, err := kc.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(key), Policy: aws.String(deploytest.SharedAutoScalingKeyPolicy(prodAccount))}); err != nil {
+		t.Fatal(err)
+	}
+	ev = events{}
+	res, err = promotion(staging, "svc-cmk", prod, prodCfg, "svc-prod", "", &ev).Run(ctx)
+	if err != nil || res.Outcome != deployer.Succeeded {
+		t.Fatalf("promote under a shared key: %+v, %v\n%s", res, err, ev.messages())
+	}
+	var cmkCopy ec2types.Image
+	for _, im := range prod.ImagesTagged(deployer.PromotedFromTag) {
+		if hasTagValue(im.Tags, deployer.PromotedFromTag, region+":"+cmk) {
+			cmkCopy = im
+		}
+	}
+	if cmkCopy.ImageId == nil {
+		t.Fatalf("no copy of %s in prod", cmk)
+	}
+	requireAMIs(t, prod, "svc-prod", aws.ToString(cmkCopy.ImageId))
+	def, err := kms.NewFromConfig(prodCfg).DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("alias/aws/ebs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := aws.ToString(cmkCopy.BlockDeviceMappings[0].Ebs.SnapshotId)
+	ds, err := prod.Clients.EC2.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{cs}})
+	if err != nil || len(ds.Snapshots) != 1 || aws.ToString(ds.Snapshots[0].KmsKeyId) != aws.ToString(def.KeyMetadata.Arn) || aws.ToString(ds.Snapshots[0].OwnerId) != prodAccount {
+		t.Errorf("copy's snapshot %s: %+v %v, want prod's, under %s", cs, ds, err, aws.ToString(def.KeyMetadata.Arn))
+	}
+	// The fixtures' cleanups empty both accounts; the sandbox's owner
+	// fixture checks the inventory of every account.
+}
+
+func hasTagValue(tags []ec2types.Tag, key, value string) bool {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key && aws.ToString(t.Value) == value {
+			return true
+		}
+	}
+	return false
 }
 
 func describe(t *testing.T, f *deploytest.Fixture, ami string) ec2types.Image {

@@ -91,6 +91,11 @@ type Image struct {
 	Encrypted bool   `json:"encrypted"`
 	// Snapshots are the image's EBS snapshots.
 	Snapshots []string `json:"snapshots,omitempty"`
+	// Owner is the account that owns the image (another one's for an
+	// image shared with this account).
+	Owner string `json:"owner,omitempty"`
+	// anyEncrypted says whether any of the snapshots is encrypted.
+	anyEncrypted bool
 }
 
 var amiPattern = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
@@ -205,10 +210,13 @@ func (d *Deployer) readImage(ctx context.Context, ami string) (*Image, error) {
 	if im == nil {
 		return nil, refuse("AMI %s not found in %s: copy it to the region first (phoenix promote does) or deploy the region's own AMI", ami, d.Target.Region)
 	}
-	img := &Image{ID: ami, Name: aws.ToString(im.Name), State: string(im.State), Encrypted: len(im.BlockDeviceMappings) > 0}
+	img := &Image{ID: ami, Name: aws.ToString(im.Name), State: string(im.State), Encrypted: len(im.BlockDeviceMappings) > 0, Owner: aws.ToString(im.OwnerId)}
 	for _, b := range im.BlockDeviceMappings {
 		if b.Ebs != nil && !aws.ToBool(b.Ebs.Encrypted) {
 			img.Encrypted = false
+		}
+		if b.Ebs != nil && aws.ToBool(b.Ebs.Encrypted) {
+			img.anyEncrypted = true
 		}
 		if b.Ebs != nil && aws.ToString(b.Ebs.SnapshotId) != "" {
 			img.Snapshots = append(img.Snapshots, aws.ToString(b.Ebs.SnapshotId))

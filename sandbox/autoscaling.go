@@ -217,12 +217,12 @@ func (c *call) applyGroupInput(ng *AutoScalingGroup, create bool) *APIError {
 		// a custom suffix).
 		// https://docs.aws.amazon.com/autoscaling/ec2/userguide/autoscaling-service-linked-role.html
 		m := asgServiceLinkedRole.FindStringSubmatch(arn)
-		if m == nil || m[1] != AccountID {
+		if m == nil || m[1] != c.r.Account {
 			return validation("ARN specified is not a valid service-linked role for Amazon EC2 Auto Scaling: %s", arn)
 		}
 		ng.ServiceLinkedRoleARN = arn
 	} else if create {
-		ng.ServiceLinkedRoleARN = defaultASGRole
+		ng.ServiceLinkedRoleARN = defaultASGRole(c.r.Account)
 	}
 	if t := p.Get("HealthCheckType"); t != "" {
 		if t != "EC2" && t != "ELB" {
@@ -269,8 +269,10 @@ func (c *call) applyGroupInput(ng *AutoScalingGroup, create bool) *APIError {
 
 var asgServiceLinkedRole = regexp.MustCompile(`^arn:aws:iam::(\d{12}):role/aws-service-role/autoscaling\.amazonaws\.com/AWSServiceRoleForAutoScaling(_[\w+=,.@-]{1,64})?$`)
 
-// defaultASGRole is the account's default Auto Scaling service-linked role.
-var defaultASGRole = "arn:aws:iam::" + AccountID + ":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+// defaultASGRole is an account's default Auto Scaling service-linked role.
+func defaultASGRole(account string) string {
+	return "arn:aws:iam::" + account + ":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+}
 
 func asgCreate(c *call) (any, *APIError) {
 	name := c.p.Get("AutoScalingGroupName")
@@ -744,7 +746,7 @@ func (r *Region) renderGroup(g *AutoScalingGroup) []*X {
 		renderASGTags(g, g.Tags),
 		List("TerminationPolicies", Strings("member", []string{"Default"})),
 		B("NewInstancesProtectedFromScaleIn", false),
-		T("ServiceLinkedRoleARN", g.launchRole()),
+		T("ServiceLinkedRoleARN", g.launchRole(r.Account)),
 		B("CapacityRebalance", false),
 		List("TrafficSources", Items("member", g.TargetGroupARNs, func(a string) []*X {
 			return []*X{T("Identifier", a), T("Type", "elbv2")}

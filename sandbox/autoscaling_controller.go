@@ -42,9 +42,9 @@ func (ctl *asgControl) setCause(now time.Time, text string) {
 const maxActivities = 500
 
 // launchRole is the service-linked role the group launches with.
-func (g *AutoScalingGroup) launchRole() string {
+func (g *AutoScalingGroup) launchRole(account string) string {
 	if g.ServiceLinkedRoleARN == "" {
-		return defaultASGRole
+		return defaultASGRole(account)
 	}
 	return g.ServiceLinkedRoleARN
 }
@@ -382,7 +382,7 @@ func (r *Region) asgLaunchOne(g *AutoScalingGroup, now time.Time, cause string) 
 		// gets nothing from IAM on customer managed keys.
 		// https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html
 		insts, err = r.launchInstances(launchSpec{Data: data, Count: 1, LaunchTemplateID: src.template.ID, LaunchTemplateV: src.template.Version,
-			ExtraTags: extra, Principal: serviceLinkedRole(g.launchRole())})
+			ExtraTags: extra, Principal: serviceLinkedRole(g.launchRole(r.Account))})
 	}
 	if err != nil {
 		msg := err.Message + ". Launching EC2 instance failed."

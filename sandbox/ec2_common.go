@@ -95,7 +95,9 @@ func (r *Region) taggable(id string) (*Tags, string, bool) {
 			return &v.Tags, "instance", true
 		}
 	case strings.HasPrefix(id, "ami-"):
-		if v, ok := r.Images[id]; ok && v.State != "deregistered" && !v.Builtin {
+		// Public images too: each account has its own view of them,
+		// and its tags on them are its own (see call.imageTags).
+		if v, ok := r.Images[id]; ok && v.State != "deregistered" {
 			return &v.Tags, "image", true
 		}
 	case strings.HasPrefix(id, "snap-"):

@@ -132,7 +132,7 @@ func (c *call) imageVisible(im *Image) bool {
 	if im.State == "deregistered" || (!im.Builtin && c.hidden(im.Created)) {
 		return false
 	}
-	return im.OwnerID == AccountID || im.Public() || contains(im.Permissions.UserIDs, AccountID)
+	return c.r.mayLaunch(im)
 }
 
 func (im *Image) deprecated(now time.Time) bool {
@@ -201,7 +201,7 @@ var imageFilters = filterTable[*Image]{
 }
 
 // ownerMatcher turns the Owner.N values into a predicate.
-func ownerMatcher(owners []string) (func(ownerID, alias string) bool, *APIError) {
+func ownerMatcher(account string, owners []string) (func(ownerID, alias string) bool, *APIError) {
 	if len(owners) == 0 {
 		return func(string, string) bool { return true }, nil
 	}
@@ -209,7 +209,7 @@ func ownerMatcher(owners []string) (func(ownerID, alias string) bool, *APIError)
 	for _, o := range owners {
 		switch {
 		case o == "self":
-			ids[AccountID] = true
+			ids[account] = true
 		case o == "amazon" || o == "aws-marketplace" || o == "aws-backup-vault":
 			aliases[o] = true
 		case accountIDPattern.MatchString(o):
@@ -230,7 +230,7 @@ func ec2DescribeImages(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
-	owner, err := ownerMatcher(c.p.List("Owner"))
+	owner, err := ownerMatcher(c.r.Account, c.p.List("Owner"))
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func ec2DescribeImages(c *call) (any, *APIError) {
 		case e == "self" || accountIDPattern.MatchString(e):
 			acct := e
 			if e == "self" {
-				acct = AccountID
+				acct = c.r.Account
 			}
 			execBy = append(execBy, func(im *Image) bool { return contains(im.Permissions.UserIDs, acct) })
 		default:
@@ -263,7 +263,7 @@ func ec2DescribeImages(c *call) (any, *APIError) {
 	if len(ids) > 0 {
 		var missing []string
 		for _, id := range ids {
-			im, ok := c.r.Images[id]
+			im, ok := c.image(id)
 			if !ok || !c.imageVisible(im) {
 				missing = append(missing, id)
 				continue
@@ -276,10 +276,10 @@ func ec2DescribeImages(c *call) (any, *APIError) {
 			return nil, errf("InvalidAMIID.NotFound", "The image ids '[%s]' do not exist", strings.Join(missing, ", "))
 		}
 	} else {
-		for _, im := range c.r.Images {
+		for _, im := range append(mapValues(c.r.Images), c.sharedImages()...) {
 			// Deprecated images are hidden unless asked for by id, with
 			// IncludeDeprecated, or owned by the caller.
-			if c.imageVisible(im) && (includeDeprecated || im.OwnerID == AccountID || !im.deprecated(now)) {
+			if c.imageVisible(im) && (includeDeprecated || im.OwnerID == c.r.Account || !im.deprecated(now)) {
 				images = append(images, im)
 			}
 		}
@@ -298,7 +298,7 @@ func ec2DescribeImages(c *call) (any, *APIError) {
 				continue
 			}
 		}
-		ok, err := matchFilters(filters, im.Tags, imageFilters.fields(im))
+		ok, err := matchFilters(filters, c.imageTagsView(im), imageFilters.fields(im))
 		if err != nil {
 			return nil, err
 		}
@@ -367,7 +367,7 @@ func (c *call) renderImage(im *Image) []*X {
 		Opt("sourceImageId", im.SourceImageID),
 		Opt("sourceImageRegion", im.SourceRegion),
 		reason,
-		renderTagSet(im.Tags),
+		renderTagSet(c.imageTagsView(im)),
 	}
 }
 
@@ -381,7 +381,7 @@ func (r *Region) checkImageName(name string) *APIError {
 		return errf("InvalidAMIName.Malformed", "AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '[', ']', ' ', '.', '/', '-', ''', '@' and '_'")
 	}
 	for _, im := range r.Images {
-		if im.OwnerID == AccountID && im.Name == name && im.State != "deregistered" {
+		if im.OwnerID == r.Account && im.Name == name && im.State != "deregistered" {
 			return errf("InvalidAMIName.Duplicate", "AMI name %s is already in use by AMI %s", name, im.ID)
 		}
 	}
@@ -404,11 +404,11 @@ func (c *call) ownImage(id string) (*Image, *APIError) {
 	if err := checkIDs([]string{id}, amiIDPattern, "InvalidAMIID.Malformed"); err != nil {
 		return nil, err
 	}
-	im, ok := c.r.Images[id]
+	im, ok := c.image(id)
 	if !ok || !c.imageVisible(im) {
 		return nil, errf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
 	}
-	if im.OwnerID != AccountID {
+	if im.OwnerID != c.r.Account {
 		return nil, errf("AuthFailure", "Not authorized for image:%s", id)
 	}
 	return im, nil
@@ -473,7 +473,7 @@ func ec2CreateImage(c *call) (any, *APIError) {
 	now := c.w.now()
 	ready := now.Add(c.w.timing.d("image_create"))
 	im := &Image{
-		ID: newID("ami"), Name: name, Description: desc, OwnerID: AccountID, State: "pending",
+		ID: newID("ami"), Name: name, Description: desc, OwnerID: c.r.Account, State: "pending",
 		CreationDate: now, Architecture: "x86_64", PlatformDetails: "Linux/UNIX",
 		RootDeviceName: inst.RootDeviceName, RootDeviceType: "ebs", VirtualizationType: "hvm",
 		EnaSupport: true, SourceInstanceID: inst.ID, Tags: tags["image"], Created: now, readyAt: ready,
@@ -481,7 +481,7 @@ func ec2CreateImage(c *call) (any, *APIError) {
 	if im.Tags == nil {
 		im.Tags = Tags{}
 	}
-	if src := c.r.Images[inst.ImageID]; src != nil {
+	if src, ok := c.image(inst.ImageID); ok {
 		im.Architecture, im.Platform, im.PlatformDetails = src.Architecture, src.Platform, src.PlatformDetails
 		im.BootMode, im.VirtualizationType = src.BootMode, src.VirtualizationType
 		if im.RootDeviceName == "" {
@@ -521,7 +521,7 @@ func ec2CreateImage(c *call) (any, *APIError) {
 		}
 		s := &Snapshot{
 			ID: newID("snap"), VolumeID: v.ID, VolumeSize: v.Size, Encrypted: v.Encrypted, KmsKeyID: v.KmsKeyID,
-			State: "pending", OwnerID: AccountID, StartTime: now, Created: now, readyAt: ready,
+			State: "pending", OwnerID: c.r.Account, StartTime: now, Created: now, readyAt: ready,
 			Description: fmt.Sprintf("Created by CreateImage(%s) for %s", inst.ID, im.ID), Tags: tags["snapshot"].Clone(),
 		}
 		if bd.DeviceName == inst.RootDeviceName {
@@ -630,18 +630,28 @@ func ec2CopyImage(c *call) (any, *APIError) {
 	token := c.p.Get("ClientToken")
 	if token != "" {
 		for _, im := range c.r.Images {
-			if im.ClientToken == token && im.OwnerID == AccountID {
+			if im.ClientToken == token && im.OwnerID == c.r.Account {
 				return []*X{T("imageId", im.ID)}, nil
 			}
 		}
 	}
-	src, aerr := c.w.region(srcRegionName)
+	src, aerr := c.w.accountRegion(c.r.Account, srcRegionName)
 	if aerr != nil {
 		return nil, errf("InvalidParameterValue", "Invalid value '%s' for SourceRegion", srcRegionName)
 	}
-	srcImg, ok := src.Images[srcID]
+	srcImg, ok := src.findImage(srcID)
 	if !ok || !c.imageVisible(srcImg) {
 		return nil, errf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", srcID)
+	}
+	// The source's snapshots are in its owner's account.
+	srcHome, keyDenied := src, false
+	if !srcImg.Builtin && srcImg.OwnerID != c.r.Account {
+		if srcHome, aerr = c.w.accountRegion(srcImg.OwnerID, srcRegionName); aerr != nil {
+			return nil, aerr
+		}
+		if keyDenied, aerr = c.checkSharedCopy(srcHome, srcImg); aerr != nil {
+			return nil, aerr
+		}
 	}
 	if srcImg.State != "available" {
 		return nil, errf("IncorrectState", "Image %s is not in a valid state for copying: %s", srcID, srcImg.State)
@@ -664,19 +674,19 @@ func ec2CopyImage(c *call) (any, *APIError) {
 		_, kerr := c.w.usableKMSKey(c.r, keyRef)
 		keyOK = kerr == nil
 	}
-	if !keyOK {
+	if !keyOK || keyDenied {
 		d /= 10
 	}
 	ready := now.Add(d)
 	im := &Image{
-		ID: newID("ami"), Name: name, Description: desc, OwnerID: AccountID, State: "pending", CreationDate: now,
+		ID: newID("ami"), Name: name, Description: desc, OwnerID: c.r.Account, State: "pending", CreationDate: now,
 		Architecture: srcImg.Architecture, Platform: srcImg.Platform, PlatformDetails: srcImg.PlatformDetails,
 		RootDeviceName: srcImg.RootDeviceName, RootDeviceType: srcImg.RootDeviceType,
 		VirtualizationType: srcImg.VirtualizationType, BootMode: srcImg.BootMode, EnaSupport: srcImg.EnaSupport,
 		ImdsSupport: srcImg.ImdsSupport, SourceImageID: srcImg.ID, SourceRegion: src.Name,
 		Rootfs: srcImg.Rootfs, Layers: srcImg.Layers, Tags: Tags{}, Created: now, readyAt: ready, ClientToken: token,
 	}
-	if copyTags && srcImg.OwnerID == AccountID {
+	if copyTags && srcImg.OwnerID == c.r.Account {
 		for k, v := range srcImg.Tags {
 			if !strings.HasPrefix(k, "aws:") {
 				im.Tags[k] = v
@@ -690,21 +700,22 @@ func ec2CopyImage(c *call) (any, *APIError) {
 	for _, b := range srcImg.BlockDevices {
 		nb := b
 		if b.SnapshotID != "" {
-			ss := src.Snapshots[b.SnapshotID]
+			ss := srcHome.Snapshots[b.SnapshotID]
 			if ss == nil {
 				return nil, errf("InvalidSnapshot.NotFound", "The snapshot '%s' does not exist.", b.SnapshotID)
 			}
 			s := &Snapshot{
-				ID: newID("snap"), VolumeID: "vol-ffffffff", VolumeSize: ss.VolumeSize, OwnerID: AccountID,
+				ID: newID("snap"), VolumeID: "vol-ffffffff", VolumeSize: ss.VolumeSize, OwnerID: c.r.Account,
 				State: "pending", StartTime: now, Created: now, readyAt: ready, Tags: tags["snapshot"].Clone(),
 				Encrypted: ss.Encrypted || encrypted, Bytes: ss.Bytes,
-				Description: fmt.Sprintf("Copied for DestinationAmi %s from SourceAmi %s for SourceSnapshot %s. Task created on %d.", im.ID, srcImg.ID, ss.ID, now.UnixMilli()),
+				Description:     fmt.Sprintf("Copied for DestinationAmi %s from SourceAmi %s for SourceSnapshot %s. Task created on %d.", im.ID, srcImg.ID, ss.ID, now.UnixMilli()),
+				sourceKeyDenied: keyDenied,
 			}
 			if s.Encrypted {
 				switch {
 				case keyARN != "":
 					s.KmsKeyID = keyARN
-				case ss.Encrypted && src == c.r:
+				case ss.Encrypted && srcHome == c.r:
 					s.KmsKeyID = ss.KmsKeyID
 				default:
 					s.KmsKeyID = c.r.ebsDefaultKMSKey().ARN
@@ -774,7 +785,7 @@ func ec2DeregisterImage(c *call) (any, *APIError) {
 	if deleteSnaps {
 		for _, b := range im.BlockDevices {
 			s := c.r.Snapshots[b.SnapshotID]
-			if s == nil || s.OwnerID != AccountID || s.Builtin {
+			if s == nil || s.OwnerID != c.r.Account || s.Builtin {
 				continue
 			}
 			code := "success"
@@ -995,7 +1006,7 @@ func ec2DescribeImageAttribute(c *call) (any, *APIError) {
 	if err := checkIDs([]string{id}, amiIDPattern, "InvalidAMIID.Malformed"); err != nil {
 		return nil, err
 	}
-	im, ok := c.r.Images[id]
+	im, ok := c.image(id)
 	if !ok || !c.imageVisible(im) {
 		return nil, errf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", id)
 	}
@@ -1004,7 +1015,7 @@ func ec2DescribeImageAttribute(c *call) (any, *APIError) {
 	case "description":
 		out = append(out, attrValue("description", im.Description))
 	case "launchPermission":
-		if im.OwnerID != AccountID {
+		if im.OwnerID != c.r.Account {
 			return nil, errf("AuthFailure", "Not authorized for image:%s", id)
 		}
 		out = append(out, renderLaunchPermissions("launchPermission", im.Permissions))
@@ -1127,7 +1138,7 @@ func (c *call) snapshotVisible(s *Snapshot) bool {
 	if !s.Builtin && c.hidden(s.Created) {
 		return false
 	}
-	return snapshotRestorableBy(s, AccountID)
+	return snapshotRestorableBy(s, c.r.Account)
 }
 
 func ec2DescribeSnapshots(c *call) (any, *APIError) {
@@ -1139,7 +1150,7 @@ func ec2DescribeSnapshots(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
-	owner, err := ownerMatcher(c.p.List("Owner"))
+	owner, err := ownerMatcher(c.r.Account, c.p.List("Owner"))
 	if err != nil {
 		return nil, err
 	}
@@ -1147,7 +1158,7 @@ func ec2DescribeSnapshots(c *call) (any, *APIError) {
 	for _, u := range c.p.List("RestorableBy") {
 		switch {
 		case u == "self":
-			restorable = append(restorable, AccountID)
+			restorable = append(restorable, c.r.Account)
 		case u == "all" || accountIDPattern.MatchString(u):
 			restorable = append(restorable, u)
 		default:
@@ -1161,14 +1172,14 @@ func ec2DescribeSnapshots(c *call) (any, *APIError) {
 	var snaps []*Snapshot
 	if len(ids) > 0 {
 		for _, id := range ids {
-			s, ok := c.r.Snapshots[id]
+			s, ok := c.snapshot(id)
 			if !ok || !c.snapshotVisible(s) {
 				return nil, errf("InvalidSnapshot.NotFound", "The snapshot '%s' does not exist.", id)
 			}
 			snaps = append(snaps, s)
 		}
 	} else {
-		for _, s := range c.r.Snapshots {
+		for _, s := range append(mapValues(c.r.Snapshots), c.sharedSnapshots()...) {
 			if c.snapshotVisible(s) {
 				snaps = append(snaps, s)
 			}
@@ -1233,11 +1244,11 @@ func (c *call) ownSnapshot(id string) (*Snapshot, *APIError) {
 	if err := checkIDs([]string{id}, snapIDPattern, "InvalidSnapshotID.Malformed"); err != nil {
 		return nil, err
 	}
-	s, ok := c.r.Snapshots[id]
+	s, ok := c.snapshot(id)
 	if !ok || !c.snapshotVisible(s) {
 		return nil, errf("InvalidSnapshot.NotFound", "The snapshot '%s' does not exist.", id)
 	}
-	if s.OwnerID != AccountID || s.Builtin {
+	if s.OwnerID != c.r.Account || s.Builtin {
 		return nil, errf("AuthFailure", "Not authorized for snapshot:%s", id)
 	}
 	return s, nil
@@ -1465,7 +1476,7 @@ func imageController(r *Region, now time.Time) {
 			s.Bytes = op.bytes
 		}
 		if s.Encrypted {
-			if _, err := r.w.usableKMSKey(r, s.KmsKeyID); err != nil {
+			if _, err := r.w.usableKMSKey(r, s.KmsKeyID); err != nil || s.sourceKeyDenied {
 				s.State = "error"
 				continue
 			}

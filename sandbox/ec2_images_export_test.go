@@ -27,7 +27,7 @@ func ImgTestInstanceState(sb *Sandbox, region, id string) string {
 	w := sb.world
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if r, ok := w.regions[region]; ok {
+	if r, ok := w.regions[regionKey{AccountID, region}]; ok {
 		if inst, ok := r.Instances[id]; ok {
 			return inst.State
 		}
@@ -49,7 +49,7 @@ func imgTestDo(sb *Sandbox, region, id string, f func(*Region, *Instance)) {
 	w := sb.world
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if r, ok := w.regions[region]; ok {
+	if r, ok := w.regions[regionKey{AccountID, region}]; ok {
 		if inst, ok := r.Instances[id]; ok {
 			f(r, inst)
 		}
@@ -62,7 +62,7 @@ func ImgTestSetDeprecation(sb *Sandbox, region, id string, at time.Time) {
 	w := sb.world
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if r, ok := w.regions[region]; ok {
+	if r, ok := w.regions[regionKey{AccountID, region}]; ok {
 		if im, ok := r.Images[id]; ok {
 			im.DeprecationTime = at
 		}

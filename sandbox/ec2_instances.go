@@ -96,11 +96,11 @@ func (c *call) lookupInstance(id string) (*Instance, *APIError) {
 var profileARN = regexp.MustCompile(`^arn:aws:iam::\d{12}:instance-profile/[\w+=,.@/-]+$`)
 
 // instanceProfileARN turns a profile name into its ARN.
-func instanceProfileARN(ref string) string {
+func instanceProfileARN(account, ref string) string {
 	if ref == "" || strings.HasPrefix(ref, "arn:") {
 		return ref
 	}
-	return "arn:aws:iam::" + AccountID + ":instance-profile/" + ref
+	return "arn:aws:iam::" + account + ":instance-profile/" + ref
 }
 
 func ec2RunInstances(c *call) (any, *APIError) {
@@ -139,7 +139,7 @@ func ec2RunInstances(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
-	d.IamInstanceProfile = instanceProfileARN(d.IamInstanceProfile)
+	d.IamInstanceProfile = instanceProfileARN(c.r.Account, d.IamInstanceProfile)
 	if d.IamInstanceProfile != "" && !profileARN.MatchString(d.IamInstanceProfile) {
 		return nil, errf("InvalidParameterValue", "Value (%s) for parameter iamInstanceProfile.arn is invalid. Invalid ARN", d.IamInstanceProfile)
 	}
@@ -166,7 +166,7 @@ func ec2RunInstances(c *call) (any, *APIError) {
 	for i, in := range insts {
 		items[i] = E("item", append(c.r.renderInstance(in), I("amiLaunchIndex", i))...)
 	}
-	return ec2Out(T("reservationId", insts[0].ReservationID), T("ownerId", AccountID), List("groupSet", nil), List("instancesSet", items)), nil
+	return ec2Out(T("reservationId", insts[0].ReservationID), T("ownerId", c.r.Account), List("groupSet", nil), List("instancesSet", items)), nil
 }
 
 // instancesByClientToken are the instances a RunInstances with token
@@ -257,7 +257,7 @@ func (r *Region) renderInstance(in *Instance) []*X {
 	}
 	out = append(out, List("blockDeviceMapping", bdm), T("virtualizationType", "hvm"), Opt("clientToken", in.ClientToken),
 		renderTagSet(in.Tags), T("hypervisor", "xen"))
-	if arn := instanceProfileARN(in.IamInstanceProfile); arn != "" {
+	if arn := instanceProfileARN(r.Account, in.IamInstanceProfile); arn != "" {
 		sum := sha1.Sum([]byte(arn))
 		out = append(out, E("iamInstanceProfile", T("arn", arn), T("id", "AIPA"+strings.ToUpper(hex.EncodeToString(sum[:]))[:17])))
 	}
@@ -268,7 +268,7 @@ func (r *Region) renderInstance(in *Instance) []*X {
 		mac := strings.Join([]string{"0a", hex.EncodeToString(sum[0:1]), hex.EncodeToString(sum[1:2]), hex.EncodeToString(sum[2:3]),
 			hex.EncodeToString(sum[3:4]), hex.EncodeToString(sum[4:5])}, ":")
 		nis = append(nis, E("item", T("networkInterfaceId", "eni-"+suffix), T("subnetId", in.SubnetID), T("vpcId", in.VpcID),
-			T("description", ""), T("ownerId", AccountID), T("status", "in-use"), T("macAddress", mac),
+			T("description", ""), T("ownerId", r.Account), T("status", "in-use"), T("macAddress", mac),
 			T("privateIpAddress", in.PrivateIP), T("privateDnsName", privateDNS(r.Name, in.PrivateIP)), B("sourceDestCheck", true),
 			List("groupSet", r.groupSet(in.SecurityGroupIDs)),
 			E("attachment", T("attachmentId", "eni-attach-"+suffix), I("deviceIndex", 0), T("status", "attached"),
@@ -310,14 +310,14 @@ func (r *Region) instanceFields(in *Instance) FilterFields {
 		"availability-zone": one(in.AZ), "instance-type": one(in.InstanceType), "key-name": one(in.KeyName),
 		"private-ip-address": one(in.PrivateIP), "private-dns-name": one(privateDNS(r.Name, in.PrivateIP)),
 		"reservation-id": one(in.ReservationID), "instance.group-id": in.SecurityGroupIDs, "group-id": in.SecurityGroupIDs,
-		"instance.group-name": groupNames, "group-name": groupNames, "iam-instance-profile.arn": one(instanceProfileARN(in.IamInstanceProfile)),
+		"instance.group-name": groupNames, "group-name": groupNames, "iam-instance-profile.arn": one(instanceProfileARN(r.Account, in.IamInstanceProfile)),
 		"client-token": one(in.ClientToken), "architecture": one(arch), "root-device-type": one("ebs"),
 		"root-device-name": one(in.RootDeviceName), "launch-time": one(in.LaunchTime.UTC().Format("2006-01-02T15:04:05.000Z")),
 		"metadata-options.http-tokens": one(in.Metadata.HttpTokens), "metadata-options.http-endpoint": one(in.Metadata.HttpEndpoint),
 		"metadata-options.http-put-response-hop-limit": one(strconv.Itoa(in.Metadata.HttpPutResponseHopLimit)),
 		"metadata-options.instance-metadata-tags":      one(in.Metadata.InstanceMetadataTags),
 		"network-interface.subnet-id":                  one(in.SubnetID), "network-interface.vpc-id": one(in.VpcID),
-		"tenancy": one("default"), "owner-id": one(AccountID), "state-reason-code": one(reasonCode),
+		"tenancy": one("default"), "owner-id": one(r.Account), "state-reason-code": one(reasonCode),
 		"block-device-mapping.volume-id": volumes, "block-device-mapping.device-name": devices,
 		"launch-template.launch-template-id": one(in.LaunchTemplateID), "launch-template.version": one(in.LaunchTemplateVer),
 	}
@@ -359,7 +359,7 @@ func ec2DescribeInstances(c *call) (any, *APIError) {
 	}
 	res := make([]*X, 0, len(order))
 	for _, id := range order {
-		res = append(res, E("item", T("reservationId", id), T("ownerId", AccountID), List("groupSet", nil), List("instancesSet", byRes[id])))
+		res = append(res, E("item", T("reservationId", id), T("ownerId", c.r.Account), List("groupSet", nil), List("instancesSet", byRes[id])))
 	}
 	return ec2Out(List("reservationSet", res), next), nil
 }

@@ -12,7 +12,7 @@ type VolumeInfo struct {
 func InstanceVolumes(sb *Sandbox, region, instanceID string) []VolumeInfo {
 	sb.world.mu.Lock()
 	defer sb.world.mu.Unlock()
-	r := sb.world.regions[region]
+	r := sb.world.regions[regionKey{AccountID, region}]
 	if r == nil {
 		return nil
 	}

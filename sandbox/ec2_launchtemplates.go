@@ -126,23 +126,23 @@ func validateMetadata(m MetadataOptions) *APIError {
 
 var launchTemplateName = regexp.MustCompile(`^[a-zA-Z0-9().\-/_]{3,128}$`)
 
-func createdBy() string { return "arn:aws:iam::" + AccountID + ":root" }
+func createdBy(account string) string { return "arn:aws:iam::" + account + ":root" }
 
-func renderLaunchTemplate(lt *LaunchTemplate) *X {
+func renderLaunchTemplate(account string, lt *LaunchTemplate) *X {
 	return E("launchTemplate", T("launchTemplateId", lt.ID), T("launchTemplateName", lt.Name), Time("createTime", lt.Created),
-		T("createdBy", createdBy()), I("defaultVersionNumber", lt.DefaultVersion), I("latestVersionNumber", lt.LatestVersion),
+		T("createdBy", createdBy(account)), I("defaultVersionNumber", lt.DefaultVersion), I("latestVersionNumber", lt.LatestVersion),
 		renderTagSet(lt.Tags))
 }
 
-func renderLaunchTemplateVersion(name string, lt *LaunchTemplate, v *LaunchTemplateVersion) *X {
-	return renderVersionData(name, lt, v, v.Data)
+func renderLaunchTemplateVersion(account, name string, lt *LaunchTemplate, v *LaunchTemplateVersion) *X {
+	return renderVersionData(account, name, lt, v, v.Data)
 }
 
 // renderVersionData renders a version with data in place of its own (a
 // resolved image alias).
-func renderVersionData(name string, lt *LaunchTemplate, v *LaunchTemplateVersion, d LaunchTemplateData) *X {
+func renderVersionData(account, name string, lt *LaunchTemplate, v *LaunchTemplateVersion, d LaunchTemplateData) *X {
 	return E(name, T("launchTemplateId", lt.ID), T("launchTemplateName", lt.Name), I("versionNumber", v.Number),
-		Opt("versionDescription", v.Description), Time("createTime", v.Created), T("createdBy", createdBy()),
+		Opt("versionDescription", v.Description), Time("createTime", v.Created), T("createdBy", createdBy(account)),
 		B("defaultVersion", v.Number == lt.DefaultVersion), E("launchTemplateData", renderLaunchData(d)...))
 }
 
@@ -270,7 +270,7 @@ func ec2CreateLaunchTemplate(c *call) (any, *APIError) {
 		lt.Tags[k] = v
 	}
 	c.r.LaunchTemplates[lt.ID] = lt
-	return ec2Out(renderLaunchTemplate(lt)), nil
+	return ec2Out(renderLaunchTemplate(c.r.Account, lt)), nil
 }
 
 func ec2CreateLaunchTemplateVersion(c *call) (any, *APIError) {
@@ -299,7 +299,7 @@ func ec2CreateLaunchTemplateVersion(c *call) (any, *APIError) {
 	n := lt.LatestVersion + 1
 	v := &LaunchTemplateVersion{Number: n, Description: c.p.Get("VersionDescription"), Data: data, Created: c.w.now()}
 	lt.Versions[n], lt.LatestVersion = v, n
-	return ec2Out(renderLaunchTemplateVersion("launchTemplateVersion", lt, v)), nil
+	return ec2Out(renderLaunchTemplateVersion(c.r.Account, "launchTemplateVersion", lt, v)), nil
 }
 
 func ec2DescribeLaunchTemplates(c *call) (any, *APIError) {
@@ -338,7 +338,7 @@ func ec2DescribeLaunchTemplates(c *call) (any, *APIError) {
 	}
 	items := make([]*X, 0, len(pg))
 	for _, lt := range pg {
-		x := renderLaunchTemplate(lt)
+		x := renderLaunchTemplate(c.r.Account, lt)
 		x.Name = "item"
 		items = append(items, x)
 	}
@@ -453,7 +453,7 @@ func ec2DescribeLaunchTemplateVersions(c *call) (any, *APIError) {
 				return nil, err
 			}
 		}
-		items = append(items, renderVersionData("item", lv.lt, lv.v, d))
+		items = append(items, renderVersionData(c.r.Account, "item", lv.lt, lv.v, d))
 	}
 	return ec2Out(List("launchTemplateVersionSet", items), next), nil
 }
@@ -470,7 +470,7 @@ func ec2ModifyLaunchTemplate(c *call) (any, *APIError) {
 		}
 		lt.DefaultVersion = v.Number
 	}
-	return ec2Out(renderLaunchTemplate(lt)), nil
+	return ec2Out(renderLaunchTemplate(c.r.Account, lt)), nil
 }
 
 func ec2DeleteLaunchTemplate(c *call) (any, *APIError) {
@@ -479,7 +479,7 @@ func ec2DeleteLaunchTemplate(c *call) (any, *APIError) {
 		return nil, err
 	}
 	delete(c.r.LaunchTemplates, lt.ID)
-	return ec2Out(renderLaunchTemplate(lt)), nil
+	return ec2Out(renderLaunchTemplate(c.r.Account, lt)), nil
 }
 
 func ec2DeleteLaunchTemplateVersions(c *call) (any, *APIError) {

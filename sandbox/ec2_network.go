@@ -218,23 +218,23 @@ func ec2DescribeAvailabilityZones(c *call) (any, *APIError) {
 
 // VPCs.
 
-func vpcSpec() describeSpec[*VPC] {
+func vpcSpec(account string) describeSpec[*VPC] {
 	return describeSpec[*VPC]{
 		id: func(v *VPC) string { return v.ID }, tags: func(v *VPC) Tags { return v.Tags },
 		created: func(v *VPC) time.Time { return v.Created },
 		fields: func(v *VPC) FilterFields {
 			return fieldMap(map[string][]string{
 				"vpc-id": one(v.ID), "cidr": one(v.CIDR), "cidr-block-association.cidr-block": one(v.CIDR),
-				"is-default": one(boolStr(v.IsDefault)), "state": one("available"), "owner-id": one(AccountID),
+				"is-default": one(boolStr(v.IsDefault)), "state": one("available"), "owner-id": one(account),
 				"dhcp-options-id": one("dopt-default"),
 			})
 		},
 	}
 }
 
-func renderVPC(v *VPC) []*X {
+func renderVPC(account string, v *VPC) []*X {
 	return ec2Out(
-		T("vpcId", v.ID), T("ownerId", AccountID), T("state", "available"), T("cidrBlock", v.CIDR),
+		T("vpcId", v.ID), T("ownerId", account), T("state", "available"), T("cidrBlock", v.CIDR),
 		List("cidrBlockAssociationSet", []*X{E("item", T("associationId", "vpc-cidr-assoc-"+strings.TrimPrefix(v.ID, "vpc-")),
 			T("cidrBlock", v.CIDR), E("cidrBlockState", T("state", "associated")))}),
 		T("dhcpOptionsId", "dopt-default"), T("instanceTenancy", "default"), B("isDefault", v.IsDefault), renderTagSet(v.Tags),
@@ -251,7 +251,7 @@ func (r *Region) vpcList() []*VPC {
 
 func ec2DescribeVpcs(c *call) (any, *APIError) {
 	ids := c.p.List("VpcId")
-	vpcs, err := describe(c, c.r.vpcList(), vpcSpec(), selector[*VPC]{values: ids, key: func(v *VPC) string { return v.ID },
+	vpcs, err := describe(c, c.r.vpcList(), vpcSpec(c.r.Account), selector[*VPC]{values: ids, key: func(v *VPC) string { return v.ID },
 		notFound: func(m []string) *APIError { return notFound("InvalidVpcID.NotFound", m[0], "vpc ID") }})
 	if err != nil {
 		return nil, err
@@ -260,7 +260,7 @@ func ec2DescribeVpcs(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
-	return ec2Out(List("vpcSet", Items("item", pg, renderVPC)), next), nil
+	return ec2Out(List("vpcSet", Items("item", pg, func(v *VPC) []*X { return renderVPC(c.r.Account, v) })), next), nil
 }
 
 func ec2CreateVpc(c *call) (any, *APIError) {
@@ -293,7 +293,7 @@ func ec2CreateVpc(c *call) (any, *APIError) {
 		IsDefault: true, Tags: Tags{}, Created: now, Egress: []IPPermission{{Protocol: "-1", CIDRs: []string{"0.0.0.0/0"}}}}
 	sg.Ingress = []IPPermission{{Protocol: "-1", GroupIDs: []string{sg.ID}}}
 	c.r.SecurityGroups[sg.ID] = sg
-	return ec2Out(E("vpc", renderVPC(v)...)), nil
+	return ec2Out(E("vpc", renderVPC(c.r.Account, v)...)), nil
 }
 
 func ec2DeleteVpc(c *call) (any, *APIError) {
@@ -352,7 +352,7 @@ func ec2DescribeSubnets(c *call) (any, *APIError) {
 				"subnet-id": one(s.ID), "vpc-id": one(s.VpcID), "availability-zone": one(s.AZ), "availability-zone-id": one(s.AZID),
 				"default-for-az": one(boolStr(s.IsDefault)), "defaultForAz": one(boolStr(s.IsDefault)),
 				"cidr-block": one(s.CIDR), "cidr": one(s.CIDR), "cidrBlock": one(s.CIDR), "state": one("available"),
-				"owner-id": one(AccountID), "map-public-ip-on-launch": one(boolStr(s.IsDefault)),
+				"owner-id": one(r.Account), "map-public-ip-on-launch": one(boolStr(s.IsDefault)),
 				"subnet-arn": one(r.arn("ec2", "subnet/"+s.ID)),
 			})
 		},
@@ -373,7 +373,7 @@ func (r *Region) renderSubnet(s *Subnet) []*X {
 		T("subnetId", s.ID), T("subnetArn", r.arn("ec2", "subnet/"+s.ID)), T("state", "available"), T("vpcId", s.VpcID),
 		T("cidrBlock", s.CIDR), I("availableIpAddressCount", r.subnetFree(s)), T("availabilityZone", s.AZ),
 		T("availabilityZoneId", s.AZID), B("defaultForAz", s.IsDefault), B("mapPublicIpOnLaunch", s.IsDefault),
-		B("assignIpv6AddressOnCreation", false), T("ownerId", AccountID), renderTagSet(s.Tags),
+		B("assignIpv6AddressOnCreation", false), T("ownerId", r.Account), renderTagSet(s.Tags),
 	)
 }
 
@@ -576,7 +576,7 @@ func ec2DescribeSecurityGroups(c *call) (any, *APIError) {
 				case "description":
 					return one(s.Description), true
 				case "owner-id":
-					return one(AccountID), true
+					return one(r.Account), true
 				}
 				dir := s.Ingress
 				if strings.HasPrefix(name, "egress.") {
@@ -627,9 +627,9 @@ func ec2DescribeSecurityGroups(c *call) (any, *APIError) {
 func (r *Region) renderSG(sg *SecurityGroup) []*X {
 	r.ensureRuleIDs(sg)
 	return ec2Out(
-		T("ownerId", AccountID), T("groupId", sg.ID), T("groupName", sg.Name), T("groupDescription", sg.Description),
+		T("ownerId", r.Account), T("groupId", sg.ID), T("groupName", sg.Name), T("groupDescription", sg.Description),
 		T("vpcId", sg.VpcID), T("securityGroupArn", r.arn("ec2", "security-group/"+sg.ID)),
-		List("ipPermissions", renderPermissions(sg.Ingress)), List("ipPermissionsEgress", renderPermissions(sg.Egress)),
+		List("ipPermissions", renderPermissions(r.Account, sg.Ingress)), List("ipPermissionsEgress", renderPermissions(r.Account, sg.Egress)),
 		renderTagSet(sg.Tags),
 	)
 }
@@ -669,7 +669,7 @@ func singlePeers(p IPPermission) []IPPermission {
 
 // renderPermissions groups single-peer rules by protocol and ports, as
 // EC2 shows them.
-func renderPermissions(perms []IPPermission) []*X {
+func renderPermissions(account string, perms []IPPermission) []*X {
 	type key struct {
 		proto    string
 		from, to int
@@ -691,7 +691,7 @@ func renderPermissions(perms []IPPermission) []*X {
 				ranges = append(ranges, E("item", T("cidrIp", cidr), Opt("description", p.Description)))
 			}
 			for _, g := range p.GroupIDs {
-				groups = append(groups, E("item", T("userId", AccountID), T("groupId", g), Opt("description", p.Description)))
+				groups = append(groups, E("item", T("userId", account), T("groupId", g), Opt("description", p.Description)))
 			}
 		}
 		item := E("item", T("ipProtocol", k.proto))
@@ -828,7 +828,7 @@ func describePermission(p IPPermission) string {
 }
 
 func (r *Region) renderRule(sg *SecurityGroup, p IPPermission, egress bool) []*X {
-	out := []*X{T("securityGroupRuleId", p.RuleID), T("groupId", sg.ID), T("groupOwnerId", AccountID), B("isEgress", egress),
+	out := []*X{T("securityGroupRuleId", p.RuleID), T("groupId", sg.ID), T("groupOwnerId", r.Account), B("isEgress", egress),
 		T("ipProtocol", p.Protocol), I("fromPort", p.FromPort), I("toPort", p.ToPort),
 		T("securityGroupRuleArn", r.arn("ec2", "security-group-rule/"+p.RuleID)), Opt("description", p.Description)}
 	if p.Protocol == "-1" {
@@ -838,7 +838,7 @@ func (r *Region) renderRule(sg *SecurityGroup, p IPPermission, egress bool) []*X
 		out = append(out, T("cidrIpv4", p.CIDRs[0]))
 	}
 	if len(p.GroupIDs) > 0 {
-		out = append(out, E("referencedGroupInfo", T("groupId", p.GroupIDs[0]), T("userId", AccountID)))
+		out = append(out, E("referencedGroupInfo", T("groupId", p.GroupIDs[0]), T("userId", r.Account)))
 	}
 	return out
 }
@@ -930,7 +930,7 @@ func ec2RevokeSG(egress bool) handler {
 		*rules = kept
 		out := []*X{B("return", true), List("revokedSecurityGroupRuleSet", revoked)}
 		if len(unknown) > 0 {
-			out = append(out, List("unknownIpPermissionSet", renderPermissions(unknown)))
+			out = append(out, List("unknownIpPermissionSet", renderPermissions(c.r.Account, unknown)))
 		}
 		return out, nil
 	}

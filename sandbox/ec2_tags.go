@@ -42,6 +42,16 @@ func (c *call) taggableResources() ([]*Tags, *APIError) {
 	var out []*Tags
 	for _, id := range ids {
 		tags, _, ok := c.r.taggable(id)
+		if !ok && strings.HasPrefix(id, "ami-") {
+			// An AMI another account shares with the caller's: an account
+			// may tag a public or shared resource, and its tags are
+			// visible only in that account.
+			// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html
+			// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateTags.html
+			if im, found := c.image(id); found && c.imageVisible(im) {
+				tags, ok = c.imageTags(im), true
+			}
+		}
 		if !ok {
 			for _, nf := range tagNotFound {
 				if strings.HasPrefix(id, nf.prefix) {
@@ -162,7 +172,7 @@ func (r *Region) taggedResources() []taggedResource {
 		}
 	}
 	for _, v := range r.Images {
-		if v.State != "deregistered" && !v.Builtin {
+		if v.State != "deregistered" {
 			add(v.ID, "image", v.Tags, v.Created)
 		}
 	}

@@ -130,7 +130,6 @@ func TestTagsCreateDescribeDelete(t *testing.T) {
 		{"unknown volume", &ec2.CreateTagsInput{Resources: []string{"vol-0123456789abcdef0"}, Tags: []types.Tag{tag("a", "b")}}, "InvalidVolume.NotFound"},
 		{"unknown security group", &ec2.CreateTagsInput{Resources: []string{"sg-0123456789abcdef0"}, Tags: []types.Tag{tag("a", "b")}}, "InvalidGroup.NotFound"},
 		{"unknown kind", &ec2.CreateTagsInput{Resources: []string{"thing-1"}, Tags: []types.Tag{tag("a", "b")}}, "InvalidID"},
-		{"public image", &ec2.CreateTagsInput{Resources: []string{aws.ToString(deb.ImageId)}, Tags: []types.Tag{tag("a", "b")}}, "InvalidAMIID.NotFound"},
 		{"reserved key", &ec2.CreateTagsInput{Resources: []string{amiID}, Tags: []types.Tag{tag("aws:owner", "me")}}, "InvalidParameterValue"},
 		{"empty key", &ec2.CreateTagsInput{Resources: []string{amiID}, Tags: []types.Tag{tag("", "x")}}, "InvalidParameterValue"},
 		{"too many", &ec2.CreateTagsInput{Resources: []string{amiID}, Tags: many}, "TagLimitExceeded"},

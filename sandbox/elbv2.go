@@ -1698,8 +1698,8 @@ func elbDeleteRule(c *call) (any, *APIError) {
 // elbTags finds the tags of any ELBv2 resource by ARN.
 func (c *call) elbTags(arn string) (*Tags, *APIError) {
 	res := ""
-	if i := strings.Index(arn, ":"+AccountID+":"); i >= 0 && strings.HasPrefix(arn, "arn:aws:elasticloadbalancing:") {
-		res = arn[i+len(AccountID)+2:]
+	if i := strings.Index(arn, ":"+c.r.Account+":"); i >= 0 && strings.HasPrefix(arn, "arn:aws:elasticloadbalancing:") {
+		res = arn[i+len(c.r.Account)+2:]
 	}
 	switch {
 	case strings.HasPrefix(res, "loadbalancer/"):

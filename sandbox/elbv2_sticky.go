@@ -144,7 +144,7 @@ func (s *Sandbox) Route(region, listenerARN string, req *http.Request) Route {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	a := lbUnavailable
-	if r := w.regions[region]; r != nil {
+	if r := w.regions[regionKey{AccountID, region}]; r != nil {
 		a = r.routeRequest(listenerARN, req, &routeRR)
 	}
 	rt := Route{TargetGroup: a.targetGroup, Target: a.target, Location: a.location, Cookies: a.cookies}

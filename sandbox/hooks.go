@@ -317,6 +317,7 @@ func (s *Sandbox) ClearFaults() {
 
 // Resource is one inventory entry.
 type Resource struct {
+	Account string `json:"account"`
 	Region  string `json:"region"`
 	Service string `json:"service"`
 	Type    string `json:"type"`
@@ -326,9 +327,9 @@ type Resource struct {
 }
 
 // Inventory lists every resource that clients created and that is not
-// deleted, deregistered or terminated, in every region. A fresh account's
-// own resources (default VPC, public images, AWS-managed keys) are not in
-// it, so after a clean test it is empty.
+// deleted, deregistered or terminated, in every region of every account.
+// A fresh account's own resources (default VPC, public images,
+// AWS-managed keys) are not in it, so after a clean test it is empty.
 func (s *Sandbox) Inventory() []Resource {
 	w := s.world
 	w.mu.Lock()
@@ -336,7 +337,7 @@ func (s *Sandbox) Inventory() []Resource {
 	var out []Resource
 	for _, r := range w.sortedRegions() {
 		add := func(svc, typ, id, name, state string) {
-			out = append(out, Resource{Region: r.Name, Service: svc, Type: typ, ID: id, Name: name, State: state})
+			out = append(out, Resource{Account: r.Account, Region: r.Name, Service: svc, Type: typ, ID: id, Name: name, State: state})
 		}
 		for _, v := range r.VPCs {
 			if !v.IsDefault {
@@ -421,6 +422,9 @@ func (s *Sandbox) Inventory() []Resource {
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
+		if a.Account != b.Account {
+			return a.Account < b.Account
+		}
 		if a.Region != b.Region {
 			return a.Region < b.Region
 		}

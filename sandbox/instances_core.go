@@ -59,8 +59,8 @@ func (r *Region) launchInstances(spec launchSpec) ([]*Instance, *APIError) {
 	if d.ImageID == "" {
 		return nil, errf("MissingParameter", "The request must contain the parameter ImageId")
 	}
-	img, ok := r.Images[d.ImageID]
-	if !ok || img.State == "deregistered" || (!img.Public() && img.OwnerID != AccountID && !contains(img.Permissions.UserIDs, AccountID)) {
+	img, ok := r.findImage(d.ImageID)
+	if !ok || img.State == "deregistered" || !r.mayLaunch(img) {
 		return nil, errf("InvalidAMIID.NotFound", "The image id '[%s]' does not exist", d.ImageID)
 	}
 	if img.State != "available" {
@@ -209,7 +209,7 @@ func (r *Region) launchInstances(spec launchSpec) ([]*Instance, *APIError) {
 // https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html
 func (r *Region) checkLaunchKeys(vols []plannedVolume, p kmsPrincipal) *launchError {
 	if p.ARN == "" {
-		p = sandboxCaller
+		p = accountCaller(r.Account)
 	}
 	for _, pv := range vols {
 		if !pv.encrypted {
@@ -270,7 +270,9 @@ func (r *Region) planVolumes(img *Image, req []LaunchBlockDevice) ([]plannedVolu
 			pv.deleteOT = *b.DeleteOnTermination
 		}
 		if pv.snapshot != "" {
-			snap, ok := r.Snapshots[pv.snapshot]
+			// The snapshots of an AMI another account shares are that
+			// account's; its launch permission is enough to launch.
+			snap, ok := r.findSnapshot(pv.snapshot)
 			if !ok {
 				return errf("InvalidSnapshot.NotFound", "The snapshot '%s' does not exist.", pv.snapshot)
 			}

@@ -58,12 +58,12 @@ func (w *World) resolveKMSKey(region *Region, ref string) (*KMSKey, *APIError) {
 	r := region
 	kind, name := "", ref
 	if m := kmsKeyARN.FindStringSubmatch(ref); m != nil {
-		other, err := w.region(m[1])
+		// A key of another account is named by its ARN; whether the
+		// caller may use it is its key policy's and grants' to say.
+		// https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html
+		other, err := w.accountRegion(m[2], m[1])
 		if err != nil {
 			return nil, kmsErr("NotFoundException", "Invalid arn "+m[1])
-		}
-		if m[2] != AccountID {
-			return nil, kmsErr("NotFoundException", "Key '"+ref+"' does not exist")
 		}
 		r, kind, name = other, m[3], m[4]
 		if kind == "alias" {
@@ -117,7 +117,7 @@ type kmsTag struct {
 
 func kmsKeyMetadata(k *KMSKey) map[string]any {
 	m := map[string]any{
-		"AWSAccountId":          AccountID,
+		"AWSAccountId":          accountOfARN(k.ARN),
 		"KeyId":                 k.ID,
 		"Arn":                   k.ARN,
 		"CreationDate":          float64(k.Created.UnixMilli()) / 1000,

@@ -260,7 +260,7 @@ func sameConstraints(a, b *KMSGrantConstraints) bool {
 func grantEntry(k *KMSKey, g *KMSGrant) map[string]any {
 	m := map[string]any{
 		"KeyId": k.ARN, "GrantId": g.ID, "CreationDate": float64(g.Created.UnixMilli()) / 1000,
-		"IssuingAccount": "arn:aws:iam::" + AccountID + ":root", "Operations": g.Operations,
+		"IssuingAccount": "arn:aws:iam::" + accountOfARN(k.ARN) + ":root", "Operations": g.Operations,
 	}
 	for key, v := range map[string]string{"Name": g.Name, "GranteePrincipal": g.Grantee, "GranteeServicePrincipal": g.GranteeService,
 		"RetiringPrincipal": g.Retiring, "RetiringServicePrincipal": g.RetiringService} {
@@ -386,7 +386,7 @@ func kmsRetireGrant(c *call) (any, *APIError) {
 	p := c.principal()
 	retiring := g.Retiring != "" && (g.Retiring == p.ARN || g.Retiring == p.Session)
 	grantee := g.allows(p, kmsRequest{Action: "kms:RetireGrant"})
-	account := p.Account == AccountID && p.IAM
+	account := p.Account == accountOfARN(k.ARN) && p.IAM
 	if !retiring && !grantee && !account {
 		who := p.ARN
 		if p.Session != "" {

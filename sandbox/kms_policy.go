@@ -47,21 +47,22 @@ type kmsPrincipal struct {
 	IAM bool
 }
 
-// sandboxCaller is the principal of the sandbox's static credentials
+// accountCaller is the principal of an account's static credentials
 // (what GetCallerIdentity answers for them).
-var sandboxCaller = kmsPrincipal{ARN: "arn:aws:iam::" + AccountID + ":user/sandbox", Account: AccountID, IAM: true}
+func accountCaller(account string) kmsPrincipal {
+	return kmsPrincipal{ARN: "arn:aws:iam::" + account + ":user/sandbox", Account: account, IAM: true}
+}
 
 // serviceLinkedRole is a service-linked role acting for its service.
 func serviceLinkedRole(arn string) kmsPrincipal {
-	return kmsPrincipal{ARN: arn, Account: AccountID}
+	return kmsPrincipal{ARN: arn, Account: accountOfARN(arn)}
 }
 
-// principal is the caller of this request. The sandbox has one account:
-// a session of a role with another account id in its ARN still acts on
-// this account's resources and is checked as a principal of it.
+// principal is the caller of this request: a session of a role acts as
+// a principal of the role's account.
 func (c *call) principal() kmsPrincipal {
 	if s, ok := c.w.sessions[c.access]; ok && c.w.now().Before(s.Expires) {
-		p := kmsPrincipal{ARN: s.RoleARN, Account: AccountID, IAM: true}
+		p := kmsPrincipal{ARN: s.RoleARN, Account: c.r.Account, IAM: true}
 		if m := roleARN.FindStringSubmatch(s.RoleARN); m != nil {
 			p.Session = "arn:aws:sts::" + m[1] + ":assumed-role/" + m[2] + "/" + s.SessionName
 		}
@@ -70,7 +71,7 @@ func (c *call) principal() kmsPrincipal {
 		}
 		return p
 	}
-	return sandboxCaller
+	return accountCaller(c.r.Account)
 }
 
 // kmsRequest is the request context of one permission check.
@@ -572,7 +573,7 @@ func (k *KMSKey) keyPolicy() *keyPolicy {
 // default key policy for a key created without one.
 func (k *KMSKey) policyText() string {
 	if k.Policy == "" {
-		return defaultKeyPolicy(AccountID)
+		return defaultKeyPolicy(accountOfARN(k.ARN))
 	}
 	return k.Policy
 }
@@ -598,6 +599,9 @@ func (k *KMSKey) authorize(p kmsPrincipal, req kmsRequest) (allowed, denied bool
 // kmsAccess checks the caller of a KMS API action on key k and answers
 // KMS's AccessDeniedException when it may not.
 func (c *call) kmsAccess(k *KMSKey, action string, req kmsRequest) *APIError {
+	if accountOfARN(k.ARN) != c.r.Account && !kmsCrossAccount[action] {
+		return kmsErr("NotFoundException", "Key '"+k.ARN+"' does not exist")
+	}
 	p := c.principal()
 	req.Action = action
 	ok, denied := k.authorize(p, req)
@@ -613,6 +617,18 @@ func (c *call) kmsAccess(k *KMSKey, action string, req kmsRequest) *APIError {
 		why = "with an explicit deny in a resource-based policy"
 	}
 	return kmsErr("AccessDeniedException", "User: "+who+" is not authorized to perform: "+action+" on resource: "+k.ARN+" "+why)
+}
+
+// kmsCrossAccount are the KMS actions another account may call on a key
+// (named by its ARN) when the key policy or a grant allows it; every
+// other action works on the caller's own keys only ("Cross-account use:
+// No" in each action's API reference).
+// https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html
+// https://docs.aws.amazon.com/kms/latest/developerguide/kms-api-permissions-reference.html
+var kmsCrossAccount = map[string]bool{
+	"kms:DescribeKey": true, "kms:CreateGrant": true, "kms:ListGrants": true, "kms:RetireGrant": true, "kms:RevokeGrant": true,
+	"kms:Encrypt": true, "kms:Decrypt": true, "kms:ReEncryptFrom": true, "kms:ReEncryptTo": true,
+	"kms:GenerateDataKey": true, "kms:GenerateDataKeyWithoutPlaintext": true,
 }
 
 // ebsLaunchOperations are the operations AWS's Auto Scaling guide gives

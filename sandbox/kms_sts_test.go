@@ -38,7 +38,17 @@ func TestSTSCallerIdentityAndAssumeRole(t *testing.T) {
 	if aws.ToString(id.Account) != sandbox.AccountID {
 		t.Fatalf("account = %q", aws.ToString(id.Account))
 	}
-	out, err := c.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::123456789012:role/deployer"), RoleSessionName: aws.String("ci")})
+	// A role is assumed only when its trust policy allows the caller's
+	// account, its own account included.
+	deployer := "arn:aws:iam::123456789012:role/deployer"
+	_, err = c.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(deployer), RoleSessionName: aws.String("ci")}, func(o *sts.Options) { o.Retryer = aws.NopRetryer{} })
+	if apiCode(err) != "AccessDenied" {
+		t.Fatalf("AssumeRole of a role that trusts nobody: %v", err)
+	}
+	if err := sb.TrustRole(deployer, sandbox.AccountID); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(deployer), RoleSessionName: aws.String("ci")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,8 +39,9 @@ type lbServer struct {
 }
 
 type lbListener struct {
-	region, arn string
-	srv         *http.Server
+	region regionKey
+	arn    string
+	srv    *http.Server
 }
 
 const lbReconcileEvery = 20 * time.Millisecond
@@ -100,7 +101,7 @@ func (s *lbServer) reconcile() {
 			if lb == nil || lb.Address == "" {
 				continue
 			}
-			want[net.JoinHostPort(lb.Address, strconv.Itoa(l.Port))] = lbListener{region: r.Name, arn: l.ARN}
+			want[net.JoinHostPort(lb.Address, strconv.Itoa(l.Port))] = lbListener{region: regionKey{r.Account, r.Name}, arn: l.ARN}
 		}
 	}
 	s.w.mu.Unlock()
@@ -157,7 +158,7 @@ type lbAnswer struct {
 	cookies     []*http.Cookie
 }
 
-func (s *lbServer) handler(region, listenerARN string) http.Handler {
+func (s *lbServer) handler(region regionKey, listenerARN string) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
 		a := s.route(region, listenerARN, req)
 		for _, c := range a.cookies {
@@ -181,7 +182,7 @@ func (s *lbServer) handler(region, listenerARN string) http.Handler {
 }
 
 // route picks the listener rule, its action and, for a forward, a target.
-func (s *lbServer) route(region, listenerARN string, req *http.Request) lbAnswer {
+func (s *lbServer) route(region regionKey, listenerARN string, req *http.Request) lbAnswer {
 	w := s.w
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -108,10 +108,13 @@ type Image struct {
 	BlockDevices       []ImageBlockDevice
 	Permissions        LaunchPermissions
 	Tags               Tags
-	SourceInstanceID   string
-	SourceImageID      string // for copies
-	SourceRegion       string
-	Builtin            bool // part of the fresh account's world, not inventory
+	// AccountTags are the tags other accounts put on the image, which
+	// only they see (a shared image); by account id.
+	AccountTags      map[string]*Tags
+	SourceInstanceID string
+	SourceImageID    string // for copies
+	SourceRegion     string
+	Builtin          bool // part of the fresh account's world, not inventory
 	// Rootfs names the base file tree the image's Layers go on top of
 	// (RootfsDebian12), or "" for images the linux runtime cannot boot.
 	Rootfs      string
@@ -153,6 +156,9 @@ type Snapshot struct {
 	// until then, a while after inUseBy was deregistered.
 	inUseUntil time.Time
 	inUseBy    string
+	// sourceKeyDenied marks a copy of another account's snapshot whose
+	// KMS key that account did not share: the copy fails.
+	sourceKeyDenied bool
 	// CreateVolumePermissions says who may create volumes from the
 	// snapshot (UserIDs, Groups "all"); ModifySnapshotAttribute.
 	CreateVolumePermissions LaunchPermissions

@@ -92,7 +92,7 @@ func seedRegion(r *Region) {
 	key := &KMSKey{
 		ID: newUUID(), Description: "Default key that protects my EBS volumes when no other key is defined",
 		Enabled: true, State: "Enabled", Manager: "AWS", Spec: "SYMMETRIC_DEFAULT", Usage: "ENCRYPT_DECRYPT",
-		Created: now, Builtin: true, Tags: Tags{}, Policy: ebsManagedKeyPolicy(AccountID, r.Name),
+		Created: now, Builtin: true, Tags: Tags{}, Policy: ebsManagedKeyPolicy(r.Account, r.Name),
 	}
 	key.ARN = r.arn("kms", "key/"+key.ID)
 	r.KMSKeys[key.ID] = key
@@ -101,13 +101,13 @@ func seedRegion(r *Region) {
 
 	for _, p := range publicImages() {
 		snap := &Snapshot{
-			ID: newID("snap"), VolumeSize: publicSnapshotGiB, State: "completed", Progress: 100,
+			ID: publicID("snap", r.Name, p.name), VolumeSize: publicSnapshotGiB, State: "completed", Progress: 100,
 			OwnerID: p.owner, StartTime: p.created, Tags: Tags{}, Builtin: true, Created: p.created,
 			Description: "Public snapshot of " + p.name,
 		}
 		r.Snapshots[snap.ID] = snap
 		img := &Image{
-			ID: newID("ami"), Name: p.name, Description: p.description, OwnerID: p.owner, OwnerAlias: p.alias,
+			ID: publicID("ami", r.Name, p.name), Name: p.name, Description: p.description, OwnerID: p.owner, OwnerAlias: p.alias,
 			State: "available", CreationDate: p.created, Architecture: p.arch, PlatformDetails: p.platformDetails,
 			RootDeviceName: p.root, RootDeviceType: "ebs", VirtualizationType: "hvm", BootMode: "uefi-preferred",
 			EnaSupport: true,

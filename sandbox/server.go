@@ -138,7 +138,8 @@ func (s *Sandbox) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 
 	w := s.world
 	w.mu.Lock()
-	region, rerr := w.region(scope.Region)
+	account := w.callerAccount(scope.AccessKey)
+	region, rerr := w.accountRegion(account, scope.Region)
 	if rerr != nil {
 		w.mu.Unlock()
 		writeError(rw, svc, reqID, rerr)

@@ -136,7 +136,7 @@ func (r *Region) parseParameterRef(s string, selectors bool) (ssmRef, *APIError)
 	rest := s
 	arn := false
 	if m := ssmParameterARN.FindStringSubmatch(s); m != nil {
-		if m[1] != r.Name || m[2] != AccountID {
+		if m[1] != r.Name || m[2] != r.Account {
 			return ssmRef{}, ssmErr("ParameterNotFound", "Parameter %s not found.", s)
 		}
 		rest, arn = m[3], true
@@ -263,7 +263,7 @@ func (r *Region) ssmManagedKey() *KMSKey {
 	k := &KMSKey{
 		ID: newUUID(), Description: "Default key that protects my SSM parameters when no other key is defined",
 		Enabled: true, State: "Enabled", Manager: "AWS", Spec: "SYMMETRIC_DEFAULT", Usage: "ENCRYPT_DECRYPT",
-		Created: now, Builtin: true, Tags: Tags{}, Policy: ssmManagedKeyPolicy(AccountID, r.Name),
+		Created: now, Builtin: true, Tags: Tags{}, Policy: ssmManagedKeyPolicy(r.Account, r.Name),
 	}
 	k.ARN = r.arn("kms", "key/"+k.ID)
 	r.KMSKeys[k.ID] = k
@@ -647,9 +647,8 @@ func (r *Region) launchableImage(id string) bool {
 	if !amiID.MatchString(id) {
 		return false
 	}
-	img := r.Images[id]
-	return img != nil && img.State == "available" &&
-		(img.OwnerID == AccountID || img.Public() || contains(img.Permissions.UserIDs, AccountID))
+	img, ok := r.findImage(id)
+	return ok && img.State == "available" && r.mayLaunch(img)
 }
 
 // https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParameter.html

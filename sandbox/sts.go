@@ -19,7 +19,7 @@ var (
 func stsGetCallerIdentity(c *call) (any, *APIError) {
 	if s, ok := c.w.sessions[c.access]; ok && c.w.now().Before(s.Expires) {
 		m := roleARN.FindStringSubmatch(s.RoleARN)
-		account, role := AccountID, "role"
+		account, role := c.r.Account, "role"
 		if m != nil {
 			account, role = m[1], m[2]
 		}
@@ -30,9 +30,9 @@ func stsGetCallerIdentity(c *call) (any, *APIError) {
 		}, nil
 	}
 	return []*X{
-		T("Arn", "arn:aws:iam::"+AccountID+":user/sandbox"),
+		T("Arn", accountCaller(c.r.Account).ARN),
 		T("UserId", "AIDASANDBOXUSER00001"),
-		T("Account", AccountID),
+		T("Account", c.r.Account),
 	}, nil
 }
 
@@ -51,6 +51,20 @@ func stsAssumeRole(c *call) (any, *APIError) {
 	}
 	if !sessionName.MatchString(name) {
 		return nil, errf("ValidationError", "1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*", name)
+	}
+	// A role trusts only the accounts its trust policy names (TrustRole),
+	// its own account included; without one, AWS answers AccessDenied.
+	// The sandbox has no IAM, so a role exists once it trusts someone.
+	// https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_common-scenarios_aws-accounts.html
+	// https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
+	if !c.w.trusts(arn, c.r.Account) {
+		who := c.principal()
+		caller := who.ARN
+		if who.Session != "" {
+			caller = who.Session
+		}
+		return nil, &APIError{Code: "AccessDenied", Status: 403,
+			Message: "User: " + caller + " is not authorized to perform: sts:AssumeRole on resource: " + arn}
 	}
 	dur, err := c.p.Int("DurationSeconds", 3600)
 	if err != nil {

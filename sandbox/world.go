@@ -12,7 +12,8 @@ import (
 	"time"
 )
 
-// AccountID is the account every region of the sandbox belongs to.
+// AccountID is the sandbox's first account: the one every access key
+// acts in unless Options.Accounts maps it to another.
 const AccountID = "123456789012"
 
 // World is the whole simulated cloud: every region, the clock and the
@@ -20,13 +21,22 @@ const AccountID = "123456789012"
 // controllers run on a ticker, so contention stays low.
 type World struct {
 	mu      sync.Mutex
-	regions map[string]*Region
+	regions map[regionKey]*Region
 	timing  *Timing
 	runtime Runtime
 	sandbox *Sandbox
 
 	// sessions maps access key ids handed out by AssumeRole to the role.
 	sessions map[string]assumedSession
+	// accounts maps access key ids to the account they act in; a key
+	// not in it acts in AccountID.
+	accounts map[string]string
+	// trust maps role ARNs to the accounts that may assume them
+	// (TrustRole).
+	trust map[string][]string
+	// orgs maps account ids to their organization and organizational
+	// units (JoinOrganization).
+	orgs map[string]orgMembership
 }
 
 type assumedSession struct {
@@ -38,8 +48,9 @@ type assumedSession struct {
 // Region is one region's state: a fresh account's default network and
 // public images, plus what clients created.
 type Region struct {
-	Name string
-	w    *World
+	Name    string
+	Account string
+	w       *World
 
 	VPCs            map[string]*VPC
 	Subnets         map[string]*Subnet
@@ -68,17 +79,26 @@ var regionName = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$`)
 
 func newWorld(timing *Timing, rt Runtime) *World {
 	return &World{
-		regions:  map[string]*Region{},
+		regions:  map[regionKey]*Region{},
 		timing:   timing,
 		runtime:  rt,
 		sessions: map[string]assumedSession{},
+		accounts: map[string]string{},
+		trust:    map[string][]string{},
+		orgs:     map[string]orgMembership{},
 	}
 }
 
-// region returns the named region, creating its fresh-account world on
-// first use. Callers hold w.mu.
+// region returns the named region of the first account, creating its
+// fresh-account world on first use. Callers hold w.mu.
 func (w *World) region(name string) (*Region, *APIError) {
-	if r, ok := w.regions[name]; ok {
+	return w.accountRegion(AccountID, name)
+}
+
+// accountRegion returns the named region of an account, creating its
+// fresh-account world on first use. Callers hold w.mu.
+func (w *World) accountRegion(account, name string) (*Region, *APIError) {
+	if r, ok := w.regions[regionKey{account, name}]; ok {
 		return r, nil
 	}
 	if !regionName.MatchString(name) {
@@ -86,6 +106,7 @@ func (w *World) region(name string) (*Region, *APIError) {
 	}
 	r := &Region{
 		Name:            name,
+		Account:         account,
 		w:               w,
 		VPCs:            map[string]*VPC{},
 		Subnets:         map[string]*Subnet{},
@@ -108,20 +129,26 @@ func (w *World) region(name string) (*Region, *APIError) {
 		ssmDeleted:      map[string]time.Time{},
 	}
 	seedRegion(r)
-	w.regions[name] = r
+	w.regions[regionKey{account, name}] = r
 	return r, nil
 }
 
-// sortedRegions returns the regions in name order, for stable output.
+// sortedRegions returns the regions of every account in account and
+// name order, for stable output.
 func (w *World) sortedRegions() []*Region {
-	names := make([]string, 0, len(w.regions))
-	for n := range w.regions {
-		names = append(names, n)
+	keys := make([]regionKey, 0, len(w.regions))
+	for k := range w.regions {
+		keys = append(keys, k)
 	}
-	sort.Strings(names)
-	out := make([]*Region, 0, len(names))
-	for _, n := range names {
-		out = append(out, w.regions[n])
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Account != keys[j].Account {
+			return keys[i].Account < keys[j].Account
+		}
+		return keys[i].Name < keys[j].Name
+	})
+	out := make([]*Region, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, w.regions[k])
 	}
 	return out
 }
@@ -176,7 +203,7 @@ func randDigits(n int) string {
 
 // arn builds an ARN in this region and account.
 func (r *Region) arn(service, resource string) string {
-	return "arn:aws:" + service + ":" + r.Name + ":" + AccountID + ":" + resource
+	return "arn:aws:" + service + ":" + r.Name + ":" + r.Account + ":" + resource
 }
 
 // azs lists the availability zones of the region: three, six in us-east-1.

@@ -491,15 +491,18 @@ func TestSSHTimeoutCleansTemporaryKeyPairAndGroup(t *testing.T) {
 // A second build of the same name is refused before anything is created;
 // with force_deregister it replaces the first (and its snapshots, with
 // force_delete_snapshot). Sharing with an account needs a customer key
-// and sets the launch permission in every region.
+// and sets the launch permission in every region, and snapshot_users the
+// create-volume permission on the snapshots, which the other account
+// then sees.
 func TestForceDeregisterAndSharing(t *testing.T) {
 	e := newEnv(t)
+	sandboxtest.AddSecondAccount(t, e.sb)
 	e.key("us-east-1", "alias/images")
 	e.key("eu-west-1", "alias/images-eu")
 	cfg := func(kv ...interface{}) map[string]interface{} {
 		return e.config(append([]interface{}{"ami_name", "web-fixed", "kms_key_id", "alias/images",
 			"ami_regions", []string{"eu-west-1"}, "region_kms_key_ids", map[string]string{"eu-west-1": "alias/images-eu"},
-			"ami_users", []string{"210987654321"}}, kv...)...)
+			"ami_users", []string{sandboxtest.SecondAccount}, "snapshot_users", []string{sandboxtest.SecondAccount}}, kv...)...)
 	}
 	first := e.build(context.Background(), cfg())
 	if first.err != nil {
@@ -508,8 +511,21 @@ func TestForceDeregisterAndSharing(t *testing.T) {
 	a1 := first.artifact.(*Artifact)
 	for region, id := range a1.AMIs {
 		out, err := e.ec2(region).DescribeImageAttribute(context.Background(), &ec2.DescribeImageAttributeInput{ImageId: aws.String(id), Attribute: ec2types.ImageAttributeNameLaunchPermission})
-		if err != nil || len(out.LaunchPermissions) != 1 || aws.ToString(out.LaunchPermissions[0].UserId) != "210987654321" {
+		if err != nil || len(out.LaunchPermissions) != 1 || aws.ToString(out.LaunchPermissions[0].UserId) != sandboxtest.SecondAccount {
 			t.Errorf("%s: launch permissions %v %+v", region, err, out)
+		}
+		other := ec2.NewFromConfig(sandboxtest.ConfigAs(t, e.sb, region, sandboxtest.SecondAccessKey))
+		im, err := other.DescribeImages(context.Background(), &ec2.DescribeImagesInput{ImageIds: []string{id}})
+		if err != nil || len(im.Images) != 1 || len(im.Images[0].BlockDeviceMappings) == 0 {
+			t.Fatalf("%s: the other account's view of %s: %+v %v", region, id, im, err)
+		}
+		snap := aws.ToString(im.Images[0].BlockDeviceMappings[0].Ebs.SnapshotId)
+		sa, err := e.ec2(region).DescribeSnapshotAttribute(context.Background(), &ec2.DescribeSnapshotAttributeInput{SnapshotId: aws.String(snap), Attribute: ec2types.SnapshotAttributeNameCreateVolumePermission})
+		if err != nil || len(sa.CreateVolumePermissions) != 1 || aws.ToString(sa.CreateVolumePermissions[0].UserId) != sandboxtest.SecondAccount {
+			t.Errorf("%s: create-volume permissions of %s: %+v %v", region, snap, sa, err)
+		}
+		if rs, err := other.DescribeSnapshots(context.Background(), &ec2.DescribeSnapshotsInput{RestorableByUserIds: []string{"self"}, OwnerIds: []string{sandbox.AccountID}}); err != nil || len(rs.Snapshots) != 1 || aws.ToString(rs.Snapshots[0].SnapshotId) != snap {
+			t.Errorf("%s: snapshots the other account may restore: %v %v", region, rs != nil && len(rs.Snapshots) > 0, err)
 		}
 	}
 

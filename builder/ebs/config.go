@@ -179,6 +179,14 @@ type Config struct {
 	AMIOrgARNs []string `mapstructure:"ami_org_arns"`
 	// Organizational unit ARNs allowed to launch the AMI.
 	AMIOUARNs []string `mapstructure:"ami_ou_arns"`
+	// Account ids allowed to create volumes from the AMI's snapshots, which
+	// another account needs to copy the AMI (phoenix promote across accounts);
+	// launching needs only `ami_users`. Snapshots cannot be shared with an
+	// organization or OU.
+	SnapshotUsers []string `mapstructure:"snapshot_users"`
+	// Groups allowed to create volumes from the AMI's snapshots; `all` makes
+	// them public, which AWS refuses for encrypted snapshots.
+	SnapshotGroups []string `mapstructure:"snapshot_groups"`
 	// Deregister an existing AMI with the same name (in every target region) first.
 	ForceDeregister bool `mapstructure:"force_deregister"`
 	// With force_deregister, also delete the old AMI's snapshots.
@@ -456,6 +464,25 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	if c.sharesAMI() && *c.Encrypt && (c.KMSKeyID == "" || strings.HasSuffix(c.KMSKeyID, "alias/aws/ebs")) {
 		add(errors.New("ami_users, ami_groups, ami_org_arns and ami_ou_arns need kms_key_id set to a customer managed key: images encrypted under the AWS managed key (alias/aws/ebs) cannot be shared"))
 	}
+	// Snapshots share with accounts or with everyone ("all"), never with an
+	// organization; encrypted ones never with everyone, nor under the AWS
+	// managed key.
+	// https://docs.aws.amazon.com/ebs/latest/userguide/ebs-modifying-snapshot-permissions.html
+	for _, u := range c.SnapshotUsers {
+		if !accountPattern.MatchString(u) {
+			add(fmt.Errorf("snapshot_users: %q is not a 12-digit account id", u))
+		}
+	}
+	for _, g := range c.SnapshotGroups {
+		if g != "all" {
+			add(fmt.Errorf("snapshot_groups: %q is not a group; the only group is \"all\"", g))
+		} else if *c.Encrypt {
+			add(errors.New("snapshot_groups: encrypted snapshots cannot be made public (\"all\"); share them with snapshot_users, or set encrypt = false"))
+		}
+	}
+	if len(c.SnapshotUsers) > 0 && *c.Encrypt && (c.KMSKeyID == "" || strings.HasSuffix(c.KMSKeyID, "alias/aws/ebs")) {
+		add(errors.New("snapshot_users needs kms_key_id set to a customer managed key: snapshots encrypted under the AWS managed key (alias/aws/ebs) cannot be shared"))
+	}
 	if c.ForceDeleteSnapshot && !c.ForceDeregister {
 		add(errors.New("force_delete_snapshot requires force_deregister"))
 	}
@@ -496,6 +523,10 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 
 func (c *Config) sharesAMI() bool {
 	return len(c.AMIUsers)+len(c.AMIGroups)+len(c.AMIOrgARNs)+len(c.AMIOUARNs) > 0
+}
+
+func (c *Config) sharesSnapshots() bool {
+	return len(c.SnapshotUsers)+len(c.SnapshotGroups) > 0
 }
 
 // regions returns the build region then the copy regions.

@@ -170,6 +170,8 @@ type FlatConfig struct {
 	AMIGroups                 []string                  `mapstructure:"ami_groups" cty:"ami_groups" hcl:"ami_groups"`
 	AMIOrgARNs                []string                  `mapstructure:"ami_org_arns" cty:"ami_org_arns" hcl:"ami_org_arns"`
 	AMIOUARNs                 []string                  `mapstructure:"ami_ou_arns" cty:"ami_ou_arns" hcl:"ami_ou_arns"`
+	SnapshotUsers             []string                  `mapstructure:"snapshot_users" cty:"snapshot_users" hcl:"snapshot_users"`
+	SnapshotGroups            []string                  `mapstructure:"snapshot_groups" cty:"snapshot_groups" hcl:"snapshot_groups"`
 	ForceDeregister           *bool                     `mapstructure:"force_deregister" cty:"force_deregister" hcl:"force_deregister"`
 	ForceDeleteSnapshot       *bool                     `mapstructure:"force_delete_snapshot" cty:"force_delete_snapshot" hcl:"force_delete_snapshot"`
 	SkipCreateAMI             *bool                     `mapstructure:"skip_create_ami" cty:"skip_create_ami" hcl:"skip_create_ami"`
@@ -292,6 +294,8 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"ami_groups":                            &hcldec.AttrSpec{Name: "ami_groups", Type: cty.List(cty.String), Required: false},
 		"ami_org_arns":                          &hcldec.AttrSpec{Name: "ami_org_arns", Type: cty.List(cty.String), Required: false},
 		"ami_ou_arns":                           &hcldec.AttrSpec{Name: "ami_ou_arns", Type: cty.List(cty.String), Required: false},
+		"snapshot_users":                        &hcldec.AttrSpec{Name: "snapshot_users", Type: cty.List(cty.String), Required: false},
+		"snapshot_groups":                       &hcldec.AttrSpec{Name: "snapshot_groups", Type: cty.List(cty.String), Required: false},
 		"force_deregister":                      &hcldec.AttrSpec{Name: "force_deregister", Type: cty.Bool, Required: false},
 		"force_delete_snapshot":                 &hcldec.AttrSpec{Name: "force_delete_snapshot", Type: cty.Bool, Required: false},
 		"skip_create_ami":                       &hcldec.AttrSpec{Name: "skip_create_ami", Type: cty.Bool, Required: false},

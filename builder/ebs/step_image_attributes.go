@@ -11,7 +11,7 @@ import (
 )
 
 // stepImageAttributes sets imds_support and launch permissions on the AMI
-// in every region.
+// in every region, and create-volume permissions on its snapshots.
 type stepImageAttributes struct{}
 
 func (s *stepImageAttributes) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
@@ -56,8 +56,45 @@ func (s *stepImageAttributes) Run(ctx context.Context, state multistep.StateBag)
 				return halt(state, fmt.Errorf("sharing %s in %s: %w", id, region, err))
 			}
 		}
+		if c.sharesSnapshots() {
+			perm := &ec2types.CreateVolumePermissionModifications{}
+			for _, u := range c.SnapshotUsers {
+				perm.Add = append(perm.Add, ec2types.CreateVolumePermission{UserId: aws.String(u)})
+			}
+			for _, g := range c.SnapshotGroups {
+				perm.Add = append(perm.Add, ec2types.CreateVolumePermission{Group: ec2types.PermissionGroup(g)})
+			}
+			snaps, err := imageSnapshots(ctx, e, id)
+			if err != nil {
+				return halt(state, fmt.Errorf("reading the snapshots of %s in %s: %w", id, region, err))
+			}
+			for _, snap := range snaps {
+				ui.Say(fmt.Sprintf("Sharing snapshot %s of %s in %s", snap, id, region))
+				if _, err := e.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{SnapshotId: aws.String(snap), CreateVolumePermission: perm}); err != nil {
+					return halt(state, fmt.Errorf("sharing snapshot %s of %s in %s (snapshot_users, snapshot_groups): %w", snap, id, region, err))
+				}
+			}
+		}
 	}
 	return multistep.ActionContinue
 }
 
 func (s *stepImageAttributes) Cleanup(multistep.StateBag) {}
+
+// imageSnapshots lists the snapshots behind an AMI's block devices.
+func imageSnapshots(ctx context.Context, e *ec2.Client, id string) ([]string, error) {
+	out, err := e.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+	if err != nil {
+		return nil, err
+	}
+	if len(out.Images) == 0 {
+		return nil, fmt.Errorf("AMI %s not found", id)
+	}
+	var snaps []string
+	for _, b := range out.Images[0].BlockDeviceMappings {
+		if b.Ebs != nil && aws.ToString(b.Ebs.SnapshotId) != "" {
+			snaps = append(snaps, aws.ToString(b.Ebs.SnapshotId))
+		}
+	}
+	return snaps, nil
+}

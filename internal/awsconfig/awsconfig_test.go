@@ -46,6 +46,10 @@ func TestValidateNamesTheSetting(t *testing.T) {
 
 func TestLoadWithEndpointAndAssumedRole(t *testing.T) {
 	sb := sandboxtest.Start(t)
+	// The role's trust policy lets the account's principals assume it.
+	if err := sb.TrustRole("arn:aws:iam::123456789012:role/packer", "123456789012"); err != nil {
+		t.Fatal(err)
+	}
 	s := Settings{
 		Region: "eu-central-1", AccessKey: "AKIAEXAMPLE", SecretKey: "secret", Endpoint: sb.URL(),
 		AssumeRole: AssumeRole{RoleARN: "arn:aws:iam::123456789012:role/packer", SessionName: "bake"},

@@ -49,11 +49,22 @@ type Fixture struct {
 // started the sandbox, checks that the sandbox's inventory is empty.
 func New(t testing.TB, sb *sandbox.Sandbox, region string) *Fixture {
 	t.Helper()
+	return NewAs(t, sb, region, "")
+}
+
+// NewAs is New with clients that sign with accessKey, so that they act
+// in the account the sandbox maps it to (sandboxtest.AddSecondAccount);
+// "" is the sandbox's first account.
+func NewAs(t testing.TB, sb *sandbox.Sandbox, region, accessKey string) *Fixture {
+	t.Helper()
 	owner := sb == nil
 	if owner {
 		sb = sandboxtest.Start(t)
 	}
 	cfg := sandboxtest.Config(t, sb, region)
+	if accessKey != "" {
+		cfg = sandboxtest.ConfigAs(t, sb, region, accessKey)
+	}
 	f := &Fixture{T: t, SB: sb, Region: region, Config: cfg, Clients: deployer.NewClients(cfg)}
 	ctx := context.Background()
 	vpcs, err := f.Clients.EC2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []ec2types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}}})
@@ -177,6 +188,19 @@ func AutoScalingKeyPolicy() string {
    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"], "Resource": "*"},
   {"Sid": "Allow attachment of persistent resources", "Effect": "Allow", "Principal": {"AWS": "%[2]s"},
    "Action": "kms:CreateGrant", "Resource": "*", "Condition": {"Bool": {"kms:GrantIsForAWSResource": true}}}]}`, sandbox.AccountID, AutoScalingRole)
+}
+
+// SharedAutoScalingKeyPolicy is AutoScalingKeyPolicy plus the statements
+// AWS documents for letting another account use the key for EBS (copy an
+// image encrypted with it, launch from it).
+// https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html
+func SharedAutoScalingKeyPolicy(other string) string {
+	extra := fmt.Sprintf(`,
+  {"Sid": "Use by %[1]s", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::%[1]s:root"},
+   "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"], "Resource": "*"},
+  {"Sid": "Grants by %[1]s", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::%[1]s:root"},
+   "Action": "kms:CreateGrant", "Resource": "*", "Condition": {"Bool": {"kms:GrantIsForAWSResource": true}}}]}`, other)
+	return strings.TrimSuffix(strings.TrimSpace(AutoScalingKeyPolicy()), "]}") + extra
 }
 
 // KMSKeyForAutoScaling is KMSKey with AutoScalingKeyPolicy.

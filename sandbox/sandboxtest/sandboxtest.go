@@ -57,7 +57,7 @@ func RequireEmptyInventory(t testing.TB, sb *sandbox.Sandbox) {
 	t.Helper()
 	if inv := sb.Inventory(); len(inv) > 0 {
 		for _, r := range inv {
-			t.Errorf("leaked %s %s %s (%s) in %s", r.Service, r.Type, r.ID, r.State, r.Region)
+			t.Errorf("leaked %s %s %s (%s) in %s of account %s", r.Service, r.Type, r.ID, r.State, r.Region, r.Account)
 		}
 	}
 }
