@@ -269,7 +269,7 @@ func (c *call) applyGroupInput(ng *AutoScalingGroup, create bool) *APIError {
 	if create && len(ng.AZs) == 0 {
 		return validation("At least one Availability Zone or VPC Subnet is required.")
 	}
-	return nil
+	return c.applyStatesInput(ng)
 }
 
 var asgServiceLinkedRole = regexp.MustCompile(`^arn:aws:iam::(\d{12}):role/aws-service-role/autoscaling\.amazonaws\.com/AWSServiceRoleForAutoScaling(_[\w+=,.@-]{1,64})?$`)
@@ -746,7 +746,8 @@ func (r *Region) renderGroup(g *AutoScalingGroup) []*X {
 		Opt("Status", g.Status),
 		renderASGTags(g, g.Tags),
 		List("TerminationPolicies", Strings("member", []string{"Default"})),
-		B("NewInstancesProtectedFromScaleIn", false),
+		B("NewInstancesProtectedFromScaleIn", g.NewInstancesProtectedFromScaleIn),
+		renderMaintenancePolicy(g),
 		T("ServiceLinkedRoleARN", g.launchRole()),
 		B("CapacityRebalance", false),
 		List("TrafficSources", Items("member", g.TargetGroupARNs, func(a string) []*X {

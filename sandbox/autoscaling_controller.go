@@ -396,7 +396,8 @@ func (r *Region) asgLaunchOne(g *AutoScalingGroup, now time.Time, cause string) 
 	}
 	inst := insts[0]
 	in := &ASGInstance{ID: inst.ID, AZ: inst.AZ, InstanceType: inst.InstanceType, LifecycleState: "Pending", HealthStatus: "Healthy",
-		LaunchTemplate: LaunchTemplateRef{ID: lt.ID, Name: lt.Name, Version: strconv.Itoa(v.Number)}, launchedAt: now}
+		LaunchTemplate: LaunchTemplateRef{ID: lt.ID, Name: lt.Name, Version: strconv.Itoa(v.Number)}, launchedAt: now,
+		ProtectedFromScaleIn: g.NewInstancesProtectedFromScaleIn}
 	g.Instances = append(g.Instances, in)
 	a := r.newActivity(g, now, "Launching a new EC2 instance: "+inst.ID, cause, "InProgress", inst.SubnetID, inst.AZ)
 	a.Progress = 30

@@ -416,6 +416,13 @@ type RefreshPreferences struct {
 	AlarmNames            []string
 }
 
+// MaintenancePolicy is a group's instance maintenance policy: the healthy
+// percentages a refresh uses when its preferences omit them.
+type MaintenancePolicy struct {
+	MinHealthyPercentage int
+	MaxHealthyPercentage int
+}
+
 // InstanceRefresh is one instance refresh of a group.
 type InstanceRefresh struct {
 	ID                   string
@@ -460,6 +467,12 @@ type AutoScalingGroup struct {
 	ServiceLinkedRoleARN   string                      // the role its launches use
 	Created                time.Time
 	ctl                    *asgControl // controller-private state
+
+	// NewInstancesProtectedFromScaleIn protects instances it launches.
+	NewInstancesProtectedFromScaleIn bool
+	// MaintenancePolicy is the group's instance maintenance policy; nil
+	// when it has none.
+	MaintenancePolicy *MaintenancePolicy
 }
 
 // ScheduledAction is a scheduled update of a group's size. Nil sizes
