@@ -460,6 +460,9 @@ func (b *BlueGreen) Begin(ctx context.Context, s *Session) (Execution, error) {
 	if run.capacity == 0 {
 		return nil, refuse("the live colour %s has a desired capacity of 0: there is nothing to match; scale it up or deploy with the rolling strategy", live.label())
 	}
+	if err := s.idleStates(ctx, idle, s.AMI.ID); err != nil {
+		return nil, err
+	}
 	if idle.ami() == s.AMI.ID && idle.Pin != "" {
 		run.version = idle.Template
 		s.Emit(Event{Kind: EventStep, Step: "scale", Message: fmt.Sprintf("%s already runs %s and is pinned (%s): picking up where that deploy stopped", idle.label(), idle.Template, idle.Pin)})
@@ -508,6 +511,9 @@ func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
 	}
 	if !split && live.ami() == s.AMI.ID {
 		return []Change{{Action: "keep", Detail: fmt.Sprintf("the live colour %s already runs %s: no switch; the deploy only checks health", live.label(), s.AMI.ID)}}, nil
+	}
+	if err := s.idleStates(ctx, idle, s.AMI.ID); err != nil {
+		return nil, err
 	}
 	n := live.desired()
 	var ch []Change
@@ -744,13 +750,13 @@ func (run *bgRun) retire(ctx context.Context, st *bgState, old, nw *colour) (Ste
 			return Step{State: StepDone, Name: "retire", Health: h, Message: fmt.Sprintf("%s; scheduling the scale-in of %s failed, so it stays warm until scaled by hand: %v", done, old.label(), err)}, nil
 		}
 		s.Emit(Event{Kind: EventStep, Step: "retire", Action: "scheduled", Message: fmt.Sprintf("%s stays warm on %s until %s (scheduled action %s): phoenix rollback moves the traffic back in one call until then", old.label(), old.ami(), at.Format(time.RFC3339), ScaleInAction)})
-		return Step{State: StepDone, Name: "retire", Health: h, Message: done + fmt.Sprintf("; %s kept warm for %s", old.label(), run.b.KeepOldFor)}, nil
+		return Step{State: StepDone, Name: "retire", Health: h, Message: done + fmt.Sprintf("; %s kept warm for %s", old.label(), run.b.KeepOldFor) + s.strandedNote(old)}, nil
 	}
 	if err := run.update(ctx, old, &autoscaling.UpdateAutoScalingGroupInput{MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0)}); err != nil {
 		return Step{State: StepDone, Name: "retire", Health: h, Message: fmt.Sprintf("%s; scaling %s to 0 failed, scale it by hand: %v", done, old.label(), err)}, nil
 	}
 	s.Emit(Event{Kind: EventStep, Step: "retire", Action: "scaled", Message: fmt.Sprintf("scaling %s to 0", old.label())})
-	return Step{State: StepDone, Name: "retire", Health: h, Message: done + fmt.Sprintf("; %s scaling to 0", old.label())}, nil
+	return Step{State: StepDone, Name: "retire", Health: h, Message: done + fmt.Sprintf("; %s scaling to 0", old.label()) + s.strandedNote(old)}, nil
 }
 
 // settle is a deploy of the AMI already live. A pin on the live colour

@@ -64,6 +64,10 @@ func (h *Health) OK() bool { return len(h.Problems) == 0 }
 type healthGate struct {
 	c      Clients
 	images map[string]string
+	// exempt are instances a deploy leaves on their old image because
+	// the user said so (an Ignore preference): not waited for while they
+	// run another AMI.
+	exempt map[string]string
 }
 
 func newHealthGate(c Clients) *healthGate { return &healthGate{c: c, images: map[string]string{}} }
@@ -175,6 +179,12 @@ func (h *healthGate) read(ctx context.Context, g astypes.AutoScalingGroup, tgs [
 			t := &tg.Targets[j]
 			var known bool
 			t.AMI, known = h.images[t.ID]
+			if _, ok := h.exempt[t.ID]; ok && ami != "" && known && t.AMI != ami {
+				if t.State == string(elbtypes.TargetHealthStateEnumHealthy) && member[t.ID] {
+					fromGroup++
+				}
+				continue
+			}
 			hl.Total++
 			onAMI := ami == "" || t.AMI == ami
 			if onAMI {
@@ -210,6 +220,12 @@ func (h *healthGate) read(ctx context.Context, g astypes.AutoScalingGroup, tgs [
 		for _, in := range g.Instances {
 			id := aws.ToString(in.InstanceId)
 			t := TargetHealth{ID: id, State: strings.ToLower(aws.ToString(in.HealthStatus)), AMI: h.images[id]}
+			if _, ex := h.exempt[id]; ex && ami != "" && t.AMI != ami {
+				if in.LifecycleState == astypes.LifecycleStateInService && t.State == "healthy" {
+					ok++
+				}
+				continue
+			}
 			hl.Total++
 			if ami == "" || t.AMI == ami {
 				hl.OnAMI++

@@ -34,6 +34,9 @@ type Status struct {
 	// Colours are blue-green's two groups; Group, Template, capacity,
 	// health and AMIs above are then the live colour's.
 	Colours []ColourStatus `json:"colours,omitempty"`
+	// States are the target's instances protected from scale in or in
+	// Standby (both colours' for blue-green).
+	States InstanceStates `json:"instance_states"`
 }
 
 // ColourStatus is one colour of a blue-green target.
@@ -114,6 +117,7 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 			return nil, err
 		}
 	}
+	st.States = s.instanceStates(s.Groups, nil)
 	for _, g := range s.Groups {
 		if ref := groupTag(g, RefTag); ref != "" {
 			if st.Held == nil {

@@ -359,7 +359,7 @@ func (r *Region) beginRefresh(g *AutoScalingGroup, rf *InstanceRefresh, st *refr
 	}
 	st.target = LaunchTemplateRef{ID: id, Name: name, Version: ver}
 	st.initial, st.toReplace, st.failures, st.nextCP = map[string]bool{}, nil, 0, 0
-	st.beginStates(g, r.w.now())
+	st.beginStates(g, r.w.now(), skipMatching)
 	for _, in := range g.live() {
 		st.initial[in.ID] = true
 		if skipMatching && st.matches(in) || in.ProtectedFromScaleIn && !rf.Preferences.replacesProtected() {

@@ -308,11 +308,12 @@ type refreshStates struct {
 }
 
 // beginStates notes where the hour starts and which standby instances a
-// Wait refresh waits for.
-func (st *refreshCtl) beginStates(g *AutoScalingGroup, now time.Time) {
+// Wait refresh waits for: not those that already match what it moves to
+// when it skips matching instances (as a rollback does).
+func (st *refreshCtl) beginStates(g *AutoScalingGroup, now time.Time, skipMatching bool) {
 	st.states = refreshStates{started: now, standby: map[string]bool{}}
 	for _, in := range g.Instances {
-		if in.inStandby() {
+		if in.inStandby() && !(skipMatching && st.matches(in)) {
 			st.states.standby[in.ID] = true
 		}
 	}

@@ -1,0 +1,300 @@
+package deployer_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
+	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
+)
+
+// The hour Auto Scaling waits for protected and standby instances, as
+// 300 s: 3 s at the tests' time scale.
+func shortRefreshWait(t *testing.T, f *deploytest.Fixture) {
+	t.Helper()
+	if err := f.SB.SetTiming(sandbox.TimingProfile{Seconds: map[string]float64{"refresh_instance_wait": 300}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func groupInstance(t *testing.T, f *deploytest.Fixture, group string) string {
+	t.Helper()
+	g := f.Group(group)
+	if len(g.Instances) == 0 {
+		t.Fatalf("%s has no instances", group)
+	}
+	return aws.ToString(g.Instances[0].InstanceId)
+}
+
+func setProtection(t *testing.T, f *deploytest.Fixture, group, id string, on bool) {
+	t.Helper()
+	if _, err := f.Clients.AutoScaling.SetInstanceProtection(context.Background(), &autoscaling.SetInstanceProtectionInput{AutoScalingGroupName: aws.String(group), InstanceIds: []string{id}, ProtectedFromScaleIn: aws.Bool(on)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// progressSaying collects the progress lines of a deploy that contain
+// want, and calls once the first time one does.
+type progressSaying struct {
+	events
+	want  string
+	once  func()
+	mu    sync.Mutex
+	lines []string
+}
+
+func (p *progressSaying) add(e deployer.Event) {
+	p.events.add(e)
+	if e.Kind != deployer.EventProgress || !strings.Contains(e.Message, p.want) {
+		return
+	}
+	p.mu.Lock()
+	first := len(p.lines) == 0
+	p.lines = append(p.lines, e.Message)
+	p.mu.Unlock()
+	if first && p.once != nil {
+		go p.once()
+	}
+}
+
+func (p *progressSaying) seen() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.lines...)
+}
+
+// A rolling deploy to a group with an instance protected from scale in
+// or in Standby: the plan and status count them and say what the refresh
+// will do; Auto Scaling's default (Wait) makes the deploy say on every
+// pass what the refresh waits for, and fail and roll back after the
+// wait; released in time, or with Refresh / Ignore / Terminate, the
+// deploy succeeds.
+func TestRollingWithProtectedAndStandbyInstances(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name      string
+		standby   bool
+		settings  deployer.RollingSettings
+		release   bool
+		outcome   deployer.Outcome
+		planSays  string
+		keptOnOld bool
+	}{
+		{name: "protected, default waits and fails", outcome: deployer.RolledBack, planSays: "scale_in_protected_instances unset: Auto Scaling's default, Wait", keptOnOld: true},
+		{name: "protected, released while waiting", release: true, outcome: deployer.Succeeded, planSays: "the refresh waits up to 1h0m0s"},
+		{name: "protected, ignore", settings: deployer.RollingSettings{ScaleInProtectedInstances: "Ignore"}, outcome: deployer.Succeeded, planSays: "on the old image; the health gate leaves them out", keptOnOld: true},
+		{name: "standby, terminate", standby: true, settings: deployer.RollingSettings{StandbyInstances: "Terminate"}, outcome: deployer.Succeeded, planSays: "terminate 1 instance in Standby"},
+		{name: "standby, default waits and fails", standby: true, outcome: deployer.RolledBack, planSays: "standby_instances unset: Auto Scaling's default, Wait", keptOnOld: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := deploytest.New(t, nil, region)
+			shortRefreshWait(t, f)
+			old := f.Image("states-1", deploytest.ImageOptions{})
+			f.Stack("states", old, deploytest.StackOptions{Desired: 2})
+			newAMI := f.Image("states-2", deploytest.ImageOptions{})
+			id := groupInstance(t, f, "states")
+			ctx := context.Background()
+			if tc.standby {
+				if _, err := f.Clients.AutoScaling.EnterStandby(ctx, &autoscaling.EnterStandbyInput{AutoScalingGroupName: aws.String("states"), InstanceIds: []string{id}, ShouldDecrementDesiredCapacity: aws.Bool(true)}); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				setProtection(t, f, "states", id, true)
+			}
+			r, _, errs := tc.settings.Rolling()
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			r.MinHealthyPercentage = 50
+			d := newDeployer(f, "states", r, nil)
+
+			pl, err := d.Plan(ctx, newAMI)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := pl.States.Protected
+			if tc.standby {
+				got = pl.States.Standby
+			}
+			if len(got) != 1 || got[0] != id {
+				t.Errorf("plan counts %+v, want %s", pl.States, id)
+			}
+			var changes []string
+			for _, c := range pl.Changes {
+				changes = append(changes, c.Action+" "+c.Detail)
+			}
+			if all := strings.Join(changes, "\n"); !strings.Contains(all, tc.planSays) {
+				t.Errorf("plan lacks %q:\n%s", tc.planSays, all)
+			}
+			st, err := d.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(st.States) != fmt.Sprint(pl.States) {
+				t.Errorf("status counts %+v, plan %+v", st.States, pl.States)
+			}
+
+			want := "the scale-in protection of " + id + " to be removed"
+			if tc.standby {
+				want = id + " to leave Standby"
+			}
+			ev := &progressSaying{want: want}
+			if tc.release {
+				ev.once = func() { setProtection(t, f, "states", id, false) }
+			}
+			d.Events = ev.add
+			res, err := d.Run(ctx, newAMI)
+			if deployer.OutcomeOf(err) != tc.outcome {
+				t.Fatalf("outcome %v, want %v: %v\n%s", deployer.OutcomeOf(err), tc.outcome, err, ev.messages())
+			}
+			waits := ev.seen()
+			defaults := tc.settings.ScaleInProtectedInstances == "" && tc.settings.StandbyInstances == ""
+			switch {
+			case defaults && tc.release && len(waits) == 0:
+				t.Errorf("the deploy never said that the refresh waits for %s", id)
+			case defaults && !tc.release && len(waits) < 2:
+				t.Errorf("the deploy said %d times that the refresh waits for %s, want every pass:\n%s", len(waits), id, strings.Join(waits, "\n"))
+			case !defaults && len(waits) > 0:
+				t.Errorf("the deploy said it waits though it does not: %s", waits[0])
+			}
+			if tc.outcome == deployer.RolledBack && !strings.Contains(err.Error(), "waited 300 seconds for") {
+				t.Errorf("the failure does not say what the refresh waited for: %v", err)
+			}
+			amis := f.InstanceAMIs("states")
+			for inst, ami := range amis {
+				wantAMI := newAMI
+				if tc.outcome == deployer.RolledBack || inst == id && tc.keptOnOld {
+					wantAMI = old
+				}
+				if ami != wantAMI {
+					t.Errorf("%s runs %s, want %s (%v)", inst, ami, wantAMI, amis)
+				}
+			}
+			_, there := amis[id]
+			if tc.keptOnOld != there && !tc.release {
+				t.Errorf("%s still in the group: %v, want %v", id, there, tc.keptOnOld)
+			}
+			if tc.name == "protected, ignore" && (res == nil || !strings.Contains(res.Message, id+" on "+old+" (protected from scale in, kept by scale_in_protected_instances = Ignore)")) {
+				t.Errorf("result does not name the instance left on the old image: %+v", res)
+			}
+		})
+	}
+}
+
+// The group's instance maintenance policy governs a refresh whose
+// percentages phoenix was not given: phoenix does not send them, the plan
+// says where they come from, and a setting that would be more than 100
+// apart from the policy's other percentage is refused before any change.
+func TestMaintenancePolicyGoverns(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("maint-1", deploytest.ImageOptions{})
+	f.Stack("maint", old, deploytest.StackOptions{Desired: 2})
+	newAMI := f.Image("maint-2", deploytest.ImageOptions{})
+	ctx := context.Background()
+	if _, err := f.Clients.AutoScaling.UpdateAutoScalingGroup(ctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String("maint"),
+		InstanceMaintenancePolicy: &astypes.InstanceMaintenancePolicy{MinHealthyPercentage: aws.Int32(100), MaxHealthyPercentage: aws.Int32(200)}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// min_healthy_percentage 50 with the policy's max 200: refused.
+	bad := defaultRolling()
+	bad.MinHealthyPercentage = 50
+	f.SB.ResetCalls()
+	_, err := newDeployer(f, "maint", bad, nil).Run(ctx, newAMI)
+	if deployer.OutcomeOf(err) != deployer.Refused || !strings.Contains(err.Error(), "max healthy 200% (the group's instance maintenance policy) and min healthy 50% (min_healthy_percentage)") {
+		t.Errorf("outcome %v: %v", deployer.OutcomeOf(err), err)
+	}
+	if n := f.Mutating(); n != 0 {
+		t.Errorf("a refused deploy made %d mutating calls: %v", n, f.SB.Calls())
+	}
+
+	d := newDeployer(f, "maint", defaultRolling(), nil)
+	pl, err := d.Plan(ctx, newAMI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "min healthy 100% (the group's instance maintenance policy), max healthy 200% (the group's instance maintenance policy)"
+	found := false
+	for _, c := range pl.Changes {
+		found = found || strings.Contains(c.Detail, want)
+	}
+	if !found {
+		t.Errorf("plan does not say %q: %+v", want, pl.Changes)
+	}
+	var ev events
+	d.Events = ev.add
+	res, err := d.Run(ctx, newAMI)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, ev.messages())
+	}
+	out, err := f.Clients.AutoScaling.DescribeInstanceRefreshes(ctx, &autoscaling.DescribeInstanceRefreshesInput{AutoScalingGroupName: aws.String("maint"), InstanceRefreshIds: []string{res.Refresh}})
+	if err != nil || len(out.InstanceRefreshes) != 1 {
+		t.Fatalf("%v %+v", err, out)
+	}
+	if p := out.InstanceRefreshes[0].Preferences; aws.ToInt32(p.MinHealthyPercentage) != 100 || aws.ToInt32(p.MaxHealthyPercentage) != 200 {
+		t.Errorf("the refresh ran with %d/%d, want the policy's 100/200", aws.ToInt32(p.MinHealthyPercentage), aws.ToInt32(p.MaxHealthyPercentage))
+	}
+	checkAMIs(t, f, "maint", newAMI)
+}
+
+// Blue-green with a protected instance in the live colour: the deploy
+// switches, scales the old colour to 0 and says that the protected
+// instance stays; status shows it; the next deploy is refused before any
+// change, naming the fix; once the protection is removed, Auto Scaling
+// terminates it.
+func TestBlueGreenWithProtectedInstance(t *testing.T) {
+	t.Parallel()
+	f, bg, old, newAMI := newBlueGreenStack(t, deploytest.BlueGreenOptions{Desired: 2}, deploytest.ImageOptions{})
+	ctx := context.Background()
+	id := groupInstance(t, f, bg.Blue)
+	setProtection(t, f, bg.Blue, id, true)
+	var ev events
+	res, err := newBlueGreen(f, bg, &deployer.BlueGreen{}, &ev).Run(ctx, newAMI)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, ev.messages())
+	}
+	if !strings.Contains(res.Message, "keeps 1 instance protected from scale in ("+id+")") {
+		t.Errorf("the result does not say the old colour keeps %s: %s", id, res.Message)
+	}
+	f.WaitFor("blue down to its protected instance", 20*time.Second, func() (bool, string) {
+		amis := f.InstanceAMIs(bg.Blue)
+		return len(amis) == 1 && amis[id] == old, fmt.Sprint(amis)
+	})
+	st, err := newBlueGreen(f, bg, &deployer.BlueGreen{}, nil).Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.States.Protected) != 1 || st.States.Protected[0] != id {
+		t.Errorf("status counts %+v, want %s protected", st.States, id)
+	}
+
+	again := f.Image("web-3", deploytest.ImageOptions{})
+	f.SB.ResetCalls()
+	_, err = newBlueGreen(f, bg, &deployer.BlueGreen{}, nil).Run(ctx, again)
+	if deployer.OutcomeOf(err) != deployer.Refused || !strings.Contains(err.Error(), "aws autoscaling set-instance-protection --auto-scaling-group-name "+bg.Blue+" --no-protected-from-scale-in --instance-ids "+id) {
+		t.Errorf("outcome %v: %v", deployer.OutcomeOf(err), err)
+	}
+	if n := f.Mutating(); n != 0 {
+		t.Errorf("a refused deploy made %d mutating calls: %v", n, f.SB.Calls())
+	}
+	setProtection(t, f, bg.Blue, id, false)
+	f.WaitFor("blue empty", 20*time.Second, func() (bool, string) {
+		amis := f.InstanceAMIs(bg.Blue)
+		return len(amis) == 0, fmt.Sprint(amis)
+	})
+	if g := readColour(t, f, bg.Green); g.amis[newAMI] != 2 {
+		t.Errorf("green %+v, want 2 instances on %s", g, newAMI)
+	}
+}
