@@ -736,7 +736,7 @@ func (r *Region) renderGroup(g *AutoScalingGroup) []*X {
 		T("HealthCheckType", g.HealthCheckType), I("HealthCheckGracePeriod", g.HealthCheckGracePeriod),
 		List("Instances", Items("member", g.Instances, func(in *ASGInstance) []*X {
 			return []*X{T("InstanceId", in.ID), T("InstanceType", in.InstanceType), T("AvailabilityZone", in.AZ),
-				T("LifecycleState", in.LifecycleState), T("HealthStatus", in.HealthStatus),
+				T("LifecycleState", in.lifecycleState()), T("HealthStatus", in.HealthStatus),
 				renderASGLaunchTemplate("LaunchTemplate", &in.LaunchTemplate), B("ProtectedFromScaleIn", in.ProtectedFromScaleIn)}
 		})),
 		Time("CreatedTime", g.Created),
@@ -778,7 +778,7 @@ func asgDescribeInstances(c *call) (any, *APIError) {
 	}
 	return []*X{List("AutoScalingInstances", Items("member", all, func(p pair) []*X {
 		return []*X{T("InstanceId", p.in.ID), T("InstanceType", p.in.InstanceType), T("AutoScalingGroupName", p.g.Name),
-			T("AvailabilityZone", p.in.AZ), T("LifecycleState", p.in.LifecycleState), T("HealthStatus", strings.ToUpper(p.in.HealthStatus)),
+			T("AvailabilityZone", p.in.AZ), T("LifecycleState", p.in.lifecycleState()), T("HealthStatus", strings.ToUpper(p.in.HealthStatus)),
 			renderASGLaunchTemplate("LaunchTemplate", &p.in.LaunchTemplate), B("ProtectedFromScaleIn", p.in.ProtectedFromScaleIn)}
 	})), next}, nil
 }

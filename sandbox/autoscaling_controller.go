@@ -133,7 +133,7 @@ func (r *Region) syncGroupInstances(g *AutoScalingGroup, now time.Time) {
 				r.asgLaunchFailed(g, now, in.ID, msg)
 				continue
 			}
-			if inst.State == "running" {
+			if inst.State == "running" && !r.launchHookHolds(g, in, now) && in.LifecycleState == "Pending" {
 				in.LifecycleState, in.inServiceAt = "InService", now
 				finishActivity(ctl.launchAct[in.ID], now, "Successful", "")
 				delete(ctl.launchAct, in.ID)
@@ -148,7 +148,7 @@ func (r *Region) syncGroupInstances(g *AutoScalingGroup, now time.Time) {
 				delete(ctl.unhealthyCause, in.ID)
 				continue
 			}
-			if !ctl.terminating[in.ID] && !now.Before(ctl.drainUntil[in.ID]) {
+			if !ctl.terminating[in.ID] && !now.Before(ctl.drainUntil[in.ID]) && !r.terminateHookHolds(g, in, now) {
 				r.terminateInstance(inst, "")
 				ctl.terminating[in.ID] = true
 				if a := ctl.termAct[in.ID]; a != nil {
@@ -402,7 +402,8 @@ func (r *Region) asgLaunchOne(g *AutoScalingGroup, now time.Time, cause string) 
 	a := r.newActivity(g, now, "Launching a new EC2 instance: "+inst.ID, cause, "InProgress", inst.SubnetID, inst.AZ)
 	a.Progress = 30
 	g.ctl.launchAct[in.ID] = a
-	if !g.suspended("AddToLoadBalancer") {
+	// With a launching hook, registration waits for the hook.
+	if !g.suspended("AddToLoadBalancer") && !g.hasHook(hookLaunching) {
 		for _, arn := range g.TargetGroupARNs {
 			if tg := r.TargetGroups[arn]; tg != nil {
 				r.registerTarget(tg, in.ID, 0)

@@ -44,6 +44,9 @@ func (c *call) applyStatesInput(ng *AutoScalingGroup) *APIError {
 		// https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-instance-protection.html
 		ng.NewInstancesProtectedFromScaleIn = *v
 	}
+	if err := c.applyHookSpecs(ng); err != nil {
+		return err
+	}
 	if !p.HasSub("InstanceMaintenancePolicy") {
 		return nil
 	}
@@ -267,6 +270,7 @@ func asgStatesController(r *Region, now time.Time) {
 		if g.ctl == nil {
 			continue
 		}
+		dropHookWaits(g)
 		for _, in := range g.Instances {
 			if !in.inStandby() {
 				continue

@@ -387,6 +387,12 @@ type ASGInstance struct {
 	ProtectedFromScaleIn bool
 	launchedAt           time.Time
 	inServiceAt          time.Time
+
+	// Wait is "Wait" while a lifecycle hook holds the instance
+	// (Pending:Wait, Terminating:Wait); hookDone is the last transition
+	// whose hooks it passed.
+	Wait     string
+	hookDone string
 }
 
 // ScalingActivity is one entry of DescribeScalingActivities.
@@ -473,6 +479,9 @@ type AutoScalingGroup struct {
 	// MaintenancePolicy is the group's instance maintenance policy; nil
 	// when it has none.
 	MaintenancePolicy *MaintenancePolicy
+	// LifecycleHooks by name, and the instances waiting on them.
+	LifecycleHooks map[string]*LifecycleHook
+	hookWaits      map[string]*instanceWait
 }
 
 // ScheduledAction is a scheduled update of a group's size. Nil sizes
