@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 )
 
@@ -131,10 +132,40 @@ func (r *Rolling) healthySummary(g astypes.AutoScalingGroup) string {
 type InstanceStates struct {
 	Protected []string `json:"protected_from_scale_in,omitempty"`
 	Standby   []string `json:"standby,omitempty"`
+	// Hooks are the instances a lifecycle hook holds.
+	Hooks []HookWait `json:"lifecycle_hooks,omitempty"`
+}
+
+// HookWait is an instance a lifecycle hook holds in Pending:Wait or
+// Terminating:Wait.
+type HookWait struct {
+	Group    string `json:"group"`
+	Instance string `json:"instance"`
+	State    string `json:"state"`
+	// Waited is how long since the launch or termination that brought
+	// the instance there began (its scaling activity's start); 0 when
+	// Auto Scaling lists no such activity.
+	Waited time.Duration `json:"waited_ns"`
+	// Hooks are the group's hooks of that transition, in words.
+	Hooks []string `json:"hooks"`
+}
+
+func (w HookWait) String() string {
+	since := ""
+	if w.Waited > 0 {
+		what := "launch"
+		if strings.HasPrefix(w.State, "Terminating") {
+			what = "termination"
+		}
+		since = fmt.Sprintf(" for %s (since its %s began)", w.Waited.Round(time.Second), what)
+	}
+	return fmt.Sprintf("%s in %s%s, hook %s", w.Instance, w.State, since, strings.Join(w.Hooks, ", "))
 }
 
 // Empty reports whether there are none.
-func (st InstanceStates) Empty() bool { return len(st.Protected) == 0 && len(st.Standby) == 0 }
+func (st InstanceStates) Empty() bool {
+	return len(st.Protected) == 0 && len(st.Standby) == 0 && len(st.Hooks) == 0
+}
 
 // String is the states in words, "" when there are none.
 func (st InstanceStates) String() string {
@@ -145,7 +176,62 @@ func (st InstanceStates) String() string {
 	if n := len(st.Standby); n > 0 {
 		parts = append(parts, fmt.Sprintf("%s in Standby (%s)", count(n, "instance"), strings.Join(st.Standby, ", ")))
 	}
-	return strings.Join(parts, ", ")
+	for _, w := range st.Hooks {
+		parts = append(parts, w.String())
+	}
+	return strings.Join(parts, "; ")
+}
+
+// readHookWaits finds the instances of groups that a lifecycle hook
+// holds, with the group's hooks of that transition and how long since
+// the activity that brought each there began. It reads only groups with
+// such instances: one DescribeLifecycleHooks and one
+// DescribeScalingActivities each.
+func (s *Session) readHookWaits(ctx context.Context, groups []astypes.AutoScalingGroup) ([]HookWait, error) {
+	var out []HookWait
+	for _, g := range groups {
+		var waiting []astypes.Instance
+		for _, in := range g.Instances {
+			if in.LifecycleState == astypes.LifecycleStatePendingWait || in.LifecycleState == astypes.LifecycleStateTerminatingWait {
+				waiting = append(waiting, in)
+			}
+		}
+		if len(waiting) == 0 {
+			continue
+		}
+		name := aws.ToString(g.AutoScalingGroupName)
+		hooks, err := s.Clients.AutoScaling.DescribeLifecycleHooks(ctx, &autoscaling.DescribeLifecycleHooksInput{AutoScalingGroupName: aws.String(name)})
+		if err != nil {
+			return nil, fmt.Errorf("describing the lifecycle hooks of %q: %w", name, err)
+		}
+		acts, err := s.Clients.AutoScaling.DescribeScalingActivities(ctx, &autoscaling.DescribeScalingActivitiesInput{AutoScalingGroupName: aws.String(name)})
+		if err != nil {
+			return nil, fmt.Errorf("describing the scaling activities of %q: %w", name, err)
+		}
+		for _, in := range waiting {
+			id := aws.ToString(in.InstanceId)
+			w := HookWait{Group: name, Instance: id, State: string(in.LifecycleState)}
+			transition, verb := "autoscaling:EC2_INSTANCE_LAUNCHING", "Launching"
+			if in.LifecycleState == astypes.LifecycleStateTerminatingWait {
+				transition, verb = "autoscaling:EC2_INSTANCE_TERMINATING", "Terminating"
+			}
+			for _, h := range hooks.LifecycleHooks {
+				if aws.ToString(h.LifecycleTransition) == transition {
+					w.Hooks = append(w.Hooks, fmt.Sprintf("%s (heartbeat timeout %s, default result %s)", aws.ToString(h.LifecycleHookName),
+						time.Duration(aws.ToInt32(h.HeartbeatTimeout))*time.Second, aws.ToString(h.DefaultResult)))
+				}
+			}
+			for _, a := range acts.Activities {
+				d := aws.ToString(a.Description)
+				if strings.HasPrefix(d, verb) && strings.Contains(d, id) && a.StartTime != nil {
+					w.Waited = s.Now().Sub(*a.StartTime)
+					break
+				}
+			}
+			out = append(out, w)
+		}
+	}
+	return out, nil
 }
 
 func count(n int, noun string) string {
@@ -231,11 +317,25 @@ func (run *rollingRun) waitingOn(g astypes.AutoScalingGroup, rf *Refresh) string
 	if len(st.Standby) > 0 && (run.r.StandbyInstances == "" || run.r.StandbyInstances == "Wait") {
 		parts = append(parts, fmt.Sprintf("%s to leave Standby", strings.Join(st.Standby, ", ")))
 	}
+	var hooks []string
+	for _, in := range g.Instances {
+		if in.LifecycleState == astypes.LifecycleStatePendingWait || in.LifecycleState == astypes.LifecycleStateTerminatingWait {
+			hooks = append(hooks, fmt.Sprintf("%s in %s", aws.ToString(in.InstanceId), in.LifecycleState))
+		}
+	}
+	held := ""
+	if len(hooks) > 0 {
+		held = "lifecycle hooks hold " + strings.Join(hooks, ", ")
+	}
 	if len(parts) == 0 {
-		return ""
+		return held
 	}
 	waited := s.Now().Sub(rf.Started).Round(time.Second)
-	return fmt.Sprintf("the refresh waits for %s (%s so far; Auto Scaling fails it after %s: scale_in_protected_instances / standby_instances choose otherwise)", strings.Join(parts, " and "), waited, refreshWaitLimit)
+	msg := fmt.Sprintf("the refresh waits for %s (%s so far; Auto Scaling fails it after %s: scale_in_protected_instances / standby_instances choose otherwise)", strings.Join(parts, " and "), waited, refreshWaitLimit)
+	if held != "" {
+		msg += "; " + held
+	}
+	return msg
 }
 
 // exempt are the instances a rolling deploy leaves on the old image

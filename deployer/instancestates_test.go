@@ -298,3 +298,124 @@ func TestBlueGreenWithProtectedInstance(t *testing.T) {
 		t.Errorf("green %+v, want 2 instances on %s", g, newAMI)
 	}
 }
+
+// hookAgent completes the launch lifecycle action of every instance of
+// groups in Pending:Wait, as a user's bootstrap script would, until the
+// test ends. It returns the number of actions it completed so far.
+func hookAgent(t *testing.T, f *deploytest.Fixture, hook string, groups ...string) func() int {
+	var mu sync.Mutex
+	completed := map[string]bool{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			for _, name := range groups {
+				out, err := f.Clients.AutoScaling.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{name}})
+				if err != nil || len(out.AutoScalingGroups) == 0 {
+					continue
+				}
+				for _, in := range out.AutoScalingGroups[0].Instances {
+					if in.LifecycleState == astypes.LifecycleStatePendingWait {
+						if _, err := f.Clients.AutoScaling.CompleteLifecycleAction(ctx, &autoscaling.CompleteLifecycleActionInput{AutoScalingGroupName: aws.String(name),
+							LifecycleHookName: aws.String(hook), InstanceId: in.InstanceId, LifecycleActionResult: aws.String("CONTINUE")}); err == nil {
+							mu.Lock()
+							completed[aws.ToString(in.InstanceId)] = true
+							mu.Unlock()
+						}
+					}
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(completed)
+	}
+}
+
+func putHook(t *testing.T, f *deploytest.Fixture, group, name, transition string, heartbeat int32, result string) {
+	t.Helper()
+	if _, err := f.Clients.AutoScaling.PutLifecycleHook(context.Background(), &autoscaling.PutLifecycleHookInput{AutoScalingGroupName: aws.String(group), LifecycleHookName: aws.String(name),
+		LifecycleTransition: aws.String(transition), HeartbeatTimeout: aws.Int32(heartbeat), DefaultResult: aws.String(result)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A group with a launching hook (completed by the instance's bootstrap,
+// here an agent) and a terminating hook (left to time out with
+// CONTINUE): status shows an instance waiting on the hook and for how
+// long, and a rolling deploy goes through, saying when hooks hold
+// instances.
+func TestRollingDeployWithLifecycleHooks(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("hooks-1", deploytest.ImageOptions{})
+	st := f.Stack("hooks", old, deploytest.StackOptions{Desired: 2})
+	newAMI := f.Image("hooks-2", deploytest.ImageOptions{})
+	ctx := context.Background()
+	putHook(t, f, "hooks", "boot", "autoscaling:EC2_INSTANCE_LAUNCHING", 600, "ABANDON")
+	putHook(t, f, "hooks", "drain", "autoscaling:EC2_INSTANCE_TERMINATING", 30, "CONTINUE")
+	if _, err := f.Clients.AutoScaling.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("hooks"), DesiredCapacity: aws.Int32(3)}); err != nil {
+		t.Fatal(err)
+	}
+	var waiting string
+	f.WaitFor("an instance in Pending:Wait", 20*time.Second, func() (bool, string) {
+		for _, in := range f.Group("hooks").Instances {
+			if in.LifecycleState == astypes.LifecycleStatePendingWait {
+				waiting = aws.ToString(in.InstanceId)
+			}
+		}
+		return waiting != "", ""
+	})
+	time.Sleep(200 * time.Millisecond)
+	r := defaultRolling()
+	r.MinHealthyPercentage = 50
+	d := newDeployer(f, "hooks", r, nil)
+	s, err := d.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.States.Hooks) != 1 || s.States.Hooks[0].Instance != waiting || s.States.Hooks[0].State != "Pending:Wait" || s.States.Hooks[0].Waited <= 0 ||
+		!strings.Contains(s.States.Hooks[0].String(), "hook boot (heartbeat timeout 10m0s, default result ABANDON)") {
+		t.Errorf("status shows %+v, want %s in Pending:Wait on hook boot", s.States, waiting)
+	}
+
+	completed := hookAgent(t, f, "boot", "hooks")
+	f.WaitHealthy(st, 3)
+	ev := &progressSaying{want: "lifecycle hooks hold "}
+	d.Events = ev.add
+	if _, err := d.Run(ctx, newAMI); err != nil {
+		t.Fatalf("%v\n%s", err, ev.messages())
+	}
+	checkAMIs(t, f, "hooks", newAMI)
+	if n := completed(); n != 4 {
+		t.Errorf("the hook held %d instances, want 4: the one scaled out and 3 replacements", n)
+	}
+	if len(ev.seen()) == 0 {
+		t.Errorf("the deploy never said that lifecycle hooks hold instances")
+	}
+}
+
+// Blue-green to a colour with a launching hook: the new colour's
+// instances wait in Pending:Wait until the hook is completed, then the
+// switch goes through as usual.
+func TestBlueGreenWithLifecycleHook(t *testing.T) {
+	t.Parallel()
+	f, bg, _, newAMI := newBlueGreenStack(t, deploytest.BlueGreenOptions{Desired: 2}, deploytest.ImageOptions{})
+	putHook(t, f, bg.Green, "boot", "autoscaling:EC2_INSTANCE_LAUNCHING", 600, "ABANDON")
+	completed := hookAgent(t, f, "boot", bg.Green)
+	var ev events
+	if _, err := newBlueGreen(f, bg, &deployer.BlueGreen{}, &ev).Run(context.Background(), newAMI); err != nil {
+		t.Fatalf("%v\n%s", err, ev.messages())
+	}
+	if g := readColour(t, f, bg.Green); g.amis[newAMI] != 2 {
+		t.Errorf("green %+v, want 2 instances on %s", g, newAMI)
+	}
+	if n := completed(); n != 2 {
+		t.Errorf("the hook held %d of green's instances, want 2", n)
+	}
+}

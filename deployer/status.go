@@ -118,6 +118,9 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 		}
 	}
 	st.States = s.instanceStates(s.Groups, nil)
+	if st.States.Hooks, err = s.readHookWaits(ctx, s.Groups); err != nil {
+		return nil, err
+	}
 	for _, g := range s.Groups {
 		if ref := groupTag(g, RefTag); ref != "" {
 			if st.Held == nil {
