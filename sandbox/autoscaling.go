@@ -348,7 +348,7 @@ func asgDelete(c *call) (any, *APIError) {
 	if g.Status == asgDeleting {
 		return nil, nil
 	}
-	if len(g.Instances) > 0 && !force {
+	if (len(g.Instances) > 0 || len(g.WarmInstances) > 0) && !force {
 		return nil, errf("ResourceInUse", "You cannot delete an AutoScalingGroup while there are instances or pending Spot instance request(s) still in the group.")
 	}
 	now := c.w.now()

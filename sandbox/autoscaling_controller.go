@@ -104,7 +104,7 @@ func asgController(r *Region, now time.Time) {
 		r.checkGroupHealth(g, now)
 		r.stepRefresh(g, now)
 		r.keepCapacity(g, now)
-		if g.Status == asgDeleting && len(g.Instances) == 0 {
+		if g.Status == asgDeleting && len(g.Instances) == 0 && len(g.WarmInstances) == 0 {
 			delete(r.ASGs, name)
 		}
 	}
@@ -299,6 +299,9 @@ func (r *Region) keepCapacity(g *AutoScalingGroup, now time.Time) {
 			cause := fmt.Sprintf("At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.", asgTime(now), len(live), target)
 			if ctl.cause != "" {
 				cause = ctl.cause + "  " + cause
+			}
+			if r.fromWarmPool(g, now, cause) {
+				continue
 			}
 			if !r.asgLaunchOne(g, now, cause) {
 				return

@@ -373,7 +373,7 @@ func (r *Region) terminateHookHolds(g *AutoScalingGroup, in *ASGInstance, now ti
 func dropHookWaits(g *AutoScalingGroup) {
 	for id := range g.hookWaits {
 		found := false
-		for _, in := range g.Instances {
+		for _, in := range append(g.Instances[:len(g.Instances):len(g.Instances)], g.WarmInstances...) {
 			found = found || in.ID == id
 		}
 		if !found {

@@ -582,7 +582,8 @@ func (r *Region) stepRefresh(g *AutoScalingGroup, now time.Time) {
 		rf.PercentageComplete, rf.InstancesToUpdate = pct(p.done, p.total), len(p.remaining)
 	}
 	settled := len(p.ready) == len(p.live) && len(p.live) == g.DesiredCapacity && p.terminating == 0
-	if len(p.remaining) == 0 && settled && waiting == "" {
+	warm := r.refreshWarmPool(g, st, len(p.remaining) == 0 && settled && waiting == "", now)
+	if len(p.remaining) == 0 && settled && waiting == "" && warm == "" {
 		switch {
 		case st.rollback:
 			r.finishRefresh(g, rf, now, "RollbackSuccessful", "The instance refresh was rolled back: "+rf.RollbackReason)
@@ -606,6 +607,8 @@ func (r *Region) stepRefresh(g *AutoScalingGroup, now time.Time) {
 		rf.StatusReason = fmt.Sprintf("Waiting for instances to become healthy before continuing. For example: %s is not yet healthy.", p.notReady.ID)
 	case waiting != "":
 		rf.StatusReason = waiting
+	case warm != "" && len(p.remaining) == 0:
+		rf.StatusReason = warm
 	default:
 		rf.StatusReason = ""
 	}

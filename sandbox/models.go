@@ -482,6 +482,10 @@ type AutoScalingGroup struct {
 	// LifecycleHooks by name, and the instances waiting on them.
 	LifecycleHooks map[string]*LifecycleHook
 	hookWaits      map[string]*instanceWait
+	// WarmPool is the group's warm pool (nil: none) and WarmInstances
+	// the instances in it, which DescribeAutoScalingGroups does not list.
+	WarmPool      *WarmPool
+	WarmInstances []*ASGInstance
 }
 
 // ScheduledAction is a scheduled update of a group's size. Nil sizes
