@@ -408,3 +408,84 @@ func (s *Session) strandedNote(old *colour) string {
 	}
 	return fmt.Sprintf("; %s keeps %s: Auto Scaling's scale-in skips them, so they keep running (and cost) until released, and the next deploy refuses while they are there", old.label(), st)
 }
+
+// WarmPoolStatus is a group's warm pool: its instances by state and the
+// AMIs they run. A scale-out takes these instances before it launches new
+// ones, so they must run the image the group is meant to run.
+// https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-warm-pools.html
+type WarmPoolStatus struct {
+	Group     string         `json:"group"`
+	PoolState string         `json:"pool_state"`
+	States    map[string]int `json:"states"`
+	AMIs      []AMIUse       `json:"amis"`
+}
+
+func (w WarmPoolStatus) String() string {
+	var states []string
+	for st, n := range w.States {
+		states = append(states, fmt.Sprintf("%d %s", n, st))
+	}
+	sort.Strings(states)
+	if len(states) == 0 {
+		states = []string{"no instances"}
+	}
+	return fmt.Sprintf("%s (%s): %s; AMIs: %s", w.Group, w.PoolState, strings.Join(states, ", "), amiUses(w.AMIs))
+}
+
+func amiUses(uses []AMIUse) string {
+	if len(uses) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, u := range uses {
+		parts = append(parts, fmt.Sprintf("%s (%d)", u.AMI, u.Instances))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// readWarmPool reads group's warm pool; nil when it has none.
+func (s *Session) readWarmPool(ctx context.Context, group string) (*WarmPoolStatus, []string, error) {
+	out, err := s.Clients.AutoScaling.DescribeWarmPool(ctx, &autoscaling.DescribeWarmPoolInput{AutoScalingGroupName: aws.String(group)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("describing the warm pool of %q: %w", group, err)
+	}
+	if out.WarmPoolConfiguration == nil && len(out.Instances) == 0 {
+		return nil, nil, nil
+	}
+	w := &WarmPoolStatus{Group: group, States: map[string]int{}}
+	if c := out.WarmPoolConfiguration; c != nil {
+		w.PoolState = string(c.PoolState)
+	}
+	var ids []string
+	for _, in := range out.Instances {
+		ids = append(ids, aws.ToString(in.InstanceId))
+		w.States[string(in.LifecycleState)]++
+	}
+	if err := s.gate.learnImages(ctx, ids); err != nil {
+		return nil, nil, err
+	}
+	count := map[string]int{}
+	for _, id := range ids {
+		count[s.gate.images[id]]++
+	}
+	for ami, n := range count {
+		w.AMIs = append(w.AMIs, AMIUse{AMI: ami, Instances: n})
+	}
+	sort.Slice(w.AMIs, func(i, j int) bool { return w.AMIs[i].AMI < w.AMIs[j].AMI })
+	return w, ids, nil
+}
+
+// readWarmPools reads the warm pools of groups.
+func (s *Session) readWarmPools(ctx context.Context, groups []astypes.AutoScalingGroup) ([]WarmPoolStatus, error) {
+	var out []WarmPoolStatus
+	for _, g := range groups {
+		w, _, err := s.readWarmPool(ctx, aws.ToString(g.AutoScalingGroupName))
+		if err != nil {
+			return nil, err
+		}
+		if w != nil {
+			out = append(out, *w)
+		}
+	}
+	return out, nil
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
@@ -417,5 +418,81 @@ func TestBlueGreenWithLifecycleHook(t *testing.T) {
 	}
 	if n := completed(); n != 2 {
 		t.Errorf("the hook held %d of green's instances, want 2", n)
+	}
+}
+
+func putWarmPool(t *testing.T, f *deploytest.Fixture, group string, prepared int32) {
+	t.Helper()
+	if _, err := f.Clients.AutoScaling.PutWarmPool(context.Background(), &autoscaling.PutWarmPoolInput{AutoScalingGroupName: aws.String(group), MaxGroupPreparedCapacity: aws.Int32(prepared)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// warmAMIs waits until group's warm pool holds n stopped instances and
+// returns the AMI each runs.
+func warmAMIs(t *testing.T, f *deploytest.Fixture, group string, n int) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	var ids []string
+	f.WaitFor(fmt.Sprintf("%d warmed instances in %s", n, group), 30*time.Second, func() (bool, string) {
+		out, err := f.Clients.AutoScaling.DescribeWarmPool(ctx, &autoscaling.DescribeWarmPoolInput{AutoScalingGroupName: aws.String(group)})
+		if err != nil {
+			return false, err.Error()
+		}
+		ids = ids[:0]
+		var states []string
+		for _, in := range out.Instances {
+			ids = append(ids, aws.ToString(in.InstanceId))
+			states = append(states, string(in.LifecycleState))
+		}
+		return len(ids) == n && strings.Count(strings.Join(states, ","), "Warmed:Stopped") == n, strings.Join(states, ",")
+	})
+	out, err := f.Clients.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	amis := map[string]string{}
+	for _, r := range out.Reservations {
+		for _, in := range r.Instances {
+			amis[aws.ToString(in.InstanceId)] = aws.ToString(in.ImageId)
+		}
+	}
+	return amis
+}
+
+// A rolling deploy to a group with a warm pool: the refresh replaces the
+// warm pool's instances too, so that a later scale-out takes instances on
+// the new image; status shows the pool.
+func TestRollingDeployWithWarmPool(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("warm-1", deploytest.ImageOptions{})
+	f.Stack("warm", old, deploytest.StackOptions{Desired: 2})
+	newAMI := f.Image("warm-2", deploytest.ImageOptions{})
+	putWarmPool(t, f, "warm", 4)
+	for id, ami := range warmAMIs(t, f, "warm", 2) {
+		if ami != old {
+			t.Fatalf("warm %s runs %s before the deploy", id, ami)
+		}
+	}
+	r := defaultRolling()
+	r.MinHealthyPercentage = 50
+	var ev events
+	d := newDeployer(f, "warm", r, &ev)
+	if _, err := d.Run(context.Background(), newAMI); err != nil {
+		t.Fatalf("%v\n%s", err, ev.messages())
+	}
+	checkAMIs(t, f, "warm", newAMI)
+	for id, ami := range warmAMIs(t, f, "warm", 2) {
+		if ami != newAMI {
+			t.Errorf("warm %s runs %s after the deploy, want %s", id, ami, newAMI)
+		}
+	}
+	st, err := d.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.WarmPools) != 1 || st.WarmPools[0].String() != "warm (Stopped): 2 Warmed:Stopped; AMIs: "+newAMI+" (2)" {
+		t.Errorf("status warm pools %+v", st.WarmPools)
 	}
 }

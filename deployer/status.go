@@ -37,6 +37,8 @@ type Status struct {
 	// States are the target's instances protected from scale in or in
 	// Standby (both colours' for blue-green).
 	States InstanceStates `json:"instance_states"`
+	// WarmPools are the target's groups' warm pools.
+	WarmPools []WarmPoolStatus `json:"warm_pools,omitempty"`
 }
 
 // ColourStatus is one colour of a blue-green target.
@@ -119,6 +121,9 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 	}
 	st.States = s.instanceStates(s.Groups, nil)
 	if st.States.Hooks, err = s.readHookWaits(ctx, s.Groups); err != nil {
+		return nil, err
+	}
+	if st.WarmPools, err = s.readWarmPools(ctx, s.Groups); err != nil {
 		return nil, err
 	}
 	for _, g := range s.Groups {

@@ -244,6 +244,9 @@ func (p *textPrinter) Status(s *deployer.Status) {
 	if !s.States.Empty() {
 		p.line("  %-14s %s", "", s.States)
 	}
+	for _, w := range s.WarmPools {
+		p.line("  %-14s %s", "warm pool", w)
+	}
 	p.line("  %-14s %s", "AMIs in use", amis(s.AMIs))
 	p.colours(s.Colours)
 	if r := s.Refresh; r != nil {
