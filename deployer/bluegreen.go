@@ -440,6 +440,9 @@ type bgRun struct {
 	bakeStep  int       // the share the bake is for
 	finished  bool      // traffic has moved and the new colour is unpinned
 	scheduled string    // a scale-in scheduled on the new colour to delete first
+
+	// pool is the new colour's warm pool, refreshed before it scales up.
+	pool warmPoolRun
 }
 
 // Begin prepares a blue-green deploy.
@@ -524,8 +527,13 @@ func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
 	if idle.Template.ID != src.ID {
 		src = idle.Template
 	}
+	warm, err := s.warmPoolChanges(ctx, idle, s.AMI.ID)
+	if err != nil {
+		return nil, err
+	}
+	ch = append(ch, Change{Action: "create", Detail: fmt.Sprintf("launch template %s version %d: version %d with image %s -> %s", src.ID, s.latestVersionOf(ctx, src)+1, src.Version, src.AMI, s.AMI.ID)})
+	ch = append(ch, warm...)
 	ch = append(ch,
-		Change{Action: "create", Detail: fmt.Sprintf("launch template %s version %d: version %d with image %s -> %s", src.ID, s.latestVersionOf(ctx, src)+1, src.Version, src.AMI, s.AMI.ID)},
 		Change{Action: "scale", Detail: fmt.Sprintf("%s to %d on the new version, minimum pinned at %d (%s tag) until traffic moves", idle.label(), n, n, PinTag)},
 		Change{Action: "wait", Detail: fmt.Sprintf("until %d targets in %s are healthy on %s (at weight 0; health_timeout %s)", n, idle.TG.Name, s.AMI.ID, s.HealthTimeout())},
 	)
@@ -628,6 +636,9 @@ func (run *bgRun) Step(ctx context.Context) (Step, error) {
 			}
 			return Step{Name: "scale", Progress: fmt.Sprintf("waiting for %d instances of %s to terminate", stale, nw.label())}, nil
 		}
+	}
+	if st, handled, err := run.warmPoolStep(ctx, nw); handled || err != nil {
+		return st, err
 	}
 	if nw.Pin == "" {
 		pin := fmt.Sprintf("deploy %s: minimum %d until traffic moves to %s", s.ID, run.capacity, run.ami)

@@ -496,3 +496,46 @@ func TestRollingDeployWithWarmPool(t *testing.T) {
 		t.Errorf("status warm pools %+v", st.WarmPools)
 	}
 }
+
+// Blue-green with warm pools on both colours: the idle colour's pool was
+// warmed on the old image, and a scale-out takes warm instances first.
+// The deploy refreshes that pool to the new version before the colour
+// scales up, so the new colour serves only the new image, and the plan
+// says so.
+func TestBlueGreenWithWarmPools(t *testing.T) {
+	t.Parallel()
+	f, bg, old, newAMI := newBlueGreenStack(t, deploytest.BlueGreenOptions{Desired: 2}, deploytest.ImageOptions{})
+	putWarmPool(t, f, bg.Blue, 4)
+	putWarmPool(t, f, bg.Green, 3)
+	for id, ami := range warmAMIs(t, f, bg.Green, 3) {
+		if ami != old {
+			t.Fatalf("green's warm %s runs %s before the deploy", id, ami)
+		}
+	}
+	ctx := context.Background()
+	var ev events
+	d := newBlueGreen(f, bg, &deployer.BlueGreen{}, &ev)
+	pl, err := d.Plan(ctx, newAMI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range pl.Changes {
+		found = found || c.Action == "refresh" && strings.Contains(c.Detail, "3 of its instances run "+old+" (3)")
+	}
+	if !found {
+		t.Errorf("plan does not refresh green's warm pool: %+v", pl.Changes)
+	}
+	if _, err := d.Run(ctx, newAMI); err != nil {
+		t.Fatalf("%v\n%s", err, ev.messages())
+	}
+	if g := readColour(t, f, bg.Green); len(g.amis) != 1 || g.amis[newAMI] != 2 {
+		t.Errorf("green %+v, want 2 instances on %s only", g, newAMI)
+	}
+	// Green's pool: its prepared capacity 3 less 2 in service.
+	for id, ami := range warmAMIs(t, f, bg.Green, 1) {
+		if ami != newAMI {
+			t.Errorf("green's warm %s runs %s after the deploy, want %s", id, ami, newAMI)
+		}
+	}
+}
