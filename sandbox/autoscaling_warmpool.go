@@ -128,7 +128,10 @@ func warmReady(in *ASGInstance) bool {
 }
 
 // fromWarmPool puts a warmed instance in service for a scale-out: it is
-// started if stopped, goes Pending, and runs the launching hooks again.
+// started if stopped, goes Pending, and runs the launching hooks again
+// (a launching hook pauses it in Warmed:Pending:Wait, then again in
+// Pending:Wait when it leaves the pool).
+// https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pool-instance-lifecycle.html
 // It returns false when the pool has no warmed instance.
 func (r *Region) fromWarmPool(g *AutoScalingGroup, now time.Time, cause string) bool {
 	for i, in := range g.WarmInstances {

@@ -123,3 +123,48 @@ func TestWarmPool(t *testing.T) {
 	e.deleteGroup("warm")
 	e.finish()
 }
+
+// A launching hook pauses a warm instance twice: in Warmed:Pending:Wait
+// as it enters the pool, and in Pending:Wait as it leaves it for service.
+func TestWarmPoolWithLaunchHook(t *testing.T) {
+	t.Parallel()
+	e, _, tg, stop := elbEnv(t, "warmhook", "", 0)
+	defer stop()
+	if _, err := e.c.PutLifecycleHook(e.ctx, &autoscaling.PutLifecycleHookInput{AutoScalingGroupName: aws.String("warmhook"), LifecycleHookName: aws.String("boot"),
+		LifecycleTransition: aws.String("autoscaling:EC2_INSTANCE_LAUNCHING"), HeartbeatTimeout: aws.Int32(600)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.PutWarmPool(e.ctx, &autoscaling.PutWarmPoolInput{AutoScalingGroupName: aws.String("warmhook"), MaxGroupPreparedCapacity: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	var wp *autoscaling.DescribeWarmPoolOutput
+	poll(t, "Warmed:Pending:Wait", func() (bool, string) {
+		wp = e.warmPool("warmhook")
+		return len(wp.Instances) == 1 && wp.Instances[0].LifecycleState == types.LifecycleStateWarmedPendingWait, warmStates(wp)
+	})
+	id := aws.ToString(wp.Instances[0].InstanceId)
+	if err := e.complete("warmhook", "boot", id, "CONTINUE"); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "Warmed:Stopped", func() (bool, string) {
+		wp = e.warmPool("warmhook")
+		return warmedOn(wp, "1", 1), warmStates(wp)
+	})
+	if _, err := e.c.SetDesiredCapacity(e.ctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("warmhook"), DesiredCapacity: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitGroup("warmhook", id+" in Pending:Wait", func(g types.AutoScalingGroup) bool {
+		in, ok := instanceOf(g, id)
+		return ok && in.LifecycleState == types.LifecycleStatePendingWait
+	})
+	if _, ok := e.sb.FixtureTargets(asgRegion, tg)[id]; ok {
+		t.Errorf("%s is registered while in Pending:Wait", id)
+	}
+	if err := e.complete("warmhook", "boot", id, "CONTINUE"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitGroup("warmhook", "in service", settledOn("1", 1))
+	waitTargetsHealthy(t, e, tg, 1)
+	e.deleteGroup("warmhook")
+	e.finish()
+}
