@@ -171,10 +171,10 @@ func (st InstanceStates) Empty() bool {
 func (st InstanceStates) String() string {
 	var parts []string
 	if n := len(st.Protected); n > 0 {
-		parts = append(parts, fmt.Sprintf("%s protected from scale in (%s)", count(n, "instance"), strings.Join(st.Protected, ", ")))
+		parts = append(parts, fmt.Sprintf("%s protected from scale in (%s)", counted(n, "instance"), strings.Join(st.Protected, ", ")))
 	}
 	if n := len(st.Standby); n > 0 {
-		parts = append(parts, fmt.Sprintf("%s in Standby (%s)", count(n, "instance"), strings.Join(st.Standby, ", ")))
+		parts = append(parts, fmt.Sprintf("%s in Standby (%s)", counted(n, "instance"), strings.Join(st.Standby, ", ")))
 	}
 	for _, w := range st.Hooks {
 		parts = append(parts, w.String())
@@ -234,15 +234,15 @@ func (s *Session) readHookWaits(ctx context.Context, groups []astypes.AutoScalin
 	return out, nil
 }
 
-func count(n int, noun string) string {
+func counted(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// instanceStates reads them from groups; onAMI, when not empty, leaves
-// out the instances already on that AMI (nothing waits for them).
+// instanceStates reads them from groups, leaving out the instances skip
+// names (nil: none).
 func (s *Session) instanceStates(groups []astypes.AutoScalingGroup, skip func(id string) bool) InstanceStates {
 	var st InstanceStates
 	for _, g := range groups {
@@ -272,7 +272,7 @@ func (s *Session) instanceStates(groups []astypes.AutoScalingGroup, skip func(id
 func (r *Rolling) statesChanges(st InstanceStates) []Change {
 	var ch []Change
 	if n := len(st.Protected); n > 0 {
-		what := count(n, "instance") + " protected from scale in (" + strings.Join(st.Protected, ", ") + ")"
+		what := counted(n, "instance") + " protected from scale in (" + strings.Join(st.Protected, ", ") + ")"
 		switch r.ScaleInProtectedInstances {
 		case "Refresh":
 			ch = append(ch, Change{Action: "replace", Detail: what + " too (scale_in_protected_instances = Refresh)"})
@@ -283,7 +283,7 @@ func (r *Rolling) statesChanges(st InstanceStates) []Change {
 		}
 	}
 	if n := len(st.Standby); n > 0 {
-		what := count(n, "instance") + " in Standby (" + strings.Join(st.Standby, ", ") + ")"
+		what := counted(n, "instance") + " in Standby (" + strings.Join(st.Standby, ", ") + ")"
 		switch r.StandbyInstances {
 		case "Terminate":
 			ch = append(ch, Change{Action: "terminate", Detail: what + " (standby_instances = Terminate)"})
@@ -444,13 +444,13 @@ func amiUses(uses []AMIUse) string {
 }
 
 // readWarmPool reads group's warm pool; nil when it has none.
-func (s *Session) readWarmPool(ctx context.Context, group string) (*WarmPoolStatus, []string, error) {
+func (s *Session) readWarmPool(ctx context.Context, group string) (*WarmPoolStatus, error) {
 	out, err := s.Clients.AutoScaling.DescribeWarmPool(ctx, &autoscaling.DescribeWarmPoolInput{AutoScalingGroupName: aws.String(group)})
 	if err != nil {
-		return nil, nil, fmt.Errorf("describing the warm pool of %q: %w", group, err)
+		return nil, fmt.Errorf("describing the warm pool of %q: %w", group, err)
 	}
 	if out.WarmPoolConfiguration == nil && len(out.Instances) == 0 {
-		return nil, nil, nil
+		return nil, nil
 	}
 	w := &WarmPoolStatus{Group: group, States: map[string]int{}}
 	if c := out.WarmPoolConfiguration; c != nil {
@@ -462,7 +462,7 @@ func (s *Session) readWarmPool(ctx context.Context, group string) (*WarmPoolStat
 		w.States[string(in.LifecycleState)]++
 	}
 	if err := s.gate.learnImages(ctx, ids); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	count := map[string]int{}
 	for _, id := range ids {
@@ -472,14 +472,14 @@ func (s *Session) readWarmPool(ctx context.Context, group string) (*WarmPoolStat
 		w.AMIs = append(w.AMIs, AMIUse{AMI: ami, Instances: n})
 	}
 	sort.Slice(w.AMIs, func(i, j int) bool { return w.AMIs[i].AMI < w.AMIs[j].AMI })
-	return w, ids, nil
+	return w, nil
 }
 
 // readWarmPools reads the warm pools of groups.
 func (s *Session) readWarmPools(ctx context.Context, groups []astypes.AutoScalingGroup) ([]WarmPoolStatus, error) {
 	var out []WarmPoolStatus
 	for _, g := range groups {
-		w, _, err := s.readWarmPool(ctx, aws.ToString(g.AutoScalingGroupName))
+		w, err := s.readWarmPool(ctx, aws.ToString(g.AutoScalingGroupName))
 		if err != nil {
 			return nil, err
 		}

@@ -27,7 +27,7 @@ func shortRefreshWait(t *testing.T, f *deploytest.Fixture) {
 	}
 }
 
-func groupInstance(t *testing.T, f *deploytest.Fixture, group string) string {
+func firstGroupInstance(t *testing.T, f *deploytest.Fixture, group string) string {
 	t.Helper()
 	g := f.Group(group)
 	if len(g.Instances) == 0 {
@@ -104,7 +104,7 @@ func TestRollingWithProtectedAndStandbyInstances(t *testing.T) {
 			old := f.Image("states-1", deploytest.ImageOptions{})
 			f.Stack("states", old, deploytest.StackOptions{Desired: 2})
 			newAMI := f.Image("states-2", deploytest.ImageOptions{})
-			id := groupInstance(t, f, "states")
+			id := firstGroupInstance(t, f, "states")
 			ctx := context.Background()
 			if tc.standby {
 				if _, err := f.Clients.AutoScaling.EnterStandby(ctx, &autoscaling.EnterStandbyInput{AutoScalingGroupName: aws.String("states"), InstanceIds: []string{id}, ShouldDecrementDesiredCapacity: aws.Bool(true)}); err != nil {
@@ -259,7 +259,7 @@ func TestBlueGreenWithProtectedInstance(t *testing.T) {
 	t.Parallel()
 	f, bg, old, newAMI := newBlueGreenStack(t, deploytest.BlueGreenOptions{Desired: 2}, deploytest.ImageOptions{})
 	ctx := context.Background()
-	id := groupInstance(t, f, bg.Blue)
+	id := firstGroupInstance(t, f, bg.Blue)
 	setProtection(t, f, bg.Blue, id, true)
 	var ev events
 	res, err := newBlueGreen(f, bg, &deployer.BlueGreen{}, &ev).Run(ctx, newAMI)

@@ -33,7 +33,7 @@ type warmPoolRun struct {
 // staleWarmPool is how many of group's warm instances run another AMI
 // than ami, with the pool; 0 when none or no pool.
 func (s *Session) staleWarmPool(ctx context.Context, group, ami string) (int, *WarmPoolStatus, error) {
-	w, _, err := s.readWarmPool(ctx, group)
+	w, err := s.readWarmPool(ctx, group)
 	if err != nil || w == nil {
 		return 0, nil, err
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 )
 
-func stateOf(g types.AutoScalingGroup, state types.LifecycleState) []string {
+func idsInState(g types.AutoScalingGroup, state types.LifecycleState) []string {
 	var ids []string
 	for _, in := range g.Instances {
 		if in.LifecycleState == state {
@@ -59,8 +59,8 @@ func TestLifecycleHooks(t *testing.T) {
 	if _, err := e.c.SetDesiredCapacity(e.ctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("hooks"), DesiredCapacity: aws.Int32(1)}); err != nil {
 		t.Fatal(err)
 	}
-	g := e.waitGroup("hooks", "Pending:Wait", func(g types.AutoScalingGroup) bool { return len(stateOf(g, types.LifecycleStatePendingWait)) == 1 })
-	first := stateOf(g, types.LifecycleStatePendingWait)[0]
+	g := e.waitGroup("hooks", "Pending:Wait", func(g types.AutoScalingGroup) bool { return len(idsInState(g, types.LifecycleStatePendingWait)) == 1 })
+	first := idsInState(g, types.LifecycleStatePendingWait)[0]
 	if ts := e.sb.FixtureTargets(asgRegion, tg); len(ts) != 0 {
 		t.Errorf("an instance in Pending:Wait is registered: %v", ts)
 	}
@@ -88,11 +88,11 @@ func TestLifecycleHooks(t *testing.T) {
 	if _, err := e.c.SetDesiredCapacity(e.ctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("hooks"), DesiredCapacity: aws.Int32(2)}); err != nil {
 		t.Fatal(err)
 	}
-	g = e.waitGroup("hooks", "second in Pending:Wait", func(g types.AutoScalingGroup) bool { return len(stateOf(g, types.LifecycleStatePendingWait)) == 1 })
-	abandoned := stateOf(g, types.LifecycleStatePendingWait)[0]
+	g = e.waitGroup("hooks", "second in Pending:Wait", func(g types.AutoScalingGroup) bool { return len(idsInState(g, types.LifecycleStatePendingWait)) == 1 })
+	abandoned := idsInState(g, types.LifecycleStatePendingWait)[0]
 	e.waitGroup("hooks", "abandoned and replaced", func(g types.AutoScalingGroup) bool {
-		w := stateOf(g, types.LifecycleStatePendingWait)
-		_, still := instanceOf(g, abandoned)
+		w := idsInState(g, types.LifecycleStatePendingWait)
+		_, still := asgInstanceByID(g, abandoned)
 		return !still && len(w) == 1
 	})
 	// Deleting the hook lets the waiting instance go on.
@@ -113,8 +113,10 @@ func TestLifecycleHooks(t *testing.T) {
 	if _, err := e.c.SetDesiredCapacity(e.ctx, &autoscaling.SetDesiredCapacityInput{AutoScalingGroupName: aws.String("hooks"), DesiredCapacity: aws.Int32(1)}); err != nil {
 		t.Fatal(err)
 	}
-	g = e.waitGroup("hooks", "Terminating:Wait", func(g types.AutoScalingGroup) bool { return len(stateOf(g, types.LifecycleStateTerminatingWait)) == 1 })
-	leaving := stateOf(g, types.LifecycleStateTerminatingWait)[0]
+	g = e.waitGroup("hooks", "Terminating:Wait", func(g types.AutoScalingGroup) bool {
+		return len(idsInState(g, types.LifecycleStateTerminatingWait)) == 1
+	})
+	leaving := idsInState(g, types.LifecycleStateTerminatingWait)[0]
 	if _, ok := e.sb.FixtureTargets(asgRegion, tg)[leaving]; ok {
 		t.Errorf("%s in Terminating:Wait is still registered", leaving)
 	}
@@ -124,7 +126,7 @@ func TestLifecycleHooks(t *testing.T) {
 	if err := e.complete("hooks", "drain", leaving, "ABANDON"); err != nil {
 		t.Fatal(err)
 	}
-	e.waitGroup("hooks", "terminated", func(g types.AutoScalingGroup) bool { _, ok := instanceOf(g, leaving); return !ok })
+	e.waitGroup("hooks", "terminated", func(g types.AutoScalingGroup) bool { _, ok := asgInstanceByID(g, leaving); return !ok })
 	// A force delete does not wait for the terminating hook.
 	e.deleteGroup("hooks")
 	e.finish()

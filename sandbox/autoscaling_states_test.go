@@ -21,7 +21,7 @@ func (e *asgEnv) standby(name string, dec bool, ids ...string) error {
 	return err
 }
 
-func instanceOf(g types.AutoScalingGroup, id string) (types.Instance, bool) {
+func asgInstanceByID(g types.AutoScalingGroup, id string) (types.Instance, bool) {
 	for _, in := range g.Instances {
 		if aws.ToString(in.InstanceId) == id {
 			return in, true
@@ -30,7 +30,7 @@ func instanceOf(g types.AutoScalingGroup, id string) (types.Instance, bool) {
 	return types.Instance{}, false
 }
 
-func firstInstance(t *testing.T, g types.AutoScalingGroup) string {
+func firstASGInstance(t *testing.T, g types.AutoScalingGroup) string {
 	t.Helper()
 	if len(g.Instances) == 0 {
 		t.Fatalf("no instances: %s", describeInstances(g))
@@ -81,7 +81,7 @@ func TestInstanceProtectionAndStandby(t *testing.T) {
 	// Out of service: deregistered, and a replacement launched since the
 	// desired capacity stayed 3.
 	g = e.waitGroup("states", "standby and a replacement", func(g types.AutoScalingGroup) bool {
-		in, _ := instanceOf(g, ids[0])
+		in, _ := asgInstanceByID(g, ids[0])
 		n, _ := healthyOn(g, "1")
 		return in.LifecycleState == types.LifecycleStateStandby && n == 3 && len(g.Instances) == 4
 	})
@@ -106,10 +106,10 @@ func TestInstanceProtectionAndStandby(t *testing.T) {
 		t.Fatal(err)
 	}
 	g = e.waitGroup("states", "only the protected and the standby instance left", func(g types.AutoScalingGroup) bool { return len(g.Instances) == 2 })
-	if in, ok := instanceOf(g, ids[1]); !ok || in.LifecycleState != types.LifecycleStateInService || !aws.ToBool(in.ProtectedFromScaleIn) {
+	if in, ok := asgInstanceByID(g, ids[1]); !ok || in.LifecycleState != types.LifecycleStateInService || !aws.ToBool(in.ProtectedFromScaleIn) {
 		t.Errorf("protected instance %s: %s", ids[1], describeInstances(g))
 	}
-	if in, ok := instanceOf(g, ids[0]); !ok || in.LifecycleState != types.LifecycleStateStandby {
+	if in, ok := asgInstanceByID(g, ids[0]); !ok || in.LifecycleState != types.LifecycleStateStandby {
 		t.Errorf("standby instance %s: %s", ids[0], describeInstances(g))
 	}
 	// Unprotected, it goes.
@@ -170,13 +170,13 @@ func TestInstanceRefreshProtectedAndStandby(t *testing.T) {
 			}
 			g := e.waitGroup("web", "2 in service", settledOn("1", 2))
 			waitTargetsHealthy(t, e, tg, 2)
-			id := firstInstance(t, g)
+			id := firstASGInstance(t, g)
 			if tc.standby {
 				if err := e.standby("web", true, id); err != nil {
 					t.Fatal(err)
 				}
 				e.waitGroup("web", "in standby", func(g types.AutoScalingGroup) bool {
-					in, _ := instanceOf(g, id)
+					in, _ := asgInstanceByID(g, id)
 					return in.LifecycleState == types.LifecycleStateStandby
 				})
 			} else if err := e.protect("web", true, id); err != nil {
@@ -208,7 +208,7 @@ func TestInstanceRefreshProtectedAndStandby(t *testing.T) {
 				t.Errorf("failure reason %q", aws.ToString(rf.StatusReason))
 			}
 			g, _ = e.group("web")
-			in, ok := instanceOf(g, id)
+			in, ok := asgInstanceByID(g, id)
 			switch {
 			case tc.keptOnOld && (!ok || aws.ToString(in.LaunchTemplate.Version) != "1"):
 				t.Errorf("%s should still run version 1: %s", id, describeInstances(g))

@@ -154,7 +154,7 @@ func TestWarmPoolWithLaunchHook(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitGroup("warmhook", id+" in Pending:Wait", func(g types.AutoScalingGroup) bool {
-		in, ok := instanceOf(g, id)
+		in, ok := asgInstanceByID(g, id)
 		return ok && in.LifecycleState == types.LifecycleStatePendingWait
 	})
 	if _, ok := e.sb.FixtureTargets(asgRegion, tg)[id]; ok {
