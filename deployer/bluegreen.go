@@ -550,6 +550,7 @@ func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
 	} else {
 		ch = append(ch, Change{Action: "scale", Detail: fmt.Sprintf("%s to 0", live.label())})
 	}
+	ch = append(ch, s.strandedChanges(live)...)
 	ch = append(ch, Change{Action: "on failure", Detail: fmt.Sprintf("all traffic back to %s at once, %s scaled to 0 and unpinned", live.label(), idle.Name)})
 	return ch, nil
 }

@@ -399,6 +399,16 @@ func (s *Session) idleStates(ctx context.Context, idle *colour, ami string) erro
 		idle.label(), st, strings.Join(fix, "; "))
 }
 
+// strandedChanges is the plan's line for the live colour's protected and
+// standby instances, which its scale to 0 after the switch leaves.
+func (s *Session) strandedChanges(live *colour) []Change {
+	st := s.instanceStates([]astypes.AutoScalingGroup{live.Group}, nil)
+	if st.Empty() {
+		return nil
+	}
+	return []Change{{Action: "keep", Detail: fmt.Sprintf("%s in %s after its scale to 0: Auto Scaling's scale-in skips them; they keep running until released, and the next deploy refuses while they are there", st, live.label())}}
+}
+
 // strandedNote says which instances the old colour keeps after its scale
 // to 0, "" when none.
 func (s *Session) strandedNote(old *colour) string {

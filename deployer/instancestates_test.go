@@ -261,6 +261,17 @@ func TestBlueGreenWithProtectedInstance(t *testing.T) {
 	ctx := context.Background()
 	id := firstGroupInstance(t, f, bg.Blue)
 	setProtection(t, f, bg.Blue, id, true)
+	pl, err := newBlueGreen(f, bg, &deployer.BlueGreen{}, nil).Plan(ctx, newAMI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range pl.Changes {
+		found = found || c.Action == "keep" && strings.Contains(c.Detail, "1 instance protected from scale in ("+id+") in blue ("+bg.Blue+") after its scale to 0")
+	}
+	if !found || len(pl.States.Protected) != 1 {
+		t.Errorf("plan does not say blue keeps %s: %+v %+v", id, pl.States, pl.Changes)
+	}
 	var ev events
 	res, err := newBlueGreen(f, bg, &deployer.BlueGreen{}, &ev).Run(ctx, newAMI)
 	if err != nil {
