@@ -465,6 +465,8 @@ type bgRun struct {
 	// stickyHeld: a warm rollback scheduled the scale-in of the colour
 	// that lost the traffic, for its sticky clients.
 	stickyHeld bool
+	// pool is the new colour's warm pool, refreshed before it scales up.
+	pool warmPoolRun
 }
 
 // capacity is a group's minimum, maximum and desired capacity.
@@ -532,6 +534,9 @@ func (b *BlueGreen) Begin(ctx context.Context, s *Session) (Execution, error) {
 		if err := b.checkStickyIdle(ctx, s, st, idle); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.idleStates(ctx, idle, s.AMI.ID); err != nil {
+		return nil, err
 	}
 	if idle.ami() == s.AMI.ID && idle.Pin != "" {
 		run.version = idle.Template
@@ -605,6 +610,9 @@ func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
 			return nil, err
 		}
 	}
+	if err := s.idleStates(ctx, idle, s.AMI.ID); err != nil {
+		return nil, err
+	}
 	n := live.desired()
 	var ch []Change
 	if idle.desired() > 0 && idle.ami() != s.AMI.ID {
@@ -614,8 +622,13 @@ func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
 	if idle.Template.ID != src.ID {
 		src = idle.Template
 	}
+	warm, err := s.warmPoolChanges(ctx, idle, s.AMI.ID)
+	if err != nil {
+		return nil, err
+	}
+	ch = append(ch, Change{Action: "create", Detail: fmt.Sprintf("launch template %s version %d: version %d with image %s -> %s", src.ID, s.latestVersionOf(ctx, src)+1, src.Version, src.AMI, s.AMI.ID)})
+	ch = append(ch, warm...)
 	ch = append(ch,
-		Change{Action: "create", Detail: fmt.Sprintf("launch template %s version %d: version %d with image %s -> %s", src.ID, s.latestVersionOf(ctx, src)+1, src.Version, src.AMI, s.AMI.ID)},
 		Change{Action: "scale", Detail: fmt.Sprintf("%s to %d on the new version, minimum pinned at %d (%s tag) until traffic moves", idle.label(), n, n, PinTag)},
 		Change{Action: "wait", Detail: fmt.Sprintf("until %d targets in %s are healthy on %s (at weight 0; health_timeout %s)", n, idle.TG.Name, s.AMI.ID, s.HealthTimeout())},
 	)
@@ -638,6 +651,7 @@ func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
 	} else {
 		ch = append(ch, Change{Action: "scale", Detail: fmt.Sprintf("%s to 0", live.label())})
 	}
+	ch = append(ch, s.strandedChanges(live)...)
 	ch = append(ch, Change{Action: "on failure", Detail: fmt.Sprintf("all traffic back to %s at once, %s scaled to 0 and unpinned", live.label(), idle.Name)})
 	return ch, nil
 }
@@ -746,6 +760,9 @@ func (run *bgRun) Step(ctx context.Context) (Step, error) {
 			}
 			return Step{Name: "scale", Progress: fmt.Sprintf("waiting for %d instances of %s to terminate", stale, nw.label())}, nil
 		}
+	}
+	if st, handled, err := run.warmPoolStep(ctx, nw); handled || err != nil {
+		return st, err
 	}
 	if nw.Pin == "" {
 		pin := fmt.Sprintf("deploy %s: minimum %d until traffic moves to %s", s.ID, run.capacity, run.ami)
@@ -908,13 +925,13 @@ func (run *bgRun) retire(ctx context.Context, st *bgState, old, nw *colour) (Ste
 			return Step{State: StepDone, Name: "retire", Health: h, Message: fmt.Sprintf("%s; %v, so %s stays warm until scaled by hand", done, err, old.label())}, nil
 		}
 		s.Emit(Event{Kind: EventStep, Step: "retire", Action: "scheduled", Message: fmt.Sprintf("%s stays warm on %s until %s (scheduled action %s): phoenix rollback moves the traffic back in one call until then", old.label(), old.ami(), at.Format(time.RFC3339), ScaleInAction)})
-		return Step{State: StepDone, Name: "retire", Health: h, Message: done + fmt.Sprintf("; %s kept warm for %s", old.label(), run.b.KeepOldFor)}, nil
+		return Step{State: StepDone, Name: "retire", Health: h, Message: done + fmt.Sprintf("; %s kept warm for %s", old.label(), run.b.KeepOldFor) + s.strandedNote(old)}, nil
 	}
 	if err := run.update(ctx, old, &autoscaling.UpdateAutoScalingGroupInput{MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0)}); err != nil {
 		return Step{State: StepDone, Name: "retire", Health: h, Message: fmt.Sprintf("%s; scaling %s to 0 failed, scale it by hand: %v", done, old.label(), err)}, nil
 	}
 	s.Emit(Event{Kind: EventStep, Step: "retire", Action: "scaled", Message: fmt.Sprintf("scaling %s to 0", old.label())})
-	return Step{State: StepDone, Name: "retire", Health: h, Message: done + fmt.Sprintf("; %s scaling to 0", old.label())}, nil
+	return Step{State: StepDone, Name: "retire", Health: h, Message: done + fmt.Sprintf("; %s scaling to 0", old.label()) + s.strandedNote(old)}, nil
 }
 
 // retireAway returns green, which served while blue came back, to the

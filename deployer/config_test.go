@@ -39,7 +39,7 @@ func TestExampleConfig(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	r, timeout, errs := deployer.RollingSettings{}.Rolling()
-	if len(errs) > 0 || r.MinHealthyPercentage != 90 || r.MaxHealthyPercentage != 100 || !r.SkipMatching || !r.AutoRollback || r.InstanceWarmup != nil || timeout != 15*time.Minute {
+	if len(errs) > 0 || r.MinHealthyPercentage != deployer.FromGroup || r.MaxHealthyPercentage != deployer.FromGroup || r.ScaleInProtectedInstances != "" || r.StandbyInstances != "" || !r.SkipMatching || !r.AutoRollback || r.InstanceWarmup != nil || timeout != 15*time.Minute {
 		t.Errorf("defaults %+v %s %v", r, timeout, errs)
 	}
 }

@@ -66,6 +66,10 @@ type healthGate struct {
 	images  map[string]string
 	zones   map[string]string   // each instance's Availability Zone
 	lbZones map[string][]string // each load balancer's, read when needed
+	// exempt are instances a deploy leaves on their old image because
+	// the user said so (an Ignore preference): not waited for while they
+	// run another AMI.
+	exempt map[string]string
 }
 
 func newHealthGate(c Clients) *healthGate {
@@ -182,6 +186,12 @@ func (h *healthGate) read(ctx context.Context, g astypes.AutoScalingGroup, tgs [
 			t := &tg.Targets[j]
 			var known bool
 			t.AMI, known = h.images[t.ID]
+			if _, ok := h.exempt[t.ID]; ok && ami != "" && known && t.AMI != ami {
+				if t.State == string(elbtypes.TargetHealthStateEnumHealthy) && member[t.ID] {
+					fromGroup++
+				}
+				continue
+			}
 			hl.Total++
 			onAMI := ami == "" || t.AMI == ami
 			if onAMI {
@@ -224,6 +234,12 @@ func (h *healthGate) read(ctx context.Context, g astypes.AutoScalingGroup, tgs [
 		for _, in := range g.Instances {
 			id := aws.ToString(in.InstanceId)
 			t := TargetHealth{ID: id, State: strings.ToLower(aws.ToString(in.HealthStatus)), AMI: h.images[id]}
+			if _, ex := h.exempt[id]; ex && ami != "" && t.AMI != ami {
+				if in.LifecycleState == astypes.LifecycleStateInService && t.State == "healthy" {
+					ok++
+				}
+				continue
+			}
 			hl.Total++
 			if ami == "" || t.AMI == ami {
 				hl.OnAMI++

@@ -24,6 +24,9 @@ type Plan struct {
 	// Colours are blue-green's two groups; Group, Current, AMIs and
 	// Health are then the live colour's.
 	Colours []ColourStatus `json:"colours,omitempty"`
+	// States are the target's instances protected from scale in or in
+	// Standby (both colours' for blue-green).
+	States InstanceStates `json:"instance_states"`
 }
 
 // AMIUse is how many of a group's instances run an AMI.
@@ -75,7 +78,8 @@ func (d *Deployer) Plan(ctx context.Context, ami string) (*Plan, error) {
 		return nil, asRefused(err)
 	}
 	return &Plan{Target: d.Target.Name, Region: d.Target.Region, Group: aws.ToString(s.Group.AutoScalingGroupName), Strategy: d.Strategy.Name(), AMI: s.AMI,
-		Current: s.Template, Desired: int(aws.ToInt32(s.Group.DesiredCapacity)), AMIs: uses, Health: h, Changes: changes, Colours: colours}, nil
+		Current: s.Template, Desired: int(aws.ToInt32(s.Group.DesiredCapacity)), AMIs: uses, Health: h, Changes: changes, Colours: colours,
+		States: s.instanceStates(s.Groups, nil)}, nil
 }
 
 // amisInUse counts the group's instances per AMI.

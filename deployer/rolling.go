@@ -24,10 +24,12 @@ import (
 // rollback returns it to the version it had.
 type Rolling struct {
 	// MinHealthyPercentage of the desired capacity stays in service during
-	// the refresh (0-100).
+	// the refresh (0-100); FromGroup leaves it to the group's instance
+	// maintenance policy.
 	MinHealthyPercentage int
 	// MaxHealthyPercentage the group may grow to while replacing
 	// (100-200); above 100 new instances launch before old ones go.
+	// FromGroup leaves it to the group's instance maintenance policy.
 	MaxHealthyPercentage int
 	// InstanceWarmup before a new instance counts; nil uses the group's.
 	InstanceWarmup *time.Duration
@@ -44,6 +46,11 @@ type Rolling struct {
 	// BakeTime is how long the refresh waits after the last replacement
 	// before it succeeds.
 	BakeTime time.Duration
+	// ScaleInProtectedInstances (Refresh, Ignore, Wait) and
+	// StandbyInstances (Terminate, Ignore, Wait) say what the refresh
+	// does with such instances; "" is not sent (Auto Scaling: Wait).
+	ScaleInProtectedInstances string
+	StandbyInstances          string
 }
 
 // Name is "rolling".
@@ -57,12 +64,14 @@ const maxSeconds = 172800
 func (r *Rolling) Validate() []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if r.MinHealthyPercentage < 0 || r.MinHealthyPercentage > 100 {
+	if r.MinHealthyPercentage != FromGroup && (r.MinHealthyPercentage < 0 || r.MinHealthyPercentage > 100) {
 		bad("min_healthy_percentage %d must be between 0 and 100", r.MinHealthyPercentage)
 	}
-	if r.MaxHealthyPercentage < 100 || r.MaxHealthyPercentage > 200 {
+	switch {
+	case r.MaxHealthyPercentage == FromGroup:
+	case r.MaxHealthyPercentage < 100 || r.MaxHealthyPercentage > 200:
 		bad("max_healthy_percentage %d must be between 100 and 200", r.MaxHealthyPercentage)
-	} else if r.MaxHealthyPercentage-r.MinHealthyPercentage > 100 {
+	case r.MinHealthyPercentage != FromGroup && r.MaxHealthyPercentage-r.MinHealthyPercentage > 100:
 		bad("max_healthy_percentage %d and min_healthy_percentage %d may be at most 100 apart", r.MaxHealthyPercentage, r.MinHealthyPercentage)
 	}
 	if r.InstanceWarmup != nil && (*r.InstanceWarmup < 0 || *r.InstanceWarmup > maxSeconds*time.Second) {
@@ -75,6 +84,7 @@ func (r *Rolling) Validate() []error {
 	if r.BakeTime < 0 || r.BakeTime > maxSeconds*time.Second {
 		bad("bake_time %s must be between 0s and 48h", r.BakeTime)
 	}
+	errs = append(errs, r.validateStates()...)
 	if len(r.Alarms) > 10 {
 		bad("alarms: %d names, at most 10", len(r.Alarms))
 	}
@@ -109,14 +119,14 @@ func checkPercentages(setting string, values []int, why string) []error {
 
 func secs(d time.Duration) *int32 { return aws.Int32(int32(d / time.Second)) }
 
-func (r *Rolling) preferences(autoRollback bool) *astypes.RefreshPreferences {
+func (r *Rolling) preferences(g astypes.AutoScalingGroup, autoRollback bool) *astypes.RefreshPreferences {
 	p := &astypes.RefreshPreferences{
-		MinHealthyPercentage: aws.Int32(int32(r.MinHealthyPercentage)),
-		MaxHealthyPercentage: aws.Int32(int32(r.MaxHealthyPercentage)),
-		SkipMatching:         aws.Bool(r.SkipMatching),
-		AutoRollback:         aws.Bool(autoRollback),
-		BakeTime:             secs(r.BakeTime),
+		SkipMatching: aws.Bool(r.SkipMatching),
+		AutoRollback: aws.Bool(autoRollback),
+		BakeTime:     secs(r.BakeTime),
 	}
+	r.healthyPreferences(g, p)
+	r.statesPreferences(p)
 	if r.InstanceWarmup != nil {
 		p.InstanceWarmup = secs(*r.InstanceWarmup)
 	}
@@ -132,9 +142,9 @@ func (r *Rolling) preferences(autoRollback bool) *astypes.RefreshPreferences {
 	return p
 }
 
-// summary is the refresh preferences in words.
-func (r *Rolling) summary() string {
-	parts := []string{fmt.Sprintf("min healthy %d%%", r.MinHealthyPercentage), fmt.Sprintf("max healthy %d%%", r.MaxHealthyPercentage)}
+// summary is the refresh preferences for g in words.
+func (r *Rolling) summary(g astypes.AutoScalingGroup) string {
+	parts := []string{r.healthySummary(g)}
 	if r.InstanceWarmup != nil {
 		parts = append(parts, "warmup "+r.InstanceWarmup.String())
 	} else {
@@ -178,6 +188,9 @@ func (r *Rolling) Plan(ctx context.Context, s *Session) ([]Change, error) {
 	if s.ActiveRefresh != nil {
 		return []Change{{Action: "follow", Detail: fmt.Sprintf("instance refresh %s to %s is %s: the deploy follows it", aws.ToString(s.ActiveRefresh.InstanceRefreshId), s.AMI.ID, s.ActiveRefresh.Status)}}, nil
 	}
+	if err := r.checkHealthy(s); err != nil {
+		return nil, err
+	}
 	if s.Template != nil {
 		ch = append(ch, Change{Action: "create", Detail: fmt.Sprintf("launch template %s version %d: version %d with image %s -> %s", s.Template.ID, s.latestVersion(ctx)+1, s.Template.Version, s.Template.AMI, s.AMI.ID)})
 	} else if err := s.checkLCTemplate(ctx); err != nil {
@@ -187,11 +200,12 @@ func (r *Rolling) Plan(ctx context.Context, s *Session) ([]Change, error) {
 	}
 	// The new version does not exist yet, so no instance matches it.
 	replace := n
-	start := fmt.Sprintf("instance refresh of %q replacing %d instances (%s)", s.Target.Group, replace, r.summary())
+	start := fmt.Sprintf("instance refresh of %q replacing %d instances (%s)", s.Target.Group, replace, r.summary(s.Group))
 	if m := mixedSummary(s.Group); m != "" {
 		start += "; the desired configuration is " + m + ", only the launch template version changes"
 	}
 	ch = append(ch, Change{Action: "start", Detail: start})
+	ch = append(ch, r.statesChanges(s.instanceStates([]astypes.AutoScalingGroup{s.Group}, nil))...)
 	ch = append(ch, Change{Action: "wait", Detail: fmt.Sprintf("until the refresh succeeds and every target in %s is healthy on %s (health_timeout %s)", tgNames(s.TargetGroups), s.AMI.ID, s.HealthTimeout())})
 	if r.AutoRollback && s.Template != nil {
 		ch = append(ch, Change{Action: "on failure", Detail: fmt.Sprintf("roll back the refresh to %s (%s)", s.Template, s.Template.AMI)})
@@ -288,6 +302,11 @@ func (r *Rolling) Begin(ctx context.Context, s *Session) (Execution, error) {
 		}
 		run.lcAMI = aws.ToString(lc.ImageId)
 		if err := s.checkLCTemplate(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if run.refresh == "" && !run.noop {
+		if err := r.checkHealthy(s); err != nil {
 			return nil, err
 		}
 	}
@@ -562,6 +581,7 @@ func (run *rollingRun) gate(ctx context.Context, ami string) (*astypes.AutoScali
 	if err != nil {
 		return nil, nil, err
 	}
+	s.gate.exempt = run.exempt(*g)
 	h, err := s.gate.read(ctx, *g, s.TargetGroups, ami)
 	if err != nil {
 		return nil, nil, err
@@ -579,6 +599,9 @@ func (run *rollingRun) waitHealthy(ctx context.Context, name, ami, doneMsg strin
 	st := Step{Name: "health", Refresh: rf, Health: h}
 	if h.OK() {
 		st.State, st.Message = StepDone, fmt.Sprintf("%s: every target healthy on %s (%d/%d)", doneMsg, ami, h.Healthy, h.Total)
+		if kept := run.keptOld(ami); kept != "" {
+			st.Message += "; left on their old image: " + kept
+		}
 		return st, nil
 	}
 	now := run.s.Now()
@@ -604,8 +627,8 @@ func (run *rollingRun) Step(ctx context.Context) (Step, error) {
 	}
 	if run.refresh == "" {
 		autoRollback := run.r.AutoRollback && run.canAutoRollback()
-		prefs := run.r.preferences(autoRollback)
-		summary := run.r.summary()
+		prefs := run.r.preferences(run.s.Group, autoRollback)
+		summary := run.r.summary(run.s.Group)
 		if run.r.AutoRollback && !autoRollback {
 			// Auto Scaling rolls back only to a numbered launch template
 			// version; phoenix's own rollback stands in.
@@ -645,7 +668,7 @@ func (run *rollingRun) Step(ctx context.Context) (Step, error) {
 		}
 		return Step{State: StepFailed, Name: "refresh", Refresh: rf, Message: run.failed(ctx, fmt.Sprintf("instance refresh %s is rolling back: %s", rf.ID, reason))}, nil
 	}
-	_, h, err := run.gate(ctx, run.ami)
+	g, h, err := run.gate(ctx, run.ami)
 	if err != nil {
 		return Step{}, err
 	}
@@ -655,7 +678,7 @@ func (run *rollingRun) Step(ctx context.Context) (Step, error) {
 		// get the broken image too.
 		return Step{State: StepFailed, Name: "refresh", Refresh: rf, Health: h, Message: fmt.Sprintf("instance refresh %s: a new instance on %s failed its load balancer health checks: %s", rf.ID, run.ami, strings.Join(h.Failing, "; "))}, nil
 	}
-	return Step{Name: "refresh", Refresh: rf, Health: h}, nil
+	return Step{Name: "refresh", Refresh: rf, Health: h, Progress: run.waitingOn(*g, rf)}, nil
 }
 
 // judgedWarmup is the instance warmup a refresh of a group on EC2 health
@@ -779,7 +802,9 @@ func (run *rollingRun) RollbackStep(ctx context.Context) (Step, error) {
 // startRestore starts a refresh back to the previous version, skipping
 // the instances already on it.
 func (run *rollingRun) startRestore(ctx context.Context, rf *Refresh) (Step, error) {
-	prefs := &astypes.RefreshPreferences{MinHealthyPercentage: aws.Int32(int32(run.r.MinHealthyPercentage)), MaxHealthyPercentage: aws.Int32(int32(run.r.MaxHealthyPercentage)), SkipMatching: aws.Bool(true)}
+	prefs := &astypes.RefreshPreferences{SkipMatching: aws.Bool(true)}
+	run.r.healthyPreferences(run.s.Group, prefs)
+	run.r.statesPreferences(prefs)
 	if run.r.InstanceWarmup != nil {
 		prefs.InstanceWarmup = secs(*run.r.InstanceWarmup)
 	}

@@ -14,11 +14,14 @@ import (
 // post-processor share them, so a setting means the same in both.
 type RollingSettings struct {
 	// Percentage of the group's desired capacity that stays in service and
-	// healthy while instances are replaced, 0 to 100. Defaults to 90.
+	// healthy while instances are replaced, 0 to 100. Unset, it is not
+	// sent: the group's instance maintenance policy governs, or without
+	// one Auto Scaling's default, 90.
 	MinHealthyPercentage *int `mapstructure:"min_healthy_percentage" hcl:"min_healthy_percentage,optional"`
 	// Percentage of the desired capacity the group may grow to while
 	// replacing, 100 to 200; above 100 new instances start before old
-	// ones stop. Defaults to 100.
+	// ones stop. Unset, it is not sent: the group's instance maintenance
+	// policy governs, or without one Auto Scaling's default, 100.
 	MaxHealthyPercentage *int `mapstructure:"max_healthy_percentage" hcl:"max_healthy_percentage,optional"`
 	// How long a new instance warms up before it counts as healthy, as a
 	// duration ("5m"). Defaults to the group's own warmup.
@@ -45,6 +48,17 @@ type RollingSettings struct {
 	// of the group's target groups to be healthy on the new AMI, as a
 	// duration. Defaults to 15m.
 	HealthTimeout string `mapstructure:"health_timeout" hcl:"health_timeout,optional"`
+	// What the refresh does with instances protected from scale in:
+	// "Refresh" replaces them, "Ignore" leaves them on the old image (and
+	// the health gate leaves them out), "Wait" waits up to an hour for
+	// their protection to be removed and then fails. Unset, it is not
+	// sent: Auto Scaling's default, Wait.
+	ScaleInProtectedInstances string `mapstructure:"scale_in_protected_instances" hcl:"scale_in_protected_instances,optional"`
+	// What the refresh does with instances in Standby: "Terminate"
+	// terminates them, "Ignore" leaves them on the old image, "Wait"
+	// waits up to an hour for them to return to service and then fails.
+	// Unset, it is not sent: Auto Scaling's default, Wait.
+	StandbyInstances string `mapstructure:"standby_instances" hcl:"standby_instances,optional"`
 }
 
 // Override copies every setting o sets onto s.
@@ -79,12 +93,19 @@ func (s *RollingSettings) Override(o RollingSettings) {
 	if o.HealthTimeout != "" {
 		s.HealthTimeout = o.HealthTimeout
 	}
+	if o.ScaleInProtectedInstances != "" {
+		s.ScaleInProtectedInstances = o.ScaleInProtectedInstances
+	}
+	if o.StandbyInstances != "" {
+		s.StandbyInstances = o.StandbyInstances
+	}
 }
 
 // Rolling turns the settings into the strategy and the health timeout,
 // reporting every problem as a *SettingError.
 func (s RollingSettings) Rolling() (*Rolling, time.Duration, []error) {
-	r := &Rolling{MinHealthyPercentage: 90, MaxHealthyPercentage: 100, SkipMatching: true, AutoRollback: true, CheckpointDelay: time.Hour, Checkpoints: s.Checkpoints, Alarms: s.Alarms}
+	r := &Rolling{MinHealthyPercentage: FromGroup, MaxHealthyPercentage: FromGroup, SkipMatching: true, AutoRollback: true, CheckpointDelay: time.Hour, Checkpoints: s.Checkpoints, Alarms: s.Alarms,
+		ScaleInProtectedInstances: s.ScaleInProtectedInstances, StandbyInstances: s.StandbyInstances}
 	var errs []error
 	dur := func(setting, v string, dst *time.Duration) bool { return parseDuration(setting, v, dst, &errs) }
 	if s.MinHealthyPercentage != nil {

@@ -10,16 +10,18 @@ import (
 // FlatRollingSettings is an auto-generated flat version of RollingSettings.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatRollingSettings struct {
-	MinHealthyPercentage *int     `mapstructure:"min_healthy_percentage" hcl:"min_healthy_percentage" cty:"min_healthy_percentage"`
-	MaxHealthyPercentage *int     `mapstructure:"max_healthy_percentage" hcl:"max_healthy_percentage" cty:"max_healthy_percentage"`
-	InstanceWarmup       *string  `mapstructure:"instance_warmup" hcl:"instance_warmup" cty:"instance_warmup"`
-	Checkpoints          []int    `mapstructure:"checkpoints" hcl:"checkpoints" cty:"checkpoints"`
-	CheckpointDelay      *string  `mapstructure:"checkpoint_delay" hcl:"checkpoint_delay" cty:"checkpoint_delay"`
-	SkipMatching         *bool    `mapstructure:"skip_matching" hcl:"skip_matching" cty:"skip_matching"`
-	AutoRollback         *bool    `mapstructure:"auto_rollback" hcl:"auto_rollback" cty:"auto_rollback"`
-	Alarms               []string `mapstructure:"alarms" hcl:"alarms" cty:"alarms"`
-	BakeTime             *string  `mapstructure:"bake_time" hcl:"bake_time" cty:"bake_time"`
-	HealthTimeout        *string  `mapstructure:"health_timeout" hcl:"health_timeout" cty:"health_timeout"`
+	MinHealthyPercentage      *int     `mapstructure:"min_healthy_percentage" hcl:"min_healthy_percentage" cty:"min_healthy_percentage"`
+	MaxHealthyPercentage      *int     `mapstructure:"max_healthy_percentage" hcl:"max_healthy_percentage" cty:"max_healthy_percentage"`
+	InstanceWarmup            *string  `mapstructure:"instance_warmup" hcl:"instance_warmup" cty:"instance_warmup"`
+	Checkpoints               []int    `mapstructure:"checkpoints" hcl:"checkpoints" cty:"checkpoints"`
+	CheckpointDelay           *string  `mapstructure:"checkpoint_delay" hcl:"checkpoint_delay" cty:"checkpoint_delay"`
+	SkipMatching              *bool    `mapstructure:"skip_matching" hcl:"skip_matching" cty:"skip_matching"`
+	AutoRollback              *bool    `mapstructure:"auto_rollback" hcl:"auto_rollback" cty:"auto_rollback"`
+	Alarms                    []string `mapstructure:"alarms" hcl:"alarms" cty:"alarms"`
+	BakeTime                  *string  `mapstructure:"bake_time" hcl:"bake_time" cty:"bake_time"`
+	HealthTimeout             *string  `mapstructure:"health_timeout" hcl:"health_timeout" cty:"health_timeout"`
+	ScaleInProtectedInstances *string  `mapstructure:"scale_in_protected_instances" hcl:"scale_in_protected_instances" cty:"scale_in_protected_instances"`
+	StandbyInstances          *string  `mapstructure:"standby_instances" hcl:"standby_instances" cty:"standby_instances"`
 }
 
 // FlatMapstructure returns a new FlatRollingSettings.
@@ -34,16 +36,18 @@ func (*RollingSettings) FlatMapstructure() interface{ HCL2Spec() map[string]hcld
 // The decoded values from this spec will then be applied to a FlatRollingSettings.
 func (*FlatRollingSettings) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"min_healthy_percentage": &hcldec.AttrSpec{Name: "min_healthy_percentage", Type: cty.Number, Required: false},
-		"max_healthy_percentage": &hcldec.AttrSpec{Name: "max_healthy_percentage", Type: cty.Number, Required: false},
-		"instance_warmup":        &hcldec.AttrSpec{Name: "instance_warmup", Type: cty.String, Required: false},
-		"checkpoints":            &hcldec.AttrSpec{Name: "checkpoints", Type: cty.List(cty.Number), Required: false},
-		"checkpoint_delay":       &hcldec.AttrSpec{Name: "checkpoint_delay", Type: cty.String, Required: false},
-		"skip_matching":          &hcldec.AttrSpec{Name: "skip_matching", Type: cty.Bool, Required: false},
-		"auto_rollback":          &hcldec.AttrSpec{Name: "auto_rollback", Type: cty.Bool, Required: false},
-		"alarms":                 &hcldec.AttrSpec{Name: "alarms", Type: cty.List(cty.String), Required: false},
-		"bake_time":              &hcldec.AttrSpec{Name: "bake_time", Type: cty.String, Required: false},
-		"health_timeout":         &hcldec.AttrSpec{Name: "health_timeout", Type: cty.String, Required: false},
+		"min_healthy_percentage":       &hcldec.AttrSpec{Name: "min_healthy_percentage", Type: cty.Number, Required: false},
+		"max_healthy_percentage":       &hcldec.AttrSpec{Name: "max_healthy_percentage", Type: cty.Number, Required: false},
+		"instance_warmup":              &hcldec.AttrSpec{Name: "instance_warmup", Type: cty.String, Required: false},
+		"checkpoints":                  &hcldec.AttrSpec{Name: "checkpoints", Type: cty.List(cty.Number), Required: false},
+		"checkpoint_delay":             &hcldec.AttrSpec{Name: "checkpoint_delay", Type: cty.String, Required: false},
+		"skip_matching":                &hcldec.AttrSpec{Name: "skip_matching", Type: cty.Bool, Required: false},
+		"auto_rollback":                &hcldec.AttrSpec{Name: "auto_rollback", Type: cty.Bool, Required: false},
+		"alarms":                       &hcldec.AttrSpec{Name: "alarms", Type: cty.List(cty.String), Required: false},
+		"bake_time":                    &hcldec.AttrSpec{Name: "bake_time", Type: cty.String, Required: false},
+		"health_timeout":               &hcldec.AttrSpec{Name: "health_timeout", Type: cty.String, Required: false},
+		"scale_in_protected_instances": &hcldec.AttrSpec{Name: "scale_in_protected_instances", Type: cty.String, Required: false},
+		"standby_instances":            &hcldec.AttrSpec{Name: "standby_instances", Type: cty.String, Required: false},
 	}
 	return s
 }

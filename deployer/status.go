@@ -38,6 +38,11 @@ type Status struct {
 	// forward: how long a client stays on the colour that first served
 	// it, whatever the weights say; 0 when it is off.
 	StickinessSeconds int `json:"target_group_stickiness_seconds,omitempty"`
+	// States are the target's instances protected from scale in or in
+	// Standby (both colours' for blue-green).
+	States InstanceStates `json:"instance_states"`
+	// WarmPools are the target's groups' warm pools.
+	WarmPools []WarmPoolStatus `json:"warm_pools,omitempty"`
 }
 
 // ColourStatus is one colour of a blue-green target.
@@ -118,6 +123,13 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 		if st.Parameter, err = s.imageParameter(ctx, s.Template.Alias); err != nil {
 			return nil, err
 		}
+	}
+	st.States = s.instanceStates(s.Groups, nil)
+	if st.States.Hooks, err = s.readHookWaits(ctx, s.Groups); err != nil {
+		return nil, err
+	}
+	if st.WarmPools, err = s.readWarmPools(ctx, s.Groups); err != nil {
+		return nil, err
 	}
 	for _, g := range s.Groups {
 		if ref := groupTag(g, RefTag); ref != "" {

@@ -132,6 +132,7 @@ func TestPackerValidateRefusesBadTemplates(t *testing.T) {
 		{"phoenix-harden param", goodEBS, "    params = { allow_ip_forwad = true }", goodDeploy, `* params: unknown param "allow_ip_forwad" (did you mean "allow_ip_forward"?) (known: allow_ip_forward, disable_squashfs, install_packages, ssh_allow_users)`},
 		{"phoenix-deploy no target", goodEBS, goodHarden, "    region = \"eu-west-1\"\n    secret_key = var.secret_key\n    access_key = \"AKIAPHOENIXPKR000001\"", "* set environment (an environment of config_file) or asg (an Auto Scaling group)"},
 		{"phoenix-deploy percentage", goodEBS, goodHarden, goodDeploy + "\n    max_healthy_percentage = 250", "* max_healthy_percentage 250 must be between 100 and 200"},
+		{"phoenix-deploy standby instances", goodEBS, goodHarden, goodDeploy + "\n    standby_instances = \"Refresh\"", `* standby_instances "Refresh" is not one of Terminate, Ignore, Wait`},
 		{"phoenix-deploy target group", goodEBS, goodHarden, goodDeploy + "\n    target_groups = [\"web\"]", `* target_groups: "web" is not a target group ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID)`},
 		{"phoenix-deploy return_home under rolling", goodEBS, goodHarden, goodDeploy + "\n    return_home = true", "* return_home is a blue-green setting; the strategy is rolling"},
 		{"phoenix-deploy unknown setting", goodEBS, goodHarden, goodDeploy + "\n    surge = 2", `An argument named "surge" is not expected here.`},

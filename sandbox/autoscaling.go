@@ -264,7 +264,7 @@ func (c *call) applyGroupInput(ng *AutoScalingGroup, create bool) *APIError {
 	if create && len(ng.AZs) == 0 {
 		return validation("At least one Availability Zone or VPC Subnet is required.")
 	}
-	return nil
+	return c.applyStatesInput(ng)
 }
 
 var asgServiceLinkedRole = regexp.MustCompile(`^arn:aws:iam::(\d{12}):role/aws-service-role/autoscaling\.amazonaws\.com/AWSServiceRoleForAutoScaling(_[\w+=,.@-]{1,64})?$`)
@@ -345,7 +345,7 @@ func asgDelete(c *call) (any, *APIError) {
 	if g.Status == asgDeleting {
 		return nil, nil
 	}
-	if len(g.Instances) > 0 && !force {
+	if (len(g.Instances) > 0 || len(g.WarmInstances) > 0) && !force {
 		return nil, errf("ResourceInUse", "You cannot delete an AutoScalingGroup while there are instances or pending Spot instance request(s) still in the group.")
 	}
 	now := c.w.now()
@@ -735,7 +735,7 @@ func (r *Region) renderGroup(g *AutoScalingGroup) []*X {
 		T("HealthCheckType", g.HealthCheckType), I("HealthCheckGracePeriod", g.HealthCheckGracePeriod),
 		List("Instances", Items("member", g.Instances, func(in *ASGInstance) []*X {
 			return []*X{T("InstanceId", in.ID), T("InstanceType", in.InstanceType), T("AvailabilityZone", in.AZ),
-				T("LifecycleState", in.LifecycleState), T("HealthStatus", in.HealthStatus),
+				T("LifecycleState", in.lifecycleState()), T("HealthStatus", in.HealthStatus),
 				renderInstanceLaunchSource(in), B("ProtectedFromScaleIn", in.ProtectedFromScaleIn)}
 		})),
 		Time("CreatedTime", g.Created),
@@ -745,7 +745,8 @@ func (r *Region) renderGroup(g *AutoScalingGroup) []*X {
 		Opt("Status", g.Status),
 		renderASGTags(g, g.Tags),
 		List("TerminationPolicies", Strings("member", []string{"Default"})),
-		B("NewInstancesProtectedFromScaleIn", false),
+		B("NewInstancesProtectedFromScaleIn", g.NewInstancesProtectedFromScaleIn),
+		renderMaintenancePolicy(g),
 		T("ServiceLinkedRoleARN", g.launchRole(r.Account)),
 		B("CapacityRebalance", false),
 		List("TrafficSources", Items("member", g.TargetGroupARNs, func(a string) []*X {
@@ -776,7 +777,7 @@ func asgDescribeInstances(c *call) (any, *APIError) {
 	}
 	return []*X{List("AutoScalingInstances", Items("member", all, func(p pair) []*X {
 		return []*X{T("InstanceId", p.in.ID), T("InstanceType", p.in.InstanceType), T("AutoScalingGroupName", p.g.Name),
-			T("AvailabilityZone", p.in.AZ), T("LifecycleState", p.in.LifecycleState), T("HealthStatus", strings.ToUpper(p.in.HealthStatus)),
+			T("AvailabilityZone", p.in.AZ), T("LifecycleState", p.in.lifecycleState()), T("HealthStatus", strings.ToUpper(p.in.HealthStatus)),
 			renderInstanceLaunchSource(p.in), B("ProtectedFromScaleIn", p.in.ProtectedFromScaleIn)}
 	})), next}, nil
 }

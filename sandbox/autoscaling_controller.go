@@ -104,7 +104,7 @@ func asgController(r *Region, now time.Time) {
 		r.checkGroupHealth(g, now)
 		r.stepRefresh(g, now)
 		r.keepCapacity(g, now)
-		if g.Status == asgDeleting && len(g.Instances) == 0 {
+		if g.Status == asgDeleting && len(g.Instances) == 0 && len(g.WarmInstances) == 0 {
 			delete(r.ASGs, name)
 		}
 	}
@@ -133,7 +133,7 @@ func (r *Region) syncGroupInstances(g *AutoScalingGroup, now time.Time) {
 				r.asgLaunchFailed(g, now, in.ID, msg)
 				continue
 			}
-			if inst.State == "running" {
+			if inst.State == "running" && !r.launchHookHolds(g, in, now) && in.LifecycleState == "Pending" {
 				in.LifecycleState, in.inServiceAt = "InService", now
 				finishActivity(ctl.launchAct[in.ID], now, "Successful", "")
 				delete(ctl.launchAct, in.ID)
@@ -148,7 +148,7 @@ func (r *Region) syncGroupInstances(g *AutoScalingGroup, now time.Time) {
 				delete(ctl.unhealthyCause, in.ID)
 				continue
 			}
-			if !ctl.terminating[in.ID] && !now.Before(ctl.drainUntil[in.ID]) {
+			if !ctl.terminating[in.ID] && !now.Before(ctl.drainUntil[in.ID]) && !r.terminateHookHolds(g, in, now) {
 				r.terminateInstance(inst, "")
 				ctl.terminating[in.ID] = true
 				if a := ctl.termAct[in.ID]; a != nil {
@@ -300,6 +300,9 @@ func (r *Region) keepCapacity(g *AutoScalingGroup, now time.Time) {
 			if ctl.cause != "" {
 				cause = ctl.cause + "  " + cause
 			}
+			if r.fromWarmPool(g, now, cause) {
+				continue
+			}
 			if !r.asgLaunchOne(g, now, cause) {
 				return
 			}
@@ -393,12 +396,14 @@ func (r *Region) asgLaunchOne(g *AutoScalingGroup, now time.Time, cause string) 
 	}
 	inst := insts[0]
 	in := &ASGInstance{ID: inst.ID, AZ: inst.AZ, InstanceType: inst.InstanceType, LifecycleState: "Pending", HealthStatus: "Healthy",
-		LaunchTemplate: src.template, LaunchConfiguration: src.configuration, launchedAt: now}
+		LaunchTemplate: src.template, LaunchConfiguration: src.configuration, launchedAt: now,
+		ProtectedFromScaleIn: g.NewInstancesProtectedFromScaleIn}
 	g.Instances = append(g.Instances, in)
 	a := r.newActivity(g, now, "Launching a new EC2 instance: "+inst.ID, cause, "InProgress", inst.SubnetID, inst.AZ)
 	a.Progress = 30
 	g.ctl.launchAct[in.ID] = a
-	if !g.suspended("AddToLoadBalancer") {
+	// With a launching hook, registration waits for the hook.
+	if !g.suspended("AddToLoadBalancer") && !g.hasHook(hookLaunching) {
 		for _, arn := range g.TargetGroupARNs {
 			if tg := r.TargetGroups[arn]; tg != nil {
 				r.registerTarget(tg, in.ID, 0)

@@ -28,6 +28,7 @@ type refreshCtl struct {
 	cancelAt   time.Time
 	rollback   bool
 	warmupSecs int
+	states     refreshStates // protected and standby instances
 }
 
 var refreshActive = map[string]bool{"Pending": true, "InProgress": true, "Baking": true, "Cancelling": true, "RollbackInProgress": true}
@@ -62,7 +63,7 @@ func isNumberedVersion(v string) bool {
 }
 
 func parseRefreshPreferences(p Params) (RefreshPreferences, *APIError) {
-	pr := RefreshPreferences{MinHealthyPercentage: 90, MaxHealthyPercentage: 100, CheckpointDelay: 3600, ScaleInProtected: "Ignore", Standby: "Ignore"}
+	pr := RefreshPreferences{MinHealthyPercentage: 90, MaxHealthyPercentage: 100, CheckpointDelay: 3600, ScaleInProtected: "Wait", Standby: "Wait"}
 	ints := []struct {
 		key      string
 		dst      *int
@@ -157,6 +158,9 @@ func asgStartRefresh(c *call) (any, *APIError) {
 	}
 	prefs, err := parseRefreshPreferences(c.p.Sub("Preferences"))
 	if err != nil {
+		return nil, err
+	}
+	if err := refreshHealthyDefaults(g, c.p.Sub("Preferences"), &prefs); err != nil {
 		return nil, err
 	}
 	desired, desiredMixed, err := c.r.parseDesiredConfiguration(c.p)
@@ -365,10 +369,10 @@ func (r *Region) beginRefresh(g *AutoScalingGroup, rf *InstanceRefresh, st *refr
 	}
 	st.target = LaunchTemplateRef{ID: id, Name: name, Version: ver}
 	st.initial, st.toReplace, st.failures, st.nextCP = map[string]bool{}, nil, 0, 0
-	protectedOK := rf.Preferences.ScaleInProtected == "Refresh"
+	st.beginStates(g, r.w.now(), skipMatching)
 	for _, in := range g.live() {
 		st.initial[in.ID] = true
-		if skipMatching && st.matches(in) || in.ProtectedFromScaleIn && !protectedOK {
+		if skipMatching && st.matches(in) || in.ProtectedFromScaleIn && !rf.Preferences.replacesProtected() {
 			continue
 		}
 		st.toReplace = append(st.toReplace, in.ID)
@@ -590,8 +594,17 @@ func (r *Region) stepRefresh(g *AutoScalingGroup, now time.Time) {
 			return
 		}
 	}
+	waiting, failed := r.refreshStatesStep(g, rf, st, now)
+	if failed {
+		return
+	}
+	if waiting != "" {
+		p = r.planRefresh(g, st, now)
+		rf.PercentageComplete, rf.InstancesToUpdate = pct(p.done, p.total), len(p.remaining)
+	}
 	settled := len(p.ready) == len(p.live) && len(p.live) == g.DesiredCapacity && p.terminating == 0
-	if len(p.remaining) == 0 && settled {
+	warm := r.refreshWarmPool(g, st, len(p.remaining) == 0 && settled && waiting == "", now)
+	if len(p.remaining) == 0 && settled && waiting == "" && warm == "" {
 		switch {
 		case st.rollback:
 			r.finishRefresh(g, rf, now, "RollbackSuccessful", "The instance refresh was rolled back: "+rf.RollbackReason)
@@ -613,6 +626,10 @@ func (r *Region) stepRefresh(g *AutoScalingGroup, now time.Time) {
 		rf.StatusReason = fmt.Sprintf("Waiting for instances to warm up before continuing. For example: %s is warming up.", p.notReady.ID)
 	case p.notReady != nil:
 		rf.StatusReason = fmt.Sprintf("Waiting for instances to become healthy before continuing. For example: %s is not yet healthy.", p.notReady.ID)
+	case waiting != "":
+		rf.StatusReason = waiting
+	case warm != "" && len(p.remaining) == 0:
+		rf.StatusReason = warm
 	default:
 		rf.StatusReason = ""
 	}
@@ -637,6 +654,9 @@ func (r *Region) stepRefresh(g *AutoScalingGroup, now time.Time) {
 	for _, in := range victims {
 		if budget <= 0 {
 			break
+		}
+		if !rf.Preferences.mayTerminate(in) {
+			continue
 		}
 		if readySet[in.ID] {
 			if k <= 0 {

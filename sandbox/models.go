@@ -407,6 +407,12 @@ type ASGInstance struct {
 	ProtectedFromScaleIn bool
 	launchedAt           time.Time
 	inServiceAt          time.Time
+
+	// Wait is "Wait" while a lifecycle hook holds the instance
+	// (Pending:Wait, Terminating:Wait); hookDone is the last transition
+	// whose hooks it passed.
+	Wait     string
+	hookDone string
 }
 
 // ScalingActivity is one entry of DescribeScalingActivities.
@@ -434,6 +440,13 @@ type RefreshPreferences struct {
 	Standby               string
 	BakeTime              int
 	AlarmNames            []string
+}
+
+// MaintenancePolicy is a group's instance maintenance policy: the healthy
+// percentages a refresh uses when its preferences omit them.
+type MaintenancePolicy struct {
+	MinHealthyPercentage int
+	MaxHealthyPercentage int
 }
 
 // InstanceRefresh is one instance refresh of a group.
@@ -484,6 +497,19 @@ type AutoScalingGroup struct {
 	ServiceLinkedRoleARN   string                      // the role its launches use
 	Created                time.Time
 	ctl                    *asgControl // controller-private state
+
+	// NewInstancesProtectedFromScaleIn protects instances it launches.
+	NewInstancesProtectedFromScaleIn bool
+	// MaintenancePolicy is the group's instance maintenance policy; nil
+	// when it has none.
+	MaintenancePolicy *MaintenancePolicy
+	// LifecycleHooks by name, and the instances waiting on them.
+	LifecycleHooks map[string]*LifecycleHook
+	hookWaits      map[string]*instanceWait
+	// WarmPool is the group's warm pool (nil: none) and WarmInstances
+	// the instances in it, which DescribeAutoScalingGroups does not list.
+	WarmPool      *WarmPool
+	WarmInstances []*ASGInstance
 }
 
 // ScheduledAction is a scheduled update of a group's size. Nil sizes

@@ -31,6 +31,7 @@ func DefaultTiming() map[string]time.Duration {
 		"asg_launch":             5 * time.Second,  // scaling activity start -> instance launched
 		"refresh_pending":        5 * time.Second,  // Pending -> InProgress
 		"refresh_cancel":         10 * time.Second, // Cancelling -> Cancelled
+		"refresh_instance_wait":  time.Hour,        // a refresh waits this long for protected / standby instances, then fails
 		"kms_grant":              0,
 		"snapshot_in_use":        30 * time.Second, // DeregisterImage -> its snapshots may be deleted
 		"ssm_image_validation":   20 * time.Second, // an aws:ec2:image PutParameter -> the version is visible (or dropped)

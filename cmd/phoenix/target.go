@@ -81,6 +81,10 @@ type rollingOptions struct {
 	HealthTimeout    string
 	RequireEncrypted bool
 	GrantKMS         bool
+	// ScaleInProtected and Standby: what the refresh does with protected
+	// and standby instances.
+	ScaleInProtected string
+	Standby          string
 
 	flags *pflag.FlagSet
 }
@@ -102,6 +106,8 @@ func (o *rollingOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.BakeTime, "bake-time", "", "wait after the last replacement before the refresh succeeds (blue-green: after each step), e.g. 5m")
 	f.StringVar(&o.HealthTimeout, "health-timeout", "", "how long every target may take to be healthy on the new AMI (default 15m)")
 	f.BoolVar(&o.RequireEncrypted, "require-encrypted", false, "refuse an AMI with unencrypted snapshots")
+	f.StringVar(&o.ScaleInProtected, "scale-in-protected-instances", "", "Refresh, Ignore or Wait: what the refresh does with instances protected from scale in (default: Auto Scaling's, Wait)")
+	f.StringVar(&o.Standby, "standby-instances", "", "Terminate, Ignore or Wait: what the refresh does with instances in Standby (default: Auto Scaling's, Wait)")
 	f.BoolVar(&o.GrantKMS, "grant-kms", false, "create the KMS grant Auto Scaling's service-linked role needs for the AMI's keys, when the key policy does not give it")
 	o.flags = f
 }
@@ -120,6 +126,7 @@ func (o *rollingOptions) settings() deployer.RollingSettings {
 		s.MaxHealthyPercentage = &o.MaxHealthy
 	}
 	s.InstanceWarmup, s.CheckpointDelay, s.BakeTime, s.HealthTimeout = o.InstanceWarmup, o.CheckpointDelay, o.BakeTime, o.HealthTimeout
+	s.ScaleInProtectedInstances, s.StandbyInstances = o.ScaleInProtected, o.Standby
 	if set("checkpoints") {
 		s.Checkpoints = o.Checkpoints
 	}
@@ -162,7 +169,8 @@ func strategyName(kind string) string {
 }
 
 // rollingOnly are the flags blue-green has no use for.
-var rollingOnly = []string{"min-healthy-percentage", "max-healthy-percentage", "instance-warmup", "checkpoints", "checkpoint-delay", "skip-matching", "auto-rollback", "alarm"}
+var rollingOnly = []string{"min-healthy-percentage", "max-healthy-percentage", "instance-warmup", "checkpoints", "checkpoint-delay", "skip-matching", "auto-rollback", "alarm",
+	"scale-in-protected-instances", "standby-instances"}
 
 // flagName is the flag for a phoenix.hcl setting.
 func flagName(setting string) string { return "--" + strings.ReplaceAll(setting, "_", "-") }

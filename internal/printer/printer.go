@@ -225,6 +225,9 @@ func (p *textPrinter) Plan(pl *deployer.Plan) {
 	p.line("Plan for %s in %s (group %s, strategy %s)", pl.Target, pl.Region, pl.Group, pl.Strategy)
 	p.line("  %-14s %s", "now", tplString(pl.Current))
 	p.line("  %-14s %d desired; AMIs in use: %s", "instances", pl.Desired, amis(pl.AMIs))
+	if !pl.States.Empty() {
+		p.line("  %-14s %s", "", pl.States)
+	}
 	enc := "not encrypted"
 	if pl.AMI.Encrypted {
 		enc = "encrypted"
@@ -244,6 +247,12 @@ func (p *textPrinter) Status(s *deployer.Status) {
 	p.line("Status of %s in %s (group %s)", s.Target, s.Region, s.Group)
 	p.line("  %-14s %s", "template", tplString(s.Template))
 	p.line("  %-14s %d desired, %d in service", "capacity", s.Desired, s.InService)
+	if !s.States.Empty() {
+		p.line("  %-14s %s", "", s.States)
+	}
+	for _, w := range s.WarmPools {
+		p.line("  %-14s %s", "warm pool", w)
+	}
 	p.line("  %-14s %s", "AMIs in use", amis(s.AMIs))
 	p.colours(s.Colours)
 	if s.StickinessSeconds > 0 {

@@ -180,7 +180,8 @@ func (c *Config) rollingOnly(kind string) []error {
 		name string
 		set  bool
 	}{{"min_healthy_percentage", r.MinHealthyPercentage != nil}, {"max_healthy_percentage", r.MaxHealthyPercentage != nil}, {"instance_warmup", r.InstanceWarmup != ""},
-		{"checkpoints", r.Checkpoints != nil}, {"checkpoint_delay", r.CheckpointDelay != ""}, {"skip_matching", r.SkipMatching != nil}, {"auto_rollback", r.AutoRollback != nil}, {"alarms", r.Alarms != nil}} {
+		{"checkpoints", r.Checkpoints != nil}, {"checkpoint_delay", r.CheckpointDelay != ""}, {"skip_matching", r.SkipMatching != nil}, {"auto_rollback", r.AutoRollback != nil}, {"alarms", r.Alarms != nil},
+		{"scale_in_protected_instances", r.ScaleInProtectedInstances != ""}, {"standby_instances", r.StandbyInstances != ""}} {
 		if f.set {
 			errs = append(errs, fmt.Errorf("%s is a rolling setting; the strategy is blue-green", f.name))
 		}

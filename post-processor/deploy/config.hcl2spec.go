@@ -11,47 +11,49 @@ import (
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	PackerBuildName      *string                   `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
-	PackerBuilderType    *string                   `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
-	PackerCoreVersion    *string                   `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
-	PackerDebug          *bool                     `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
-	PackerForce          *bool                     `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
-	PackerOnError        *string                   `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
-	PackerUserVars       map[string]string         `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
-	PackerSensitiveVars  []string                  `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
-	Region               *string                   `mapstructure:"region" hcl:"region" cty:"region"`
-	Profile              *string                   `mapstructure:"profile" hcl:"profile" cty:"profile"`
-	AccessKey            *string                   `mapstructure:"access_key" hcl:"access_key" cty:"access_key"`
-	SecretKey            *string                   `mapstructure:"secret_key" hcl:"secret_key" cty:"secret_key"`
-	Token                *string                   `mapstructure:"token" hcl:"token" cty:"token"`
-	AssumeRole           *awsconfig.FlatAssumeRole `mapstructure:"assume_role" hcl:"assume_role" cty:"assume_role"`
-	Endpoint             *string                   `mapstructure:"endpoint" hcl:"endpoint" cty:"endpoint"`
-	MaxRetries           *int                      `mapstructure:"max_retries" hcl:"max_retries" cty:"max_retries"`
-	Environment          *string                   `mapstructure:"environment" cty:"environment" hcl:"environment"`
-	ConfigFile           *string                   `mapstructure:"config_file" cty:"config_file" hcl:"config_file"`
-	Target               *string                   `mapstructure:"target" cty:"target" hcl:"target"`
-	ASG                  *string                   `mapstructure:"asg" cty:"asg" hcl:"asg"`
-	TargetGroups         []string                  `mapstructure:"target_groups" cty:"target_groups" hcl:"target_groups"`
-	Strategy             *string                   `mapstructure:"strategy" cty:"strategy" hcl:"strategy"`
-	PeerASG              *string                   `mapstructure:"peer_asg" cty:"peer_asg" hcl:"peer_asg"`
-	Listener             *string                   `mapstructure:"listener" cty:"listener" hcl:"listener"`
-	Rule                 *string                   `mapstructure:"rule" cty:"rule" hcl:"rule"`
-	Steps                []int                     `mapstructure:"steps" cty:"steps" hcl:"steps"`
-	KeepOldFor           *string                   `mapstructure:"keep_old_for" cty:"keep_old_for" hcl:"keep_old_for"`
-	ReturnHome           *bool                     `mapstructure:"return_home" cty:"return_home" hcl:"return_home"`
-	RequireEncrypted     *bool                     `mapstructure:"require_encrypted" cty:"require_encrypted" hcl:"require_encrypted"`
-	GrantKMS             *bool                     `mapstructure:"grant_kms" cty:"grant_kms" hcl:"grant_kms"`
-	PollInterval         *string                   `mapstructure:"poll_interval" cty:"poll_interval" hcl:"poll_interval"`
-	MinHealthyPercentage *int                      `mapstructure:"min_healthy_percentage" hcl:"min_healthy_percentage" cty:"min_healthy_percentage"`
-	MaxHealthyPercentage *int                      `mapstructure:"max_healthy_percentage" hcl:"max_healthy_percentage" cty:"max_healthy_percentage"`
-	InstanceWarmup       *string                   `mapstructure:"instance_warmup" hcl:"instance_warmup" cty:"instance_warmup"`
-	Checkpoints          []int                     `mapstructure:"checkpoints" hcl:"checkpoints" cty:"checkpoints"`
-	CheckpointDelay      *string                   `mapstructure:"checkpoint_delay" hcl:"checkpoint_delay" cty:"checkpoint_delay"`
-	SkipMatching         *bool                     `mapstructure:"skip_matching" hcl:"skip_matching" cty:"skip_matching"`
-	AutoRollback         *bool                     `mapstructure:"auto_rollback" hcl:"auto_rollback" cty:"auto_rollback"`
-	Alarms               []string                  `mapstructure:"alarms" hcl:"alarms" cty:"alarms"`
-	BakeTime             *string                   `mapstructure:"bake_time" hcl:"bake_time" cty:"bake_time"`
-	HealthTimeout        *string                   `mapstructure:"health_timeout" hcl:"health_timeout" cty:"health_timeout"`
+	PackerBuildName           *string                   `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
+	PackerBuilderType         *string                   `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
+	PackerCoreVersion         *string                   `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
+	PackerDebug               *bool                     `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
+	PackerForce               *bool                     `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
+	PackerOnError             *string                   `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
+	PackerUserVars            map[string]string         `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
+	PackerSensitiveVars       []string                  `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	Region                    *string                   `mapstructure:"region" hcl:"region" cty:"region"`
+	Profile                   *string                   `mapstructure:"profile" hcl:"profile" cty:"profile"`
+	AccessKey                 *string                   `mapstructure:"access_key" hcl:"access_key" cty:"access_key"`
+	SecretKey                 *string                   `mapstructure:"secret_key" hcl:"secret_key" cty:"secret_key"`
+	Token                     *string                   `mapstructure:"token" hcl:"token" cty:"token"`
+	AssumeRole                *awsconfig.FlatAssumeRole `mapstructure:"assume_role" hcl:"assume_role" cty:"assume_role"`
+	Endpoint                  *string                   `mapstructure:"endpoint" hcl:"endpoint" cty:"endpoint"`
+	MaxRetries                *int                      `mapstructure:"max_retries" hcl:"max_retries" cty:"max_retries"`
+	Environment               *string                   `mapstructure:"environment" cty:"environment" hcl:"environment"`
+	ConfigFile                *string                   `mapstructure:"config_file" cty:"config_file" hcl:"config_file"`
+	Target                    *string                   `mapstructure:"target" cty:"target" hcl:"target"`
+	ASG                       *string                   `mapstructure:"asg" cty:"asg" hcl:"asg"`
+	TargetGroups              []string                  `mapstructure:"target_groups" cty:"target_groups" hcl:"target_groups"`
+	Strategy                  *string                   `mapstructure:"strategy" cty:"strategy" hcl:"strategy"`
+	PeerASG                   *string                   `mapstructure:"peer_asg" cty:"peer_asg" hcl:"peer_asg"`
+	Listener                  *string                   `mapstructure:"listener" cty:"listener" hcl:"listener"`
+	Rule                      *string                   `mapstructure:"rule" cty:"rule" hcl:"rule"`
+	Steps                     []int                     `mapstructure:"steps" cty:"steps" hcl:"steps"`
+	KeepOldFor                *string                   `mapstructure:"keep_old_for" cty:"keep_old_for" hcl:"keep_old_for"`
+	ReturnHome                *bool                     `mapstructure:"return_home" cty:"return_home" hcl:"return_home"`
+	RequireEncrypted          *bool                     `mapstructure:"require_encrypted" cty:"require_encrypted" hcl:"require_encrypted"`
+	GrantKMS                  *bool                     `mapstructure:"grant_kms" cty:"grant_kms" hcl:"grant_kms"`
+	PollInterval              *string                   `mapstructure:"poll_interval" cty:"poll_interval" hcl:"poll_interval"`
+	MinHealthyPercentage      *int                      `mapstructure:"min_healthy_percentage" hcl:"min_healthy_percentage" cty:"min_healthy_percentage"`
+	MaxHealthyPercentage      *int                      `mapstructure:"max_healthy_percentage" hcl:"max_healthy_percentage" cty:"max_healthy_percentage"`
+	InstanceWarmup            *string                   `mapstructure:"instance_warmup" hcl:"instance_warmup" cty:"instance_warmup"`
+	Checkpoints               []int                     `mapstructure:"checkpoints" hcl:"checkpoints" cty:"checkpoints"`
+	CheckpointDelay           *string                   `mapstructure:"checkpoint_delay" hcl:"checkpoint_delay" cty:"checkpoint_delay"`
+	SkipMatching              *bool                     `mapstructure:"skip_matching" hcl:"skip_matching" cty:"skip_matching"`
+	AutoRollback              *bool                     `mapstructure:"auto_rollback" hcl:"auto_rollback" cty:"auto_rollback"`
+	Alarms                    []string                  `mapstructure:"alarms" hcl:"alarms" cty:"alarms"`
+	BakeTime                  *string                   `mapstructure:"bake_time" hcl:"bake_time" cty:"bake_time"`
+	HealthTimeout             *string                   `mapstructure:"health_timeout" hcl:"health_timeout" cty:"health_timeout"`
+	ScaleInProtectedInstances *string                   `mapstructure:"scale_in_protected_instances" hcl:"scale_in_protected_instances" cty:"scale_in_protected_instances"`
+	StandbyInstances          *string                   `mapstructure:"standby_instances" hcl:"standby_instances" cty:"standby_instances"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -66,47 +68,49 @@ func (*Config) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec }
 // The decoded values from this spec will then be applied to a FlatConfig.
 func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"packer_build_name":          &hcldec.AttrSpec{Name: "packer_build_name", Type: cty.String, Required: false},
-		"packer_builder_type":        &hcldec.AttrSpec{Name: "packer_builder_type", Type: cty.String, Required: false},
-		"packer_core_version":        &hcldec.AttrSpec{Name: "packer_core_version", Type: cty.String, Required: false},
-		"packer_debug":               &hcldec.AttrSpec{Name: "packer_debug", Type: cty.Bool, Required: false},
-		"packer_force":               &hcldec.AttrSpec{Name: "packer_force", Type: cty.Bool, Required: false},
-		"packer_on_error":            &hcldec.AttrSpec{Name: "packer_on_error", Type: cty.String, Required: false},
-		"packer_user_variables":      &hcldec.AttrSpec{Name: "packer_user_variables", Type: cty.Map(cty.String), Required: false},
-		"packer_sensitive_variables": &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
-		"region":                     &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
-		"profile":                    &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
-		"access_key":                 &hcldec.AttrSpec{Name: "access_key", Type: cty.String, Required: false},
-		"secret_key":                 &hcldec.AttrSpec{Name: "secret_key", Type: cty.String, Required: false},
-		"token":                      &hcldec.AttrSpec{Name: "token", Type: cty.String, Required: false},
-		"assume_role":                &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*awsconfig.FlatAssumeRole)(nil).HCL2Spec())},
-		"endpoint":                   &hcldec.AttrSpec{Name: "endpoint", Type: cty.String, Required: false},
-		"max_retries":                &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
-		"environment":                &hcldec.AttrSpec{Name: "environment", Type: cty.String, Required: false},
-		"config_file":                &hcldec.AttrSpec{Name: "config_file", Type: cty.String, Required: false},
-		"target":                     &hcldec.AttrSpec{Name: "target", Type: cty.String, Required: false},
-		"asg":                        &hcldec.AttrSpec{Name: "asg", Type: cty.String, Required: false},
-		"target_groups":              &hcldec.AttrSpec{Name: "target_groups", Type: cty.List(cty.String), Required: false},
-		"strategy":                   &hcldec.AttrSpec{Name: "strategy", Type: cty.String, Required: false},
-		"peer_asg":                   &hcldec.AttrSpec{Name: "peer_asg", Type: cty.String, Required: false},
-		"listener":                   &hcldec.AttrSpec{Name: "listener", Type: cty.String, Required: false},
-		"rule":                       &hcldec.AttrSpec{Name: "rule", Type: cty.String, Required: false},
-		"steps":                      &hcldec.AttrSpec{Name: "steps", Type: cty.List(cty.Number), Required: false},
-		"keep_old_for":               &hcldec.AttrSpec{Name: "keep_old_for", Type: cty.String, Required: false},
-		"return_home":                &hcldec.AttrSpec{Name: "return_home", Type: cty.Bool, Required: false},
-		"require_encrypted":          &hcldec.AttrSpec{Name: "require_encrypted", Type: cty.Bool, Required: false},
-		"grant_kms":                  &hcldec.AttrSpec{Name: "grant_kms", Type: cty.Bool, Required: false},
-		"poll_interval":              &hcldec.AttrSpec{Name: "poll_interval", Type: cty.String, Required: false},
-		"min_healthy_percentage":     &hcldec.AttrSpec{Name: "min_healthy_percentage", Type: cty.Number, Required: false},
-		"max_healthy_percentage":     &hcldec.AttrSpec{Name: "max_healthy_percentage", Type: cty.Number, Required: false},
-		"instance_warmup":            &hcldec.AttrSpec{Name: "instance_warmup", Type: cty.String, Required: false},
-		"checkpoints":                &hcldec.AttrSpec{Name: "checkpoints", Type: cty.List(cty.Number), Required: false},
-		"checkpoint_delay":           &hcldec.AttrSpec{Name: "checkpoint_delay", Type: cty.String, Required: false},
-		"skip_matching":              &hcldec.AttrSpec{Name: "skip_matching", Type: cty.Bool, Required: false},
-		"auto_rollback":              &hcldec.AttrSpec{Name: "auto_rollback", Type: cty.Bool, Required: false},
-		"alarms":                     &hcldec.AttrSpec{Name: "alarms", Type: cty.List(cty.String), Required: false},
-		"bake_time":                  &hcldec.AttrSpec{Name: "bake_time", Type: cty.String, Required: false},
-		"health_timeout":             &hcldec.AttrSpec{Name: "health_timeout", Type: cty.String, Required: false},
+		"packer_build_name":            &hcldec.AttrSpec{Name: "packer_build_name", Type: cty.String, Required: false},
+		"packer_builder_type":          &hcldec.AttrSpec{Name: "packer_builder_type", Type: cty.String, Required: false},
+		"packer_core_version":          &hcldec.AttrSpec{Name: "packer_core_version", Type: cty.String, Required: false},
+		"packer_debug":                 &hcldec.AttrSpec{Name: "packer_debug", Type: cty.Bool, Required: false},
+		"packer_force":                 &hcldec.AttrSpec{Name: "packer_force", Type: cty.Bool, Required: false},
+		"packer_on_error":              &hcldec.AttrSpec{Name: "packer_on_error", Type: cty.String, Required: false},
+		"packer_user_variables":        &hcldec.AttrSpec{Name: "packer_user_variables", Type: cty.Map(cty.String), Required: false},
+		"packer_sensitive_variables":   &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
+		"region":                       &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
+		"profile":                      &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
+		"access_key":                   &hcldec.AttrSpec{Name: "access_key", Type: cty.String, Required: false},
+		"secret_key":                   &hcldec.AttrSpec{Name: "secret_key", Type: cty.String, Required: false},
+		"token":                        &hcldec.AttrSpec{Name: "token", Type: cty.String, Required: false},
+		"assume_role":                  &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*awsconfig.FlatAssumeRole)(nil).HCL2Spec())},
+		"endpoint":                     &hcldec.AttrSpec{Name: "endpoint", Type: cty.String, Required: false},
+		"max_retries":                  &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
+		"environment":                  &hcldec.AttrSpec{Name: "environment", Type: cty.String, Required: false},
+		"config_file":                  &hcldec.AttrSpec{Name: "config_file", Type: cty.String, Required: false},
+		"target":                       &hcldec.AttrSpec{Name: "target", Type: cty.String, Required: false},
+		"asg":                          &hcldec.AttrSpec{Name: "asg", Type: cty.String, Required: false},
+		"target_groups":                &hcldec.AttrSpec{Name: "target_groups", Type: cty.List(cty.String), Required: false},
+		"strategy":                     &hcldec.AttrSpec{Name: "strategy", Type: cty.String, Required: false},
+		"peer_asg":                     &hcldec.AttrSpec{Name: "peer_asg", Type: cty.String, Required: false},
+		"listener":                     &hcldec.AttrSpec{Name: "listener", Type: cty.String, Required: false},
+		"rule":                         &hcldec.AttrSpec{Name: "rule", Type: cty.String, Required: false},
+		"steps":                        &hcldec.AttrSpec{Name: "steps", Type: cty.List(cty.Number), Required: false},
+		"keep_old_for":                 &hcldec.AttrSpec{Name: "keep_old_for", Type: cty.String, Required: false},
+		"return_home":                  &hcldec.AttrSpec{Name: "return_home", Type: cty.Bool, Required: false},
+		"require_encrypted":            &hcldec.AttrSpec{Name: "require_encrypted", Type: cty.Bool, Required: false},
+		"grant_kms":                    &hcldec.AttrSpec{Name: "grant_kms", Type: cty.Bool, Required: false},
+		"poll_interval":                &hcldec.AttrSpec{Name: "poll_interval", Type: cty.String, Required: false},
+		"min_healthy_percentage":       &hcldec.AttrSpec{Name: "min_healthy_percentage", Type: cty.Number, Required: false},
+		"max_healthy_percentage":       &hcldec.AttrSpec{Name: "max_healthy_percentage", Type: cty.Number, Required: false},
+		"instance_warmup":              &hcldec.AttrSpec{Name: "instance_warmup", Type: cty.String, Required: false},
+		"checkpoints":                  &hcldec.AttrSpec{Name: "checkpoints", Type: cty.List(cty.Number), Required: false},
+		"checkpoint_delay":             &hcldec.AttrSpec{Name: "checkpoint_delay", Type: cty.String, Required: false},
+		"skip_matching":                &hcldec.AttrSpec{Name: "skip_matching", Type: cty.Bool, Required: false},
+		"auto_rollback":                &hcldec.AttrSpec{Name: "auto_rollback", Type: cty.Bool, Required: false},
+		"alarms":                       &hcldec.AttrSpec{Name: "alarms", Type: cty.List(cty.String), Required: false},
+		"bake_time":                    &hcldec.AttrSpec{Name: "bake_time", Type: cty.String, Required: false},
+		"health_timeout":               &hcldec.AttrSpec{Name: "health_timeout", Type: cty.String, Required: false},
+		"scale_in_protected_instances": &hcldec.AttrSpec{Name: "scale_in_protected_instances", Type: cty.String, Required: false},
+		"standby_instances":            &hcldec.AttrSpec{Name: "standby_instances", Type: cty.String, Required: false},
 	}
 	return s
 }
