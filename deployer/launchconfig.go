@@ -213,7 +213,11 @@ func (run *rollingRun) lcRollbackStep(ctx context.Context) (Step, error) {
 	// Without skip matching, which Auto Scaling does not offer for launch
 	// configurations, every instance is replaced.
 	// https://docs.aws.amazon.com/autoscaling/ec2/userguide/asg-instance-refresh-skip-matching.html
-	prefs := &astypes.RefreshPreferences{MinHealthyPercentage: aws.Int32(int32(run.r.MinHealthyPercentage)), MaxHealthyPercentage: aws.Int32(int32(run.r.MaxHealthyPercentage))}
+	// The healthy percentages as the deploy's refresh had them: those the
+	// user set, else the group's maintenance policy or Auto Scaling's.
+	prefs := &astypes.RefreshPreferences{}
+	run.r.healthyPreferences(s.Group, prefs)
+	run.r.statesPreferences(prefs)
 	if run.r.InstanceWarmup != nil {
 		prefs.InstanceWarmup = secs(*run.r.InstanceWarmup)
 	}
