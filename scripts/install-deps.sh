@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs the system packages that phoenix's tests and demo use, from
 # Debian's packages: the AWS CLI v2 (for the CLI scenario) and, for the
-# linux runtime, debootstrap. Idempotent; prints one line per package.
+# linux runtime, debootstrap and iptables (each instance's network namespace
+# redirects its outbound connections with it). Idempotent; prints one line per package.
 set -euo pipefail
 
 need=()
 [ -x /usr/bin/aws ] || need+=(awscli)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+[ -x /usr/sbin/iptables-legacy ] || [ -x /usr/sbin/iptables ] || need+=(iptables)
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "install-deps: awscli and debootstrap already installed"
+  echo "install-deps: awscli, debootstrap and iptables already installed"
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
