@@ -146,11 +146,10 @@ func runInit() int {
 	status.Close()
 
 	userData := 0
-	if firstBoot && bytes.HasPrefix(cfg.UserData, []byte("#!")) {
-		userData, err = startUserData(cfg.UserData)
-		if err != nil {
-			initLog("user data: %v", err)
-		}
+	if firstBoot {
+		userData = runUserData(cfg.UserData)
+	} else {
+		markBootFinished(true)
 	}
 
 	sshdRestart := time.Time{}
@@ -183,6 +182,7 @@ func runInit() int {
 			case userData:
 				initLog("user data script finished (%s)", describeWait(ws))
 				userData = 0
+				markBootFinished(ws.Exited() && ws.ExitStatus() == 0)
 			}
 		}
 		if sshd == 0 && !sshdRestart.IsZero() && time.Now().After(sshdRestart) {
@@ -684,4 +684,49 @@ func setupNetwork(cfg *initConfig) error {
 		}
 	}
 	return nil
+}
+
+// bootFinishedFile tells the cloud-init stand-in ("cloud-init status
+// --wait") that the user data has finished: "done", or "error" when it
+// failed. It is on /run, so every boot writes it again.
+const bootFinishedFile = "/run/phoenix/boot-finished"
+
+func markBootFinished(ok bool) {
+	status := "done\n"
+	if !ok {
+		status = "error\n"
+	}
+	if err := writeFile(bootFinishedFile, []byte(status), 0o644, 0, 0); err != nil {
+		initLog("writing %s: %v", bootFinishedFile, err)
+	}
+}
+
+// runUserData starts the user data of an instance's first boot as
+// cloud-init would: a "#!" script as it is, a #cloud-config document as
+// the script it renders to. It returns the pid of the script, or 0 when
+// nothing runs (and then has marked the boot finished).
+func runUserData(data []byte) int {
+	script := data
+	switch {
+	case bytes.HasPrefix(data, []byte("#!")):
+	case bytes.HasPrefix(data, []byte(cloudConfigHeader)):
+		s, err := cloudConfigScript(data)
+		if err != nil {
+			initLog("user data: %v", err)
+			markBootFinished(false)
+			return 0
+		}
+		initLog("user data is #cloud-config")
+		script = []byte(s)
+	default:
+		markBootFinished(true)
+		return 0
+	}
+	pid, err := startUserData(script)
+	if err != nil {
+		initLog("user data: %v", err)
+		markBootFinished(false)
+		return 0
+	}
+	return pid
 }

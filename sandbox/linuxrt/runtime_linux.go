@@ -49,7 +49,8 @@ type InstanceSpec struct {
 	// AuthorizedKey is added to /home/admin/.ssh/authorized_keys.
 	AuthorizedKey string
 	// UserData is run as root in the background on the instance's first
-	// boot if it starts with "#!", like cloud-init does.
+	// boot if it starts with "#!" or "#cloud-config" (see cloudconfig.go),
+	// like cloud-init does.
 	UserData []byte
 	// Metadata serves the instance metadata service at
 	// http://169.254.169.254/ inside the instance (nil: nothing listens
