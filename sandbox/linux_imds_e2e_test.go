@@ -3,10 +3,16 @@
 package sandbox_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -19,7 +25,8 @@ import (
 // TestLinuxInstanceMetadata: inside an instance, 169.254.169.254 answers
 // the IMDSv2 token flow with the instance's own ID, region, address and
 // user data; with HttpTokens required a request without a token is
-// refused; tags appear only once InstanceMetadataTags is enabled; two
+// refused; tags appear only once InstanceMetadataTags is enabled; the AWS
+// SDK inside the instance finds its region there; two
 // instances serve 0.0.0.0:8080 at once, each at its own private IP.
 func TestLinuxInstanceMetadata(t *testing.T) {
 	e := startLinux(t)
@@ -85,6 +92,22 @@ func TestLinuxInstanceMetadata(t *testing.T) {
 		t.Errorf("tag Name through IMDS: %q", got)
 	}
 
+	// The AWS SDK for Go v2 inside the instance, with no region set, finds
+	// it in the metadata service (IMDSv2, as HttpTokens now requires).
+	bin := filepath.Join(t.TempDir(), "imdsregion")
+	build := exec.Command("go", "build", "-o", bin, "./testdata/imdsregion")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building testdata/imdsregion: %v\n%s", err, out)
+	}
+	prog, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(sshRunInput(t, ip, signer, "cat > /tmp/imdsregion && chmod +x /tmp/imdsregion && env -u AWS_REGION -u AWS_DEFAULT_REGION /tmp/imdsregion", prog)); got != linuxRegion {
+		t.Errorf("the AWS SDK inside the instance found region %q, want %q", got, linuxRegion)
+	}
+
 	// Each instance's own 0.0.0.0:8080, at its own address.
 	for i, ip := range ips {
 		want := "ip-" + strings.ReplaceAll(ip, ".", "-")
@@ -98,4 +121,30 @@ func TestLinuxInstanceMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	sandboxtest.RequireEmptyInventory(t, e.sb)
+}
+
+// sshRunInput runs cmd on the instance at ip as admin with input on its
+// standard input.
+func sshRunInput(t *testing.T, ip string, signer ssh.Signer, cmd string, input []byte) string {
+	t.Helper()
+	cfg := &ssh.ClientConfig{
+		User: "admin", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second,
+	}
+	c, err := ssh.Dial("tcp", net.JoinHostPort(ip, "22"), cfg)
+	if err != nil {
+		t.Fatalf("ssh admin@%s: %v", ip, err)
+	}
+	defer c.Close()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatalf("ssh session: %v", err)
+	}
+	defer s.Close()
+	s.Stdin = bytes.NewReader(input)
+	out, err := s.CombinedOutput(cmd)
+	if err != nil {
+		t.Fatalf("ssh %s: %q: %v\n%s", ip, cmd, err, out)
+	}
+	return string(out)
 }
