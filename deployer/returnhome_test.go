@@ -64,12 +64,20 @@ func returnHomeStack(t *testing.T, img deploytest.ImageOptions) (*deploytest.Fix
 	old := f.Image("web-1", img)
 	bg := f.BlueGreen("web", old, deploytest.BlueGreenOptions{Desired: 2, Rule: true, Version: "$Latest"})
 	newAMI := f.Image("web-2", img)
+	forwardToBlue(t, f, bg, nil)
+	return f, bg, old, newAMI
+}
+
+// forwardToBlue writes the rule as Terraform's configuration has it: blue
+// 100, green 0, with stickiness when given.
+func forwardToBlue(t *testing.T, f *deploytest.Fixture, bg *deploytest.BlueGreen, sticky *elbtypes.TargetGroupStickinessConfig) {
+	t.Helper()
 	_, err := f.Clients.ELB.ModifyRule(context.Background(), &elb.ModifyRuleInput{RuleArn: aws.String(bg.Rule), Actions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward,
-		ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: []elbtypes.TargetGroupTuple{{TargetGroupArn: aws.String(bg.BlueTG), Weight: aws.Int32(100)}, {TargetGroupArn: aws.String(bg.GreenTG), Weight: aws.Int32(0)}}}}}})
+		ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: []elbtypes.TargetGroupTuple{{TargetGroupArn: aws.String(bg.BlueTG), Weight: aws.Int32(100)}, {TargetGroupArn: aws.String(bg.GreenTG), Weight: aws.Int32(0)}},
+			TargetGroupStickinessConfig: sticky}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f, bg, old, newAMI
 }
 
 // TestBlueGreenReturnHome: with return_home a deploy ends where the
@@ -148,11 +156,7 @@ func TestBlueGreenReturnHomeFailsOnTheWayBack(t *testing.T) {
 	old := f.Image("web-1", img)
 	bg := f.BlueGreen("web", old, deploytest.BlueGreenOptions{Desired: 2, Rule: true, Version: "$Latest"})
 	newAMI := f.Image("web-2", img)
-	_, err := f.Clients.ELB.ModifyRule(context.Background(), &elb.ModifyRuleInput{RuleArn: aws.String(bg.Rule), Actions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward,
-		ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: []elbtypes.TargetGroupTuple{{TargetGroupArn: aws.String(bg.BlueTG), Weight: aws.Int32(100)}, {TargetGroupArn: aws.String(bg.GreenTG), Weight: aws.Int32(0)}}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	forwardToBlue(t, f, bg, nil)
 	before := readShape(t, f, bg)
 	kc := kms.NewFromConfig(f.Config)
 	setPolicy := func(policy string) {
@@ -273,12 +277,7 @@ func TestBlueGreenReturnHomeInterrupted(t *testing.T) {
 func TestBlueGreenReturnHomeRefusesStickiness(t *testing.T) {
 	t.Parallel()
 	f, bg, _, newAMI := returnHomeStack(t, deploytest.ImageOptions{})
-	_, err := f.Clients.ELB.ModifyRule(context.Background(), &elb.ModifyRuleInput{RuleArn: aws.String(bg.Rule), Actions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward,
-		ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: []elbtypes.TargetGroupTuple{{TargetGroupArn: aws.String(bg.BlueTG), Weight: aws.Int32(100)}, {TargetGroupArn: aws.String(bg.GreenTG), Weight: aws.Int32(0)}},
-			TargetGroupStickinessConfig: &elbtypes.TargetGroupStickinessConfig{Enabled: aws.Bool(true), DurationSeconds: aws.Int32(600)}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	forwardToBlue(t, f, bg, &elbtypes.TargetGroupStickinessConfig{Enabled: aws.Bool(true), DurationSeconds: aws.Int32(600)})
 	f.SB.ResetCalls()
 	d := newBlueGreen(f, bg, &deployer.BlueGreen{ReturnHome: true}, nil)
 	want := "return_home with target group stickiness (10m0s)"
