@@ -770,8 +770,9 @@ func ec2DeregisterImage(c *call) (any, *APIError) {
 		// EC2 is eventually consistent: for a while after DeregisterImage,
 		// DeleteSnapshot on the image's snapshots can still answer
 		// InvalidSnapshot.InUse, and a client retries. AWS documents no
-		// length; the sandbox holds the snapshots for the timing profile's
-		// snapshot_in_use (docs/sandbox.md).
+		// length and answers so only some of the time; the sandbox holds
+		// the snapshots for the timing profile's snapshot_in_use, 0 unless
+		// a test sets it (docs/sandbox.md says why).
 		// https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html
 		// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSnapshot.html
 		until := c.w.now().Add(c.w.timing.d("snapshot_in_use"))

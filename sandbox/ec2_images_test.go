@@ -590,12 +590,16 @@ func TestImageSharingAttributesAndDeprecation(t *testing.T) {
 	}
 
 	// Deregister without deleting snapshots, then delete them by hand.
+	// For a while after DeregisterImage, EC2 may still say the snapshot is
+	// in use (snapshot_in_use: 30 s here, 300 ms at the tests' scale); then
+	// it goes.
+	if err := sb.SetTiming(sandbox.TimingProfile{Seconds: map[string]float64{"snapshot_in_use": 30}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(encAMI)}); err != nil {
 		t.Fatal(err)
 	}
 	imgDeregister(t, c, plainAMI)
-	// For a while after DeregisterImage, EC2 still says the snapshot is in
-	// use (snapshot_in_use: 30 s, 300 ms at the tests' scale); then it goes.
 	_, err = c.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(encSnap)}, imgNoRetry)
 	if imgCode(err) != "InvalidSnapshot.InUse" || !strings.Contains(err.Error(), encAMI) {
 		t.Fatalf("DeleteSnapshot just after DeregisterImage: %v", err)

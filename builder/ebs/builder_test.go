@@ -415,6 +415,11 @@ func TestCancelledLaunchThatArrivesLateLeavesNothing(t *testing.T) {
 func TestCancelledCopyThatArrivesLateLeavesNothing(t *testing.T) {
 	e := newEnv(t)
 	e.key("eu-west-1", "alias/images-eu")
+	// EC2 may say a snapshot is in use for a while after its image is
+	// deregistered: the cleanup retries (internal/inuse) until it goes.
+	if err := e.sb.SetTiming(sandbox.TimingProfile{Seconds: map[string]float64{"snapshot_in_use": 30}}); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hold := e.sb.HoldCall(func(_, _, a string) bool { return a == "CopyImage" })
@@ -431,6 +436,10 @@ func TestCancelledCopyThatArrivesLateLeavesNothing(t *testing.T) {
 	case <-hold.Handled():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the late CopyImage was not handled within 10s of its release")
+	}
+	// The cleanup met InvalidSnapshot.InUse and tried again.
+	if n := e.sb.Calls()["ec2"]["DeleteSnapshot"]; n < 2 {
+		t.Errorf("DeleteSnapshot called %d times: the snapshot in use was not retried", n)
 	}
 	e.waitInventoryClean()
 }
