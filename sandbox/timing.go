@@ -33,7 +33,7 @@ func DefaultTiming() map[string]time.Duration {
 		"refresh_cancel":         10 * time.Second, // Cancelling -> Cancelled
 		"refresh_instance_wait":  time.Hour,        // a refresh waits this long for protected / standby instances, then fails
 		"kms_grant":              0,
-		"snapshot_in_use":        0, // DeregisterImage -> its snapshots may be deleted; AWS plays it only sometimes (docs/sandbox.md)
+		"snapshot_in_use":        0,                // DeregisterImage -> its snapshots may be deleted; AWS plays it only sometimes (docs/sandbox.md)
 		"ssm_image_validation":   20 * time.Second, // an aws:ec2:image PutParameter -> the version is visible (or dropped)
 		"ssm_recreate_after":     30 * time.Second, // DeleteParameter -> the name may be created again
 	}
