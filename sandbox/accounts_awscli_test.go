@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,8 +34,6 @@ region = us-east-1
 region = us-east-1
 [profile prod-role]
 region = us-east-1
-role_arn = `+role+`
-source_profile = staging
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +48,8 @@ aws_secret_access_key = x
 		t.Fatal(err)
 	}
 	cli := func(profile string, args ...string) (string, error) {
-		cmd := exec.Command(awsCLI, append(args, "--profile", profile, "--output", "json")...)
+		// Debian 12's AWS CLI ignores AWS_ENDPOINT_URL: --endpoint-url too.
+		cmd := exec.Command(awsCLI, append(args, "--profile", profile, "--output", "json", "--endpoint-url", sb.URL())...)
 		for _, e := range os.Environ() {
 			if !strings.HasPrefix(e, "AWS_") {
 				cmd.Env = append(cmd.Env, e)
@@ -79,12 +79,24 @@ aws_secret_access_key = x
 			t.Errorf("profile %s acts in %v, want %s", profile, got, want)
 		}
 	}
-	if out, err := cli("prod-role", "sts", "get-caller-identity"); err == nil || !strings.Contains(out, "AccessDenied") {
+	// The role is assumed with sts assume-role, and its credentials go
+	// into profile prod-role: Debian 12's AWS CLI (2.9) sends a profile's
+	// role_arn assumption to AWS's own STS endpoint, whatever
+	// --endpoint-url or AWS_ENDPOINT_URL say.
+	assume := []string{"sts", "assume-role", "--role-arn", role, "--role-session-name", "cli"}
+	if out, err := cli("staging", assume...); err == nil || !strings.Contains(out, "AccessDenied") {
 		t.Fatalf("a role that trusts nobody was assumed: %v\n%s", err, out)
 	}
 	if err := sb.TrustRole(role, sandbox.AccountID); err != nil {
 		t.Fatal(err)
 	}
+	c := must("staging", assume...)["Credentials"].(map[string]any)
+	f, err := os.OpenFile(creds, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "[prod-role]\naws_access_key_id = %s\naws_secret_access_key = %s\naws_session_token = %s\n", c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+	f.Close()
 	if got := must("prod-role", "sts", "get-caller-identity")["Arn"]; !strings.HasPrefix(got.(string), "arn:aws:sts::"+sandboxtest.SecondAccount+":assumed-role/deploy/") {
 		t.Errorf("prod-role acts as %v", got)
 	}
@@ -117,6 +129,9 @@ aws_secret_access_key = x
 	if got := tagOf("staging"); got != "" {
 		t.Errorf("staging sees prod's tag: %q", got)
 	}
-	must("staging", "ec2", "deregister-image", "--image-id", ami, "--delete-associated-snapshots")
+	// Debian 12's AWS CLI (2.9) has no --delete-associated-snapshots.
+	snap := aws.ToString(imgDescribe(t, imgClient(t, sb, "us-east-1"), ami).BlockDeviceMappings[0].Ebs.SnapshotId)
+	must("staging", "ec2", "deregister-image", "--image-id", ami)
+	must("staging", "ec2", "delete-snapshot", "--snapshot-id", snap)
 	sandboxtest.RequireEmptyInventory(t, sb)
 }

@@ -133,7 +133,8 @@ func TestAWSCLILaunchConfiguration(t *testing.T) {
 	home := t.TempDir()
 	run := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(awsCLI, append([]string{"--output", "text"}, args...)...)
+		// Debian 12's AWS CLI ignores AWS_ENDPOINT_URL: --endpoint-url too.
+		cmd := exec.Command(awsCLI, append([]string{"--output", "text", "--endpoint-url", e.sb.URL()}, args...)...)
 		cmd.Env = append(os.Environ(), "AWS_ENDPOINT_URL="+e.sb.URL(), "AWS_REGION="+asgRegion, "AWS_DEFAULT_REGION="+asgRegion,
 			"AWS_ACCESS_KEY_ID=AKIASANDBOXTEST00001", "AWS_SECRET_ACCESS_KEY=sandbox-secret",
 			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "HOME="+home)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/testenv"
@@ -24,7 +26,8 @@ func TestAWSCLIInstanceStates(t *testing.T) {
 	home := t.TempDir()
 	cli := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(awsCLI, append([]string{"autoscaling", "--output", "text"}, args...)...)
+		// Debian 12's AWS CLI ignores AWS_ENDPOINT_URL: --endpoint-url too.
+		cmd := exec.Command(awsCLI, append([]string{"autoscaling", "--output", "text", "--endpoint-url", e.sb.URL()}, args...)...)
 		cmd.Env = append(os.Environ(), "AWS_ENDPOINT_URL="+e.sb.URL(), "AWS_REGION="+asgRegion, "AWS_DEFAULT_REGION="+asgRegion,
 			"AWS_ACCESS_KEY_ID=AKIASANDBOXTEST00001", "AWS_SECRET_ACCESS_KEY=sandbox-secret",
 			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "HOME="+home)
@@ -38,9 +41,13 @@ func TestAWSCLIInstanceStates(t *testing.T) {
 	if got := cli("describe-auto-scaling-instances", "--instance-ids", id, "--query", "AutoScalingInstances[0].ProtectedFromScaleIn"); got != "True" {
 		t.Errorf("ProtectedFromScaleIn %q", got)
 	}
-	cli("update-auto-scaling-group", "--auto-scaling-group-name", "cli", "--instance-maintenance-policy", "MinHealthyPercentage=100,MaxHealthyPercentage=200")
-	if got := cli("describe-auto-scaling-groups", "--auto-scaling-group-names", "cli", "--query", "AutoScalingGroups[0].InstanceMaintenancePolicy.[MinHealthyPercentage,MaxHealthyPercentage]"); strings.Join(strings.Fields(got), " ") != "100 200" {
-		t.Errorf("InstanceMaintenancePolicy %q", got)
+	// Debian 12's AWS CLI (2.9) predates instance maintenance policies
+	// and the refresh's ScaleInProtectedInstances / StandbyInstances: the
+	// policy is set with the SDK (TestInstanceMaintenancePolicy drives it
+	// fully) and only what this CLI knows is read back below.
+	if _, err := e.c.UpdateAutoScalingGroup(e.ctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String("cli"),
+		InstanceMaintenancePolicy: &types.InstanceMaintenancePolicy{MinHealthyPercentage: aws.Int32(100), MaxHealthyPercentage: aws.Int32(200)}}); err != nil {
+		t.Fatal(err)
 	}
 	cli("put-lifecycle-hook", "--auto-scaling-group-name", "cli", "--lifecycle-hook-name", "drain", "--lifecycle-transition", "autoscaling:EC2_INSTANCE_TERMINATING", "--heartbeat-timeout", "30", "--default-result", "CONTINUE")
 	if got := cli("describe-lifecycle-hooks", "--auto-scaling-group-name", "cli", "--query", "LifecycleHooks[0].[LifecycleHookName,GlobalTimeout,DefaultResult]"); strings.Join(strings.Fields(got), " ") != "drain 3000 CONTINUE" {
@@ -55,8 +62,8 @@ func TestAWSCLIInstanceStates(t *testing.T) {
 	}
 	rid := cli("start-instance-refresh", "--auto-scaling-group-name", "cli", "--desired-configuration", `{"LaunchTemplate":{"LaunchTemplateId":"`+lt+`","Version":"2"}}`, "--query", "InstanceRefreshId")
 	if got := cli("describe-instance-refreshes", "--auto-scaling-group-name", "cli", "--instance-refresh-ids", rid, "--query",
-		"InstanceRefreshes[0].Preferences.[ScaleInProtectedInstances,StandbyInstances,MinHealthyPercentage,MaxHealthyPercentage]"); strings.Join(strings.Fields(got), " ") != "Wait Wait 100 200" {
-		t.Errorf("refresh preferences %q: want the API's Wait defaults and the policy's percentages", got)
+		"InstanceRefreshes[0].Preferences.MinHealthyPercentage"); got != "100" {
+		t.Errorf("refresh preferences %q: want the policy's percentages", got)
 	}
 	cli("cancel-instance-refresh", "--auto-scaling-group-name", "cli")
 	e.waitRefresh("cli", rid, types.InstanceRefreshStatusCancelled, nil)
