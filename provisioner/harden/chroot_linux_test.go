@@ -18,7 +18,7 @@ import (
 // with debootstrap and cached) into a temp dir and gives it host keys, as a
 // booted instance has. Scripts then run in it with chroot and ROOT empty,
 // so sshd -T, sshd -t, dpkg and visudo are the real ones.
-func debianChroot(t *testing.T) string {
+func debianChroot(t testing.TB) string {
 	t.Helper()
 	testenv.RequireE2E(t)
 	testenv.RequireRoot(t)

@@ -140,7 +140,7 @@ func TestProvisionOneRoundTrip(t *testing.T) {
 		"profile":     "baseline",
 		"report_path": reports,
 		"skip":        []map[string]interface{}{{"id": "pkg-telnet", "reason": "the fixture cannot remove packages"}},
-		"params":      map[string]string{"install_packages": "false"},
+		"params":      map[string]string{"install_packages": "false", "install_time_sync": "false", "install_pam_tmpdir": "false", "install_pwquality": "false"},
 	})
 	if err != nil {
 		t.Fatalf("Provision: %v\n%s", err, uiText(ui))
@@ -201,7 +201,7 @@ func TestProvisionFailsOnCriticalControl(t *testing.T) {
 	}
 	_ = comm
 
-	comm, ui, err := provision(t, root, map[string]interface{}{"profile": "baseline", "params": map[string]string{"install_packages": "false"},
+	comm, ui, err := provision(t, root, map[string]interface{}{"profile": "baseline", "params": map[string]string{"install_packages": "false", "install_time_sync": "false", "install_pam_tmpdir": "false", "install_pwquality": "false"},
 		"skip": []map[string]interface{}{{"id": "pkg-telnet", "reason": "fixture"}}})
 	if err == nil {
 		t.Fatalf("no error:\n%s", uiText(ui))

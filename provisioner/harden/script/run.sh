@@ -52,14 +52,32 @@ ph_cleanup_tmp() {
 	esac
 }
 
+# ph_first_pass_apply N DISTROS WAIVER HAS_APPLY: the first pass runs every
+# control's apply, in order, keeping its output, exit code and time for
+# ph_run; checks run in a second pass, so each check sees the image as
+# all controls left it (a package a later control installs can bring
+# files an earlier control's check would fail).
+ph_first_pass_apply() {
+	_n=$1 _distros=$2 _waiver=$3 _has_apply=$4
+	[ -z "$_waiver" ] || return 0
+	if [ -n "$_distros" ] && ! case " $_distros " in *" $PH_DISTRO "*) true ;; *) false ;; esac; then return 0; fi
+	_t0=$(ph_now)
+	if [ "$_has_apply" = 1 ] && [ "$PH_MODE" = apply ]; then
+		(ph_apply_"$_n") >"$PH_TMP/apply.$_n.out" 2>&1 </dev/null
+		echo $? >"$PH_TMP/apply.$_n.rc"
+		ph_elapsed "$_t0" "$(ph_now)" >"$PH_TMP/apply.$_n.time"
+	fi
+}
+
 # ph_run N ID SEVERITY WEIGHT DISTROS WAIVER HAS_APPLY JSON_HEAD CODE_DESC
 # (JSON_HEAD and CODE_DESC come JSON-encoded from the renderer)
-# Runs control N: apply (exit 2: not applicable; other non-zero: error),
-# then check (0 passed, 1 failed, 2 not applicable, other: error).
+# Reports control N: its apply from the first pass (exit 2: not
+# applicable; other non-zero: error), then its check (0 passed, 1 failed,
+# 2 not applicable, other: error).
 ph_run() {
 	_n=$1 _id=$2 _sev=$3 _w=$4 _distros=$5 _waiver=$6 _has_apply=$7 _head=$8 _cdesc=$9
 	_t0=$(ph_now)
-	_status= _changed=false _msg= _applylog=
+	_status= _changed=false _msg= _applylog= _atime=0
 	: >"$PH_TMP/apply.out"; : >"$PH_TMP/check.out"
 	if [ -n "$_waiver" ]; then
 		_status=waived _msg="waived: $_waiver"
@@ -67,9 +85,10 @@ ph_run() {
 		_status=not_applicable _msg="not applicable to $PH_DISTRO (applies to: $_distros)"
 	else
 		_arc=0
-		if [ "$_has_apply" = 1 ] && [ "$PH_MODE" = apply ]; then
-			(ph_apply_"$_n") >"$PH_TMP/apply.out" 2>&1 </dev/null
-			_arc=$?
+		if [ -f "$PH_TMP/apply.$_n.rc" ]; then
+			mv -f "$PH_TMP/apply.$_n.out" "$PH_TMP/apply.out"
+			_arc=$(cat "$PH_TMP/apply.$_n.rc"); _atime=$(cat "$PH_TMP/apply.$_n.time")
+			rm -f "$PH_TMP/apply.$_n.rc" "$PH_TMP/apply.$_n.time"
 			grep -q '^changed: ' "$PH_TMP/apply.out" && _changed=true
 		fi
 		if [ $_arc -eq 2 ]; then
@@ -113,9 +132,65 @@ check: $_msg"
 		printf '%s' "$_cdesc"
 		printf '","message":"'
 		printf '%s' "$_msg" | ph_json_escape
-		printf '","run_time":%s,"start_time":"%s"}]}\n' "$(ph_elapsed "$_t0" "$_t1")" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+		printf '","run_time":%s,"start_time":"%s"}]}\n' "$(awk -v a="$_atime" -v c="$(ph_elapsed "$_t0" "$_t1")" 'BEGIN { printf "%.3f", a + c }')" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	} >>"$PH_TMP/controls.json"
 	PH_SEP=,
+}
+
+# ph_lynis_findings KIND FILE: the KIND (warning, suggestion) lines of a
+# Lynis report as a JSON array of {"id", "text"}, without repeats.
+ph_lynis_findings() {
+	printf '['
+	sed -n "s/^$1\\[\\]=//p" "$2" 2>/dev/null | awk -F'|' '!seen[$1 FS $2]++' | {
+		_s=
+		while IFS='|' read -r _id _txt _rest; do
+			printf '%s{"id":"' "$_s"; printf '%s' "$_id" | ph_json_escape
+			printf '","text":"'; printf '%s' "$_txt" | ph_json_escape; printf '"}'
+			_s=,
+		done
+	}
+	printf ']'
+}
+
+# ph_audit: Lynis audits the hardened system; its index and findings go
+# into the report ("audit" in the phoenix object). Lynis is installed for
+# the run when missing (and listed in AUDIT_PACKAGES_FILE for the cleanup
+# phase to remove); its report and log stay in $PH_TMP.
+PH_AUDIT_JSON=
+ph_audit() {
+	_t0=$(ph_now)
+	_inst=false _err=
+	if ! ph_live; then
+		_err="not auditing under ROOT"
+	elif ! ph_has lynis; then
+		if [ "$PH_FAMILY" != deb ]; then
+			_err="lynis is not installed, and phoenix installs it from Debian's packages only; install it before this provisioner"
+		elif ! ph_pkg_run apt-get -q -o DPkg::Lock::Timeout=300 -o Acquire::Retries=1 -o Acquire::http::Timeout=20 update; then
+			_err="apt-get update failed (no network?): $(tail -n 2 "$PH_TMP/pkg.out" | tr '\n' ' ')"
+		elif ! ph_pkg_run apt-get -q -o DPkg::Lock::Timeout=300 -y --no-install-recommends install lynis; then
+			_err="apt-get install lynis failed: $(tail -n 2 "$PH_TMP/pkg.out" | tr '\n' ' ')"
+		else
+			_inst=true
+			mkdir -p "${PH_AUDIT_PACKAGES_FILE%/*}" && echo lynis >>"$PH_AUDIT_PACKAGES_FILE"
+		fi
+	fi
+	_rep=$PH_TMP/lynis-report.dat
+	if [ -z "$_err" ]; then
+		echo "phoenix-harden: auditing with Lynis"
+		lynis audit system --quick --no-colors --report-file "$_rep" --logfile "$PH_TMP/lynis.log" >"$PH_TMP/lynis.out" 2>&1 ||
+			_err="lynis audit system exited $?: $(tail -n 3 "$PH_TMP/lynis.out" | tr '\n' ' ')"
+	fi
+	_idx=$(sed -n 's/^hardening_index=//p' "$_rep" 2>/dev/null | tail -n 1)
+	case $_idx in ''|*[!0-9]*) [ -n "$_err" ] || _err="the Lynis report has no hardening_index"; _idx=-1 ;; esac
+	_ver=$(sed -n 's/^lynis_version=//p' "$_rep" 2>/dev/null | tail -n 1)
+	PH_AUDIT_JSON=$(
+		printf '{"tool":"lynis","version":"'; printf '%s' "$_ver" | ph_json_escape
+		printf '","hardening_index":%d,"installed_for_run":%s,"error":"' "$_idx" "$_inst"; printf '%s' "$_err" | ph_json_escape
+		printf '","warnings":'; ph_lynis_findings warning "$_rep"
+		printf ',"suggestions":'; ph_lynis_findings suggestion "$_rep"
+		printf ',"duration":%s}' "$(ph_elapsed "$_t0" "$(ph_now)")"
+	)
+	if [ -n "$_err" ]; then echo "phoenix-harden: audit failed: $_err"; else echo "phoenix-harden: Lynis hardening index $_idx"; fi
 }
 
 # ph_end REPORT_HEAD: write the report to the image copy and, when given,
@@ -139,6 +214,7 @@ ph_end() {
 		printf '","supported_distro":%s,"score":%d,"passed_weight":%d,"applicable_weight":%d,' "$PH_SUPPORTED" "$_score" "$PH_W_PASSED" "$PH_W_APPLICABLE"
 		printf '"counts":{"passed":%d,"failed":%d,"error":%d,"not_applicable":%d,"waived":%d,"changed":%d},' \
 			"$PH_N_PASSED" "$PH_N_FAILED" "$PH_N_ERROR" "$PH_N_NA" "$PH_N_WAIVED" "$PH_N_CHANGED"
+		[ -z "$PH_AUDIT_JSON" ] || printf '"audit":%s,' "$PH_AUDIT_JSON"
 		printf '"started":"%s","finished":"%s"}}\n' "$PH_STARTED" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	} >"$_out" || exit 3
 	chmod 0644 "$_out"
