@@ -324,17 +324,73 @@ func TestLynisAuditsProfiles(t *testing.T) {
 // `make bench`: baseline and cis-level1 against the stock image audited in
 // the same run.
 func BenchmarkLynisIndex(b *testing.B) {
+	const (
+		rowBaseline = "Lynis hardening index: baseline profile vs stock image"
+		rowCIS      = "Lynis hardening index: cis-level1 profile vs stock image"
+	)
+	b.Cleanup(func() {
+		if b.Skipped() {
+			why := "not measured: needs root on Linux, PHOENIX_E2E=1 and Debian's lynis package"
+			if err := benchreport.Add(benchreport.NewRow(rowBaseline, 0, 0, "index", why), benchreport.NewRow(rowCIS, 0, 0, "index", why)); err != nil {
+				b.Error(err)
+			}
+		}
+	})
 	for i := 0; i < b.N; i++ {
 		stock, baseline, cis, _, _ := lynisIndexes(b)
-		note := fmt.Sprintf("Lynis %s hardening index (0-100) of a chroot of the image; baseline column: the stock Debian 12 image", stock.Version)
+		note := fmt.Sprintf("Lynis %s hardening index (0-100) of a chroot of each image, default params; baseline column: the stock Debian 12 image", stock.Version)
 		if err := benchreport.Add(
-			benchreport.NewRow("Lynis hardening index: baseline profile vs stock image", float64(baseline.Index), float64(stock.Index), "index", note),
-			benchreport.NewRow("Lynis hardening index: cis-level1 profile vs stock image", float64(cis.Index), float64(stock.Index), "index", note),
+			benchreport.NewRow(rowBaseline, float64(baseline.Index), float64(stock.Index), "index", note),
+			benchreport.NewRow(rowCIS, float64(cis.Index), float64(stock.Index), "index", note),
 		); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(stock.Index), "stock-index")
 		b.ReportMetric(float64(baseline.Index), "baseline-index")
 		b.ReportMetric(float64(cis.Index), "cis-level1-index")
+	}
+}
+
+// TestInstanceAuditLynis: with audit = "lynis" the build instance installs
+// Lynis for the run, the report (and the build output) carries its index
+// and findings, still in one round trip; the cleanup phase removes it.
+func TestInstanceAuditLynis(t *testing.T) {
+	e := startInstance(t)
+	if out, code, _ := e.shStatus("dpkg-query -W -f='${Status}' lynis 2>/dev/null"); code == 0 && strings.Contains(out, " installed") {
+		t.Fatalf("the base image already has lynis: the test could not tell what the audit installed")
+	}
+	run := e.harden(map[string]interface{}{"profile": "baseline", "audit": "lynis"})
+	if run.err != nil {
+		t.Fatalf("baseline with audit: %v\n%s", run.err, run.ui)
+	}
+	run.wantOneRoundTrip(t, "baseline with audit")
+	a := run.report.Phoenix.Audit
+	if a == nil || a.Tool != "lynis" || a.HardeningIndex <= 0 || a.HardeningIndex > 100 || a.Error != "" || !a.InstalledForRun || a.Version == "" {
+		t.Fatalf("report's audit: %+v", a)
+	}
+	if len(a.Suggestions) == 0 {
+		t.Errorf("the audit reports no suggestion at all: %+v", a)
+	}
+	if want := fmt.Sprintf("audit: Lynis %s hardening index %d (", a.Version, a.HardeningIndex); !strings.Contains(run.ui, want) {
+		t.Errorf("build output lacks %q:\n%s", want, run.ui)
+	}
+	t.Logf("Lynis %s on the baseline instance: index %d, %d warnings, %d suggestions, %.1f s", a.Version, a.HardeningIndex, len(a.Warnings), len(a.Suggestions), a.Duration)
+	// Installed for the run, listed for the cleanup phase, its own report
+	// and log not left in the image.
+	if out := e.sh("sudo sh -c 'dpkg-query -W -f=\"${Status}\" lynis; echo; cat " + AuditPackagesFile + "; ls /var/log/lynis* 2>/dev/null; true'"); !strings.Contains(out, "install ok installed") || !strings.Contains(out, "lynis\n") || strings.Contains(out, "/var/log/lynis") {
+		t.Errorf("after the audit: %s", out)
+	}
+
+	clean := e.harden(map[string]interface{}{"phase": "cleanup"})
+	if clean.err != nil {
+		t.Fatalf("cleanup: %v\n%s", clean.err, clean.ui)
+	}
+	c := controlOf(t, clean.report, "cleanup-audit-tool")
+	if c.Status != StatusPassed || !c.Changed || !strings.Contains(c.ApplyLog, "removed lynis") {
+		t.Errorf("cleanup-audit-tool: %s changed=%v: %s\napply: %s", c.Status, c.Changed, c.Evidence(), c.ApplyLog)
+	}
+	out, code, _ := e.shStatus("sudo sh -c 'dpkg-query -W -f=\"${Status}\" lynis 2>/dev/null | grep -q \" installed\" && echo installed; ls -d /usr/sbin/lynis /usr/share/lynis /etc/lynis " + AuditPackagesFile + " 2>/dev/null; true'")
+	if code != 0 || strings.TrimSpace(out) != "" {
+		t.Errorf("after the cleanup phase: %q (exit %d)", out, code)
 	}
 }

@@ -1019,6 +1019,11 @@ control "sysctl-kernel-hardening" {
   description = "The Kernel Self Protection Project's settings Lynis checks (KRNL-6000): kernel.kptr_restrict = 2, kernel.unprivileged_bpf_disabled = 1, net.core.bpf_jit_harden = 2, kernel.perf_event_paranoid = 3, dev.tty.ldisc_autoload = 0, fs.protected_fifos = 2, fs.protected_regular = 2."
   severity    = "medium"
   references  = { kspp = ["kernel.kptr_restrict", "kernel.unprivileged_bpf_disabled", "net.core.bpf_jit_harden", "kernel.perf_event_paranoid", "dev.tty.ldisc_autoload", "fs.protected_fifos", "fs.protected_regular"], lynis = ["KRNL-6000"] }
-  apply       = "ph_sysctl_apply kernel.kptr_restrict=2 kernel.unprivileged_bpf_disabled=1 net.core.bpf_jit_harden=2 kernel.perf_event_paranoid=3 dev.tty.ldisc_autoload=0 fs.protected_fifos=2 fs.protected_regular=2"
+  apply       = <<-EOT
+    # A file of its own that sorts after Debian's 99-protect-links.conf
+    # (procps), which sets fs.protected_fifos = 1.
+    PH_SYSCTL_FILE="$ROOT/etc/sysctl.d/99-zz-phoenix-kernel-hardening.conf"
+    ph_sysctl_apply kernel.kptr_restrict=2 kernel.unprivileged_bpf_disabled=1 net.core.bpf_jit_harden=2 kernel.perf_event_paranoid=3 dev.tty.ldisc_autoload=0 fs.protected_fifos=2 fs.protected_regular=2
+  EOT
   check       = "ph_sysctl_check kernel.kptr_restrict=2 kernel.unprivileged_bpf_disabled=1 net.core.bpf_jit_harden=2 kernel.perf_event_paranoid=3 dev.tty.ldisc_autoload=0 fs.protected_fifos=2 fs.protected_regular=2"
 }
