@@ -167,7 +167,7 @@ func GenerateDocs(configSrc []byte) ([]byte, error) {
 		"ImageReport": ImageReportPath, "ImageCleanupReport": ImageCleanupReportPath,
 		"Audit": map[string]any{
 			"Stock": LastAudit.Stock, "Baseline": LastAudit.Baseline, "CIS": LastAudit.CISLevel1, "Note": LastAudit.Note,
-			"GoalBaseline": LynisGoalBaseline, "GoalCIS": LynisGoalCISLevel1, "Reasons": LynisReasons,
+			"GoalBaseline": LynisGoalBaseline, "GoalCIS": LynisGoalCISLevel1, "FloorCIS": LynisChrootFloorCISLevel1, "Reasons": LynisReasons,
 		},
 	})
 	if err != nil {

@@ -179,9 +179,11 @@ func Render(in *ScriptInput) (string, error) {
 
 	w("\nph_main() {\n\tph_begin\n\ttrap ph_cleanup_tmp EXIT\n\ttrap 'exit 130' INT TERM\n")
 	if !in.verify() {
-		for i, c := range in.Controls {
-			if c.Apply != "" {
-				w("\tph_first_pass_apply %d %s %s 1\n", i, shq(strings.Join(c.Distros, " ")), shq(in.Waivers[c.ID]))
+		for pass := 1; pass <= 2; pass++ {
+			for i, c := range in.Controls {
+				if c.Apply != "" {
+					w("\tph_pass_apply %d %s %s 1 %d\n", i, shq(strings.Join(c.Distros, " ")), shq(in.Waivers[c.ID]), pass)
+				}
 			}
 		}
 	}

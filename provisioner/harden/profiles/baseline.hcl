@@ -117,7 +117,7 @@ control "ssh-host-key-permissions" {
 control "ssh-permit-root-login" {
   title      = "SSH root login is disabled"
   severity   = "high"
-  references = { cis = ["5.1.20"], devsec = ["sshd-06"] }
+  references = { cis = ["5.1.20"], devsec = ["sshd-06"], lynis = ["SSH-7408"] }
   apply      = "ph_sshd_set PermitRootLogin no"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -145,7 +145,7 @@ control "ssh-password-authentication" {
 control "ssh-permit-empty-passwords" {
   title      = "SSH refuses accounts with empty passwords"
   severity   = "critical"
-  references = { cis = ["5.1.19"], devsec = ["sshd-28"] }
+  references = { cis = ["5.1.19"], devsec = ["sshd-28"], lynis = ["SSH-7408"] }
   apply      = "ph_sshd_set PermitEmptyPasswords no"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -189,7 +189,7 @@ control "ssh-permit-user-environment" {
 control "ssh-x11-forwarding" {
   title      = "SSH X11 forwarding is disabled"
   severity   = "medium"
-  references = { devsec = ["sshd-42"] }
+  references = { devsec = ["sshd-42"], lynis = ["SSH-7408"] }
   apply      = "ph_sshd_set X11Forwarding no"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -200,7 +200,7 @@ control "ssh-x11-forwarding" {
 control "ssh-max-auth-tries" {
   title      = "SSH allows at most 4 authentication attempts per connection"
   severity   = "medium"
-  references = { cis = ["5.1.16"], devsec = ["sshd-19"] }
+  references = { cis = ["5.1.16"], devsec = ["sshd-19"], lynis = ["SSH-7408"] }
   apply      = "ph_sshd_set MaxAuthTries 4"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -244,7 +244,7 @@ control "ssh-kex" {
 control "ssh-allow-users" {
   title      = "SSH logins are limited to the listed users"
   severity   = "medium"
-  references = { cis = ["5.1.4"] }
+  references = { cis = ["5.1.4"], lynis = ["SSH-7440"] }
   params     = ["ssh_allow_users"]
   apply      = <<-EOT
     [ -n "$PARAM_ssh_allow_users" ] || { echo "param ssh_allow_users is empty"; exit 2; }
@@ -266,7 +266,7 @@ control "ssh-allow-users" {
 control "sysctl-ip-forwarding" {
   title      = "IPv4 and IPv6 forwarding are disabled"
   severity   = "medium"
-  references = { cis = ["3.3.1"], devsec = ["sysctl-01", "sysctl-19"] }
+  references = { cis = ["3.3.1"], devsec = ["sysctl-01", "sysctl-19"], lynis = ["KRNL-6000"] }
   params     = ["allow_ip_forward"]
   apply      = <<-EOT
     if ph_is_true "$PARAM_allow_ip_forward"; then echo "allow_ip_forward = true"; exit 2; fi
@@ -281,7 +281,7 @@ control "sysctl-ip-forwarding" {
 control "sysctl-send-redirects" {
   title      = "The host sends no ICMP redirects"
   severity   = "medium"
-  references = { cis = ["3.3.2"], devsec = ["sysctl-16"] }
+  references = { cis = ["3.3.2"], devsec = ["sysctl-16"], lynis = ["KRNL-6000"] }
   apply      = "ph_sysctl_apply net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0"
   check      = "ph_sysctl_check net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0"
 }
@@ -289,7 +289,7 @@ control "sysctl-send-redirects" {
 control "sysctl-icmp-bogus-errors" {
   title      = "Bogus ICMP error responses are ignored"
   severity   = "low"
-  references = { cis = ["3.3.3"], devsec = ["sysctl-03"] }
+  references = { cis = ["3.3.3"], devsec = ["sysctl-03"], lynis = ["KRNL-6000"] }
   apply      = "ph_sysctl_apply net.ipv4.icmp_ignore_bogus_error_responses=1"
   check      = "ph_sysctl_check net.ipv4.icmp_ignore_bogus_error_responses=1"
 }
@@ -297,7 +297,7 @@ control "sysctl-icmp-bogus-errors" {
 control "sysctl-icmp-broadcasts" {
   title      = "Broadcast ICMP echo requests are ignored"
   severity   = "low"
-  references = { cis = ["3.3.4"], devsec = ["sysctl-04"] }
+  references = { cis = ["3.3.4"], devsec = ["sysctl-04"], lynis = ["KRNL-6000"] }
   apply      = "ph_sysctl_apply net.ipv4.icmp_echo_ignore_broadcasts=1"
   check      = "ph_sysctl_check net.ipv4.icmp_echo_ignore_broadcasts=1"
 }
@@ -305,7 +305,7 @@ control "sysctl-icmp-broadcasts" {
 control "sysctl-accept-redirects" {
   title      = "ICMP redirects are not accepted"
   severity   = "medium"
-  references = { cis = ["3.3.5"], devsec = ["sysctl-14", "sysctl-20"] }
+  references = { cis = ["3.3.5"], devsec = ["sysctl-14", "sysctl-20"], lynis = ["KRNL-6000"] }
   apply      = "ph_sysctl_apply net.ipv4.conf.all.accept_redirects=0 net.ipv4.conf.default.accept_redirects=0 net.ipv6.conf.all.accept_redirects=0 net.ipv6.conf.default.accept_redirects=0"
   check      = "ph_sysctl_check net.ipv4.conf.all.accept_redirects=0 net.ipv4.conf.default.accept_redirects=0 net.ipv6.conf.all.accept_redirects=0 net.ipv6.conf.default.accept_redirects=0"
 }
@@ -321,7 +321,7 @@ control "sysctl-secure-redirects" {
 control "sysctl-rp-filter" {
   title      = "Reverse path filtering is on"
   severity   = "medium"
-  references = { cis = ["3.3.7"], devsec = ["sysctl-02"] }
+  references = { cis = ["3.3.7"], devsec = ["sysctl-02"], lynis = ["KRNL-6000"] }
   apply      = "ph_sysctl_apply net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.default.rp_filter=1"
   check      = "ph_sysctl_check net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.default.rp_filter=1"
 }
@@ -329,7 +329,7 @@ control "sysctl-rp-filter" {
 control "sysctl-source-route" {
   title      = "Source-routed packets are not accepted"
   severity   = "medium"
-  references = { cis = ["3.3.8"], devsec = ["sysctl-13"] }
+  references = { cis = ["3.3.8"], devsec = ["sysctl-13"], lynis = ["KRNL-6000"] }
   apply      = "ph_sysctl_apply net.ipv4.conf.all.accept_source_route=0 net.ipv4.conf.default.accept_source_route=0 net.ipv6.conf.all.accept_source_route=0 net.ipv6.conf.default.accept_source_route=0"
   check      = "ph_sysctl_check net.ipv4.conf.all.accept_source_route=0 net.ipv4.conf.default.accept_source_route=0 net.ipv6.conf.all.accept_source_route=0 net.ipv6.conf.default.accept_source_route=0"
 }
@@ -337,7 +337,7 @@ control "sysctl-source-route" {
 control "sysctl-log-martians" {
   title      = "Packets with impossible addresses are logged"
   severity   = "low"
-  references = { cis = ["3.3.9"], devsec = ["sysctl-17"] }
+  references = { cis = ["3.3.9"], devsec = ["sysctl-17"], lynis = ["KRNL-6000"] }
   apply      = "ph_sysctl_apply net.ipv4.conf.all.log_martians=1 net.ipv4.conf.default.log_martians=1"
   check      = "ph_sysctl_check net.ipv4.conf.all.log_martians=1 net.ipv4.conf.default.log_martians=1"
 }
@@ -345,7 +345,7 @@ control "sysctl-log-martians" {
 control "sysctl-tcp-syncookies" {
   title      = "TCP SYN cookies are on"
   severity   = "medium"
-  references = { cis = ["3.3.10"], devsec = ["sysctl-11"] }
+  references = { cis = ["3.3.10"], devsec = ["sysctl-11"], lynis = ["KRNL-6000"] }
   apply      = "ph_sysctl_apply net.ipv4.tcp_syncookies=1"
   check      = "ph_sysctl_check net.ipv4.tcp_syncookies=1"
 }
@@ -353,7 +353,7 @@ control "sysctl-tcp-syncookies" {
 control "sysctl-aslr" {
   title      = "Address space layout randomization is full"
   severity   = "high"
-  references = { cis = ["1.5.1"], devsec = ["sysctl-32"] }
+  references = { cis = ["1.5.1"], devsec = ["sysctl-32"], lynis = ["KRNL-6000"] }
   apply      = "ph_sysctl_apply kernel.randomize_va_space=2"
   check      = "ph_sysctl_check kernel.randomize_va_space=2"
 }
@@ -361,7 +361,7 @@ control "sysctl-aslr" {
 control "sysctl-protected-links" {
   title      = "Hard and symbolic link protections are on"
   severity   = "medium"
-  references = { devsec = ["sysctl-34"] }
+  references = { devsec = ["sysctl-34"], lynis = ["KRNL-6000"] }
   apply      = "ph_sysctl_apply fs.protected_hardlinks=1 fs.protected_symlinks=1"
   check      = "ph_sysctl_check fs.protected_hardlinks=1 fs.protected_symlinks=1"
 }
@@ -369,7 +369,7 @@ control "sysctl-protected-links" {
 control "sysctl-dmesg-restrict" {
   title      = "Only privileged users read the kernel log"
   severity   = "low"
-  references = { kspp = ["kernel.dmesg_restrict"] }
+  references = { kspp = ["kernel.dmesg_restrict"], lynis = ["KRNL-6000"] }
   apply      = "ph_sysctl_apply kernel.dmesg_restrict=1"
   check      = "ph_sysctl_check kernel.dmesg_restrict=1"
 }
@@ -507,7 +507,7 @@ control "perms-shadow" {
 control "perms-cron" {
   title      = "crontab and cron directories are root's only"
   severity   = "medium"
-  references = { cis = ["2.4.1.2", "2.4.1.3", "2.4.1.4", "2.4.1.5", "2.4.1.6", "2.4.1.7"] }
+  references = { cis = ["2.4.1.2", "2.4.1.3", "2.4.1.4", "2.4.1.5", "2.4.1.6", "2.4.1.7"], lynis = ["FILE-7524"] }
   apply      = <<-EOT
     [ -f "$ROOT/etc/crontab" ] && { ph_perm_apply "$ROOT/etc/crontab" 0600 root root || exit 1; }
     for d in cron.hourly cron.daily cron.weekly cron.monthly cron.d; do
@@ -531,7 +531,7 @@ control "perms-cron" {
 control "accounts-uid0-only-root" {
   title      = "root is the only account with UID 0"
   severity   = "critical"
-  references = { cis = ["5.4.2.1"], devsec = ["os-07"] }
+  references = { cis = ["5.4.2.1"], devsec = ["os-07"], lynis = ["AUTH-9204"] }
   check      = <<-EOT
     u=$(awk -F: '$3 == 0 { printf "%s ", $1 }' "$ROOT/etc/passwd")
     echo "UID 0: $u"
@@ -542,7 +542,7 @@ control "accounts-uid0-only-root" {
 control "accounts-no-empty-passwords" {
   title      = "No account has an empty password"
   severity   = "critical"
-  references = { cis = ["7.2.2"] }
+  references = { cis = ["7.2.2"], lynis = ["AUTH-9283"] }
   check      = <<-EOT
     [ -r "$ROOT/etc/shadow" ] || { echo "/etc/shadow is not readable"; exit 3; }
     u=$(awk -F: '$2 == "" { printf " %s", $1 }' "$ROOT/etc/shadow")
@@ -609,7 +609,7 @@ control "sudo-logfile" {
 control "pkg-telnet" {
   title      = "The telnet client and server are not installed"
   severity   = "high"
-  references = { cis = ["2.2.4"], devsec = ["package-02"] }
+  references = { cis = ["2.2.4"], devsec = ["package-02"], lynis = ["INSE-8310", "INSE-8322"] }
   apply      = <<-EOT
     case $PH_FAMILY in deb) ph_pkg_absent_apply telnet inetutils-telnet telnetd inetutils-telnetd ;; *) ph_pkg_absent_apply telnet telnet-server ;; esac
   EOT
@@ -621,7 +621,7 @@ control "pkg-telnet" {
 control "pkg-rsh" {
   title      = "rsh client and server are not installed"
   severity   = "high"
-  references = { cis = ["2.2.2"], devsec = ["package-03"] }
+  references = { cis = ["2.2.2"], devsec = ["package-03"], lynis = ["INSE-8300", "INSE-8304"] }
   apply      = <<-EOT
     case $PH_FAMILY in deb) ph_pkg_absent_apply rsh-client rsh-redone-client rsh-server rsh-redone-server ;; *) ph_pkg_absent_apply rsh rsh-server ;; esac
   EOT
@@ -633,7 +633,7 @@ control "pkg-rsh" {
 control "pkg-nis" {
   title      = "NIS client and server are not installed"
   severity   = "high"
-  references = { cis = ["2.2.1", "2.1.10"], devsec = ["package-05"] }
+  references = { cis = ["2.2.1", "2.1.10"], devsec = ["package-05"], lynis = ["INSE-8314", "INSE-8316"] }
   apply      = <<-EOT
     case $PH_FAMILY in deb) ph_pkg_absent_apply nis ;; *) ph_pkg_absent_apply ypbind ypserv ;; esac
   EOT
@@ -657,7 +657,7 @@ control "pkg-talk" {
 control "pkg-inetd" {
   title      = "xinetd and inetd are not installed"
   severity   = "high"
-  references = { devsec = ["package-01"] }
+  references = { devsec = ["package-01"], lynis = ["INSE-8000", "INSE-8100"] }
   apply      = <<-EOT
     case $PH_FAMILY in deb) ph_pkg_absent_apply xinetd openbsd-inetd inetutils-inetd ;; *) ph_pkg_absent_apply xinetd ;; esac
   EOT

@@ -41,7 +41,7 @@ param "disable_squashfs" {
 control "ssh-log-level" {
   title      = "sshd logs at INFO or VERBOSE"
   severity   = "low"
-  references = { cis = ["5.1.14"], devsec = ["sshd-13"] }
+  references = { cis = ["5.1.14"], devsec = ["sshd-13"], lynis = ["SSH-7408"] }
   apply      = <<-EOT
     ph_sshd_load >/dev/null 2>&1
     case $(ph_sshd_value loglevel INFO | tr a-z A-Z) in INFO|VERBOSE) exit 0 ;; esac
@@ -68,7 +68,7 @@ control "ssh-login-grace-time" {
 control "ssh-client-alive" {
   title      = "sshd ends unresponsive sessions"
   severity   = "low"
-  references = { cis = ["5.1.7"], devsec = ["sshd-36", "sshd-37"] }
+  references = { cis = ["5.1.7"], devsec = ["sshd-36", "sshd-37"], lynis = ["SSH-7408"] }
   apply      = "ph_sshd_set ClientAliveInterval 300 && ph_sshd_set ClientAliveCountMax 3"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -96,7 +96,7 @@ control "ssh-max-startups" {
 control "ssh-max-sessions" {
   title      = "sshd allows at most 10 sessions per connection"
   severity   = "low"
-  references = { cis = ["5.1.17"], devsec = ["sshd-20"] }
+  references = { cis = ["5.1.17"], devsec = ["sshd-20"], lynis = ["SSH-7408"] }
   apply      = "ph_sshd_set MaxSessions 10"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -120,7 +120,7 @@ control "ssh-use-pam" {
 control "sysctl-ptrace-scope" {
   title      = "ptrace is restricted to descendants"
   severity   = "medium"
-  references = { cis = ["1.5.2"] }
+  references = { cis = ["1.5.2"], lynis = ["KRNL-6000"] }
   apply      = "ph_sysctl_apply kernel.yama.ptrace_scope=1"
   check      = "ph_sysctl_check kernel.yama.ptrace_scope=1"
 }

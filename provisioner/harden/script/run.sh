@@ -52,20 +52,35 @@ ph_cleanup_tmp() {
 	esac
 }
 
-# ph_first_pass_apply N DISTROS WAIVER HAS_APPLY: the first pass runs every
+# ph_pass_apply N DISTROS WAIVER HAS_APPLY PASS: pass 1 runs every
 # control's apply, in order, keeping its output, exit code and time for
-# ph_run; checks run in a second pass, so each check sees the image as
-# all controls left it (a package a later control installs can bring
-# files an earlier control's check would fail).
-ph_first_pass_apply() {
-	_n=$1 _distros=$2 _waiver=$3 _has_apply=$4
+# ph_run; checks run after all applies, so each check sees the image as all
+# controls left it. When a control installed packages, pass 2 runs the
+# applies before it once more (they are idempotent), so what the packages
+# brought (a cron directory, a config file) gets their settings too; its
+# output is added to pass 1's.
+PH_LAST_INSTALL=
+ph_pass_apply() {
+	_n=$1 _distros=$2 _waiver=$3 _has_apply=$4 _pass=$5
 	[ -z "$_waiver" ] || return 0
 	if [ -n "$_distros" ] && ! case " $_distros " in *" $PH_DISTRO "*) true ;; *) false ;; esac; then return 0; fi
+	_out=$PH_TMP/apply.$_n.out
+	if [ "$_pass" = 2 ]; then
+		[ -n "$PH_LAST_INSTALL" ] && [ "$_n" -lt "$PH_LAST_INSTALL" ] && [ "$(cat "$PH_TMP/apply.$_n.rc" 2>/dev/null)" = 0 ] || return 0
+		_out=$PH_TMP/apply.again
+	fi
 	_t0=$(ph_now)
 	if [ "$_has_apply" = 1 ] && [ "$PH_MODE" = apply ]; then
-		(ph_apply_"$_n") >"$PH_TMP/apply.$_n.out" 2>&1 </dev/null
+		(ph_apply_"$_n") >"$_out" 2>&1 </dev/null
 		echo $? >"$PH_TMP/apply.$_n.rc"
-		ph_elapsed "$_t0" "$(ph_now)" >"$PH_TMP/apply.$_n.time"
+		_t=$(ph_elapsed "$_t0" "$(ph_now)")
+		if [ "$_pass" = 1 ]; then
+			echo "$_t" >"$PH_TMP/apply.$_n.time"
+			! grep -q '^changed: installed ' "$_out" || PH_LAST_INSTALL=$_n
+		else
+			awk -v a="$(cat "$PH_TMP/apply.$_n.time")" -v b="$_t" 'BEGIN { printf "%.3f\n", a + b }' >"$PH_TMP/apply.$_n.time"
+			[ ! -s "$_out" ] || { echo "again, after packages were installed:"; cat "$_out"; } >>"$PH_TMP/apply.$_n.out"
+		fi
 	fi
 }
 
