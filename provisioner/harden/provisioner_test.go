@@ -303,3 +303,31 @@ func BenchmarkProvisionBaseline(b *testing.B) {
 	}
 	b.ReportMetric(float64(trips)/float64(b.N), "roundtrips/op")
 }
+
+// An audit that cannot run fails the build with the auditor's reason, and
+// the report says so; in a fixture tree (ROOT set) it never runs.
+func TestProvisionAuditThatCannotRunFails(t *testing.T) {
+	root := fixtureRoot(t)
+	comm, ui, err := provision(t, root, map[string]interface{}{
+		"profile":  "none",
+		"audit":    "lynis",
+		"controls": "control \"always\" {\n  title = \"passes\"\n  severity = \"low\"\n  check = \"echo ok\"\n}\n",
+	})
+	if err == nil || err.Error() != "audit: lynis did not complete: not auditing under ROOT" {
+		t.Fatalf("err = %v\n%s", err, uiText(ui))
+	}
+	if u, s, d := comm.roundTrips(); u != 1 || s != 1 || d != 1 {
+		t.Errorf("round trips %d %d %d", u, s, d)
+	}
+	r, perr := ParseReport([]byte(readFile(t, filepath.Join(root, strings.TrimPrefix(ImageReportPath, "/")))))
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	a := r.Phoenix.Audit
+	if a == nil || a.Tool != "lynis" || a.HardeningIndex != -1 || a.InstalledForRun || a.Error != "not auditing under ROOT" || a.Warnings == nil || a.Suggestions == nil {
+		t.Errorf("report's audit: %+v", a)
+	}
+	if _, err := os.Stat(filepath.Join(root, strings.TrimPrefix(AuditPackagesFile, "/"))); !os.IsNotExist(err) {
+		t.Errorf("%s written although nothing was installed: %v", AuditPackagesFile, err)
+	}
+}
