@@ -15,7 +15,7 @@ param "install_auditd" {
 param "install_aide" {
   type        = "bool"
   default     = "true"
-  description = "Install AIDE, build its database of the image at bake time and enable its daily check (aide-installed, aide-database, aide-daily-check). False: those controls are not applicable. Costs about 3 MB plus the database (a few MB), and the database build (tens of seconds per image); no boot time."
+  description = "Install AIDE, build its database of the image at bake time and enable its daily check (aide-installed, aide-audit-tools, aide-database, aide-daily-check). False: those controls are not applicable. Costs about 1 MB of packages plus the database (3 MB for the sandbox's Debian image), and build time (see the docs); no boot time."
 }
 
 param "install_acct" {
@@ -396,12 +396,15 @@ control "aide-database" {
     [ -s "$ROOT/var/lib/aide/aide.db" ] && exit 0
     ph_live || { echo "not building the AIDE database under ROOT"; exit 1; }
     aideinit --yes --force >"$PH_TMP/aide.out" 2>&1 || { tail -n 5 "$PH_TMP/aide.out"; exit 1; }
-    [ -s /var/lib/aide/aide.db.new ] && [ ! -s /var/lib/aide/aide.db ] && mv /var/lib/aide/aide.db.new /var/lib/aide/aide.db
+    [ -s /var/lib/aide/aide.db ] || mv /var/lib/aide/aide.db.new /var/lib/aide/aide.db || exit 1
+    # aideinit leaves the new database next to the one it installs.
+    rm -f /var/lib/aide/aide.db.new
     ph_changed "built /var/lib/aide/aide.db"
   EOT
   check       = <<-EOT
     ph_opted_in "$PARAM_install_aide" install_aide || exit 2
     [ -f "$ROOT/etc/aide/aide.conf" ] || { echo "AIDE is not installed (see aide-installed)"; exit 2; }
+    [ ! -e "$ROOT/var/lib/aide/aide.db.new" ] || { echo "a second database, /var/lib/aide/aide.db.new, is left in the image"; exit 1; }
     if [ -s "$ROOT/var/lib/aide/aide.db" ]; then echo "/var/lib/aide/aide.db: $(stat -c %s "$ROOT/var/lib/aide/aide.db") bytes"; exit 0; fi
     echo "no AIDE database at /var/lib/aide/aide.db"; exit 1
   EOT
