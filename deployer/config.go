@@ -44,7 +44,11 @@ type Environment struct {
 	// into the environment's region or account.
 	KMSKeyID     string
 	PollInterval time.Duration
-	Range        hcl.Range
+	// Policy is the environment's admission policy (its policy block,
+	// with the older environment-level require_encrypted as one rule);
+	// nil when it has none.
+	Policy *Policy
+	Range  hcl.Range
 }
 
 // EnvironmentTarget is one `target "NAME" { … }` block.
@@ -74,6 +78,7 @@ type envSchema struct {
 	Name             string            `hcl:"name,label"`
 	Targets          []*targetSchema   `hcl:"target,block"`
 	Strategies       []*strategySchema `hcl:"strategy,block"`
+	Policies         []*blockSchema    `hcl:"policy,block"`
 	RequireEncrypted *bool             `hcl:"require_encrypted,optional"`
 	GrantKMS         *bool             `hcl:"grant_kms,optional"`
 	KMSKeyID         string            `hcl:"kms_key_id,optional"`
@@ -103,6 +108,13 @@ type targetSchema struct {
 	Listener     string    `hcl:"listener,optional"`
 	Rule         string    `hcl:"rule,optional"`
 	DeclRange    hcl.Range `hcl:",def_range"`
+}
+
+// blockSchema is a block without a label whose body is decoded on its
+// own (so that a setting's problem points at its attribute).
+type blockSchema struct {
+	Body      hcl.Body  `hcl:",remain"`
+	DeclRange hcl.Range `hcl:",def_range"`
 }
 
 type strategySchema struct {
@@ -149,6 +161,7 @@ func ParseConfig(src []byte, filename string) (*Config, error) {
 	}
 	cfg := &Config{Path: filename}
 	seen := map[string]hcl.Range{}
+	var schemas []*envSchema
 	for _, es := range fs.Environments {
 		if prev, ok := seen[es.Name]; ok {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Duplicate environment %q", es.Name),
@@ -159,6 +172,28 @@ func ParseConfig(src []byte, filename string) (*Config, error) {
 		env, ds := decodeEnvironment(es)
 		diags = append(diags, ds...)
 		cfg.Environments = append(cfg.Environments, env)
+		schemas = append(schemas, es)
+	}
+	for i, env := range cfg.Environments {
+		if env.Policy == nil || env.Policy.PromotedFrom == "" {
+			continue
+		}
+		from := env.Policy.PromotedFrom
+		var subject hcl.Range
+		if len(schemas[i].Policies) > 0 {
+			pb := schemas[i].Policies[0]
+			subject = pb.DeclRange
+			if sb, ok := pb.Body.(*hclsyntax.Body); ok && sb.Attributes["promoted_from"] != nil {
+				subject = sb.Attributes["promoted_from"].Expr.Range()
+			}
+		}
+		if _, ok := seen[from]; !ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid promoted_from",
+				Detail: fmt.Sprintf("promoted_from %q is not an environment of this file (it has: %s)", from, strings.Join(sortedKeys(seen), ", ")), Subject: &subject})
+		} else if from == env.Name {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid promoted_from",
+				Detail: fmt.Sprintf("promoted_from %q is the environment itself: name the environment an AMI must have been live in first", from), Subject: &subject})
+		}
 	}
 	if diags.HasErrors() {
 		return nil, diagError(diags)
@@ -192,6 +227,19 @@ func decodeEnvironment(es *envSchema) (*Environment, hcl.Diagnostics) {
 			diags = append(diags, settingDiag(es.Access, es.DeclRange, "poll_interval", fmt.Errorf("poll_interval %q must be a positive duration (e.g. \"10s\")", es.PollInterval)))
 		}
 		env.PollInterval = d
+	}
+	for i, ps := range es.Policies {
+		if i > 0 {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "More than one policy",
+				Detail: fmt.Sprintf("Environment %q may have one policy block.", es.Name), Subject: ps.DeclRange.Ptr()})
+			continue
+		}
+		pol, ds := decodePolicy(ps)
+		diags = append(diags, ds...)
+		env.Policy = pol
+	}
+	if env.RequireEncrypted {
+		env.Policy = env.Policy.Tighten(Policy{RequireEncrypted: true})
 	}
 	if len(es.Targets) == 0 {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No target",
@@ -249,6 +297,25 @@ func decodeEnvironment(es *envSchema) (*Environment, hcl.Diagnostics) {
 		diags = append(diags, checkTargetStrategy(env.Strategy, ts)...)
 	}
 	return env, diags
+}
+
+// decodePolicy reads a policy block.
+func decodePolicy(ps *blockSchema) (*Policy, hcl.Diagnostics) {
+	var in PolicySettings
+	diags := gohcl.DecodeBody(ps.Body, nil, &in)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	p, errs := in.Policy()
+	for _, err := range errs {
+		var se *SettingError
+		setting := ""
+		if errors.As(err, &se) {
+			setting = se.Setting
+		}
+		diags = append(diags, settingDiag(ps.Body, ps.DeclRange, setting, err))
+	}
+	return p, diags
 }
 
 var (

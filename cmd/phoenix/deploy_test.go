@@ -294,7 +294,7 @@ func TestDeployRefusals(t *testing.T) {
 		{"AMI not in region", []string{"deploy", "staging", "--config", cfg, "--ami", elsewhere}, []string{"AMI " + elsewhere + " not found in eu-west-1"}},
 		{"AMI not an id", []string{"deploy", "staging", "--config", cfg, "--ami", "web-2"}, []string{`AMI "web-2" is not an AMI id`}},
 		{"AMI not available", []string{"deploy", "staging", "--config", cfg, "--ami", pending}, []string{"is pending, not available"}},
-		{"unencrypted AMI", []string{"deploy", "staging", "--config", encCfg, "--ami", plain}, []string{"unencrypted EBS snapshots and require_encrypted is set"}},
+		{"unencrypted AMI", []string{"deploy", "staging", "--config", encCfg, "--ami", plain}, []string{"is not admitted by environment staging's policy (1 of 1 rules failed)", "require_encrypted: ", "has unencrypted EBS snapshots"}},
 		{"unencrypted AMI by flag", []string{"deploy", "staging", "--config", cfg, "--ami", plain, "--require-encrypted"}, []string{"require_encrypted"}},
 		{"malformed HCL", []string{"deploy", "staging", "--config", badHCL, "--ami", plain}, []string{badHCL + ":4,"}},
 		{"options out of range", []string{"deploy", "staging", "--config", rangeCfg, "--ami", plain}, []string{

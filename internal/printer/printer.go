@@ -233,6 +233,20 @@ func (p *textPrinter) Plan(pl *deployer.Plan) {
 		enc = "encrypted"
 	}
 	p.line("  %-14s %s (%s), %s, %s", "new AMI", pl.AMI.ID, pl.AMI.Name, pl.AMI.State, enc)
+	if v := pl.Policy; v != nil {
+		verdict := "admitted"
+		if !v.Admitted {
+			verdict = "not admitted"
+		}
+		p.line("  %-14s %s (%d rules)", "policy", verdict, len(v.Rules))
+		for _, r := range v.Rules {
+			mark := "ok  "
+			if !r.Passed {
+				mark = "FAIL"
+			}
+			p.line("    %s %s: %s", mark, r.Rule, r.Detail)
+		}
+	}
 	p.colours(pl.Colours)
 	p.health(pl.Health, false)
 	p.line("Changes:")
