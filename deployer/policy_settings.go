@@ -54,4 +54,3 @@ func (s PolicySettings) Policy() (*Policy, []error) {
 	errs = append(errs, p.Validate()...)
 	return p, errs
 }
-
