@@ -43,6 +43,15 @@ const historyTimeout = 30 * time.Second
 // maxRecord is the standard tier's value limit.
 const maxRecord = 4096
 
+// History is a target's records, newest first.
+type History struct {
+	Target    string   `json:"target"`
+	Region    string   `json:"region"`
+	Group     string   `json:"group"`
+	Parameter string   `json:"parameter"`
+	Records   []Record `json:"records"`
+}
+
 // Record is one deploy or rollback, as the history keeps it.
 type Record struct {
 	// Version is the history parameter's version that holds the record.

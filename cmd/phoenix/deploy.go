@@ -5,6 +5,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
 )
 
 type deployOptions struct {
@@ -199,6 +201,55 @@ func runStatus(ctx context.Context, opts statusOptions, args []string, out io.Wr
 			return err
 		}
 		p.Status(st)
+	}
+	return nil
+}
+
+type historyOptions struct {
+	targetOptions
+	Limit int
+}
+
+func newHistoryCommand() *cobra.Command {
+	var opts historyOptions
+	cmd := &cobra.Command{
+		Use:   "history [ENVIRONMENT]",
+		Short: "List a target's deploys and rollbacks, newest first: who, when, which AMI, from what, outcome",
+		Long: `List the records phoenix keeps of every deploy and rollback of a target that
+got past its checks (a refused one changed nothing and is only in its own
+output): the SSM parameter /phoenix/history/GROUP in the target's region,
+one version per deploy; Parameter Store keeps the last 100.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runHistory(cmd.Context(), opts, args, cmd.OutOrStdout())
+		},
+	}
+	opts.AddFlags(cmd)
+	cmd.Flags().IntVar(&opts.Limit, "limit", 0, "show at most this many records per target (default: all)")
+	return cmd
+}
+
+func runHistory(ctx context.Context, opts historyOptions, args []string, out io.Writer) error {
+	p, err := newPrinter(&opts.targetOptions, out)
+	if err != nil {
+		return err
+	}
+	if opts.Limit < 0 {
+		return refused("--limit %d: say how many records to show (0 for all)", opts.Limit)
+	}
+	ds, err := deployers(ctx, args, &opts.targetOptions, nil, p)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		recs, err := d.History(ctx)
+		if err != nil {
+			return err
+		}
+		if opts.Limit > 0 && len(recs) > opts.Limit {
+			recs = recs[:opts.Limit]
+		}
+		p.History(&deployer.History{Target: d.Target.Name, Region: d.Target.Region, Group: d.Target.Group, Parameter: deployer.HistoryPath(d.Target.Group), Records: recs})
 	}
 	return nil
 }

@@ -24,6 +24,8 @@ type Printer interface {
 	Result(*deployer.Result)
 	// Prune prints a line per image of the family, then a summary.
 	Prune(*deployer.PruneResult)
+	// History prints a target's deploy records, newest first.
+	History(*deployer.History)
 }
 
 // Formats New knows.
@@ -99,6 +101,52 @@ func (p *jsonPrinter) Prune(r *deployer.PruneResult) {
 		Type string `json:"type"`
 		deployer.PruneSummary
 	}{"prune", r.PruneSummary})
+}
+
+func (p *jsonPrinter) History(h *deployer.History) {
+	for _, r := range h.Records {
+		p.write(struct {
+			Type string `json:"type"`
+			deployer.Record
+		}{"record", r})
+	}
+}
+
+func (p *textPrinter) History(h *deployer.History) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.line("History of %s in %s (group %s, %s), newest first", h.Target, h.Region, h.Group, h.Parameter)
+	if len(h.Records) == 0 {
+		p.line("  no deploy recorded")
+		return
+	}
+	for _, r := range h.Records {
+		what := r.AMI
+		if r.AMIName != "" {
+			what += " (" + r.AMIName + ")"
+		}
+		if r.Previous != "" && r.Previous != r.AMI {
+			what += " over " + r.Previous
+		}
+		env := ""
+		if r.Environment != "" {
+			env = " to " + r.Environment
+		}
+		p.line("  %-4s %s  %-8s %s%s: %s, %s, by %s", fmt.Sprintf("#%d", r.Version), r.Ended.UTC().Format(time.RFC3339), r.Action, what, env, r.Outcome, r.Ended.Sub(r.Started).Round(time.Second), r.By)
+		if r.Source != "" {
+			p.line("       from %s", r.Source)
+		}
+		if r.Outcome != deployer.Succeeded && r.Message != "" {
+			p.line("       %s", firstLine(r.Message))
+		}
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 // textPrinter writes one line per step and one per change of progress;
