@@ -212,7 +212,11 @@ func (p *Promotion) check(ctx context.Context, src *sourceImage) (*promoteCheck,
 // region or account) and returns the AMI To deploys.
 func (p *Promotion) bringChecked(ctx context.Context, src *sourceImage, pc *promoteCheck) (string, error) {
 	if !pc.copying {
-		p.step("copy", fmt.Sprintf("%s is in the same region and account as %s: promoting %s itself", p.To.Environment, p.From.Environment, src.ID))
+		if p.Image != "" {
+			p.emit(Event{Kind: EventStep, Step: "copy", Target: p.To.Deployer.Target.Name, Message: fmt.Sprintf("%s is in the region and account of target %s already", src.ID, p.To.Deployer.Target.Name)})
+		} else {
+			p.step("copy", fmt.Sprintf("%s is in the same region and account as %s: promoting %s itself", p.To.Environment, p.From.Environment, src.ID))
+		}
 		return src.ID, nil
 	}
 	return p.bring(ctx, src, pc.toLive, pc.fromAccount, pc.toAccount)

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"io"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/printer"
 )
 
 type deployOptions struct {
@@ -60,11 +63,14 @@ func runDeploy(ctx context.Context, opts deployOptions, args []string, out io.Wr
 	if opts.AMI == "" {
 		return refused("--ami: say which AMI to deploy")
 	}
-	ds, err := deployers(ctx, args, &opts.targetOptions, &opts.rollingOptions, p)
+	sel, err := selectTargets(ctx, args, &opts.targetOptions, &opts.rollingOptions, p)
 	if err != nil {
 		return err
 	}
-	for _, d := range ds {
+	if sel.rollout() {
+		return runRollout(ctx, sel, deployer.PromoteEnd{}, opts.AMI, 0, p)
+	}
+	for _, d := range sel.Deployers {
 		res, err := d.Run(ctx, opts.AMI)
 		p.Result(res)
 		if err != nil {
@@ -72,6 +78,27 @@ func runDeploy(ctx context.Context, opts deployOptions, args []string, out io.Wr
 		}
 	}
 	return nil
+}
+
+// runRollout deploys to the selection's targets wave by wave: from, or
+// when it has no Deployer the AMI ami of the environment's own region,
+// copied first to every target's region.
+func runRollout(ctx context.Context, sel *selection, from deployer.PromoteEnd, ami string, copyTimeout time.Duration, p printer.Printer) error {
+	if from.Deployer == nil {
+		if !strings.HasPrefix(ami, "ami-") {
+			return refused("--ami %s: environment %q deploys to several regions (or in waves), so --ami takes the id of an AMI in its region %s, which phoenix copies to the others", ami, sel.Env.Name, sel.AWS.Region)
+		}
+		from = deployer.PromoteEnd{Environment: sel.Env.Name, Config: sel.AWS,
+			Deployer: &deployer.Deployer{Clients: deployer.NewClients(sel.AWS), Target: deployer.Target{Name: sel.Env.Name, Region: sel.AWS.Region}}}
+	} else {
+		ami = ""
+	}
+	r := &deployer.Rollout{From: from, Image: ami, Waves: sel.waves(), OnFailure: sel.Env.OnWaveFailure, CopyTimeout: copyTimeout, Events: p.Event}
+	res, err := r.Run(ctx)
+	if res != nil {
+		p.Rollout(res)
+	}
+	return err
 }
 
 type rollbackOptions struct {

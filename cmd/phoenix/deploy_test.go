@@ -175,14 +175,15 @@ func TestDeployPlanStatusFromConfig(t *testing.T) {
 		t.Errorf("status --output json: exit %d\n%s", code, out)
 	}
 
-	// Deploying the same AMI again changes nothing but the lock.
+	// Deploying the same AMI again changes nothing but the lock, and is
+	// recorded in the history.
 	f.SB.ResetCalls()
 	out, code, err = runCLI(ctx, "deploy", "staging", "--config", cfg, "--ami", newAMI, "--output", "json")
 	if code != 0 {
 		t.Fatalf("second deploy: exit %d: %v\n%s", code, err, out)
 	}
 	calls := f.SB.Calls()
-	if m := sandbox.MutatingCalls(calls); m != deploytest.LockCalls(calls) || calls["ssm"]["PutParameter"] != 2 || calls["autoscaling"]["CreateOrUpdateTags"] != 1 || calls["autoscaling"]["DeleteTags"] != 1 {
+	if m := sandbox.MutatingCalls(calls); m != deploytest.LockCalls(calls) || calls["ssm"]["PutParameter"] != 3 || calls["autoscaling"]["CreateOrUpdateTags"] != 1 || calls["autoscaling"]["DeleteTags"] != 1 {
 		t.Errorf("re-deploy made %d mutating calls, want only the lock's: %v", m, calls)
 	}
 	if !strings.Contains(out, `{"type":"result","outcome":"succeeded"`) {

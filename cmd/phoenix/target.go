@@ -191,6 +191,65 @@ type selection struct {
 	Env       *deployer.Environment
 	AWS       aws.Config
 	Deployers []*deployer.Deployer
+	// Configs are each Deployer's AWS access: AWS in the target's own
+	// region when it has one.
+	Configs []aws.Config
+}
+
+// ends are the selection's targets as promote ends.
+func (s *selection) ends() map[string]deployer.PromoteEnd {
+	out := map[string]deployer.PromoteEnd{}
+	for i, d := range s.Deployers {
+		e := deployer.PromoteEnd{Deployer: d, Config: s.Configs[i]}
+		if s.Env != nil {
+			e.Environment, e.KMSKeyID = s.Env.Name, s.Env.KMSKeyID
+		}
+		out[d.Target.Name] = e
+	}
+	return out
+}
+
+// waves are the selection's targets in the environment's waves, or one
+// after another in the file's order.
+func (s *selection) waves() [][]deployer.PromoteEnd {
+	ends := s.ends()
+	var out [][]deployer.PromoteEnd
+	if s.Env != nil && len(s.Env.Waves) > 0 {
+		for _, w := range s.Env.Waves {
+			var wave []deployer.PromoteEnd
+			for _, name := range w {
+				if e, ok := ends[name]; ok {
+					wave = append(wave, e)
+				}
+			}
+			if len(wave) > 0 {
+				out = append(out, wave)
+			}
+		}
+		return out
+	}
+	for _, d := range s.Deployers {
+		out = append(out, []deployer.PromoteEnd{ends[d.Target.Name]})
+	}
+	return out
+}
+
+// rollout says whether the selection is deployed as a rollout: several
+// targets with waves, or in more than one region (the AMI is copied to
+// each first).
+func (s *selection) rollout() bool {
+	if len(s.Deployers) < 2 {
+		return false
+	}
+	if s.Env != nil && len(s.Env.Waves) > 0 {
+		return true
+	}
+	for _, d := range s.Deployers {
+		if d.Target.Region != s.AWS.Region {
+			return true
+		}
+	}
+	return false
 }
 
 // selectTargets reads the environment or the flags and builds the
@@ -311,8 +370,16 @@ func selectTargets(ctx context.Context, args []string, o *targetOptions, ro *rol
 	}
 	out := &selection{Env: env, AWS: awsCfg}
 	for _, t := range targets {
+		cfg := awsCfg
+		if t.Region != "" && t.Region != awsCfg.Region && o.Region == "" {
+			cfg = awsCfg.Copy()
+			cfg.Region = t.Region
+		} else {
+			t.Region = ""
+		}
+		out.Configs = append(out.Configs, cfg)
 		out.Deployers = append(out.Deployers, &deployer.Deployer{
-			Clients:       deployer.NewClients(awsCfg),
+			Clients:       deployer.NewClients(cfg),
 			Target:        t.Target(awsCfg.Region),
 			Strategy:      strat,
 			Policy:        policy,
@@ -356,7 +423,12 @@ func environmentEvidence(ctx context.Context, o *targetOptions, name string) (de
 	}
 	ev := &deployer.EnvironmentEvidence{Name: env.Name}
 	for _, t := range env.Targets {
-		ev.Deployers = append(ev.Deployers, &deployer.Deployer{Clients: deployer.NewClients(awsCfg), Target: t.Target(awsCfg.Region), Environment: env.Name})
+		cfg := awsCfg
+		if t.Region != "" && t.Region != awsCfg.Region {
+			cfg = awsCfg.Copy()
+			cfg.Region = t.Region
+		}
+		ev.Deployers = append(ev.Deployers, &deployer.Deployer{Clients: deployer.NewClients(cfg), Target: t.Target(awsCfg.Region), Environment: env.Name})
 	}
 	return ev, nil
 }

@@ -26,6 +26,8 @@ type Printer interface {
 	Prune(*deployer.PruneResult)
 	// History prints a target's deploy records, newest first.
 	History(*deployer.History)
+	// Rollout prints every target's outcome of a rollout in waves.
+	Rollout(*deployer.RolloutResult)
 }
 
 // Formats New knows.
@@ -112,6 +114,27 @@ func (p *jsonPrinter) History(h *deployer.History) {
 	}
 }
 
+func (p *jsonPrinter) Rollout(r *deployer.RolloutResult) {
+	p.write(struct {
+		Type string `json:"type"`
+		*deployer.RolloutResult
+	}{"rollout", r})
+}
+
+func (p *textPrinter) Rollout(r *deployer.RolloutResult) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.line("Rollout of %s: %s", r.Source, r.Outcome)
+	for _, t := range r.Targets {
+		ami := t.AMI
+		if ami == "" {
+			ami = "-"
+		}
+		p.line("  wave %d  %-12s %-14s %-16s %-22s %s", t.Wave, t.Target, t.Region, t.Group, ami, t.Status)
+	}
+	p.line("  %s", r.Message)
+}
+
 func (p *textPrinter) History(h *deployer.History) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -134,7 +157,7 @@ func (p *textPrinter) History(h *deployer.History) {
 		}
 		p.line("  %-4s %s  %-8s %s%s: %s, %s, by %s", fmt.Sprintf("#%d", r.Version), r.Ended.UTC().Format(time.RFC3339), r.Action, what, env, r.Outcome, r.Ended.Sub(r.Started).Round(time.Second), r.By)
 		if r.Source != "" {
-			p.line("       from %s", r.Source)
+			p.line("       source: %s", r.Source)
 		}
 		if r.Outcome != deployer.Succeeded && r.Message != "" {
 			p.line("       %s", firstLine(r.Message))
@@ -286,7 +309,11 @@ func (p *textPrinter) Plan(pl *deployer.Plan) {
 		if !v.Admitted {
 			verdict = "not admitted"
 		}
-		p.line("  %-14s %s (%d rules)", "policy", verdict, len(v.Rules))
+		rules := "rules"
+		if len(v.Rules) == 1 {
+			rules = "rule"
+		}
+		p.line("  %-14s %s (%d %s)", "policy", verdict, len(v.Rules), rules)
 		for _, r := range v.Rules {
 			mark := "ok  "
 			if !r.Passed {

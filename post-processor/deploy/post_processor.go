@@ -186,8 +186,16 @@ func (p *PostProcessor) deployers(ctx context.Context, pr printer.Printer) ([]*d
 	}
 	var out []*deployer.Deployer
 	for _, t := range targets {
+		cfg := awsCfg
+		if t.Region != "" && t.Region != awsCfg.Region && c.Settings.Region == "" {
+			// A target in its own region takes the artifact's AMI there.
+			cfg = awsCfg.Copy()
+			cfg.Region = t.Region
+		} else {
+			t.Region = ""
+		}
 		out = append(out, &deployer.Deployer{
-			Clients:       deployer.NewClients(awsCfg),
+			Clients:       deployer.NewClients(cfg),
 			Target:        t.Target(awsCfg.Region),
 			Strategy:      strat,
 			Policy:        policy,
@@ -230,7 +238,12 @@ func environmentEvidence(ctx context.Context, cfg *deployer.Config, name string,
 	}
 	ev := &deployer.EnvironmentEvidence{Name: env.Name}
 	for _, t := range env.Targets {
-		ev.Deployers = append(ev.Deployers, &deployer.Deployer{Clients: deployer.NewClients(awsCfg), Target: t.Target(awsCfg.Region), Environment: env.Name})
+		cfg := awsCfg
+		if t.Region != "" && t.Region != awsCfg.Region {
+			cfg = awsCfg.Copy()
+			cfg.Region = t.Region
+		}
+		ev.Deployers = append(ev.Deployers, &deployer.Deployer{Clients: deployer.NewClients(cfg), Target: t.Target(awsCfg.Region), Environment: env.Name})
 	}
 	return ev, nil
 }
