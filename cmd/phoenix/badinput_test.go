@@ -32,7 +32,7 @@ const (
 	hardenInput     = "phoenix-harden" // a phoenix-harden provisioner block's body, through Prepare
 	postInput       = "phoenix-deploy" // a phoenix-deploy block's body, through Configure
 	postRunInput    = "phoenix-deploy run"
-	minBadInputRows = 167
+	minBadInputRows = 168
 )
 
 // badInput is one malformed input and the one message it must get. In
@@ -254,6 +254,7 @@ var badInputs = []badInput{
 	{kind: postInput, name: "policy score below 0", src: postBase + "asg = \"app\"\npolicy {\n  min_hardening_score = -1\n}", want: "policy: min_hardening_score -1 is out of range: phoenix-harden scores from 0 to 100"},
 	{kind: postInput, name: "policy promoted from without environment", src: postBase + "asg = \"app\"\npolicy {\n  promoted_from = \"staging\"\n}", want: "policy: promoted_from names an environment of config_file: set environment too"},
 	{kind: postInput, name: "policy age in months", src: postBase + "asg = \"app\"\npolicy {\n  max_age = \"2mo\"\n}", want: "policy: max_age \"2mo\" must be a positive number of days (\"30d\") or a duration (\"720h\")"},
+	{kind: postRunInput, name: "AMI the post-processor's own policy refuses", src: postBase + "asg = \"app\"\npolicy {\n  required_tags = { team = \"web\" }\n}", artifact: "eu-west-1:{ami}", want: "phoenix-deploy of {ami} to \"app\" (refused): AMI {ami} (app-2) is not admitted by the policy (1 of 1 rules failed):\n  required_tags: {ami} has no tag team (required: \"web\")"},
 	{kind: postRunInput, name: "AMI the environment's policy refuses", src: "environment = \"staging\"\nconfig_file = \"{pol}\"", artifact: "eu-west-1:{ami}", want: "phoenix-deploy of {ami} to \"app\" (refused): AMI {ami} (app-2) is not admitted by environment staging's policy (1 of 1 rules failed):\n  min_hardening_score: {ami} has no phoenix:hardening-score tag (not hardened by phoenix-harden), the minimum is 90"},
 	// phoenix-deploy blocks that Configure accepts, refused by PostProcess.
 	{kind: postRunInput, name: "environment not in the file", src: "environment = \"prod\"\nconfig_file = \"{cfg}\"", artifact: "eu-west-1:{ami}", want: `environment "prod" is not in {cfg} (it has: staging)`},
