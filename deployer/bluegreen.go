@@ -1198,8 +1198,10 @@ func (b *BlueGreen) BeginRollback(ctx context.Context, s *Session) (Execution, e
 			return &rollbackRun{run, nil}, nil
 		}
 	}
-	// The warm colour is gone: deploy the previous AMI like any other.
-	img, err := s.d.checkImage(ctx, prev.AMI)
+	// The warm colour is gone: deploy the previous AMI like any other,
+	// except that the admission policy does not stand in the way of a
+	// rollback to what ran before (as for rolling).
+	img, err := s.d.readImage(ctx, prev.AMI)
 	if err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ const (
 	hardenInput     = "phoenix-harden" // a phoenix-harden provisioner block's body, through Prepare
 	postInput       = "phoenix-deploy" // a phoenix-deploy block's body, through Configure
 	postRunInput    = "phoenix-deploy run"
-	minBadInputRows = 152
+	minBadInputRows = 168
 )
 
 // badInput is one malformed input and the one message it must get. In
@@ -120,7 +120,10 @@ var badInputs = []badInput{
 	{kind: cliInput, name: "AMI that does not exist", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "ami-0123456789abcdef0"}, want: "AMI ami-0123456789abcdef0 not found in eu-west-1: copy it to the region first (phoenix promote does) or deploy the region's own AMI"},
 	{kind: cliInput, name: "AMI of another region", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{east}"}, want: "AMI {east} not found in eu-west-1: copy it to the region first (phoenix promote does) or deploy the region's own AMI"},
 	{kind: cliInput, name: "AMI still pending", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{pending}"}, want: "AMI {pending} (app-3) is pending, not available: wait until it is available and deploy again"},
-	{kind: cliInput, name: "unencrypted AMI where encryption is required", args: []string{"deploy", "staging", "--config", "{enc}", "--ami", "{ami}"}, want: "AMI {ami} (app-2) has unencrypted EBS snapshots and require_encrypted is set: deploy an encrypted AMI (phoenix-ebs encrypts by default)"},
+	{kind: cliInput, name: "unencrypted AMI where encryption is required", args: []string{"deploy", "staging", "--config", "{enc}", "--ami", "{ami}"}, want: "AMI {ami} (app-2) is not admitted by environment staging's policy (1 of 1 rules failed):\n  require_encrypted: {ami} has unencrypted EBS snapshots: deploy an encrypted AMI (phoenix-ebs encrypts by default)"},
+	{kind: cliInput, name: "flag taking away the policy's encryption", args: []string{"deploy", "staging", "--config", "{enc}", "--ami", "{ami}", "--require-encrypted=false"}, want: "--require-encrypted=false: environment \"staging\" of {enc} requires encrypted AMIs (its policy), and a flag may add requirements, never take them away"},
+	{kind: cliInput, name: "AMI below the policy's hardening score", args: []string{"deploy", "staging", "--config", "{pol}", "--ami", "{ami}"}, want: "AMI {ami} (app-2) is not admitted by environment staging's policy (1 of 1 rules failed):\n  min_hardening_score: {ami} has no phoenix:hardening-score tag (not hardened by phoenix-harden), the minimum is 90"},
+	{kind: cliInput, name: "plan of an AMI the policy refuses", args: []string{"plan", "staging", "--config", "{pol}", "--ami", "{ami}"}, want: "AMI {ami} (app-2) is not admitted by environment staging's policy (1 of 1 rules failed):\n  min_hardening_score: {ami} has no phoenix:hardening-score tag (not hardened by phoenix-harden), the minimum is 90"},
 	{kind: cliInput, name: "key Auto Scaling's role cannot use", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{cmk}"}, want: "KMS key {key} (alias/bad-input), which encrypts {cmk}, does not let Auto Scaling's service-linked role {role} use it (neither the key policy nor a grant names the role), so every instance the group launches would fail with \"Client.InternalError: Client error on launch\"; {fix}"},
 	{kind: cliInput, name: "template pins an SSM parameter version", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{ami}", "--asg", "ssm-pinned"}, want: `auto scaling group "ssm-pinned" launches from launch template {ssmlt} version 1, whose image resolve:ssm:/bad-input/ami:1 pins version 1 of the SSM parameter: a deploy moves the parameter, so the launch template must name it without a version (resolve:ssm:/bad-input/ami) or with a label (resolve:ssm:/bad-input/ami:LABEL)`},
 	{kind: cliInput, name: "template's SSM parameter missing", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{ami}", "--asg", "ssm-gone"}, want: "launch template {gonelt} version 1: its image is resolve:ssm:/bad-input/gone, and SSM parameter /bad-input/gone does not exist: every launch would fail; create the parameter (phoenix-ebs ssm_parameter publishes it) or fix the launch template"},
@@ -161,6 +164,14 @@ var badInputs = []badInput{
 	{kind: configInput, name: "environment without a name", src: "environment {\n  target \"web\" { asg = \"app\" }\n}\n", want: "phoenix.hcl:1,13: Missing name for environment: All environment blocks must have 1 labels (name)."},
 	{kind: configInput, name: "unknown setting", src: envHead + "  colour = \"blue\"\n}\n", want: `phoenix.hcl:6,3: Unsupported argument: An argument named "colour" is not expected here.`},
 	{kind: configInput, name: "no target", src: "environment \"staging\" {\n  region = \"eu-west-1\"\n}\n", want: `phoenix.hcl:1,1: No target: Environment "staging" needs at least one target "NAME" { asg = "…" } block.`},
+	{kind: configInput, name: "policy score above 100", src: envHead + "  policy {\n    min_hardening_score = 150\n  }\n}\n", want: "phoenix.hcl:7,27: Invalid min_hardening_score: min_hardening_score 150 is out of range: phoenix-harden scores from 0 to 100"},
+	{kind: configInput, name: "policy age not a duration", src: envHead + "  policy {\n    max_age = \"a month\"\n  }\n}\n", want: "phoenix.hcl:7,15: Invalid max_age: max_age \"a month\" must be a positive number of days (\"30d\") or a duration (\"720h\")"},
+	{kind: configInput, name: "policy owner not an account", src: envHead + "  policy {\n    allowed_owners = [\"me\"]\n  }\n}\n", want: "phoenix.hcl:7,22: Invalid allowed_owners: allowed_owners: \"me\" is not an AWS account id (12 digits)"},
+	{kind: configInput, name: "policy tag pattern unclosed", src: envHead + "  policy {\n    required_tags = { Team = \"[web\" }\n  }\n}\n", want: "phoenix.hcl:7,21: Invalid required_tags: required_tags: the pattern \"[web\" for tag \"Team\" is not a valid pattern (*, ?, [a-z]): syntax error in pattern"},
+	{kind: configInput, name: "policy promoted from nowhere", src: envHead + "  policy {\n    promoted_from = \"qa\"\n  }\n}\n", want: "phoenix.hcl:7,21: Invalid promoted_from: promoted_from \"qa\" is not an environment of this file (it has: staging)"},
+	{kind: configInput, name: "policy promoted from itself", src: envHead + "  policy {\n    promoted_from = \"staging\"\n  }\n}\n", want: "phoenix.hcl:7,21: Invalid promoted_from: promoted_from \"staging\" is the environment itself: name the environment an AMI must have been live in first"},
+	{kind: configInput, name: "policy unknown rule", src: envHead + "  policy {\n    min_score = 90\n  }\n}\n", want: "phoenix.hcl:7,5: Unsupported argument: An argument named \"min_score\" is not expected here."},
+	{kind: configInput, name: "two policy blocks", src: envHead + "  policy {\n  }\n  policy {\n  }\n}\n", want: "phoenix.hcl:8,3: More than one policy: Environment \"staging\" may have one policy block."},
 	{kind: configInput, name: "target without asg", src: "environment \"staging\" {\n  target \"web\" {\n  }\n}\n", want: `phoenix.hcl:2,16: Missing required argument: The argument "asg" is required, but no definition was found.`},
 	{kind: configInput, name: "empty asg", src: "environment \"staging\" {\n  target \"web\" {\n    asg = \"\"\n  }\n}\n", want: `phoenix.hcl:2,3: Empty asg: Target "web" needs the name of its Auto Scaling group in asg.`},
 	{kind: configInput, name: "duplicate target", src: envHead + "  target \"web\" {\n    asg = \"app-2\"\n  }\n}\n", want: `phoenix.hcl:6,3: Duplicate target "web"`},
@@ -240,6 +251,11 @@ var badInputs = []badInput{
 	{kind: postInput, name: "standby instances lower case", src: postBase + "asg = \"app\"\nstandby_instances = \"ignore\"", want: `standby_instances "ignore" is not one of Terminate, Ignore, Wait`},
 	{kind: postInput, name: "health timeout zero", src: postBase + "asg = \"app\"\nhealth_timeout = \"0s\"", want: "health_timeout 0s must be more than 0s and at most 24h"},
 
+	{kind: postInput, name: "policy score below 0", src: postBase + "asg = \"app\"\npolicy {\n  min_hardening_score = -1\n}", want: "policy: min_hardening_score -1 is out of range: phoenix-harden scores from 0 to 100"},
+	{kind: postInput, name: "policy promoted from without environment", src: postBase + "asg = \"app\"\npolicy {\n  promoted_from = \"staging\"\n}", want: "policy: promoted_from names an environment of config_file: set environment too"},
+	{kind: postInput, name: "policy age in months", src: postBase + "asg = \"app\"\npolicy {\n  max_age = \"2mo\"\n}", want: "policy: max_age \"2mo\" must be a positive number of days (\"30d\") or a duration (\"720h\")"},
+	{kind: postRunInput, name: "AMI the post-processor's own policy refuses", src: postBase + "asg = \"app\"\npolicy {\n  required_tags = { team = \"web\" }\n}", artifact: "eu-west-1:{ami}", want: "phoenix-deploy of {ami} to \"app\" (refused): AMI {ami} (app-2) is not admitted by the policy (1 of 1 rules failed):\n  required_tags: {ami} has no tag team (required: \"web\")"},
+	{kind: postRunInput, name: "AMI the environment's policy refuses", src: "environment = \"staging\"\nconfig_file = \"{pol}\"", artifact: "eu-west-1:{ami}", want: "phoenix-deploy of {ami} to \"app\" (refused): AMI {ami} (app-2) is not admitted by environment staging's policy (1 of 1 rules failed):\n  min_hardening_score: {ami} has no phoenix:hardening-score tag (not hardened by phoenix-harden), the minimum is 90"},
 	// phoenix-deploy blocks that Configure accepts, refused by PostProcess.
 	{kind: postRunInput, name: "environment not in the file", src: "environment = \"prod\"\nconfig_file = \"{cfg}\"", artifact: "eu-west-1:{ami}", want: `environment "prod" is not in {cfg} (it has: staging)`},
 	{kind: postRunInput, name: "config file missing", src: "environment = \"staging\"\nconfig_file = \"/nonexistent/phoenix.hcl\"", artifact: "eu-west-1:{ami}", want: `config_file /nonexistent/phoenix.hcl not found (environment "staging")`},
@@ -298,8 +314,9 @@ func TestBadInputs(t *testing.T) {
   or set grant_kms = true (phoenix.hcl, phoenix-deploy) or --grant-kms, and phoenix creates that grant`, deploytest.AutoScalingRole, testRegion, key)
 	cfg := writeConfig(t, f, "app", "")
 	enc := writeConfig(t, f, "app", "  require_encrypted = true\n")
+	pol := writeConfig(t, f, "app", "  policy {\n    min_hardening_score = 90\n  }\n")
 	cfg2 := writeConfig(t, f, "app", "  target \"api\" {\n    asg = \"api\"\n  }\n")
-	vars := strings.NewReplacer("{cfg}", cfg, "{cfg2}", cfg2, "{enc}", enc, "{ami}", plain, "{east}", east, "{pending}", pending, "{url}", f.SB.URL(), "{lt}", st.Template,
+	vars := strings.NewReplacer("{cfg}", cfg, "{cfg2}", cfg2, "{enc}", enc, "{pol}", pol, "{ami}", plain, "{east}", east, "{pending}", pending, "{url}", f.SB.URL(), "{lt}", st.Template,
 		"{cmk}", cmk, "{key}", key, "{ssmlt}", ssmPinned, "{gonelt}", ssmGone, "{role}", deploytest.AutoScalingRole, "{fix}", fix)
 
 	// No region, credentials or profile from the machine running the test.

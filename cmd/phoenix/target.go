@@ -191,6 +191,65 @@ type selection struct {
 	Env       *deployer.Environment
 	AWS       aws.Config
 	Deployers []*deployer.Deployer
+	// Configs are each Deployer's AWS access: AWS in the target's own
+	// region when it has one.
+	Configs []aws.Config
+}
+
+// ends are the selection's targets as promote ends.
+func (s *selection) ends() map[string]deployer.PromoteEnd {
+	out := map[string]deployer.PromoteEnd{}
+	for i, d := range s.Deployers {
+		e := deployer.PromoteEnd{Deployer: d, Config: s.Configs[i]}
+		if s.Env != nil {
+			e.Environment, e.KMSKeyID = s.Env.Name, s.Env.KMSKeyID
+		}
+		out[d.Target.Name] = e
+	}
+	return out
+}
+
+// waves are the selection's targets in the environment's waves, or one
+// after another in the file's order.
+func (s *selection) waves() [][]deployer.PromoteEnd {
+	ends := s.ends()
+	var out [][]deployer.PromoteEnd
+	if s.Env != nil && len(s.Env.Waves) > 0 {
+		for _, w := range s.Env.Waves {
+			var wave []deployer.PromoteEnd
+			for _, name := range w {
+				if e, ok := ends[name]; ok {
+					wave = append(wave, e)
+				}
+			}
+			if len(wave) > 0 {
+				out = append(out, wave)
+			}
+		}
+		return out
+	}
+	for _, d := range s.Deployers {
+		out = append(out, []deployer.PromoteEnd{ends[d.Target.Name]})
+	}
+	return out
+}
+
+// rollout says whether the selection is deployed as a rollout: several
+// targets with waves, or in more than one region (the AMI is copied to
+// each first).
+func (s *selection) rollout() bool {
+	if len(s.Deployers) < 2 {
+		return false
+	}
+	if s.Env != nil && len(s.Env.Waves) > 0 {
+		return true
+	}
+	for _, d := range s.Deployers {
+		if d.Target.Region != s.AWS.Region {
+			return true
+		}
+	}
+	return false
 }
 
 // selectTargets reads the environment or the flags and builds the
@@ -279,33 +338,99 @@ func selectTargets(ctx context.Context, args []string, o *targetOptions, ro *rol
 		return nil, err
 	}
 	poll := o.PollInterval
-	requireEncrypted := ro != nil && ro.RequireEncrypted
 	grantKMS := ro != nil && ro.GrantKMS
+	// The environment's policy is a floor: --require-encrypted may add
+	// the rule, never take it away (docs/deployer.md, "Policy").
+	var policy *deployer.Policy
+	if ro != nil && ro.RequireEncrypted {
+		policy = policy.Tighten(deployer.Policy{RequireEncrypted: true})
+	}
+	var evidence deployer.Evidence
+	envName := ""
 	if env != nil {
+		envName = env.Name
 		if poll == 0 {
 			poll = env.PollInterval
-		}
-		if ro == nil || !ro.flags.Changed("require-encrypted") {
-			requireEncrypted = env.RequireEncrypted
 		}
 		if ro == nil || !ro.flags.Changed("grant-kms") {
 			grantKMS = env.GrantKMS
 		}
+		if env.Policy != nil && env.Policy.RequireEncrypted && ro != nil && ro.flags.Changed("require-encrypted") && !ro.RequireEncrypted {
+			return nil, refused("--require-encrypted=false: environment %q of %s requires encrypted AMIs (its policy), and a flag may add requirements, never take them away", env.Name, o.Config)
+		}
+		policy = env.Policy.Tighten(derefPolicy(policy))
+		if env.Policy != nil && env.Policy.PromotedFrom != "" {
+			if evidence, err = environmentEvidence(ctx, o, env.Policy.PromotedFrom); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if policy.Empty() {
+		policy = nil
 	}
 	out := &selection{Env: env, AWS: awsCfg}
 	for _, t := range targets {
+		cfg := awsCfg
+		if t.Region != "" && t.Region != awsCfg.Region && o.Region == "" {
+			cfg = awsCfg.Copy()
+			cfg.Region = t.Region
+		} else {
+			t.Region = ""
+		}
+		out.Configs = append(out.Configs, cfg)
 		out.Deployers = append(out.Deployers, &deployer.Deployer{
-			Clients:          deployer.NewClients(awsCfg),
-			Target:           t.Target(awsCfg.Region),
-			Strategy:         strat,
-			RequireEncrypted: requireEncrypted,
-			GrantKMS:         grantKMS,
-			HealthTimeout:    timeout,
-			PollInterval:     poll,
-			Events:           p.Event,
+			Clients:       deployer.NewClients(cfg),
+			Target:        t.Target(awsCfg.Region),
+			Strategy:      strat,
+			Policy:        policy,
+			Evidence:      evidence,
+			Environment:   envName,
+			GrantKMS:      grantKMS,
+			HealthTimeout: timeout,
+			PollInterval:  poll,
+			Events:        p.Event,
 		})
 	}
 	return out, nil
+}
+
+func derefPolicy(p *deployer.Policy) deployer.Policy {
+	if p == nil {
+		return deployer.Policy{}
+	}
+	return *p
+}
+
+// environmentEvidence reads the environment a policy's promoted_from
+// names, with its own access settings (and --endpoint), for the rule's
+// evidence: what its targets serve and their deploy histories.
+func environmentEvidence(ctx context.Context, o *targetOptions, name string) (deployer.Evidence, error) {
+	cfg, err := deployer.LoadConfig(o.Config)
+	if err != nil {
+		return nil, err
+	}
+	env, err := cfg.Environment(name)
+	if err != nil {
+		return nil, err
+	}
+	settings := env.Settings
+	if o.Endpoint != "" {
+		settings.Endpoint = o.Endpoint
+	}
+	awsCfg, err := loadAWS(ctx, settings, fmt.Sprintf("environment %q of %s (promoted_from)", env.Name, o.Config))
+	if err != nil {
+		return nil, err
+	}
+	ev := &deployer.EnvironmentEvidence{Name: env.Name}
+	for _, t := range env.Targets {
+		cfg := awsCfg
+		if t.Region != "" && t.Region != awsCfg.Region {
+			cfg = awsCfg.Copy()
+			cfg.Region = t.Region
+		}
+		ev.Deployers = append(ev.Deployers, &deployer.Deployer{Clients: deployer.NewClients(cfg), Target: t.Target(awsCfg.Region), Environment: env.Name})
+	}
+	return ev, nil
 }
 
 // environment reads the environment args names in phoenix.hcl (nil when

@@ -63,8 +63,13 @@ type Config struct {
 	// the rule's weights end as the infrastructure code set them. Defaults
 	// to false.
 	ReturnHome *bool `mapstructure:"return_home"`
-	// Refuse an AMI with unencrypted EBS snapshots.
+	// Refuse an AMI with unencrypted EBS snapshots (the policy's
+	// require_encrypted; kept here for earlier templates).
 	RequireEncrypted bool `mapstructure:"require_encrypted"`
+	// The admission policy the AMI must pass, over the environment's: a
+	// rule set here adds to the environment's policy, never removes one.
+	// See docs/deployer.md, "Policy".
+	Policy deployer.PolicySettings `mapstructure:"policy"`
 	// Create the KMS grant that Auto Scaling's service-linked role needs
 	// to launch from the AMI's encrypted snapshots, when the key policy
 	// does not give it the key; without it such a deploy is refused with
@@ -108,6 +113,14 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		if err := deployer.CheckTargetGroupARN("target_groups", arn); err != nil {
 			add(err)
 		}
+	}
+	if _, perrs := c.Policy.Policy(); len(perrs) > 0 {
+		for _, e := range perrs {
+			add(fmt.Errorf("policy: %w", e))
+		}
+	}
+	if c.Policy.PromotedFrom != "" && c.Environment == "" {
+		add(errors.New("policy: promoted_from names an environment of config_file: set environment too"))
 	}
 	if c.PollInterval != "" {
 		if d, err := time.ParseDuration(c.PollInterval); err != nil || d <= 0 {

@@ -105,9 +105,15 @@ func (p *PostProcessor) deployers(ctx context.Context, pr printer.Printer) ([]*d
 	settings := c.Settings
 	var strategy deployer.StrategySettings
 	var targets []deployer.EnvironmentTarget
-	requireEncrypted := c.RequireEncrypted
 	grantKMS := c.GrantKMS
 	var poll time.Duration
+	// The environment's policy is a floor: the post-processor's policy
+	// block and require_encrypted add rules to it (docs/deployer.md).
+	own, _ := c.Policy.Policy()
+	own.RequireEncrypted = own.RequireEncrypted || c.RequireEncrypted
+	policy := (*deployer.Policy)(nil).Tighten(*own)
+	var evidence deployer.Evidence
+	envName := ""
 	if c.Environment != "" {
 		cfg, err := deployer.LoadConfig(c.ConfigFile)
 		if err != nil {
@@ -122,7 +128,13 @@ func (p *PostProcessor) deployers(ctx context.Context, pr printer.Printer) ([]*d
 		}
 		strategy = deployer.StrategySettings{Kind: env.Strategy, Rolling: env.Rolling, BlueGreen: env.BlueGreen}
 		poll = env.PollInterval
-		requireEncrypted = requireEncrypted || env.RequireEncrypted
+		envName = env.Name
+		policy = env.Policy.Tighten(*own)
+		if policy.PromotedFrom != "" {
+			if evidence, err = environmentEvidence(ctx, cfg, policy.PromotedFrom, c); err != nil {
+				return nil, err
+			}
+		}
 		grantKMS = grantKMS || env.GrantKMS
 		settings = env.Settings
 		overrideSettings(&settings, c)
@@ -169,21 +181,71 @@ func (p *PostProcessor) deployers(ctx context.Context, pr printer.Printer) ([]*d
 	if err != nil {
 		return nil, err
 	}
+	if policy.Empty() {
+		policy = nil
+	}
 	var out []*deployer.Deployer
 	for _, t := range targets {
+		cfg := awsCfg
+		if t.Region != "" && t.Region != awsCfg.Region && c.Settings.Region == "" {
+			// A target in its own region takes the artifact's AMI there.
+			cfg = awsCfg.Copy()
+			cfg.Region = t.Region
+		} else {
+			t.Region = ""
+		}
 		out = append(out, &deployer.Deployer{
-			Clients:          deployer.NewClients(awsCfg),
-			Target:           t.Target(awsCfg.Region),
-			Strategy:         strat,
-			RequireEncrypted: requireEncrypted,
-			GrantKMS:         grantKMS,
-			HealthTimeout:    timeout,
-			PollInterval:     poll,
-			Owner:            "packer@" + hostname(),
-			Events:           pr.Event,
+			Clients:       deployer.NewClients(cfg),
+			Target:        t.Target(awsCfg.Region),
+			Strategy:      strat,
+			Policy:        policy,
+			Evidence:      evidence,
+			Environment:   envName,
+			Source:        p.source(),
+			GrantKMS:      grantKMS,
+			HealthTimeout: timeout,
+			PollInterval:  poll,
+			Owner:         "packer@" + hostname(),
+			Events:        pr.Event,
 		})
 	}
 	return out, nil
+}
+
+// source names the Packer build for the deploy history.
+func (p *PostProcessor) source() string {
+	if n := p.config.PackerBuildName; n != "" {
+		return "packer build " + n
+	}
+	return "packer build"
+}
+
+// environmentEvidence reads the environment a policy's promoted_from
+// names, with its own access settings (and the post-processor's
+// endpoint), for the rule's evidence.
+func environmentEvidence(ctx context.Context, cfg *deployer.Config, name string, c Config) (deployer.Evidence, error) {
+	env, err := cfg.Environment(name)
+	if err != nil {
+		return nil, fmt.Errorf("policy promoted_from: %w", err)
+	}
+	settings := env.Settings
+	if c.Endpoint != "" {
+		settings.Endpoint = c.Endpoint
+	}
+	awsCfg, err := settings.Load(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("policy promoted_from %q: %w", name, err)
+	}
+	ev := &deployer.EnvironmentEvidence{Name: env.Name}
+	for _, t := range env.Targets {
+		cfg := awsCfg
+		if t.Region != "" && t.Region != awsCfg.Region {
+			cfg = awsCfg.Copy()
+			cfg.Region = t.Region
+		}
+		ev.Deployers = append(ev.Deployers, &deployer.Deployer{Clients: deployer.NewClients(cfg), Target: t.Target(awsCfg.Region), Environment: env.Name})
+	}
+	return ev, nil
 }
 
 // overrideSettings puts the inline access settings over the
