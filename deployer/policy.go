@@ -8,6 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/awsconfig"
 )
 
 // Tags the builder writes on every AMI it makes (builder/ebs), which the
@@ -348,4 +352,38 @@ func (e *EnvironmentEvidence) Proves(ctx context.Context, origin ImageOrigin) (b
 		return false, fmt.Sprintf("%s comes from %s, where %s has no target", origin, origin.Region, e.Name), nil
 	}
 	return false, fmt.Sprintf("%s was never live and healthy in %s (%s; no succeeded deploy of it in the history): deploy it there first, or promote from there", origin, e.Name, strings.Join(seen, ", ")), nil
+}
+
+// Evidence is the promoted_from evidence of the environment called name:
+// a Deployer for each of its targets (in the target's own region when it
+// has one), with access that load gives for the environment's settings
+// (endpoint, when set, over them).
+func (c *Config) Evidence(name, endpoint string, load func(awsconfig.Settings) (aws.Config, error)) (*EnvironmentEvidence, error) {
+	env, err := c.Environment(name)
+	if err != nil {
+		return nil, err
+	}
+	settings := env.Settings
+	if endpoint != "" {
+		settings.Endpoint = endpoint
+	}
+	cfg, err := load(settings)
+	if err != nil {
+		return nil, err
+	}
+	ev := &EnvironmentEvidence{Name: env.Name}
+	for _, t := range env.Targets {
+		ev.Deployers = append(ev.Deployers, &Deployer{Clients: NewClients(TargetConfig(cfg, t)), Target: t.Target(cfg.Region), Environment: env.Name})
+	}
+	return ev, nil
+}
+
+// TargetConfig is cfg in t's own region, when it has one.
+func TargetConfig(cfg aws.Config, t EnvironmentTarget) aws.Config {
+	if t.Region == "" || t.Region == cfg.Region {
+		return cfg
+	}
+	out := cfg.Copy()
+	out.Region = t.Region
+	return out
 }

@@ -370,13 +370,10 @@ func selectTargets(ctx context.Context, args []string, o *targetOptions, ro *rol
 	}
 	out := &selection{Env: env, AWS: awsCfg}
 	for _, t := range targets {
-		cfg := awsCfg
-		if t.Region != "" && t.Region != awsCfg.Region && o.Region == "" {
-			cfg = awsCfg.Copy()
-			cfg.Region = t.Region
-		} else {
-			t.Region = ""
+		if o.Region != "" {
+			t.Region = "" // --region puts every target in it
 		}
+		cfg := deployer.TargetConfig(awsCfg, t)
 		out.Configs = append(out.Configs, cfg)
 		out.Deployers = append(out.Deployers, &deployer.Deployer{
 			Clients:       deployer.NewClients(cfg),
@@ -409,28 +406,9 @@ func environmentEvidence(ctx context.Context, o *targetOptions, name string) (de
 	if err != nil {
 		return nil, err
 	}
-	env, err := cfg.Environment(name)
-	if err != nil {
-		return nil, err
-	}
-	settings := env.Settings
-	if o.Endpoint != "" {
-		settings.Endpoint = o.Endpoint
-	}
-	awsCfg, err := loadAWS(ctx, settings, fmt.Sprintf("environment %q of %s (promoted_from)", env.Name, o.Config))
-	if err != nil {
-		return nil, err
-	}
-	ev := &deployer.EnvironmentEvidence{Name: env.Name}
-	for _, t := range env.Targets {
-		cfg := awsCfg
-		if t.Region != "" && t.Region != awsCfg.Region {
-			cfg = awsCfg.Copy()
-			cfg.Region = t.Region
-		}
-		ev.Deployers = append(ev.Deployers, &deployer.Deployer{Clients: deployer.NewClients(cfg), Target: t.Target(awsCfg.Region), Environment: env.Name})
-	}
-	return ev, nil
+	return cfg.Evidence(name, o.Endpoint, func(s awsconfig.Settings) (aws.Config, error) {
+		return loadAWS(ctx, s, fmt.Sprintf("environment %q of %s (promoted_from)", name, o.Config))
+	})
 }
 
 // environment reads the environment args names in phoenix.hcl (nil when

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
@@ -131,8 +132,9 @@ func (p *PostProcessor) deployers(ctx context.Context, pr printer.Printer) ([]*d
 		envName = env.Name
 		policy = env.Policy.Tighten(*own)
 		if policy.PromotedFrom != "" {
-			if evidence, err = environmentEvidence(ctx, cfg, policy.PromotedFrom, c); err != nil {
-				return nil, err
+			evidence, err = cfg.Evidence(policy.PromotedFrom, c.Endpoint, func(s awsconfig.Settings) (aws.Config, error) { return s.Load(ctx, "") })
+			if err != nil {
+				return nil, fmt.Errorf("policy promoted_from %q: %w", policy.PromotedFrom, err)
 			}
 		}
 		grantKMS = grantKMS || env.GrantKMS
@@ -186,14 +188,11 @@ func (p *PostProcessor) deployers(ctx context.Context, pr printer.Printer) ([]*d
 	}
 	var out []*deployer.Deployer
 	for _, t := range targets {
-		cfg := awsCfg
-		if t.Region != "" && t.Region != awsCfg.Region && c.Settings.Region == "" {
-			// A target in its own region takes the artifact's AMI there.
-			cfg = awsCfg.Copy()
-			cfg.Region = t.Region
-		} else {
-			t.Region = ""
+		if c.Settings.Region != "" {
+			t.Region = "" // region puts every target in it
 		}
+		// A target in its own region takes the artifact's AMI there.
+		cfg := deployer.TargetConfig(awsCfg, t)
 		out = append(out, &deployer.Deployer{
 			Clients:       deployer.NewClients(cfg),
 			Target:        t.Target(awsCfg.Region),
@@ -218,34 +217,6 @@ func (p *PostProcessor) source() string {
 		return "packer build " + n
 	}
 	return "packer build"
-}
-
-// environmentEvidence reads the environment a policy's promoted_from
-// names, with its own access settings (and the post-processor's
-// endpoint), for the rule's evidence.
-func environmentEvidence(ctx context.Context, cfg *deployer.Config, name string, c Config) (deployer.Evidence, error) {
-	env, err := cfg.Environment(name)
-	if err != nil {
-		return nil, fmt.Errorf("policy promoted_from: %w", err)
-	}
-	settings := env.Settings
-	if c.Endpoint != "" {
-		settings.Endpoint = c.Endpoint
-	}
-	awsCfg, err := settings.Load(ctx, "")
-	if err != nil {
-		return nil, fmt.Errorf("policy promoted_from %q: %w", name, err)
-	}
-	ev := &deployer.EnvironmentEvidence{Name: env.Name}
-	for _, t := range env.Targets {
-		cfg := awsCfg
-		if t.Region != "" && t.Region != awsCfg.Region {
-			cfg = awsCfg.Copy()
-			cfg.Region = t.Region
-		}
-		ev.Deployers = append(ev.Deployers, &deployer.Deployer{Clients: deployer.NewClients(cfg), Target: t.Target(awsCfg.Region), Environment: env.Name})
-	}
-	return ev, nil
 }
 
 // overrideSettings puts the inline access settings over the
