@@ -147,6 +147,21 @@ environment "prod" {
 			t.Errorf("record %+v", r)
 		}
 	}
+	// A stricter prod refuses what staging serves before any copy or
+	// change, listing the rule.
+	strict := filepath.Join(t.TempDir(), "phoenix.hcl")
+	if err := os.WriteFile(strict, []byte(strings.Replace(src, "min_hardening_score = 90", "min_hardening_score = 99", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	staging.SB.ResetCalls()
+	out, code, err = runCLI(ctx, "promote", "--from", "staging", "--to", "prod", "--config", strict)
+	if code != 3 || !strings.Contains(out+fmt.Sprint(err), "  min_hardening_score: "+x+" scores 97.5 (phoenix:hardening-score), the minimum is 99") {
+		t.Errorf("promote under a stricter policy: exit %d: %v\n%s", code, err, out)
+	}
+	if n := sandbox.MutatingCalls(staging.SB.Calls()); n != 0 {
+		t.Errorf("a refused promote made %d mutating calls: %v", n, staging.SB.Calls())
+	}
+
 	out, code, _ = runCLI(ctx, "history", "prod", "--config", cfg, "--target", "use1")
 	if code != 0 || !strings.Contains(out, "History of use1 in us-east-1 (group web-prod, /phoenix/history/web-prod), newest first") ||
 		!strings.Contains(out, "deploy   "+y+" (web-2) over "+oldEast+" to prod: succeeded") || !strings.Contains(out, "source: promoted from eu-west-1:"+x) {
