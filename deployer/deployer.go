@@ -23,6 +23,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -36,11 +37,13 @@ type Clients struct {
 	ELB         *elb.Client
 	KMS         *kms.Client
 	SSM         *ssm.Client
+	CloudWatch  *cloudwatch.Client
 }
 
 // NewClients makes the clients for cfg's region.
 func NewClients(cfg aws.Config) Clients {
-	return Clients{EC2: ec2.NewFromConfig(cfg), AutoScaling: autoscaling.NewFromConfig(cfg), ELB: elb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg), SSM: ssm.NewFromConfig(cfg)}
+	return Clients{EC2: ec2.NewFromConfig(cfg), AutoScaling: autoscaling.NewFromConfig(cfg), ELB: elb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg), SSM: ssm.NewFromConfig(cfg),
+		CloudWatch: cloudwatch.NewFromConfig(cfg)}
 }
 
 // Defaults for a Deployer's durations.
