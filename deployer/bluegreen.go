@@ -650,10 +650,17 @@ func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
 		Change{Action: "scale", Detail: fmt.Sprintf("%s to %d on the new version, minimum pinned at %d (%s tag) until traffic moves", idle.label(), n, n, PinTag)},
 		Change{Action: "wait", Detail: fmt.Sprintf("until %d targets in %s are healthy on %s (at weight 0; health_timeout %s)", n, idle.TG.Name, s.AMI.ID, s.HealthTimeout())},
 	)
+	if err := s.requireAlarms(ctx, b.Alarms); err != nil {
+		return nil, err
+	}
+	ch = append(ch, gateChanges(b.Alarms, b.Judge, "watched during every step and after the switch")...)
 	for _, step := range b.steps() {
 		d := fmt.Sprintf("%s %d%%, %s %d%% in %s", idle.Name, step, live.Name, 100-step, s.ruleName())
 		if b.BakeTime > 0 {
 			d += fmt.Sprintf(", then bake %s watching %s's health", b.BakeTime, idle.Name)
+		}
+		if b.Judge != nil && step < 100 {
+			d += fmt.Sprintf("; the judge compares %s with %s after %d requests", idle.Name, live.Name, b.Judge.MinRequests)
 		}
 		ch = append(ch, Change{Action: "switch", Detail: d})
 	}

@@ -365,3 +365,15 @@ func orStep(st *Step) *Step {
 	}
 	return st
 }
+
+// gateChanges are the metric gates in a plan.
+func gateChanges(alarms []string, j *Judge, when string) []Change {
+	var ch []Change
+	if len(alarms) > 0 {
+		ch = append(ch, Change{Action: "gate", Detail: fmt.Sprintf("CloudWatch alarms %s %s: one in ALARM fails the deploy and rolls it back", strings.Join(alarms, ", "), when)})
+	}
+	if j != nil {
+		ch = append(ch, Change{Action: "gate", Detail: j.summary() + "; a failed step rolls back"})
+	}
+	return ch
+}

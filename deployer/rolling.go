@@ -199,6 +199,10 @@ func (r *Rolling) Plan(ctx context.Context, s *Session) ([]Change, error) {
 	}
 	ch = append(ch, Change{Action: "start", Detail: start})
 	ch = append(ch, r.statesChanges(s.instanceStates([]astypes.AutoScalingGroup{s.Group}, nil))...)
+	if err := s.requireAlarms(ctx, r.Alarms); err != nil {
+		return nil, err
+	}
+	ch = append(ch, gateChanges(r.Alarms, nil, "watched by the refresh and by phoenix until the refresh ends (its bake_time included)")...)
 	ch = append(ch, Change{Action: "wait", Detail: fmt.Sprintf("until the refresh succeeds and every target in %s is healthy on %s (health_timeout %s)", tgNames(s.TargetGroups), s.AMI.ID, s.HealthTimeout())})
 	if r.AutoRollback && s.Template != nil {
 		ch = append(ch, Change{Action: "on failure", Detail: fmt.Sprintf("roll back the refresh to %s (%s)", s.Template, s.Template.AMI)})

@@ -32,7 +32,7 @@ const (
 	hardenInput     = "phoenix-harden" // a phoenix-harden provisioner block's body, through Prepare
 	postInput       = "phoenix-deploy" // a phoenix-deploy block's body, through Configure
 	postRunInput    = "phoenix-deploy run"
-	minBadInputRows = 152
+	minBadInputRows = 165
 )
 
 // badInput is one malformed input and the one message it must get. In
@@ -241,6 +241,21 @@ var badInputs = []badInput{
 	{kind: postInput, name: "health timeout zero", src: postBase + "asg = \"app\"\nhealth_timeout = \"0s\"", want: "health_timeout 0s must be more than 0s and at most 24h"},
 
 	// phoenix-deploy blocks that Configure accepts, refused by PostProcess.
+	// Metric gates (alarms, the canary judge).
+	{kind: cliInput, name: "unknown alarm", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{ami}", "--alarm", "app-5XX"}, want: "alarms: no CloudWatch metric alarm named \"app-5XX\" in eu-west-1 (names are case-sensitive)"},
+	{kind: cliInput, name: "judge under rolling", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{ami}", "--judge"}, want: "--judge is a blue-green setting; the strategy is rolling (set --strategy or the environment's strategy block)"},
+	{kind: cliInput, name: "judge 5xx increase above 100", args: []string{"plan", "staging", "--config", "{cfg}", "--ami", "{ami}", "--strategy", "blue-green", "--peer-asg", "app-green", "--listener", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/0123456789abcdef/0123456789abcdef", "--steps", "10,100", "--judge-max-5xx-increase", "150"}, want: "judge_max_5xx_increase 150 must be between 0 and 100 (percentage points) (--judge-max-5xx-increase or {cfg})"},
+	{kind: cliInput, name: "judge latency ratio below 1", args: []string{"plan", "staging", "--config", "{cfg}", "--ami", "{ami}", "--strategy", "blue-green", "--peer-asg", "app-green", "--listener", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/0123456789abcdef/0123456789abcdef", "--steps", "10,100", "--judge-max-latency-ratio", "0.5"}, want: "judge_max_latency_ratio 0.5 must be between 1 and 100 (--judge-max-latency-ratio or {cfg})"},
+	{kind: cliInput, name: "judge statistic unknown", args: []string{"plan", "staging", "--config", "{cfg}", "--ami", "{ami}", "--strategy", "blue-green", "--peer-asg", "app-green", "--listener", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/0123456789abcdef/0123456789abcdef", "--steps", "10,100", "--judge-latency-statistic", "p50"}, want: "judge_latency_statistic \"p50\" must be p99 or Average (--judge-latency-statistic or {cfg})"},
+	{kind: cliInput, name: "judge min requests zero", args: []string{"plan", "staging", "--config", "{cfg}", "--ami", "{ami}", "--strategy", "blue-green", "--peer-asg", "app-green", "--listener", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/0123456789abcdef/0123456789abcdef", "--steps", "10,100", "--judge-min-requests", "0"}, want: "judge_min_requests 0 must be between 1 and 1000000 (--judge-min-requests or {cfg})"},
+	{kind: cliInput, name: "judge without a split step", args: []string{"plan", "staging", "--config", "{cfg}", "--ami", "{ami}", "--strategy", "blue-green", "--peer-asg", "app-green", "--listener", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/0123456789abcdef/0123456789abcdef", "--judge"}, want: "judge: steps [100] move all traffic at once, so there is no step where both colours serve to compare; set steps such as [10, 50, 100] (--judge or {cfg})"},
+	{kind: cliInput, name: "alarm named twice", args: []string{"deploy", "staging", "--config", "{cfg}", "--ami", "{ami}", "--alarm", "a", "--alarm", "a"}, want: "alarms: \"a\" is named twice (--alarm or {cfg})"},
+	{kind: configInput, name: "judge in a rolling block", src: envHead + "  strategy \"rolling\" {\n    judge = true\n  }\n}\n", want: "phoenix.hcl:7,5: Unsupported argument: An argument named \"judge\" is not expected here."},
+	{kind: configInput, name: "blue-green judge ratio out of range", src: "environment \"staging\" {\n  target \"web\" {\n    asg      = \"app\"\n    peer_asg = \"app-green\"\n    listener = \"arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/0123456789abcdef/0123456789abcdef\"\n  }\n  strategy \"blue-green\" {\n    steps = [10, 100]\n    judge_max_latency_ratio = 500\n  }\n}\n", want: "phoenix.hcl:9,31: Invalid judge_max_latency_ratio: judge_max_latency_ratio 500 must be between 1 and 100"},
+	{kind: postInput, name: "judge under rolling", src: postBase + "asg = \"app\"\njudge_min_requests = 50", want: "judge_min_requests: the canary judge compares two colours and is a blue-green setting; the strategy is rolling (use alarms to gate a rolling deploy)"},
+	{kind: postInput, name: "judge 5xx increase negative", src: postBase + "asg = \"app\"\npeer_asg = \"app-green\"\nlistener = \"arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/0123456789abcdef/0123456789abcdef\"\nsteps = [10, 100]\njudge_max_5xx_increase = -1", want: "judge_max_5xx_increase -1 must be between 0 and 100 (percentage points)"},
+	{kind: postRunInput, name: "unknown alarm", src: postBase + "asg = \"app\"\nalarms = [\"app-nope\"]", artifact: "eu-west-1:{ami}", want: "phoenix-deploy of {ami} to \"app\" (refused): alarms: no CloudWatch metric alarm named \"app-nope\" in eu-west-1 (names are case-sensitive)"},
+
 	{kind: postRunInput, name: "environment not in the file", src: "environment = \"prod\"\nconfig_file = \"{cfg}\"", artifact: "eu-west-1:{ami}", want: `environment "prod" is not in {cfg} (it has: staging)`},
 	{kind: postRunInput, name: "config file missing", src: "environment = \"staging\"\nconfig_file = \"/nonexistent/phoenix.hcl\"", artifact: "eu-west-1:{ami}", want: `config_file /nonexistent/phoenix.hcl not found (environment "staging")`},
 	{kind: postRunInput, name: "nonexistent group", src: postBase + "asg = \"nope\"", artifact: "eu-west-1:{ami}", want: `phoenix-deploy of {ami} to "nope" (refused): auto scaling group "nope" not found in eu-west-1: check the target's asg setting and the region`},

@@ -202,7 +202,12 @@ var rollingOnly = []string{"min-healthy-percentage", "max-healthy-percentage", "
 	"scale-in-protected-instances", "standby-instances"}
 
 // flagName is the flag for a phoenix.hcl setting.
-func flagName(setting string) string { return "--" + strings.ReplaceAll(setting, "_", "-") }
+func flagName(setting string) string {
+	if setting == "alarms" {
+		return "--alarm" // repeatable, one name each
+	}
+	return "--" + strings.ReplaceAll(setting, "_", "-")
+}
 
 // deployers builds one Deployer per target the options select.
 func deployers(ctx context.Context, args []string, o *targetOptions, ro *rollingOptions, p printer.Printer) ([]*deployer.Deployer, error) {
