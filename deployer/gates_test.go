@@ -98,6 +98,7 @@ func TestRollingAlarmRollsBack(t *testing.T) {
 			if deployer.OutcomeOf(err) != deployer.RolledBack {
 				t.Fatalf("outcome %v (%v), want rolled back\n%s", res.Outcome, err, ev.messages())
 			}
+			t.Logf("%v", err)
 			for _, want := range []string{`alarm "web-5xx" is in ALARM`, "HTTPCode_Target_5XX_Count", "Sum"} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("message %q lacks %q", err, want)
@@ -164,6 +165,9 @@ func TestBlueGreenJudge(t *testing.T) {
 						}
 					}
 				}
+				for _, v := range verdicts {
+					t.Logf("%s", v)
+				}
 				if !passed[20] || !passed[50] {
 					t.Errorf("verdicts %+v, want a pass at 20%% and 50%%", verdicts)
 				}
@@ -173,6 +177,7 @@ func TestBlueGreenJudge(t *testing.T) {
 				t.Fatalf("deploy: %v, want rolled back by the judge on %s\n%s", err, c.want, ev.messages())
 			}
 			last := verdicts[len(verdicts)-1]
+			t.Logf("%s", last)
 			if last.Result != "fail" || last.Step != 20 || last.New.Requests < 40 {
 				t.Errorf("last verdict %+v, want a fail at the first step (20%%) after 40 requests", last)
 			}
