@@ -51,8 +51,8 @@ type cwAlarm struct {
 
 	State, StateReason, StateReasonData string
 	StateUpdated, ConfigUpdated         time.Time
-	// forced is set by SetAlarmState: the state holds until the next
-	// evaluation, as AWS documents.
+	// nextEval is when the alarm is evaluated next; SetAlarmState puts it
+	// a period out, so a state set by hand holds until then.
 	nextEval time.Time
 }
 

@@ -93,6 +93,7 @@ func (s *Sandbox) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	if cw {
 		wire = cwWireOf(req)
 	}
+	// From here on errors are written in the request's protocol.
 	writeError := func(rw http.ResponseWriter, svc, reqID string, e *APIError) {
 		if cw {
 			writeCloudWatchError(rw, wire, reqID, e)
