@@ -377,3 +377,74 @@ func gateChanges(alarms []string, j *Judge, when string) []Change {
 	}
 	return ch
 }
+
+// GateStatus is what status reads of a target's metric gates.
+type GateStatus struct {
+	// Alarms are the strategy's alarms and their states now.
+	Alarms []AlarmState `json:"alarms,omitempty"`
+	// Judge compares the live colour with the other one over the last
+	// JudgeStatusWindow, as the canary judge would; nil without a judge.
+	Judge *Verdict `json:"judge,omitempty"`
+}
+
+// AlarmState is one alarm as status reads it.
+type AlarmState struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// Text is the alarm in words when it is in ALARM.
+	Text string `json:"text,omitempty"`
+}
+
+// JudgeStatusWindow is how far back status compares the colours.
+const JudgeStatusWindow = 10 * time.Minute
+
+// gateStatus reads the metric gates of the deployer's strategy; nil when
+// it has none.
+func (d *Deployer) gateStatus(ctx context.Context, s *Session) (*GateStatus, error) {
+	var names []string
+	var judge *Judge
+	switch st := d.Strategy.(type) {
+	case *Rolling:
+		names = st.Alarms
+	case *BlueGreen:
+		names, judge = st.Alarms, st.Judge
+	}
+	if len(names) == 0 && judge == nil {
+		return nil, nil
+	}
+	gs := &GateStatus{}
+	alarms, err := s.describeAlarms(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		a, ok := alarms[n]
+		as := AlarmState{Name: n, State: "missing"}
+		if ok {
+			as.State = string(a.StateValue)
+			if a.StateValue == cwtypes.StateValueAlarm {
+				as.Text = alarmText(a)
+			}
+		}
+		gs.Alarms = append(gs.Alarms, as)
+	}
+	if judge != nil && d.Target.PeerGroup != "" {
+		st, err := s.readBlueGreen(ctx)
+		if err != nil {
+			return nil, err
+		}
+		live, _, err := s.liveColour(st)
+		if err != nil {
+			return nil, err
+		}
+		v, err := s.judge(ctx, judge, live, st.other(live), st.share(live), s.Now().Add(-JudgeStatusWindow))
+		if err != nil {
+			return nil, err
+		}
+		if v.Old.Requests == 0 {
+			v.Result, v.Reason = "none", fmt.Sprintf("%s served no request in the last %s: nothing to compare %s with", v.Old.Colour, JudgeStatusWindow, v.New.Colour)
+		}
+		gs.Judge = v
+	}
+	return gs, nil
+}

@@ -104,6 +104,13 @@ func TestRollingAlarmRollsBack(t *testing.T) {
 					t.Errorf("message %q lacks %q", err, want)
 				}
 			}
+			status, err := newDeployer(f, "web", r, nil).Status(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := status.Gates; g == nil || len(g.Alarms) != 1 || g.Alarms[0].Name != "web-5xx" || (g.Alarms[0].State != "ALARM" && g.Alarms[0].State != "OK") {
+				t.Errorf("status gates %+v", g)
+			}
 			f.WaitFor("back on web-1", 20*time.Second, func() (bool, string) {
 				for _, ami := range f.InstanceAMIs("web") {
 					if ami != old {
@@ -170,6 +177,16 @@ func TestBlueGreenJudge(t *testing.T) {
 				}
 				if !passed[20] || !passed[50] {
 					t.Errorf("verdicts %+v, want a pass at 20%% and 50%%", verdicts)
+				}
+				// Status compares the colours over the last minutes.
+				st, err := d.Status(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Gates == nil || st.Gates.Judge == nil || st.Gates.Judge.Result != "pass" || st.Gates.Judge.New.Colour != "green" || st.Gates.Judge.Old.Requests == 0 {
+					t.Errorf("status gates %+v", st.Gates)
+				} else {
+					t.Logf("status: %s", st.Gates.Judge)
 				}
 				return
 			}

@@ -2,6 +2,7 @@ package printer
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,5 +162,28 @@ func TestVerdictLines(t *testing.T) {
 	wantJSON := `"verdict":{"step":10,"result":"fail","statistic":"p99","new":{"colour":"green","target_group":"web-green","requests":40,"errors_5xx":20,"error_share_percent":50,"latency_seconds":0.012},"old":{"colour":"blue","target_group":"web-blue","requests":360,"errors_5xx":0,"error_share_percent":0,"latency_seconds":0.011},"reason":"5xx share 50.0% is 50.0 points above the old colour's 0.0% (judge_max_5xx_increase 1)","from":"2026-11-25T22:00:00Z","to":"2026-11-25T22:01:00Z"}`
 	if !bytes.Contains(js.Bytes(), []byte(wantJSON)) {
 		t.Errorf("JSON\n%s\nlacks\n%s", js.String(), wantJSON)
+	}
+}
+
+// Status lists the gates: each alarm's state, and the judge's comparison
+// of the colours.
+func TestStatusGates(t *testing.T) {
+	var out bytes.Buffer
+	p, err := New(Text, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &deployer.Verdict{Step: 100, Result: "pass", Reason: "within judge_max_5xx_increase 1 and judge_max_latency_ratio 1.5",
+		New: deployer.Figures{Colour: "green", Requests: 900, Latency: 0.012}, Old: deployer.Figures{Colour: "blue", Requests: 300, Latency: 0.012}}
+	p.Status(&deployer.Status{Target: "web", Region: "eu-west-1", Group: "web-green", Health: &deployer.Health{AMI: "ami-2", Healthy: 2, Total: 2, Desired: 2},
+		Gates: &deployer.GateStatus{Alarms: []deployer.AlarmState{{Name: "web-5xx", State: "OK"}, {Name: "web-p99", State: "ALARM", Text: `alarm "web-p99" is in ALARM: …`}}, Judge: v}})
+	for _, want := range []string{
+		"  alarms         web-5xx OK\n",
+		"                 alarm \"web-p99\" is in ALARM: …\n",
+		"  judge          last 10m0s: judge at 100%: pass: new green 900 requests, 0 5xx (0.0%), 12 ms; old blue 300 requests, 0 5xx (0.0%), 12 ms: within judge_max_5xx_increase 1 and judge_max_latency_ratio 1.5\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, out.String())
+		}
 	}
 }
