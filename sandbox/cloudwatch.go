@@ -657,7 +657,8 @@ func cwPutMetricAlarm(c *call) (any, *APIError) {
 		a.State, a.StateReason, a.StateUpdated = "INSUFFICIENT_DATA", "Unchecked: Initial alarm creation", now
 		cw.history = append(cw.history, cwHistory{Alarm: a.Name, Type: "ConfigurationUpdate", Summary: `Alarm "` + a.Name + `" created`, At: now})
 	}
-	a.nextEval = now
+	// The first evaluation comes one period after the alarm is put.
+	a.nextEval = now.Add(c.w.scaledPeriod(a.Period))
 	cw.alarms[a.Name] = a
 	return cwObj{}, nil
 }

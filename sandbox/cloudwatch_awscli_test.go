@@ -50,16 +50,18 @@ func TestAWSCLICloudWatch(t *testing.T) {
 		t.Errorf("list-metrics: %q", got)
 	}
 	cli("put-metric-alarm", "--alarm-name", "web-latency", "--namespace", "Phoenix/CLI", "--metric-name", "Latency", "--dimensions", "Name=Service,Value=web",
-		"--extended-statistic", "p99", "--period", "60", "--evaluation-periods", "2", "--datapoints-to-alarm", "1", "--threshold", "0.5",
+		"--extended-statistic", "p99", "--period", "3600", "--evaluation-periods", "2", "--datapoints-to-alarm", "1", "--threshold", "0.5",
 		"--comparison-operator", "GreaterThanThreshold", "--treat-missing-data", "notBreaching")
 	if got := cli("describe-alarms", "--alarm-names", "web-latency", "--query", "MetricAlarms[0].[ExtendedStatistic,EvaluationPeriods,DatapointsToAlarm,TreatMissingData]"); strings.Join(strings.Fields(got), " ") != "p99 2 1 notBreaching" {
 		t.Errorf("describe-alarms: %q", got)
 	}
+	// A period of an hour (36 s at the test's time scale): the state set
+	// by hand holds while the CLI reads it back.
 	cli("set-alarm-state", "--alarm-name", "web-latency", "--state-value", "ALARM", "--state-reason", "drill")
 	if got := cli("describe-alarms", "--state-value", "ALARM", "--query", "MetricAlarms[].AlarmName"); got != "web-latency" {
 		t.Errorf("alarms in ALARM: %q", got)
 	}
-	if got := cli("describe-alarm-history", "--alarm-name", "web-latency", "--history-item-type", "StateUpdate", "--query", "AlarmHistoryItems[].HistorySummary"); !strings.Contains(got, "OK to ALARM") {
+	if got := cli("describe-alarm-history", "--alarm-name", "web-latency", "--history-item-type", "StateUpdate", "--query", "AlarmHistoryItems[].HistorySummary"); !strings.Contains(got, "INSUFFICIENT_DATA to ALARM") {
 		t.Errorf("history: %q", got)
 	}
 	if got := cli("describe-alarms-for-metric", "--namespace", "Phoenix/CLI", "--metric-name", "Latency", "--dimensions", "Name=Service,Value=web", "--query", "MetricAlarms[0].AlarmName"); got != "web-latency" {

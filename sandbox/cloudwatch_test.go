@@ -107,8 +107,8 @@ func TestCloudWatchMetricsAndAlarms(t *testing.T) {
 		}
 		return out.MetricAlarms[0]
 	}
-	if a := describe(); a.StateValue != cwtypes.StateValueInsufficientData || aws.ToInt32(a.DatapointsToAlarm) != 2 {
-		t.Errorf("new alarm: %s, %d datapoints to alarm", a.StateValue, aws.ToInt32(a.DatapointsToAlarm))
+	if a := describe(); aws.ToInt32(a.DatapointsToAlarm) != 2 || aws.ToInt32(a.EvaluationPeriods) != 3 || aws.ToString(a.TreatMissingData) != "notBreaching" {
+		t.Errorf("new alarm: %+v", a)
 	}
 	// Quiet periods (nothing put, notBreaching) keep it OK.
 	poll(t, "alarm OK", func() (bool, string) {
@@ -133,9 +133,6 @@ func TestCloudWatchMetricsAndAlarms(t *testing.T) {
 	if _, err := cw.SetAlarmState(ctx, &cloudwatch.SetAlarmStateInput{AlarmName: aws.String("web-errors"), StateValue: cwtypes.StateValueOk, StateReason: aws.String("test")}); err != nil {
 		t.Fatalf("SetAlarmState: %v", err)
 	}
-	if s := describe().StateValue; s != cwtypes.StateValueOk {
-		t.Errorf("after SetAlarmState OK: %s", s)
-	}
 	poll(t, "alarm back in ALARM", func() (bool, string) {
 		put(10)
 		a := describe()
@@ -149,8 +146,22 @@ func TestCloudWatchMetricsAndAlarms(t *testing.T) {
 	for _, it := range h.AlarmHistoryItems {
 		summaries = append(summaries, aws.ToString(it.HistorySummary))
 	}
-	if !strings.Contains(strings.Join(summaries, "|"), "Alarm updated from OK to ALARM") {
-		t.Errorf("history: %q", summaries)
+	// Newest first. The oldest is the first evaluation, from
+	// INSUFFICIENT_DATA; SetAlarmState's OK is followed by ALARM again.
+	n := len(summaries)
+	toOK, backToAlarm := -1, -1
+	for i := n - 1; i >= 0; i-- {
+		switch summaries[i] {
+		case "Alarm updated from ALARM to OK":
+			toOK = i
+		case "Alarm updated from OK to ALARM":
+			if toOK >= 0 && backToAlarm < 0 {
+				backToAlarm = i
+			}
+		}
+	}
+	if n == 0 || !strings.HasPrefix(summaries[n-1], "Alarm updated from INSUFFICIENT_DATA to ") || toOK < 0 || backToAlarm < 0 {
+		t.Errorf("history (newest first): %q", summaries)
 	}
 	_, err = cw.SetAlarmState(ctx, &cloudwatch.SetAlarmStateInput{AlarmName: aws.String("nope"), StateValue: cwtypes.StateValueOk, StateReason: aws.String("test")})
 	var nf *cwtypes.ResourceNotFound
@@ -273,7 +284,7 @@ func TestLoadBalancerMetricsSimTraffic(t *testing.T) {
 			case cwtypes.StatisticAverage:
 				v = aws.ToFloat64(d.Average)
 			case cwtypes.StatisticMaximum:
-				v = aws.ToFloat64(d.Maximum)
+				v = max(v, aws.ToFloat64(d.Maximum))
 			}
 		}
 		return v, len(out.Datapoints)
