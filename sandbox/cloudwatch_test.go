@@ -2,13 +2,18 @@ package sandbox_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -342,4 +347,53 @@ func refreshInput(group, lt, alarm string) *autoscaling.StartInstanceRefreshInpu
 		DesiredConfiguration: &astypes.DesiredConfiguration{LaunchTemplate: &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(lt), Version: aws.String("2")}},
 		Preferences: &astypes.RefreshPreferences{AutoRollback: aws.Bool(true), AlarmSpecification: &astypes.AlarmSpecification{Alarms: []string{alarm}},
 			MinHealthyPercentage: aws.Int32(50), InstanceWarmup: aws.Int32(30)}}
+}
+
+// TestCloudWatchJSONProtocol: CloudWatch also answers AWS JSON 1.0 (what
+// SDKs between the query protocol and RPCv2 CBOR send): a signed request
+// by X-Amz-Target, timestamps as epoch seconds, errors with __type and
+// the query code in X-Amzn-Query-Error.
+func TestCloudWatchJSONProtocol(t *testing.T) {
+	t.Parallel()
+	sb := sandboxtest.Start(t)
+	ctx := context.Background()
+	cfg := sandboxtest.Config(t, sb, "us-east-1")
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(action, body string) (int, http.Header, map[string]any) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, sb.URL()+"/", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+		req.Header.Set("X-Amz-Target", "GraniteServiceVersion20100801."+action)
+		sum := sha256.Sum256([]byte(body))
+		if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "monitoring", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatalf("%s: decoding the answer: %v", action, err)
+		}
+		return resp.StatusCode, resp.Header, out
+	}
+	if code, _, out := call("PutMetricData", `{"Namespace":"Phoenix/JSON","MetricData":[{"MetricName":"Hits","Value":3,"Timestamp":`+fmt.Sprint(time.Now().Unix())+`}]}`); code != 200 {
+		t.Fatalf("PutMetricData: %d %v", code, out)
+	}
+	_, _, out := call("ListMetrics", `{"Namespace":"Phoenix/JSON"}`)
+	if ms, _ := out["Metrics"].([]any); len(ms) != 1 {
+		t.Errorf("ListMetrics: %v", out)
+	}
+	code, hdr, out := call("SetAlarmState", `{"AlarmName":"nope","StateValue":"OK","StateReason":"x"}`)
+	if code != 404 || out["__type"] != "com.amazonaws.cloudwatch#ResourceNotFound" || !strings.HasPrefix(hdr.Get("X-Amzn-Query-Error"), "ResourceNotFound;") {
+		t.Errorf("SetAlarmState on an unknown alarm: %d %v %q", code, out, hdr.Get("X-Amzn-Query-Error"))
+	}
 }
