@@ -29,7 +29,7 @@ type Plan struct {
 	States InstanceStates `json:"instance_states"`
 	// Policy is the admission policy's verdict on the AMI (nil without a
 	// policy); a plan is made only for an admitted AMI.
-	Policy *Verdict `json:"policy,omitempty"`
+	Policy *PolicyVerdict `json:"policy,omitempty"`
 }
 
 // AMIUse is how many of a group's instances run an AMI.

@@ -144,8 +144,8 @@ func (p *Policy) Tighten(o Policy) *Policy {
 	return &out
 }
 
-// Verdict is how an AMI fared against a policy: a line per rule.
-type Verdict struct {
+// PolicyVerdict is how an AMI fared against a policy: a line per rule.
+type PolicyVerdict struct {
 	Admitted bool         `json:"admitted"`
 	Rules    []RuleResult `json:"rules"`
 }
@@ -158,7 +158,7 @@ type RuleResult struct {
 }
 
 // Failed are the rules that failed.
-func (v *Verdict) Failed() []RuleResult {
+func (v *PolicyVerdict) Failed() []RuleResult {
 	var out []RuleResult
 	for _, r := range v.Rules {
 		if !r.Passed {
@@ -197,8 +197,8 @@ func (img *Image) origin(region string) ImageOrigin {
 
 // admit checks img against the policy. evidence answers promoted_from;
 // when the policy has that rule and evidence is nil, the rule fails.
-func (p *Policy) admit(ctx context.Context, img *Image, region string, now time.Time, evidence Evidence) (*Verdict, error) {
-	v := &Verdict{Admitted: true}
+func (p *Policy) admit(ctx context.Context, img *Image, region string, now time.Time, evidence Evidence) (*PolicyVerdict, error) {
+	v := &PolicyVerdict{Admitted: true}
 	add := func(rule string, ok bool, format string, args ...any) {
 		v.Rules = append(v.Rules, RuleResult{Rule: rule, Passed: ok, Detail: fmt.Sprintf(format, args...)})
 		if !ok {
@@ -292,7 +292,7 @@ func age(d time.Duration) string {
 }
 
 // admitError is the refusal of an AMI the policy does not admit.
-func admitError(img *Image, env string, v *Verdict) error {
+func admitError(img *Image, env string, v *PolicyVerdict) error {
 	var lines []string
 	for _, r := range v.Failed() {
 		lines = append(lines, fmt.Sprintf("  %s: %s", r.Rule, r.Detail))

@@ -187,7 +187,7 @@ func (s *Session) readGroup(ctx context.Context) (*astypes.AutoScalingGroup, err
 // checkImage refuses an AMI that is not in the region, not available, or
 // not admitted by the policy; it returns the policy's verdict (nil
 // without a policy).
-func (d *Deployer) checkImage(ctx context.Context, ami string) (*Image, *Verdict, error) {
+func (d *Deployer) checkImage(ctx context.Context, ami string) (*Image, *PolicyVerdict, error) {
 	img, err := d.readImage(ctx, ami)
 	if err != nil {
 		return nil, nil, err
@@ -204,7 +204,7 @@ func (d *Deployer) checkImage(ctx context.Context, ami string) (*Image, *Verdict
 
 // verdict checks img against the deployer's policy (with
 // RequireEncrypted as one of its rules); nil when there is no policy.
-func (d *Deployer) verdict(ctx context.Context, img *Image) (*Verdict, error) {
+func (d *Deployer) verdict(ctx context.Context, img *Image) (*PolicyVerdict, error) {
 	p := d.Policy
 	if d.RequireEncrypted {
 		p = p.Tighten(Policy{RequireEncrypted: true})

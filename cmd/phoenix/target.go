@@ -85,6 +85,12 @@ type rollingOptions struct {
 	// and standby instances.
 	ScaleInProtected string
 	Standby          string
+	// The blue-green canary judge.
+	Judge               bool
+	JudgeMinRequests    int
+	JudgeMax5xxIncrease float64
+	JudgeLatencyStat    string
+	JudgeMaxLatency     float64
 
 	flags *pflag.FlagSet
 }
@@ -102,7 +108,12 @@ func (o *rollingOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.CheckpointDelay, "checkpoint-delay", "", "pause at each checkpoint, e.g. 10m (default 1h)")
 	f.BoolVar(&o.SkipMatching, "skip-matching", true, "leave instances already on the new version alone")
 	f.BoolVar(&o.AutoRollback, "auto-rollback", true, "let Auto Scaling roll back a failed refresh by itself")
-	f.StringSliceVar(&o.Alarms, "alarm", nil, "CloudWatch alarm name that fails the refresh (repeatable)")
+	f.StringSliceVar(&o.Alarms, "alarm", nil, "CloudWatch alarm name whose ALARM state rolls the deploy back (repeatable)")
+	f.BoolVar(&o.Judge, "judge", false, "blue-green: judge each step's new colour against the old one (5xx share, response time)")
+	f.IntVar(&o.JudgeMinRequests, "judge-min-requests", deployer.DefaultJudgeMinRequests, "blue-green: requests the new colour serves in a step before it is judged")
+	f.Float64Var(&o.JudgeMax5xxIncrease, "judge-max-5xx-increase", deployer.DefaultJudgeMax5xxIncrease, "blue-green: percentage points the new colour's 5xx share may exceed the old one's")
+	f.StringVar(&o.JudgeLatencyStat, "judge-latency-statistic", deployer.DefaultJudgeLatencyStat, "blue-green: p99 or Average of the response time")
+	f.Float64Var(&o.JudgeMaxLatency, "judge-max-latency-ratio", deployer.DefaultJudgeMaxLatencyRatio, "blue-green: how many times the old colour's response time the new one's may be")
 	f.StringVar(&o.BakeTime, "bake-time", "", "wait after the last replacement before the refresh succeeds (blue-green: after each step), e.g. 5m")
 	f.StringVar(&o.HealthTimeout, "health-timeout", "", "how long every target may take to be healthy on the new AMI (default 15m)")
 	f.BoolVar(&o.RequireEncrypted, "require-encrypted", false, "refuse an AMI with unencrypted snapshots")
@@ -154,12 +165,30 @@ func (o *rollingOptions) blueGreen() deployer.BlueGreenSettings {
 	if o.flags.Changed("return-home") {
 		s.ReturnHome = &o.ReturnHome
 	}
+	if o.flags.Changed("alarm") {
+		s.Alarms = o.Alarms
+	}
+	if o.flags.Changed("judge") {
+		s.Judge = &o.Judge
+	}
+	if o.flags.Changed("judge-min-requests") {
+		s.JudgeMinRequests = &o.JudgeMinRequests
+	}
+	if o.flags.Changed("judge-max-5xx-increase") {
+		s.JudgeMax5xxIncrease = &o.JudgeMax5xxIncrease
+	}
+	if o.flags.Changed("judge-latency-statistic") {
+		s.JudgeLatencyStatistic = o.JudgeLatencyStat
+	}
+	if o.flags.Changed("judge-max-latency-ratio") {
+		s.JudgeMaxLatencyRatio = &o.JudgeMaxLatency
+	}
 	s.KeepOldFor, s.BakeTime, s.HealthTimeout = o.KeepOldFor, o.BakeTime, o.HealthTimeout
 	return s
 }
 
 // blueGreenOnly are the flags rolling has no use for.
-var blueGreenOnly = []string{"steps", "keep-old-for", "return-home"}
+var blueGreenOnly = []string{"steps", "keep-old-for", "return-home", "judge", "judge-min-requests", "judge-max-5xx-increase", "judge-latency-statistic", "judge-max-latency-ratio"}
 
 func strategyName(kind string) string {
 	if kind == "" {
@@ -169,11 +198,16 @@ func strategyName(kind string) string {
 }
 
 // rollingOnly are the flags blue-green has no use for.
-var rollingOnly = []string{"min-healthy-percentage", "max-healthy-percentage", "instance-warmup", "checkpoints", "checkpoint-delay", "skip-matching", "auto-rollback", "alarm",
+var rollingOnly = []string{"min-healthy-percentage", "max-healthy-percentage", "instance-warmup", "checkpoints", "checkpoint-delay", "skip-matching", "auto-rollback",
 	"scale-in-protected-instances", "standby-instances"}
 
 // flagName is the flag for a phoenix.hcl setting.
-func flagName(setting string) string { return "--" + strings.ReplaceAll(setting, "_", "-") }
+func flagName(setting string) string {
+	if setting == "alarms" {
+		return "--alarm" // repeatable, one name each
+	}
+	return "--" + strings.ReplaceAll(setting, "_", "-")
+}
 
 // deployers builds one Deployer per target the options select.
 func deployers(ctx context.Context, args []string, o *targetOptions, ro *rollingOptions, p printer.Printer) ([]*deployer.Deployer, error) {

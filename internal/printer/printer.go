@@ -358,6 +358,22 @@ func (p *textPrinter) Status(s *deployer.Status) {
 		p.line("  %-14s none", "last refresh")
 	}
 	p.health(s.Health, true)
+	if g := s.Gates; g != nil {
+		for i, a := range g.Alarms {
+			label := ""
+			if i == 0 {
+				label = "alarms"
+			}
+			l := a.Name + " " + a.State
+			if a.Text != "" {
+				l = a.Text
+			}
+			p.line("  %-14s %s", label, l)
+		}
+		if v := g.Judge; v != nil {
+			p.line("  %-14s last %s: %s", "judge", deployer.JudgeStatusWindow, v)
+		}
+	}
 	if pm := s.Parameter; pm != nil {
 		sel := ""
 		if pm.Selector != "" {

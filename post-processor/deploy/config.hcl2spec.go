@@ -40,6 +40,11 @@ type FlatConfig struct {
 	Steps                     []int                        `mapstructure:"steps" cty:"steps" hcl:"steps"`
 	KeepOldFor                *string                      `mapstructure:"keep_old_for" cty:"keep_old_for" hcl:"keep_old_for"`
 	ReturnHome                *bool                        `mapstructure:"return_home" cty:"return_home" hcl:"return_home"`
+	Judge                     *bool                        `mapstructure:"judge" cty:"judge" hcl:"judge"`
+	JudgeMinRequests          *int                         `mapstructure:"judge_min_requests" cty:"judge_min_requests" hcl:"judge_min_requests"`
+	JudgeMax5xxIncrease       *float64                     `mapstructure:"judge_max_5xx_increase" cty:"judge_max_5xx_increase" hcl:"judge_max_5xx_increase"`
+	JudgeLatencyStatistic     *string                      `mapstructure:"judge_latency_statistic" cty:"judge_latency_statistic" hcl:"judge_latency_statistic"`
+	JudgeMaxLatencyRatio      *float64                     `mapstructure:"judge_max_latency_ratio" cty:"judge_max_latency_ratio" hcl:"judge_max_latency_ratio"`
 	RequireEncrypted          *bool                        `mapstructure:"require_encrypted" cty:"require_encrypted" hcl:"require_encrypted"`
 	Policy                    *deployer.FlatPolicySettings `mapstructure:"policy" cty:"policy" hcl:"policy"`
 	GrantKMS                  *bool                        `mapstructure:"grant_kms" cty:"grant_kms" hcl:"grant_kms"`
@@ -98,6 +103,11 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"steps":                        &hcldec.AttrSpec{Name: "steps", Type: cty.List(cty.Number), Required: false},
 		"keep_old_for":                 &hcldec.AttrSpec{Name: "keep_old_for", Type: cty.String, Required: false},
 		"return_home":                  &hcldec.AttrSpec{Name: "return_home", Type: cty.Bool, Required: false},
+		"judge":                        &hcldec.AttrSpec{Name: "judge", Type: cty.Bool, Required: false},
+		"judge_min_requests":           &hcldec.AttrSpec{Name: "judge_min_requests", Type: cty.Number, Required: false},
+		"judge_max_5xx_increase":       &hcldec.AttrSpec{Name: "judge_max_5xx_increase", Type: cty.Number, Required: false},
+		"judge_latency_statistic":      &hcldec.AttrSpec{Name: "judge_latency_statistic", Type: cty.String, Required: false},
+		"judge_max_latency_ratio":      &hcldec.AttrSpec{Name: "judge_max_latency_ratio", Type: cty.Number, Required: false},
 		"require_encrypted":            &hcldec.AttrSpec{Name: "require_encrypted", Type: cty.Bool, Required: false},
 		"policy":                       &hcldec.BlockSpec{TypeName: "policy", Nested: hcldec.ObjectSpec((*deployer.FlatPolicySettings)(nil).HCL2Spec())},
 		"grant_kms":                    &hcldec.AttrSpec{Name: "grant_kms", Type: cty.Bool, Required: false},
