@@ -26,12 +26,11 @@ import (
 // busybox stand-in that passes the health check: the group runs the plain
 // Debian image until phoenix-deploy rolls the app out.
 const bootScript = `#!/bin/sh
-ip=$(awk -v h="$(hostname)" '$2 == h { print $1; exit }' /etc/hosts)
 if [ -x /usr/local/bin/web-app ]; then
-  nohup /usr/local/bin/web-app -listen "$ip:8080" >/var/log/web-app.log 2>&1 &
+  nohup /usr/local/bin/web-app -listen 0.0.0.0:8080 >/var/log/web-app.log 2>&1 &
 else
   mkdir -p /srv && echo ok >/srv/health && echo "plain debian" >/srv/index.html
-  busybox httpd -p "$ip:8080" -h /srv
+  busybox httpd -p 0.0.0.0:8080 -h /srv
 fi
 `
 

@@ -1,6 +1,6 @@
 #!/bin/sh
-# Starts the web app at boot. Instances of the sandbox's linux runtime have
-# no systemd and share the host's network, so the app binds the instance's
-# own address (from /etc/hosts); on AWS a systemd unit would do this.
-ip=$(awk -v h="$(hostname)" '$2 == h { print $1; exit }' /etc/hosts)
-nohup /usr/local/bin/web-app -listen "${ip:-0.0.0.0}:8080" >>/var/log/web-app.log 2>&1 &
+# Starts the web app at boot on every address of the instance, as on EC2
+# (each instance of the sandbox's linux runtime has a network of its own).
+# Instances of the linux runtime have no systemd yet; on AWS a systemd unit
+# would do this.
+nohup /usr/local/bin/web-app -listen 0.0.0.0:8080 >>/var/log/web-app.log 2>&1 &

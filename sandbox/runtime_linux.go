@@ -5,7 +5,6 @@ package sandbox
 import (
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -295,12 +294,9 @@ func (l *linuxRuntime) Boot(r *Region, inst *Instance) *pending {
 		spec.AuthorizedKey = kp.PublicKey
 	}
 	if inst.UserData != "" {
-		data, err := base64.StdEncoding.DecodeString(inst.UserData)
-		if err != nil {
-			data = []byte(inst.UserData) // as AWS, which takes what it is given
-		}
-		spec.UserData = data
+		spec.UserData = decodeUserData(inst.UserData)
 	}
+	spec.Metadata = newIMDSServer(l.w, r.Account, r.Name, inst.ID)
 	return l.enqueue(inst.ID, func(ctx context.Context, _ *pending) error {
 		ctx, cancel := context.WithTimeout(ctx, linuxBootTimeout)
 		defer cancel()

@@ -46,7 +46,7 @@ type initConfig struct {
 
 // keptCaps is what processes of an instance may have: Docker's default set
 // less CAP_MKNOD (there is no device cgroup here to make it harmless) and
-// CAP_NET_RAW (the network namespace is the host's).
+// CAP_NET_RAW (raw packets would bypass the relays of the instance's network).
 var keptCaps = []int{
 	unix.CAP_CHOWN,
 	unix.CAP_DAC_OVERRIDE,
@@ -135,8 +135,8 @@ func runInit() int {
 	}
 	printHostKeys()
 
-	// The listen address comes from the drop-in writeSystemFiles wrote, so
-	// that an sshd restarted from inside the instance keeps it too.
+	// sshd listens on every address of the instance's own network, as on
+	// EC2; the runtime relays the private IP's port 22 to it.
 	sshdArgs := []string{"/usr/sbin/sshd", "-D", "-E", "/var/log/sshd.log"}
 	sshd, err := spawn(sshdArgs, devNull, devNull)
 	if err != nil {
@@ -146,11 +146,10 @@ func runInit() int {
 	status.Close()
 
 	userData := 0
-	if firstBoot && bytes.HasPrefix(cfg.UserData, []byte("#!")) {
-		userData, err = startUserData(cfg.UserData)
-		if err != nil {
-			initLog("user data: %v", err)
-		}
+	if firstBoot {
+		userData = runUserData(cfg.UserData)
+	} else {
+		markBootFinished(true)
 	}
 
 	sshdRestart := time.Time{}
@@ -183,6 +182,7 @@ func runInit() int {
 			case userData:
 				initLog("user data script finished (%s)", describeWait(ws))
 				userData = 0
+				markBootFinished(ws.Exited() && ws.ExitStatus() == 0)
 			}
 		}
 		if sshd == 0 && !sshdRestart.IsZero() && time.Now().After(sshdRestart) {
@@ -242,7 +242,11 @@ func setupInstance(cfg *initConfig) (firstBoot bool, err error) {
 	if err := unix.Mount("overlay", cfg.Merged, "overlay", unix.MS_NODEV, opts); err != nil {
 		return false, fmt.Errorf("mounting overlay: %w", err)
 	}
-	resolv, _ := os.ReadFile("/etc/resolv.conf")
+	// The host's tools configure the instance's network namespace before
+	// the pivot hides them.
+	if err := setupNetwork(cfg); err != nil {
+		return false, err
+	}
 
 	// pivot_root(".", ".") stacks the old root on top of the new one; the
 	// detaching unmount then drops every host mount from this namespace.
@@ -266,7 +270,7 @@ func setupInstance(cfg *initConfig) (firstBoot bool, err error) {
 	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 		return false, fmt.Errorf("sethostname: %w", err)
 	}
-	if err := writeSystemFiles(cfg, resolv); err != nil {
+	if err := writeSystemFiles(cfg); err != nil {
 		return false, err
 	}
 	firstBoot, err = markInstance(cfg.ID)
@@ -427,23 +431,25 @@ func writeFile(p string, data []byte, mode os.FileMode, uid, gid int) error {
 
 // writeSystemFiles does what cloud-init and DHCP do at every boot of an EC2
 // instance.
-func writeSystemFiles(cfg *initConfig, resolv []byte) error {
+func writeSystemFiles(cfg *initConfig) error {
 	hosts := fmt.Sprintf(`127.0.0.1 localhost
 %s %s
 ::1 localhost ip6-localhost ip6-loopback
 ff02::1 ip6-allnodes
 ff02::2 ip6-allrouters
 `, cfg.IP, cfg.Hostname)
-	listen := fmt.Sprintf("# Written by the phoenix instance init at every boot.\nListenAddress %s:22\n", cfg.IP)
 	files := []struct {
 		path string
 		data string
 	}{
 		{"/etc/hostname", cfg.Hostname + "\n"},
 		{"/etc/hosts", hosts},
-		{"/etc/resolv.conf", string(resolv)},
-		{"/etc/ssh/sshd_config.d/00-phoenix-listen.conf", listen},
+		// As DHCP on EC2: the Amazon DNS server.
+		{"/etc/resolv.conf", "nameserver " + dnsIP + "\n"},
 	}
+	// Instances of earlier versions shared the host's network and wrote a
+	// listen address for sshd; their images may still carry it.
+	os.Remove("/etc/ssh/sshd_config.d/00-phoenix-listen.conf")
 	for _, f := range files {
 		if err := writeFile(f.path, []byte(f.data), 0o644, 0, 0); err != nil {
 			return fmt.Errorf("writing %s: %w", f.path, err)
@@ -642,4 +648,85 @@ func startUserData(script []byte) (int, error) {
 	}
 	initLog("running user data script")
 	return spawn([]string{path}, 1, 1)
+}
+
+// setupNetwork configures the instance's network namespace with the host's
+// ip and iptables (the instance's image need not have them): lo up with
+// the private IP, the metadata and the DNS addresses, a default route, and
+// every TCP connection to an address that is not the instance's own
+// redirected to the runtime's outbound relay (see netns_linux.go).
+func setupNetwork(cfg *initConfig) error {
+	ipt := findIPTables()
+	if ipt == "" {
+		return errors.New("iptables is not installed on this machine (apt-get install iptables): the instance's network needs it")
+	}
+	ip := "/usr/sbin/ip"
+	if _, err := os.Stat(ip); err != nil {
+		ip = "/sbin/ip"
+	}
+	to := strconv.Itoa(outboundPort)
+	cmds := [][]string{
+		{ip, "link", "set", "lo", "up"},
+		{ip, "addr", "add", cfg.IP + "/32", "dev", "lo"},
+		{ip, "addr", "add", metadataIP + "/32", "dev", "lo"},
+		{ip, "addr", "add", dnsIP + "/32", "dev", "lo"},
+		{ip, "route", "add", "default", "dev", "lo", "src", cfg.IP},
+		{ipt, "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", "127.0.0.1/32", "-j", "RETURN"},
+		{ipt, "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", cfg.IP + "/32", "-j", "RETURN"},
+		// Other instances and load balancers: reached through the host.
+		{ipt, "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", "127.0.0.0/8", "-j", "REDIRECT", "--to-ports", to},
+		{ipt, "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-m", "addrtype", "!", "--dst-type", "LOCAL", "-j", "REDIRECT", "--to-ports", to},
+	}
+	for _, argv := range cmds {
+		code, err := runWait(argv)
+		if err != nil || code != 0 {
+			return fmt.Errorf("configuring the network (%s): exit %d: %v", strings.Join(argv, " "), code, err)
+		}
+	}
+	return nil
+}
+
+// bootFinishedFile tells the cloud-init stand-in ("cloud-init status
+// --wait") that the user data has finished: "done", or "error" when it
+// failed. It is on /run, so every boot writes it again.
+const bootFinishedFile = "/run/phoenix/boot-finished"
+
+func markBootFinished(ok bool) {
+	status := "done\n"
+	if !ok {
+		status = "error\n"
+	}
+	if err := writeFile(bootFinishedFile, []byte(status), 0o644, 0, 0); err != nil {
+		initLog("writing %s: %v", bootFinishedFile, err)
+	}
+}
+
+// runUserData starts the user data of an instance's first boot as
+// cloud-init would: a "#!" script as it is, a #cloud-config document as
+// the script it renders to. It returns the pid of the script, or 0 when
+// nothing runs (and then has marked the boot finished).
+func runUserData(data []byte) int {
+	script := data
+	switch {
+	case bytes.HasPrefix(data, []byte("#!")):
+	case bytes.HasPrefix(data, []byte(cloudConfigHeader)):
+		s, err := cloudConfigScript(data)
+		if err != nil {
+			initLog("user data: %v", err)
+			markBootFinished(false)
+			return 0
+		}
+		initLog("user data is #cloud-config")
+		script = []byte(s)
+	default:
+		markBootFinished(true)
+		return 0
+	}
+	pid, err := startUserData(script)
+	if err != nil {
+		initLog("user data: %v", err)
+		markBootFinished(false)
+		return 0
+	}
+	return pid
 }

@@ -73,13 +73,22 @@ rm -f /var/log/bootstrap.log /var/log/dpkg.log /var/log/alternatives.log
 rm -rf /var/log/apt/* /tmp/* /var/tmp/*
 `
 
-// cloudInitStub answers the one cloud-init command provisioning scripts
+// cloudInitStub answers the cloud-init command provisioning scripts
 // commonly run ("cloud-init status --wait"). The real work of cloud-init
-// (host name, keys, user data) is done by the instance init.
+// (host name, keys, user data, #cloud-config) is done by the instance init,
+// which writes bootFinishedFile when the user data has finished.
 const cloudInitStub = `#!/bin/sh
-# phoenix: stand-in for cloud-init; the instance init already did its work.
+# phoenix: stand-in for cloud-init; the instance init does its work.
+done=/run/phoenix/boot-finished
 case "${1:-}" in
-status) echo "status: done" ;;
+status)
+	if [ "${2:-}" = --wait ] || [ "${2:-}" = -w ]; then
+		while [ ! -e "$done" ]; do printf .; sleep 1; done
+		[ -t 1 ] && echo
+	fi
+	if [ ! -e "$done" ]; then echo "status: running"; exit 0; fi
+	if [ "$(cat "$done")" = error ]; then echo "status: error"; exit 1; fi
+	echo "status: done" ;;
 --version|-v) echo "cloud-init 0 (phoenix stand-in)" ;;
 *) echo "cloud-init: phoenix stand-in, nothing to do" >&2 ;;
 esac

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,8 +38,9 @@ type InstanceSpec struct {
 	ID string
 	// Hostname is set in the instance's UTS namespace and /etc/hostname.
 	Hostname string
-	// IP is the instance's address, in 127.0.0.0/8. sshd listens on port
-	// 22 of it and nowhere else.
+	// IP is the instance's address, in 127.0.0.0/8. The instance has a
+	// network namespace of its own; every TCP port it listens on is
+	// reachable at this address from the machine (see netns_linux.go).
 	IP string
 	// Layers are image layers stacked on the base rootfs, bottom first.
 	// An instance must be booted again with the layers it was first
@@ -47,8 +49,13 @@ type InstanceSpec struct {
 	// AuthorizedKey is added to /home/admin/.ssh/authorized_keys.
 	AuthorizedKey string
 	// UserData is run as root in the background on the instance's first
-	// boot if it starts with "#!", like cloud-init does.
+	// boot if it starts with "#!" or "#cloud-config" (see cloudconfig.go),
+	// like cloud-init does.
 	UserData []byte
+	// Metadata serves the instance metadata service at
+	// http://169.254.169.254/ inside the instance (nil: nothing listens
+	// there).
+	Metadata http.Handler
 	// ConsoleLog is the host file the init's messages and the user data's
 	// output are appended to. Empty means console.log in the instance's
 	// state directory.
@@ -76,6 +83,7 @@ type Instance struct {
 	done    chan struct{}
 	exitErr error
 	pidns   string
+	net     *instanceNet
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -99,6 +107,9 @@ func New(opts Options) (*Runtime, error) {
 		return nil, err
 	}
 	opts.BaseRootfs = base[0]
+	if err := ensureIPTables(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Join(opts.StateDir, "instances"), 0o700); err != nil {
 		return nil, err
 	}
@@ -245,7 +256,7 @@ func (i *Instance) start(ctx context.Context, layers []string) error {
 		Stderr:     console,
 		ExtraFiles: []*os.File{controlR, statusW}, // fds 3 and 4
 		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC,
+			Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET,
 			Setsid:     true,
 		},
 	}
@@ -262,6 +273,17 @@ func (i *Instance) start(ctx context.Context, layers []string) error {
 		return err
 	}
 	i.pidns, _ = os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+	consoleLog := i.spec.ConsoleLog
+	i.net, err = startNet(pid, i.spec.IP, i.spec.Metadata, func(format string, args ...any) {
+		if f, err := os.OpenFile(consoleLog, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+			fmt.Fprintf(f, "phoenix-net: "+format+"\n", args...)
+			f.Close()
+		}
+	})
+	if err != nil {
+		i.kill()
+		return err
+	}
 	if _, err := controlW.Write(append(cfg, '\n')); err != nil {
 		i.kill()
 		return fmt.Errorf("configuring init: %w", err)
@@ -298,12 +320,16 @@ func (i *Instance) kill() {
 	i.cmd.Process.Kill()
 	i.cmd.Wait()
 	i.control.Close()
+	if i.net != nil {
+		i.net.Close()
+	}
 	os.Remove(filepath.Join(i.dir, "init.pid"))
 }
 
 func (i *Instance) wait() {
 	err := i.cmd.Wait()
 	i.control.Close()
+	i.net.Close()
 	os.Remove(filepath.Join(i.dir, "init.pid"))
 	i.rt.mu.Lock()
 	if i.rt.running[i.spec.ID] == i {
