@@ -85,6 +85,7 @@ func newTestRuntime(t testing.TB) (*Runtime, string) {
 		nsMu.Lock()
 		namespaces[i.pidns] = true
 		nsMu.Unlock()
+		recordNSInit(i.pidns, i.Pid())
 	}
 	t.Cleanup(func() {
 		if err := rt.Close(); err != nil {
@@ -145,9 +146,18 @@ func processesIn(namespaces map[string]bool) []int {
 		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
 		// Zombies are dead; the host's init may take its time reaping an
 		// init adopted from a killed runtime.
-		if err == nil && namespaces[ns] && !strings.Contains(readFile(fmt.Sprintf("/proc/%d/stat", pid)), ") Z ") {
-			left = append(left, pid)
+		if err != nil || !namespaces[ns] || strings.Contains(readFile(fmt.Sprintf("/proc/%d/stat", pid)), ") Z ") {
+			continue
 		}
+		// A namespace's inode number is reused once the namespace is
+		// gone, and other runtimes run on the machine: a namespace whose
+		// init has died is empty (the kernel kills the rest of it before
+		// the init's exit completes), and a process found under its name
+		// lives in someone else's.
+		if !nsInitAlive(ns) {
+			continue
+		}
+		left = append(left, pid)
 	}
 	return left
 }
@@ -575,6 +585,7 @@ func TestCleanupStale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	recordNSInit(ns, initPid)
 	// The runtime's process dies without cleaning up.
 	helper.Process.Kill()
 	helper.Wait()
@@ -685,4 +696,26 @@ func BenchmarkBootTwo(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/boot-two")
+}
+
+// nsInits records the init of each instance namespace the tests made, by
+// pid and start time (a pid alone may name another process later).
+var nsInits sync.Map // pid namespace -> [2]uint64{pid, start}
+
+func recordNSInit(ns string, pid int) {
+	if start, err := procStartTime(pid); err == nil {
+		nsInits.Store(ns, [2]uint64{uint64(pid), start})
+	}
+}
+
+// nsInitAlive reports whether the init of ns still runs; true when the
+// init was not recorded.
+func nsInitAlive(ns string) bool {
+	v, ok := nsInits.Load(ns)
+	if !ok {
+		return true
+	}
+	id := v.([2]uint64)
+	start, err := procStartTime(int(id[0]))
+	return err == nil && start == id[1]
 }

@@ -1,14 +1,19 @@
 package linuxrt
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // Two instances serve HTTP on 0.0.0.0:8080 at once, each reachable at its
@@ -119,5 +124,131 @@ func TestInstanceOwnNetwork(t *testing.T) {
 				t.Errorf("%s still accepts connections after Stop", addr)
 			}
 		}
+	}
+}
+
+// The moment Stop and Terminate return, the instance's address is free on
+// the host: no relay listens there and every relayed connection is closed.
+// A client connected through a relay sees its connection end, and another
+// program (or the same instance started again) can bind the address's
+// ports at once.
+func TestStopFreesAddressAtOnce(t *testing.T) {
+	requireE2E(t)
+	rt, _ := newTestRuntime(t)
+	signer, pub := newKey(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ip := testIP(30)
+	spec := InstanceSpec{ID: "i-rebind", IP: ip, AuthorizedKey: pub}
+
+	// bindable reports whether a listener can be opened on ip:port now,
+	// as sshd or the relay of a new instance would open it.
+	bindable := func(port string) error {
+		ln, err := net.Listen("tcp4", net.JoinHostPort(ip, port))
+		if err != nil {
+			return err
+		}
+		return ln.Close()
+	}
+	// connected opens an SSH session and a raw connection to 8080 through
+	// the relays and returns them.
+	connected := func(inst *Instance) (*ssh.Client, net.Conn) {
+		c, _ := sshTo(t, ctx, inst, signer)
+		if got := mustRun(t, c, "hostname"); got != inst.Spec().Hostname {
+			t.Fatalf("hostname: %q", got)
+		}
+		mustRun(t, c, "sudo sh -c 'mkdir -p /srv/www && echo up > /srv/www/index.html && busybox httpd -p 0.0.0.0:8080 -h /srv/www'")
+		var web net.Conn
+		deadline := time.Now().Add(time.Minute)
+		for {
+			var err error
+			web, err = net.DialTimeout("tcp", net.JoinHostPort(ip, "8080"), time.Second)
+			if err == nil {
+				fmt.Fprintf(web, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+				br := bufio.NewReader(web)
+				if line, err := br.ReadString('\n'); err == nil && strings.HasPrefix(line, "HTTP/1.") {
+					break
+				}
+				web.Close()
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no web server at %s:8080\nconsole:\n%s", ip, readFile(inst.Spec().ConsoleLog))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return c, web
+	}
+	// closedByPeer asserts that conn was closed from the instance's side:
+	// a read returns at once with an error, not a timeout.
+	closedByPeer := func(what string, conn net.Conn) {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4096)
+		for {
+			_, err := conn.Read(buf)
+			if err == nil {
+				continue // the rest of an answer already sent
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Errorf("%s: the relayed connection is still open after the instance stopped", what)
+			}
+			return
+		}
+	}
+
+	for round := 1; round <= 2; round++ {
+		inst, err := rt.Boot(ctx, spec)
+		if err != nil {
+			t.Fatalf("boot %d: %v", round, err)
+		}
+		c, web := connected(inst)
+		if err := inst.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, port := range []string{"22", "8080"} {
+			if err := bindable(port); err != nil {
+				t.Errorf("round %d: right after Stop, %s:%s is not free: %v", round, ip, port, err)
+			}
+		}
+		sshEnded(t, "round "+strconv.Itoa(round), c)
+		closedByPeer("web", web)
+		c.Close()
+		web.Close()
+	}
+
+	// Started again, then terminated while connected.
+	inst, err := rt.Boot(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, web := connected(inst)
+	if err := rt.Terminate(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, port := range []string{"22", "8080"} {
+		if err := bindable(port); err != nil {
+			t.Errorf("right after Terminate, %s:%s is not free: %v", ip, port, err)
+		}
+	}
+	sshEnded(t, "after Terminate", c)
+	closedByPeer("web", web)
+	c.Close()
+	web.Close()
+}
+
+// sshEnded asserts that the SSH connection was closed from the server's
+// side: the client's Wait returns rather than blocking.
+func sshEnded(t *testing.T, what string, c *ssh.Client) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		c.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Errorf("%s: the relayed SSH connection is still open after the instance stopped", what)
 	}
 }
