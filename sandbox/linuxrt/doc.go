@@ -23,18 +23,29 @@
 //	}
 //
 // Init returns immediately in the normal case and never returns when the
-// process was started as an instance init. As pid 1 of the instance it
-// mounts the overlay in its private mount namespace, pivots into it (the
-// host's mounts are detached), mounts /proc, /sys (read-only), /dev, /run,
-// configures its network with the host's ip and iptables, sets the host
-// name, writes /etc/hosts and /etc/resolv.conf, adds the authorized key for user admin, and on the first
-// boot of an instance ID regenerates the ssh host keys and runs the user
-// data. It then drops capabilities and starts sshd, reaps orphans and
-// restarts sshd if it dies. The instance's mounts exist only in its mount
-// namespace, so they disappear with its processes, even after a crash.
+// process was started as an instance init (or an instance's watcher). As
+// pid 1 of the instance it mounts the overlay in its private mount
+// namespace, binds the console (a terminal whose other end the runtime
+// appends to the console log), pivots into the overlay (the host's mounts
+// are detached), mounts /proc, /sys (read-only), /dev, /run, configures its
+// network with the host's ip and iptables, sets the host name, writes
+// /etc/hosts and /etc/resolv.conf, adds the authorized key for user admin,
+// and on the first boot of an instance ID regenerates the ssh host keys.
 //
-// The init keeps a pipe from the runtime open: when it closes (Stop, or the
-// runtime's process dying) the instance shuts down.
+// An image with systemd (the base root file system has it, as Debian's
+// cloud images do) then boots as on EC2: the init enters a cgroup
+// namespace rooted at the instance's own cgroup, mounts it, installs the
+// user data as a unit in /run (first boot only), drops capabilities and
+// executes systemd, which starts the units enabled in the image. Stop asks
+// systemd to power off and kills the instance after StopTimeout. A watcher
+// process on the host holds the runtime's pipe and does the same when the
+// runtime's process dies (systemd_linux.go, watch_linux.go).
+//
+// An image without systemd keeps phoenix's own init: it starts sshd, runs
+// the user data, reaps orphans, restarts sshd if it dies, and stops the
+// instance when the runtime's pipe closes. The instance's mounts exist only
+// in its mount namespace, so they disappear with its processes, even after
+// a crash.
 //
 // # Isolation
 //

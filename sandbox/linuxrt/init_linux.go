@@ -68,6 +68,9 @@ const instancePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 // that boots instances. When the process is an instance init started by the
 // runtime, Init runs the instance and exits; otherwise it returns at once.
 func Init() {
+	if os.Getenv(watchEnv) != "" {
+		os.Exit(runWatcher())
+	}
 	if os.Getenv(initEnv) != "1" {
 		initCalled = true
 		return
@@ -124,6 +127,10 @@ func runInit() int {
 	firstBoot, err := setupInstance(&cfg)
 	if err != nil {
 		return fail(err)
+	}
+	if _, err := os.Stat(systemdPath); err == nil {
+		err := bootSystemd(&cfg, firstBoot, status)
+		return fail(err) // bootSystemd returns only when it failed
 	}
 	if err := dropPrivileges(); err != nil {
 		return fail(fmt.Errorf("dropping privileges: %w", err))
@@ -247,6 +254,12 @@ func setupInstance(cfg *initConfig) (firstBoot bool, err error) {
 	if err := setupNetwork(cfg); err != nil {
 		return false, err
 	}
+	// The console (a terminal of the runtime's, which appends what it
+	// reads to the console log) can only be bound into the tree while
+	// the host's /dev/pts is still in this namespace.
+	if err := setupDev(cfg.Merged); err != nil {
+		return false, err
+	}
 
 	// pivot_root(".", ".") stacks the old root on top of the new one; the
 	// detaching unmount then drops every host mount from this namespace.
@@ -285,6 +298,35 @@ func setupInstance(cfg *initConfig) (firstBoot bool, err error) {
 	return firstBoot, nil
 }
 
+// setupDev mounts the instance's /dev and binds its console there: the
+// terminal that is this process's stdout, when it is one.
+func setupDev(root string) error {
+	dev := filepath.Join(root, "dev")
+	if err := mkdirMountpoint(dev, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+		return fmt.Errorf("mounting tmpfs on /dev: %w", err)
+	}
+	if _, err := unix.IoctlGetTermios(1, unix.TCGETS); err != nil {
+		return nil // no terminal: the console log is a plain file
+	}
+	console := filepath.Join(dev, "console")
+	if err := os.WriteFile(console, nil, 0o600); err != nil {
+		return err
+	}
+	// By its path: the file descriptor belongs to the runtime's mount
+	// namespace, and a bind mount's source must be in this one.
+	tty, err := os.Readlink("/proc/self/fd/1")
+	if err != nil || !strings.HasPrefix(tty, "/dev/pts/") {
+		return fmt.Errorf("the console %q is not a terminal of /dev/pts", tty)
+	}
+	if err := unix.Mount(tty, console, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("binding the console: %w", err)
+	}
+	return nil
+}
+
 func setupMounts() error {
 	const (
 		nosuid = unix.MS_NOSUID
@@ -300,11 +342,12 @@ func setupMounts() error {
 	mounts := []m{
 		{"proc", "/proc", "proc", nosuid | nodev | noexec, "", 0o555},
 		{"sysfs", "/sys", "sysfs", nosuid | nodev | noexec | unix.MS_RDONLY, "", 0o555},
-		{"tmpfs", "/dev", "tmpfs", nosuid | unix.MS_STRICTATIME, "mode=755,size=65536k", 0o755},
 		{"devpts", "/dev/pts", "devpts", nosuid | noexec, "newinstance,ptmxmode=0666,mode=0620,gid=5", 0o755},
 		{"tmpfs", "/dev/shm", "tmpfs", nosuid | nodev, "mode=1777,size=65536k", 0o1777},
 		{"mqueue", "/dev/mqueue", "mqueue", nosuid | nodev | noexec, "", 0o755},
 		{"tmpfs", "/run", "tmpfs", nosuid | nodev, "mode=755,size=65536k", 0o755},
+		// systemd needs it mounted, and may not mount it itself.
+		{"tmpfs", "/run/lock", "tmpfs", nosuid | nodev | noexec, "mode=1777,size=5120k", 0o1777},
 	}
 	for _, x := range mounts {
 		if err := mkdirMountpoint(x.dst, x.mode); err != nil {
@@ -337,7 +380,7 @@ func setupMounts() error {
 	for _, d := range []struct {
 		path string
 		mode uint32
-	}{{"/run/lock", 0o1777}, {"/run/sshd", 0o755}} {
+	}{{"/run/sshd", 0o755}} {
 		if err := unix.Mkdir(d.path, d.mode); err != nil {
 			return err
 		}

@@ -84,7 +84,20 @@ type Instance struct {
 	exitErr error
 	pidns   string
 	net     *instanceNet
+	cgroup  string
+	console chan struct{} // closed when the console log has everything
+	// consoleTTY is the runtime's hold on the instance's end of the
+	// console: systemd opens and closes /dev/console for each message,
+	// and a terminal nobody holds is hung up (systemd then retries for a
+	// second before each message).
+	consoleTTY *os.File
+	systemd    bool      // systemd is the instance's init
+	watcher    *exec.Cmd // with systemd: holds the pipe (watch_linux.go)
 }
+
+// StopTimeout is how long Stop lets an instance shut down cleanly before
+// it kills what is left.
+var StopTimeout = 30 * time.Second
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 var hostnamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
@@ -226,7 +239,13 @@ func (i *Instance) start(ctx context.Context, layers []string) error {
 	if err != nil {
 		return err
 	}
-	defer console.Close()
+	console.Close()
+	master, slave, err := openConsole()
+	if err != nil {
+		return err
+	}
+	i.console, i.consoleTTY = make(chan struct{}), slave
+	go copyConsole(master, i.spec.ConsoleLog, i.console)
 	cfg, err := json.Marshal(initConfig{
 		ID: i.spec.ID, Hostname: i.spec.Hostname, IP: i.spec.IP,
 		Lowers: layers, Upper: upper, Work: work, Merged: merged,
@@ -252,8 +271,8 @@ func (i *Instance) start(ctx context.Context, layers []string) error {
 		Args:       []string{"phoenix-init"},
 		Env:        []string{initEnv + "=1"},
 		Dir:        "/",
-		Stdout:     console,
-		Stderr:     console,
+		Stdout:     slave,
+		Stderr:     slave,
 		ExtraFiles: []*os.File{controlR, statusW}, // fds 3 and 4
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET,
@@ -263,12 +282,20 @@ func (i *Instance) start(ctx context.Context, layers []string) error {
 	if err := cmd.Start(); err != nil {
 		statusW.Close()
 		controlW.Close()
+		slave.Close()
+		<-i.console
 		return fmt.Errorf("starting init: %w", err)
 	}
 	statusW.Close()
 	i.cmd, i.control = cmd, controlW
 	pid := cmd.Process.Pid
 	if err := writePidFile(filepath.Join(i.dir, "init.pid"), pid); err != nil {
+		i.kill()
+		return err
+	}
+	// Into its own cgroup before it reads its configuration, so that the
+	// cgroup namespace it makes has this cgroup as its root.
+	if i.cgroup, err = instanceCgroup(i.rt.opts.StateDir, i.spec.ID, pid); err != nil {
 		i.kill()
 		return err
 	}
@@ -304,7 +331,17 @@ func (i *Instance) start(ctx context.Context, layers []string) error {
 		i.kill()
 		return ctx.Err()
 	case r := <-res:
-		if r.line == "ok" {
+		switch r.line {
+		case "ok":
+			return nil
+		case "ok systemd":
+			i.systemd = true
+			// The init's end of the pipe closed with the exec; the
+			// watcher holds one in its place.
+			if i.watcher, err = startWatcher(pid, controlR); err != nil {
+				i.kill()
+				return err
+			}
 			return nil
 		}
 		i.kill()
@@ -320,8 +357,31 @@ func (i *Instance) kill() {
 	i.cmd.Process.Kill()
 	i.cmd.Wait()
 	i.control.Close()
+	i.release()
+}
+
+// release frees what the instance held on the host once its init has
+// been reaped (and so every process of its pid namespace is gone): its
+// relays and their connections, its cgroup, its console.
+func (i *Instance) release() {
 	if i.net != nil {
 		i.net.Close()
+	}
+	if i.watcher != nil {
+		i.watcher.Wait() // it exits when the init has
+	}
+	if i.cgroup != "" {
+		if err := removeCgroup(i.cgroup); err != nil {
+			fmt.Fprintf(os.Stderr, "%v\n", err)
+		}
+	}
+	if i.console != nil {
+		i.consoleTTY.Close() // the console ends once the reader has the rest
+		select {
+		case <-i.console:
+		case <-time.After(5 * time.Second):
+			// Something outside the instance holds its terminal.
+		}
 	}
 	os.Remove(filepath.Join(i.dir, "init.pid"))
 }
@@ -329,8 +389,7 @@ func (i *Instance) kill() {
 func (i *Instance) wait() {
 	err := i.cmd.Wait()
 	i.control.Close()
-	i.net.Close()
-	os.Remove(filepath.Join(i.dir, "init.pid"))
+	i.release()
 	i.rt.mu.Lock()
 	if i.rt.running[i.spec.ID] == i {
 		delete(i.rt.running, i.spec.ID)
@@ -388,13 +447,18 @@ func (i *Instance) WaitSSH(ctx context.Context) error {
 	}
 }
 
-// Stop shuts the instance down: its processes get SIGTERM, and whatever is
-// left after a few seconds, or when ctx ends, is killed. The instance's
-// mounts live only in its own mount namespace and go with it. The writable
-// layer is kept.
+// Stop shuts the instance down: systemd is asked to power off (without
+// systemd, every process gets SIGTERM), and whatever is left after
+// StopTimeout, or when ctx ends, is killed. The instance's mounts live
+// only in its own mount namespace and go with it. The writable layer is
+// kept. When Stop returns, nothing of the instance is left on the host:
+// no process, no relay listening at its address, no relayed connection.
 func (i *Instance) Stop(ctx context.Context) error {
+	if i.systemd {
+		i.cmd.Process.Signal(sigPowerOff)
+	}
 	i.control.Close()
-	grace := time.NewTimer(10 * time.Second)
+	grace := time.NewTimer(StopTimeout)
 	defer grace.Stop()
 	select {
 	case <-i.done:
@@ -539,6 +603,9 @@ func CleanupStale(stateDir string) error {
 		os.Remove(pf)
 	}
 	if err := unmountUnder(stateDir); err != nil {
+		errs = append(errs, err)
+	}
+	if err := removeStaleCgroups(stateDir); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
