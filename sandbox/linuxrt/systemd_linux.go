@@ -25,7 +25,10 @@ import (
 //
 // Stop asks systemd to power off (SIGRTMIN+4, as `systemctl poweroff`
 // does), and kills the instance if it has not stopped within
-// StopTimeout.
+// StopTimeout: EC2 stops (and terminates) an instance with a graceful OS
+// shutdown first, and shuts it down forcibly when that does not finish.
+// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_StopInstances.html
+// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instance-terminate-methods.html
 
 // systemdPath is the init an image with systemd has.
 const systemdPath = "/lib/systemd/systemd"
