@@ -290,6 +290,9 @@ func setupInstance(cfg *initConfig) (firstBoot bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	if err := linkCloudInstance(cfg.ID); err != nil {
+		return false, fmt.Errorf("cloud-init's instance directory: %w", err)
+	}
 	if cfg.AuthorizedKey != "" {
 		if err := installAuthorizedKey("admin", cfg.AuthorizedKey); err != nil {
 			return false, fmt.Errorf("authorized key: %w", err)
@@ -742,6 +745,36 @@ func markBootFinished(ok bool) {
 	if err := writeFile(bootFinishedFile, []byte(status), 0o644, 0, 0); err != nil {
 		initLog("writing %s: %v", bootFinishedFile, err)
 	}
+	// What cloud-init writes at the end of every boot, and what many
+	// templates wait for before they provision.
+	if err := writeFile(cloudBootFinished, []byte("phoenix\n"), 0o644, 0, 0); err != nil {
+		initLog("writing %s: %v", cloudBootFinished, err)
+	}
+}
+
+// cloudBootFinished is cloud-init's mark of a finished boot, in the
+// directory of the current instance (/var/lib/cloud/instance links to
+// /var/lib/cloud/instances/ID).
+const cloudBootFinished = "/var/lib/cloud/instance/boot-finished"
+
+// linkCloudInstance points /var/lib/cloud/instance at this instance's
+// directory, as cloud-init does at every boot, and removes the mark of
+// the boot before.
+func linkCloudInstance(id string) error {
+	dir := "/var/lib/cloud/instances/" + id
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(dir, "boot-finished"))
+	link := "/var/lib/cloud/instance"
+	if fi, err := os.Lstat(link); err == nil && fi.IsDir() {
+		if err := os.RemoveAll(link); err != nil {
+			return err
+		}
+	} else {
+		os.Remove(link)
+	}
+	return os.Symlink(dir, link)
 }
 
 // runUserData starts the user data of an instance's first boot as

@@ -63,6 +63,10 @@ func TestInstanceBootsSystemd(t *testing.T) {
 	if got := mustRun(t, c, "cloud-init status --wait"); !strings.HasSuffix(got, "status: done") {
 		t.Errorf("cloud-init status --wait: %q", got)
 	}
+	// What templates wait for: cloud-init's mark of a finished boot.
+	if out, err := run(c, "test -f /var/lib/cloud/instance/boot-finished && readlink /var/lib/cloud/instance"); err != nil || strings.TrimSpace(out) != "/var/lib/cloud/instances/i-systemd" {
+		t.Errorf("/var/lib/cloud/instance/boot-finished: %q, %v", out, err)
+	}
 	web := "http://" + spec.IP + ":8080/"
 	if got := httpGet(t, web, time.Minute); got != "web on "+spec.Hostname {
 		t.Errorf("GET %s: %q", web, got)

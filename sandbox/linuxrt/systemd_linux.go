@@ -109,7 +109,7 @@ func installUserDataUnit(data []byte) error {
 		"TimeoutStartSec=0",
 		"StandardOutput=journal+console",
 		"StandardError=journal+console",
-		"ExecStart=/bin/sh -c '" + path + "; rc=$?; if [ $rc = 0 ]; then s=done; else s=error; fi; echo \"phoenix-init: user data script finished (status $rc)\"; echo $s > " + bootFinishedFile + "; exit $rc'",
+		"ExecStart=/bin/sh -c '" + path + "; rc=$?; if [ $rc = 0 ]; then s=done; else s=error; fi; echo \"phoenix-init: user data script finished (status $rc)\"; echo $s > " + bootFinishedFile + "; echo phoenix > " + cloudBootFinished + "; exit $rc'",
 		"",
 	}, "\n")
 	dir := "/run/systemd/system"
