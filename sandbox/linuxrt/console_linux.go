@@ -1,8 +1,8 @@
 package linuxrt
 
 import (
+	"bytes"
 	"fmt"
-	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -43,15 +43,38 @@ func openConsole() (master, slave *os.File, err error) {
 }
 
 // copyConsole appends what the instance writes to its console to log
-// until the last holder of the terminal's other end closes it.
-func copyConsole(master *os.File, log string, done chan<- struct{}) {
+// until the last holder of the terminal's other end closes it. When the
+// init's line consoleSyncLine has been read (and written to the log),
+// synced is called once.
+func copyConsole(master *os.File, log string, synced func(), done chan<- struct{}) {
 	defer close(done)
 	defer master.Close()
 	f, err := os.OpenFile(log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
-		io.Copy(io.Discard, master)
-		return
+		f = nil
 	}
 	defer f.Close()
-	io.Copy(f, master) // ends with EIO when the instance has gone
+	marker := []byte("phoenix-init: " + consoleSyncLine + "\n")
+	var tail []byte // the end of what was read, for a marker split across reads
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := master.Read(buf)
+		if n > 0 {
+			if f != nil {
+				f.Write(buf[:n])
+			}
+			if synced != nil {
+				tail = append(tail, buf[:n]...)
+				if bytes.Contains(tail, marker) {
+					synced()
+					synced, tail = nil, nil
+				} else if len(tail) > len(marker) {
+					tail = append(tail[:0], tail[len(tail)-len(marker):]...)
+				}
+			}
+		}
+		if err != nil {
+			return // EIO when the instance has gone
+		}
+	}
 }

@@ -109,13 +109,23 @@ func runInit() int {
 		return fail(fmt.Errorf("reading config: %w", err))
 	}
 	// Stop (or the runtime's death) closes the control pipe.
+	// Anything else the runtime writes is a console acknowledgement
+	// (consoleSynced).
 	stopRequested := make(chan struct{})
+	consoleSynced := make(chan struct{}, 1)
 	go func() {
 		var b [64]byte
 		for {
-			if _, err := control.Read(b[:]); err != nil {
+			n, err := control.Read(b[:])
+			if err != nil {
 				close(stopRequested)
 				return
+			}
+			if n > 0 {
+				select {
+				case consoleSynced <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}()
@@ -129,7 +139,7 @@ func runInit() int {
 		return fail(err)
 	}
 	if _, err := os.Stat(systemdPath); err == nil {
-		err := bootSystemd(&cfg, firstBoot, status)
+		err := bootSystemd(&cfg, firstBoot, status, consoleSynced)
 		return fail(err) // bootSystemd returns only when it failed
 	}
 	if err := dropPrivileges(); err != nil {

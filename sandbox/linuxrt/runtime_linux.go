@@ -245,23 +245,31 @@ func (i *Instance) start(ctx context.Context, layers []string) error {
 		return err
 	}
 	i.console, i.consoleTTY = make(chan struct{}), slave
-	go copyConsole(master, i.spec.ConsoleLog, i.console)
+	controlR, controlW, err := os.Pipe()
+	if err != nil {
+		slave.Close()
+		master.Close()
+		return err
+	}
+	defer controlR.Close()
+	synced := func() { controlW.Write([]byte("console\n")) }
+	go copyConsole(master, i.spec.ConsoleLog, synced, i.console)
 	cfg, err := json.Marshal(initConfig{
 		ID: i.spec.ID, Hostname: i.spec.Hostname, IP: i.spec.IP,
 		Lowers: layers, Upper: upper, Work: work, Merged: merged,
 		AuthorizedKey: i.spec.AuthorizedKey, UserData: i.spec.UserData,
 	})
 	if err != nil {
+		controlW.Close()
+		slave.Close()
+		<-i.console
 		return err
 	}
-	controlR, controlW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer controlR.Close()
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
 		controlW.Close()
+		slave.Close()
+		<-i.console
 		return err
 	}
 	defer statusR.Close()

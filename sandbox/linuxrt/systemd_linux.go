@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,10 +40,14 @@ const sigPowerOff = syscall.Signal(34 + 4)
 
 const userDataUnit = "phoenix-user-data.service"
 
+// consoleSyncLine is the init's last line on the console before systemd
+// starts; the runtime answers it on the control pipe once it has read it.
+const consoleSyncLine = "starting systemd"
+
 // bootSystemd finishes what the init does for an instance of an image
 // with systemd and replaces the init with systemd. It returns only on
 // failure.
-func bootSystemd(cfg *initConfig, firstBoot bool, status *os.File) error {
+func bootSystemd(cfg *initConfig, firstBoot bool, status *os.File, consoleSynced <-chan struct{}) error {
 	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 		return fmt.Errorf("cgroup namespace: %w", err)
 	}
@@ -68,7 +73,15 @@ func bootSystemd(cfg *initConfig, firstBoot bool, status *os.File) error {
 	if err := dropPrivileges(); err != nil {
 		return fmt.Errorf("dropping privileges: %w", err)
 	}
-	initLog("starting systemd")
+	// systemd flushes the console's terminal when it takes it over: what
+	// the runtime has not read by then (the host keys among it) would be
+	// lost. The runtime acknowledges this line once it has read it.
+	initLog(consoleSyncLine)
+	select {
+	case <-consoleSynced:
+	case <-time.After(10 * time.Second):
+		initLog("the console was not acknowledged; some lines may be missing")
+	}
 	fmt.Fprintf(status, "ok systemd\n")
 	status.Close()
 	env := []string{"container=phoenix", "PATH=" + instancePath, "LANG=C.UTF-8"}
