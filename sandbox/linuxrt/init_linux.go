@@ -708,7 +708,7 @@ func startUserData(script []byte) (int, error) {
 
 // setupNetwork configures the instance's network namespace with the host's
 // ip and iptables (the instance's image need not have them): lo up with
-// the private IP, the metadata and the DNS addresses, a default route, and
+// the private IP and the DNS address, a default route, and
 // every TCP connection to an address that is not the instance's own
 // redirected to the runtime's outbound relay (see netns_linux.go).
 func setupNetwork(cfg *initConfig) error {
@@ -724,7 +724,6 @@ func setupNetwork(cfg *initConfig) error {
 	cmds := [][]string{
 		{ip, "link", "set", "lo", "up"},
 		{ip, "addr", "add", cfg.IP + "/32", "dev", "lo"},
-		{ip, "addr", "add", metadataIP + "/32", "dev", "lo"},
 		{ip, "addr", "add", dnsIP + "/32", "dev", "lo"},
 		{ip, "route", "add", "default", "dev", "lo", "src", cfg.IP},
 		{ipt, "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", "127.0.0.1/32", "-j", "RETURN"},

@@ -68,10 +68,10 @@ func TestInstanceOwnNetwork(t *testing.T) {
 
 	c, _ := sshTo(t, ctx, insts[0], signer)
 	defer c.Close()
-	// Inside, the instance has its own addresses: lo with its private IP
-	// and the metadata address, and no interface of the host's.
+	// Inside, the instance has its own addresses: lo with its private IP,
+	// and no interface of the host's.
 	addrs := mustRun(t, c, "ip -4 -o addr show")
-	for _, want := range []string{insts[0].Spec().IP + "/32", "169.254.169.254/32"} {
+	for _, want := range []string{insts[0].Spec().IP + "/32"} {
 		if !strings.Contains(addrs, want) {
 			t.Errorf("ip addr inside lacks %s:\n%s", want, addrs)
 		}
@@ -89,6 +89,12 @@ func TestInstanceOwnNetwork(t *testing.T) {
 	}
 	if got := mustRun(t, c, "curl -sS -m 5 -X PUT http://169.254.169.254/latest/api/token"); got != "metadata of i-net1: PUT /latest/api/token" {
 		t.Errorf("metadata service inside instance 1: %q", got)
+	}
+	// The metadata service takes no port of the instance's: an app binds
+	// 0.0.0.0:80 (nginx's default), and both answer.
+	mustRun(t, c, "sudo sh -c 'mkdir -p /srv/80 && echo port80 > /srv/80/index.html && busybox httpd -p 0.0.0.0:80 -h /srv/80'")
+	if got := mustRun(t, c, "curl -sS -m 5 http://127.0.0.1:80/ && curl -sS -m 5 http://169.254.169.254/latest/meta-data/instance-id"); got != "port80\nmetadata of i-net1: GET /latest/meta-data/instance-id" {
+		t.Errorf("an app on 0.0.0.0:80 next to the metadata service: %q", got)
 	}
 	// Names resolve through the Amazon DNS address and the host's
 	// resolver, and connections leave through the host, when the host

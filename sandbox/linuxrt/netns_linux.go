@@ -38,8 +38,9 @@ import (
 //     runtime's relay, which makes them from the host's namespace;
 //   - DNS: 169.254.169.253:53 (UDP), the address of the Amazon DNS server
 //     on EC2, relays to the host's resolver;
-//   - instance metadata: 169.254.169.254:80 is served by
-//     InstanceSpec.Metadata.
+//   - instance metadata: connections to 169.254.169.254:80 go the
+//     outbound way and are served by InstanceSpec.Metadata (nothing
+//     listens on port 80 inside, so the instance's apps can).
 //
 // https://docs.aws.amazon.com/vpc/latest/userguide/AmazonDNS-concepts.html
 // (the Amazon DNS server at 169.254.169.253)
@@ -177,6 +178,46 @@ type instanceNet struct {
 	inbound  map[int]net.Listener // port -> host listener at ip:port
 	closers  []io.Closer
 	metadata http.Handler
+	mdConns  *connListener // connections to the metadata address
+}
+
+// connListener is a net.Listener of connections handed to it.
+type connListener struct {
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newConnListener() *connListener {
+	return &connListener{conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *connListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *connListener) Addr() net.Addr {
+	return &net.TCPAddr{IP: net.ParseIP(metadataIP), Port: 80}
+}
+
+// hand gives c to the listener's server; false when it is closed.
+func (l *connListener) hand(c net.Conn) bool {
+	select {
+	case l.conns <- c:
+		return true
+	case <-l.closed:
+		return false
+	}
 }
 
 // startNet opens the instance's side of its network: the outbound relay,
@@ -208,17 +249,17 @@ func startNet(pid int, ip string, metadata http.Handler, log func(string, ...any
 		relayDNS(n.ctx, dns)
 	}()
 	if metadata != nil {
-		md, err := ns.listenTCP(net.JoinHostPort(metadataIP, "80"))
-		if err != nil {
-			n.Close()
-			return nil, fmt.Errorf("instance metadata service: %w", err)
-		}
+		// No socket in the instance listens at the metadata address: one
+		// would keep the instance's own apps from binding 0.0.0.0:80.
+		// Connections to it are redirected to the outbound relay like any
+		// other, which hands them to this server (relayOutbound).
+		n.mdConns = newConnListener()
 		srv := &http.Server{Handler: metadata, ReadHeaderTimeout: 10 * time.Second}
 		n.closers = append(n.closers, srv)
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			srv.Serve(md)
+			srv.Serve(n.mdConns)
 		}()
 	}
 	n.wg.Add(1)
@@ -267,12 +308,19 @@ func (n *instanceNet) serve(ln net.Listener, handle func(net.Conn)) {
 
 // relayOutbound makes a redirected connection from the host's namespace.
 func (n *instanceNet) relayOutbound(c net.Conn) {
-	defer c.Close()
 	dst, err := originalDst(c)
 	if err != nil {
 		n.log("outbound relay: %v", err)
+		c.Close()
 		return
 	}
+	if dst == net.JoinHostPort(metadataIP, "80") {
+		if n.mdConns == nil || !n.mdConns.hand(c) {
+			c.Close()
+		}
+		return // the metadata server owns the connection now
+	}
+	defer c.Close()
 	var d net.Dialer
 	ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
 	up, err := d.DialContext(ctx, "tcp4", dst)
