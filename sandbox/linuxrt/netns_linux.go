@@ -230,6 +230,10 @@ func startNet(pid int, ip string, metadata http.Handler, log func(string, ...any
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &instanceNet{ns: ns, ip: ip, log: log, ctx: ctx, cancel: cancel, inbound: map[int]net.Listener{}, metadata: metadata}
+	if metadata != nil {
+		// Before the outbound relay, which hands connections to it.
+		n.mdConns = newConnListener()
+	}
 	out, err := ns.listenTCP(net.JoinHostPort("127.0.0.1", strconv.Itoa(outboundPort)))
 	if err != nil {
 		n.Close()
@@ -253,7 +257,6 @@ func startNet(pid int, ip string, metadata http.Handler, log func(string, ...any
 		// would keep the instance's own apps from binding 0.0.0.0:80.
 		// Connections to it are redirected to the outbound relay like any
 		// other, which hands them to this server (relayOutbound).
-		n.mdConns = newConnListener()
 		srv := &http.Server{Handler: metadata, ReadHeaderTimeout: 10 * time.Second}
 		n.closers = append(n.closers, srv)
 		n.wg.Add(1)
