@@ -156,7 +156,7 @@ func TestDeployUnderFaults(t *testing.T) {
 			st := f.Stack("web", old, deploytest.StackOptions{Desired: 3})
 			newAMI := f.Image("web-2", deploytest.ImageOptions{})
 			before := inventoryCounts(f.SB)
-			before[f.Region+"/parameter"]++ // the released lock
+			before[f.Region+"/parameter"] += 2 // the released lock and the deploy history
 
 			injectFaults(t, f.SB, fs.faults)
 			var ev events
@@ -202,7 +202,7 @@ func TestDeployUnderFaults(t *testing.T) {
 			bg := f.BlueGreen("web", old, deploytest.BlueGreenOptions{Desired: 3})
 			newAMI := f.Image("web-2", deploytest.ImageOptions{})
 			before := inventoryCounts(f.SB)
-			before[f.Region+"/parameter"] += 2 // the released locks of both colours
+			before[f.Region+"/parameter"] += 3 // the released locks of both colours and the deploy history
 
 			injectFaults(t, f.SB, fs.faults)
 			var ev events

@@ -26,12 +26,13 @@ import (
 // busybox stand-in that passes the health check: the group runs the plain
 // Debian image until phoenix-deploy rolls the app out.
 const bootScript = `#!/bin/sh
-ip=$(awk -v h="$(hostname)" '$2 == h { print $1; exit }' /etc/hosts)
-if [ -x /usr/local/bin/web-app ]; then
-  nohup /usr/local/bin/web-app -listen "$ip:8080" >/var/log/web-app.log 2>&1 &
+if [ -e /etc/systemd/system/web-app.service ]; then
+  : # the image's unit runs the app
+elif [ -x /usr/local/bin/web-app ]; then
+  nohup /usr/local/bin/web-app -listen 0.0.0.0:8080 >/var/log/web-app.log 2>&1 &
 else
   mkdir -p /srv && echo ok >/srv/health && echo "plain debian" >/srv/index.html
-  busybox httpd -p "$ip:8080" -h /srv
+  busybox httpd -p 0.0.0.0:8080 -h /srv
 fi
 `
 
@@ -164,6 +165,10 @@ func TestExampleTemplateBakesHardenedImage(t *testing.T) {
 	}
 	if st, err := os.Stat(filepath.Join(dir, "usr/local/bin/web-app")); err != nil || st.Mode().Perm() != 0o755 {
 		t.Errorf("the app is not installed in the image: %v", err)
+	}
+	// The app is a systemd unit, enabled by the template's systemctl.
+	if target, err := os.Readlink(filepath.Join(dir, "etc/systemd/system/multi-user.target.wants/web-app.service")); err != nil || target != "/etc/systemd/system/web-app.service" {
+		t.Errorf("the web-app unit is not enabled in the image: %q, %v", target, err)
 	}
 	// No key, no history: the build's own temporary key included.
 	for _, pattern := range []string{"etc/ssh/ssh_host_*_key", "home/*/.ssh/authorized_keys", "root/.ssh/authorized_keys", "home/*/.bash_history", "root/.bash_history"} {

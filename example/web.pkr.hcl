@@ -133,11 +133,19 @@ build {
     destination = "/tmp/web-app"
   }
 
+  provisioner "file" {
+    only        = ["phoenix-ebs.web"]
+    source      = "${path.root}/app/web-app.service"
+    destination = "/tmp/web-app.service"
+  }
+
   provisioner "shell" {
     only = ["phoenix-ebs.web"]
     inline = [
       "sudo install -m 0755 /tmp/web-app /usr/local/bin/web-app",
-      "rm -f /tmp/web-app",
+      "sudo install -m 0644 /tmp/web-app.service /etc/systemd/system/web-app.service",
+      "rm -f /tmp/web-app /tmp/web-app.service",
+      "sudo systemctl enable web-app",
     ]
   }
 

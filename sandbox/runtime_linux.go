@@ -5,7 +5,6 @@ package sandbox
 import (
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -67,7 +66,7 @@ type linuxRuntime struct {
 
 	mu     sync.Mutex
 	closed bool
-	ips    map[string]bool              // claimed instance and load balancer addresses
+	ips    map[string]*linuxrt.Lease    // claimed instance and load balancer addresses
 	queues map[string]chan struct{}     // per instance: closed when its last queued work is done
 	insts  map[string]*linuxrt.Instance // booted at least once and not terminated
 	layers map[string]*pending          // layers made by this runtime: their creation
@@ -90,7 +89,7 @@ func newLinuxRuntime(w *World, stateDir string, log io.Writer) (*linuxRuntime, e
 	l := &linuxRuntime{
 		w: w, lock: lock, stateDir: stateDir, log: log,
 		layersDir: filepath.Join(stateDir, "layers"), consoles: filepath.Join(stateDir, "console"),
-		ips: map[string]bool{}, queues: map[string]chan struct{}{}, insts: map[string]*linuxrt.Instance{},
+		ips: map[string]*linuxrt.Lease{}, queues: map[string]chan struct{}{}, insts: map[string]*linuxrt.Instance{},
 		layers: map[string]*pending{}, mounts: map[string]func() error{},
 	}
 	// A state directory given again after a crash still holds that run's
@@ -228,16 +227,31 @@ func (l *linuxRuntime) ClaimIP(ip string) bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.ips[ip] || !addressFree(ip, 22) {
+	return l.claimLocked(ip, 22)
+}
+
+// claimLocked leases ip machine-wide (another sandbox on the machine may
+// be handing out the same addresses) if nothing listens on its port yet.
+func (l *linuxRuntime) claimLocked(ip string, port int) bool {
+	if l.ips[ip] != nil {
 		return false
 	}
-	l.ips[ip] = true
+	lease, err := linuxrt.LeaseAddress(ip)
+	if err != nil {
+		return false
+	}
+	if !addressFree(ip, port) {
+		lease.Release()
+		return false
+	}
+	l.ips[ip] = lease
 	return true
 }
 
 func (l *linuxRuntime) ReleaseIP(ip string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.ips[ip].Release()
 	delete(l.ips, ip)
 }
 
@@ -247,10 +261,9 @@ func (l *linuxRuntime) LoadBalancerAddress() string {
 	for l.nextLB < 1<<16-2 {
 		l.nextLB++
 		ip := fmt.Sprintf("%s.%d.%d", linuxLBNet, l.nextLB>>8, l.nextLB&0xff)
-		if l.nextLB&0xff == 0 || l.ips[ip] || !addressFree(ip, 80) {
+		if l.nextLB&0xff == 0 || !l.claimLocked(ip, 80) {
 			continue
 		}
-		l.ips[ip] = true
 		return ip
 	}
 	return ""
@@ -295,12 +308,9 @@ func (l *linuxRuntime) Boot(r *Region, inst *Instance) *pending {
 		spec.AuthorizedKey = kp.PublicKey
 	}
 	if inst.UserData != "" {
-		data, err := base64.StdEncoding.DecodeString(inst.UserData)
-		if err != nil {
-			data = []byte(inst.UserData) // as AWS, which takes what it is given
-		}
-		spec.UserData = data
+		spec.UserData = decodeUserData(inst.UserData)
 	}
+	spec.Metadata = newIMDSServer(l.w, r.Account, r.Name, inst.ID)
 	return l.enqueue(inst.ID, func(ctx context.Context, _ *pending) error {
 		ctx, cancel := context.WithTimeout(ctx, linuxBootTimeout)
 		defer cancel()
@@ -562,6 +572,13 @@ func (l *linuxRuntime) Close() error {
 	if err := l.removeFiles(); err != nil {
 		errs = append(errs, err)
 	}
+	// Every instance and load balancer is gone: their addresses are free.
+	l.mu.Lock()
+	for ip, lease := range l.ips {
+		lease.Release()
+		delete(l.ips, ip)
+	}
+	l.mu.Unlock()
 	os.Remove(filepath.Join(l.stateDir, linuxLock))
 	l.lock.Close()
 	return errors.Join(errs...)

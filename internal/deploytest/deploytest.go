@@ -134,6 +134,8 @@ type ImageOptions struct {
 	KMSKey string
 	// Pending returns at once, while the image is still pending.
 	Pending bool
+	// Tags are more tags on the image (the admission policy reads them).
+	Tags map[string]string
 }
 
 // Image copies the region's Debian 12 image into an AMI of this account
@@ -145,8 +147,15 @@ func (f *Fixture) Image(name string, o ImageOptions) string {
 	if o.KMSKey != "" {
 		in.KmsKeyId = aws.String(o.KMSKey)
 	}
+	var tags []ec2types.Tag
 	if o.Health != "" {
-		in.TagSpecifications = []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeImage, Tags: []ec2types.Tag{{Key: aws.String(sandbox.HealthTag), Value: aws.String(o.Health)}}}}
+		tags = append(tags, ec2types.Tag{Key: aws.String(sandbox.HealthTag), Value: aws.String(o.Health)})
+	}
+	for k, v := range o.Tags {
+		tags = append(tags, ec2types.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	if len(tags) > 0 {
+		in.TagSpecifications = []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeImage, Tags: tags}}
 	}
 	out, err := f.Clients.EC2.CopyImage(ctx, in)
 	f.must(err)
@@ -466,7 +475,7 @@ func (f *Fixture) ParameterValue(ref string) string {
 }
 
 // DeleteLocks deletes the lock parameters phoenix keeps for group (one
-// stays after every deploy, released).
+// stays after every deploy, released) and its deploy history.
 func (f *Fixture) DeleteLocks(group string) {
 	ctx := context.Background()
 	out, err := f.Clients.SSM.GetParametersByPath(ctx, &ssm.GetParametersByPathInput{Path: aws.String(strings.TrimSuffix(deployer.LockPath(group), "/"))})
@@ -478,10 +487,11 @@ func (f *Fixture) DeleteLocks(group string) {
 	for _, p := range out.Parameters {
 		names = append(names, aws.ToString(p.Name))
 	}
-	if len(names) > 0 {
-		if _, err := f.Clients.SSM.DeleteParameters(ctx, &ssm.DeleteParametersInput{Names: names}); err != nil {
-			f.T.Errorf("deleting the lock parameters of %s: %v", group, err)
-		}
+	// The deploy history (deployer.HistoryPath) is kept on purpose, like
+	// the released lock: it goes with the group.
+	names = append(names, deployer.HistoryPath(group))
+	if _, err := f.Clients.SSM.DeleteParameters(ctx, &ssm.DeleteParametersInput{Names: names}); err != nil {
+		f.T.Errorf("deleting the lock and history parameters of %s: %v", group, err)
 	}
 }
 

@@ -485,16 +485,18 @@ func TestInstanceBaselineOneRoundTrip(t *testing.T) {
 // file system modified or changed since the marker. Not counted: /tmp
 // itself (the script is uploaded there and removes itself), the mount
 // point /run (a tmpfs), the inode change time of / (overlayfs updates it
-// when a directory under it is first written, as /tmp is by the upload)
-// and /var/log/sudo.log, where sudo itself logs every command once the
-// sudo-logfile control is applied (this test's own commands too).
+// when a directory under it is first written, as /tmp is by the upload),
+// /var/log/sudo.log, where sudo itself logs every command once the
+// sudo-logfile control is applied (this test's own commands too), and
+// systemd's journal under /var/log/journal, which journald writes while
+// the system runs (every sudo and SSH session of this test is logged).
 func (e *buildInstance) imageState(marker string) string {
 	e.tb.Helper()
 	return e.sh(`sudo sh -c 'for f in /etc/ssh/sshd_config /etc/ssh/sshd_config.d/00-phoenix-hardening.conf /etc/sysctl.d/99-phoenix-hardening.conf ` +
 		`/etc/modprobe.d/phoenix-hardening.conf /etc/login.defs /etc/shadow ` + ImageReportPath + ` ` + ImageCleanupReportPath + `; do ` +
 		`if [ -e "$f" ]; then echo "$f $(stat -c "%a %U %y" "$f") $(sha256sum <"$f" | cut -c1-16)"; else echo "$f absent"; fi; done; ` +
 		`ls -A /etc/ssh /etc/ssh/sshd_config.d /etc/sysctl.d /var/lib/phoenix 2>&1; ` +
-		`echo "modified since the marker:"; find / -xdev ! -path /tmp ! -path /run ! -path /var/log/sudo.log \( -newer ` + marker + ` -o \( -cnewer ` + marker + ` ! -path / \) \) -print 2>/dev/null | sort'`)
+		`echo "modified since the marker:"; find / -xdev ! -path /tmp ! -path /run ! -path /var/log/sudo.log ! -path "/var/log/journal/*" \( -newer ` + marker + ` -o \( -cnewer ` + marker + ` ! -path / \) \) -print 2>/dev/null | sort'`)
 }
 
 // verifyUnchanged runs a verify and requires one round trip and an image

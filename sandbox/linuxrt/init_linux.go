@@ -46,7 +46,7 @@ type initConfig struct {
 
 // keptCaps is what processes of an instance may have: Docker's default set
 // less CAP_MKNOD (there is no device cgroup here to make it harmless) and
-// CAP_NET_RAW (the network namespace is the host's).
+// CAP_NET_RAW (raw packets would bypass the relays of the instance's network).
 var keptCaps = []int{
 	unix.CAP_CHOWN,
 	unix.CAP_DAC_OVERRIDE,
@@ -68,6 +68,9 @@ const instancePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 // that boots instances. When the process is an instance init started by the
 // runtime, Init runs the instance and exits; otherwise it returns at once.
 func Init() {
+	if os.Getenv(watchEnv) != "" {
+		os.Exit(runWatcher())
+	}
 	if os.Getenv(initEnv) != "1" {
 		initCalled = true
 		return
@@ -106,13 +109,23 @@ func runInit() int {
 		return fail(fmt.Errorf("reading config: %w", err))
 	}
 	// Stop (or the runtime's death) closes the control pipe.
+	// Anything else the runtime writes is a console acknowledgement
+	// (consoleSynced).
 	stopRequested := make(chan struct{})
+	consoleSynced := make(chan struct{}, 1)
 	go func() {
 		var b [64]byte
 		for {
-			if _, err := control.Read(b[:]); err != nil {
+			n, err := control.Read(b[:])
+			if err != nil {
 				close(stopRequested)
 				return
+			}
+			if n > 0 {
+				select {
+				case consoleSynced <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}()
@@ -125,6 +138,10 @@ func runInit() int {
 	if err != nil {
 		return fail(err)
 	}
+	if _, err := os.Stat(systemdPath); err == nil {
+		err := bootSystemd(&cfg, firstBoot, status, consoleSynced)
+		return fail(err) // bootSystemd returns only when it failed
+	}
 	if err := dropPrivileges(); err != nil {
 		return fail(fmt.Errorf("dropping privileges: %w", err))
 	}
@@ -135,8 +152,8 @@ func runInit() int {
 	}
 	printHostKeys()
 
-	// The listen address comes from the drop-in writeSystemFiles wrote, so
-	// that an sshd restarted from inside the instance keeps it too.
+	// sshd listens on every address of the instance's own network, as on
+	// EC2; the runtime relays the private IP's port 22 to it.
 	sshdArgs := []string{"/usr/sbin/sshd", "-D", "-E", "/var/log/sshd.log"}
 	sshd, err := spawn(sshdArgs, devNull, devNull)
 	if err != nil {
@@ -146,11 +163,10 @@ func runInit() int {
 	status.Close()
 
 	userData := 0
-	if firstBoot && bytes.HasPrefix(cfg.UserData, []byte("#!")) {
-		userData, err = startUserData(cfg.UserData)
-		if err != nil {
-			initLog("user data: %v", err)
-		}
+	if firstBoot {
+		userData = runUserData(cfg.UserData)
+	} else {
+		markBootFinished(true)
 	}
 
 	sshdRestart := time.Time{}
@@ -183,6 +199,7 @@ func runInit() int {
 			case userData:
 				initLog("user data script finished (%s)", describeWait(ws))
 				userData = 0
+				markBootFinished(ws.Exited() && ws.ExitStatus() == 0)
 			}
 		}
 		if sshd == 0 && !sshdRestart.IsZero() && time.Now().After(sshdRestart) {
@@ -242,7 +259,17 @@ func setupInstance(cfg *initConfig) (firstBoot bool, err error) {
 	if err := unix.Mount("overlay", cfg.Merged, "overlay", unix.MS_NODEV, opts); err != nil {
 		return false, fmt.Errorf("mounting overlay: %w", err)
 	}
-	resolv, _ := os.ReadFile("/etc/resolv.conf")
+	// The host's tools configure the instance's network namespace before
+	// the pivot hides them.
+	if err := setupNetwork(cfg); err != nil {
+		return false, err
+	}
+	// The console (a terminal of the runtime's, which appends what it
+	// reads to the console log) can only be bound into the tree while
+	// the host's /dev/pts is still in this namespace.
+	if err := setupDev(cfg.Merged); err != nil {
+		return false, err
+	}
 
 	// pivot_root(".", ".") stacks the old root on top of the new one; the
 	// detaching unmount then drops every host mount from this namespace.
@@ -266,12 +293,15 @@ func setupInstance(cfg *initConfig) (firstBoot bool, err error) {
 	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 		return false, fmt.Errorf("sethostname: %w", err)
 	}
-	if err := writeSystemFiles(cfg, resolv); err != nil {
+	if err := writeSystemFiles(cfg); err != nil {
 		return false, err
 	}
 	firstBoot, err = markInstance(cfg.ID)
 	if err != nil {
 		return false, err
+	}
+	if err := linkCloudInstance(cfg.ID); err != nil {
+		return false, fmt.Errorf("cloud-init's instance directory: %w", err)
 	}
 	if cfg.AuthorizedKey != "" {
 		if err := installAuthorizedKey("admin", cfg.AuthorizedKey); err != nil {
@@ -279,6 +309,35 @@ func setupInstance(cfg *initConfig) (firstBoot bool, err error) {
 		}
 	}
 	return firstBoot, nil
+}
+
+// setupDev mounts the instance's /dev and binds its console there: the
+// terminal that is this process's stdout, when it is one.
+func setupDev(root string) error {
+	dev := filepath.Join(root, "dev")
+	if err := mkdirMountpoint(dev, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+		return fmt.Errorf("mounting tmpfs on /dev: %w", err)
+	}
+	if _, err := unix.IoctlGetTermios(1, unix.TCGETS); err != nil {
+		return nil // no terminal: the console log is a plain file
+	}
+	console := filepath.Join(dev, "console")
+	if err := os.WriteFile(console, nil, 0o600); err != nil {
+		return err
+	}
+	// By its path: the file descriptor belongs to the runtime's mount
+	// namespace, and a bind mount's source must be in this one.
+	tty, err := os.Readlink("/proc/self/fd/1")
+	if err != nil || !strings.HasPrefix(tty, "/dev/pts/") {
+		return fmt.Errorf("the console %q is not a terminal of /dev/pts", tty)
+	}
+	if err := unix.Mount(tty, console, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("binding the console: %w", err)
+	}
+	return nil
 }
 
 func setupMounts() error {
@@ -296,11 +355,12 @@ func setupMounts() error {
 	mounts := []m{
 		{"proc", "/proc", "proc", nosuid | nodev | noexec, "", 0o555},
 		{"sysfs", "/sys", "sysfs", nosuid | nodev | noexec | unix.MS_RDONLY, "", 0o555},
-		{"tmpfs", "/dev", "tmpfs", nosuid | unix.MS_STRICTATIME, "mode=755,size=65536k", 0o755},
 		{"devpts", "/dev/pts", "devpts", nosuid | noexec, "newinstance,ptmxmode=0666,mode=0620,gid=5", 0o755},
 		{"tmpfs", "/dev/shm", "tmpfs", nosuid | nodev, "mode=1777,size=65536k", 0o1777},
 		{"mqueue", "/dev/mqueue", "mqueue", nosuid | nodev | noexec, "", 0o755},
 		{"tmpfs", "/run", "tmpfs", nosuid | nodev, "mode=755,size=65536k", 0o755},
+		// systemd needs it mounted, and may not mount it itself.
+		{"tmpfs", "/run/lock", "tmpfs", nosuid | nodev | noexec, "mode=1777,size=5120k", 0o1777},
 	}
 	for _, x := range mounts {
 		if err := mkdirMountpoint(x.dst, x.mode); err != nil {
@@ -333,7 +393,7 @@ func setupMounts() error {
 	for _, d := range []struct {
 		path string
 		mode uint32
-	}{{"/run/lock", 0o1777}, {"/run/sshd", 0o755}} {
+	}{{"/run/sshd", 0o755}} {
 		if err := unix.Mkdir(d.path, d.mode); err != nil {
 			return err
 		}
@@ -427,23 +487,25 @@ func writeFile(p string, data []byte, mode os.FileMode, uid, gid int) error {
 
 // writeSystemFiles does what cloud-init and DHCP do at every boot of an EC2
 // instance.
-func writeSystemFiles(cfg *initConfig, resolv []byte) error {
+func writeSystemFiles(cfg *initConfig) error {
 	hosts := fmt.Sprintf(`127.0.0.1 localhost
 %s %s
 ::1 localhost ip6-localhost ip6-loopback
 ff02::1 ip6-allnodes
 ff02::2 ip6-allrouters
 `, cfg.IP, cfg.Hostname)
-	listen := fmt.Sprintf("# Written by the phoenix instance init at every boot.\nListenAddress %s:22\n", cfg.IP)
 	files := []struct {
 		path string
 		data string
 	}{
 		{"/etc/hostname", cfg.Hostname + "\n"},
 		{"/etc/hosts", hosts},
-		{"/etc/resolv.conf", string(resolv)},
-		{"/etc/ssh/sshd_config.d/00-phoenix-listen.conf", listen},
+		// As DHCP on EC2: the Amazon DNS server.
+		{"/etc/resolv.conf", "nameserver " + dnsIP + "\n"},
 	}
+	// Instances of earlier versions shared the host's network and wrote a
+	// listen address for sshd; their images may still carry it.
+	os.Remove("/etc/ssh/sshd_config.d/00-phoenix-listen.conf")
 	for _, f := range files {
 		if err := writeFile(f.path, []byte(f.data), 0o644, 0, 0); err != nil {
 			return fmt.Errorf("writing %s: %w", f.path, err)
@@ -642,4 +704,114 @@ func startUserData(script []byte) (int, error) {
 	}
 	initLog("running user data script")
 	return spawn([]string{path}, 1, 1)
+}
+
+// setupNetwork configures the instance's network namespace with the host's
+// ip and iptables (the instance's image need not have them): lo up with
+// the private IP and the DNS address, a default route, and
+// every TCP connection to an address that is not the instance's own
+// redirected to the runtime's outbound relay (see netns_linux.go).
+func setupNetwork(cfg *initConfig) error {
+	ipt := findIPTables()
+	if ipt == "" {
+		return errors.New("iptables is not installed on this machine (apt-get install iptables): the instance's network needs it")
+	}
+	ip := "/usr/sbin/ip"
+	if _, err := os.Stat(ip); err != nil {
+		ip = "/sbin/ip"
+	}
+	to := strconv.Itoa(outboundPort)
+	cmds := [][]string{
+		{ip, "link", "set", "lo", "up"},
+		{ip, "addr", "add", cfg.IP + "/32", "dev", "lo"},
+		{ip, "addr", "add", dnsIP + "/32", "dev", "lo"},
+		{ip, "route", "add", "default", "dev", "lo", "src", cfg.IP},
+		{ipt, "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", "127.0.0.1/32", "-j", "RETURN"},
+		{ipt, "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", cfg.IP + "/32", "-j", "RETURN"},
+		// Other instances and load balancers: reached through the host.
+		{ipt, "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", "127.0.0.0/8", "-j", "REDIRECT", "--to-ports", to},
+		{ipt, "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-m", "addrtype", "!", "--dst-type", "LOCAL", "-j", "REDIRECT", "--to-ports", to},
+	}
+	for _, argv := range cmds {
+		code, err := runWait(argv)
+		if err != nil || code != 0 {
+			return fmt.Errorf("configuring the network (%s): exit %d: %v", strings.Join(argv, " "), code, err)
+		}
+	}
+	return nil
+}
+
+// bootFinishedFile tells the cloud-init stand-in ("cloud-init status
+// --wait") that the user data has finished: "done", or "error" when it
+// failed. It is on /run, so every boot writes it again.
+const bootFinishedFile = "/run/phoenix/boot-finished"
+
+func markBootFinished(ok bool) {
+	status := "done\n"
+	if !ok {
+		status = "error\n"
+	}
+	if err := writeFile(bootFinishedFile, []byte(status), 0o644, 0, 0); err != nil {
+		initLog("writing %s: %v", bootFinishedFile, err)
+	}
+	// What cloud-init writes at the end of every boot, and what many
+	// templates wait for before they provision.
+	if err := writeFile(cloudBootFinished, []byte("phoenix\n"), 0o644, 0, 0); err != nil {
+		initLog("writing %s: %v", cloudBootFinished, err)
+	}
+}
+
+// cloudBootFinished is cloud-init's mark of a finished boot, in the
+// directory of the current instance (/var/lib/cloud/instance links to
+// /var/lib/cloud/instances/ID).
+const cloudBootFinished = "/var/lib/cloud/instance/boot-finished"
+
+// linkCloudInstance points /var/lib/cloud/instance at this instance's
+// directory, as cloud-init does at every boot, and removes the mark of
+// the boot before.
+func linkCloudInstance(id string) error {
+	dir := "/var/lib/cloud/instances/" + id
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(dir, "boot-finished"))
+	link := "/var/lib/cloud/instance"
+	if fi, err := os.Lstat(link); err == nil && fi.IsDir() {
+		if err := os.RemoveAll(link); err != nil {
+			return err
+		}
+	} else {
+		os.Remove(link)
+	}
+	return os.Symlink(dir, link)
+}
+
+// runUserData starts the user data of an instance's first boot as
+// cloud-init would: a "#!" script as it is, a #cloud-config document as
+// the script it renders to. It returns the pid of the script, or 0 when
+// nothing runs (and then has marked the boot finished).
+func runUserData(data []byte) int {
+	script := data
+	switch {
+	case bytes.HasPrefix(data, []byte("#!")):
+	case bytes.HasPrefix(data, []byte(cloudConfigHeader)):
+		s, err := cloudConfigScript(data)
+		if err != nil {
+			initLog("user data: %v", err)
+			markBootFinished(false)
+			return 0
+		}
+		initLog("user data is #cloud-config")
+		script = []byte(s)
+	default:
+		markBootFinished(true)
+		return 0
+	}
+	pid, err := startUserData(script)
+	if err != nil {
+		initLog("user data: %v", err)
+		markBootFinished(false)
+		return 0
+	}
+	return pid
 }

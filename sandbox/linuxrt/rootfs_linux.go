@@ -30,8 +30,11 @@ const debianSuite = "bookworm"
 
 // basePackages are installed on top of debootstrap's minbase variant: roughly
 // what a Debian cloud image offers for logging in and provisioning, minus
-// systemd, cloud-init and python.
+// cloud-init and python. systemd is the instances' init, as on EC2.
 var basePackages = []string{
+	"systemd",
+	"systemd-sysv",
+	"dbus",
 	"openssh-server",
 	"openssh-sftp-server",
 	"sudo",
@@ -67,19 +70,36 @@ apt-get clean
 rm -rf /var/lib/apt/lists/*
 mkdir -p /var/lib/apt/lists/partial
 rm -f /etc/resolv.conf /etc/hostname /etc/machine-id
+# An empty machine-id, as in Debian's cloud images: systemd makes one at
+# the first boot of each instance.
+: > /etc/machine-id
 : > /etc/resolv.conf
+# The instance's console is a log: no login prompt on it. The network is
+# configured by the runtime before systemd starts (as EC2's DHCP would).
+systemctl mask console-getty.service serial-getty@.service getty@.service systemd-networkd-wait-online.service >/dev/null 2>&1 || true
+systemctl enable ssh.service >/dev/null 2>&1 || true
 echo localhost > /etc/hostname
 rm -f /var/log/bootstrap.log /var/log/dpkg.log /var/log/alternatives.log
 rm -rf /var/log/apt/* /tmp/* /var/tmp/*
 `
 
-// cloudInitStub answers the one cloud-init command provisioning scripts
+// cloudInitStub answers the cloud-init command provisioning scripts
 // commonly run ("cloud-init status --wait"). The real work of cloud-init
-// (host name, keys, user data) is done by the instance init.
+// (host name, keys, user data, #cloud-config) is done by the instance init,
+// which writes bootFinishedFile when the user data has finished.
 const cloudInitStub = `#!/bin/sh
-# phoenix: stand-in for cloud-init; the instance init already did its work.
+# phoenix: stand-in for cloud-init; the instance init and the
+# phoenix-user-data unit do its work.
+done=/run/phoenix/boot-finished
 case "${1:-}" in
-status) echo "status: done" ;;
+status)
+	if [ "${2:-}" = --wait ] || [ "${2:-}" = -w ]; then
+		while [ ! -e "$done" ]; do printf .; sleep 1; done
+		[ -t 1 ] && echo
+	fi
+	if [ ! -e "$done" ]; then echo "status: running"; exit 0; fi
+	if [ "$(cat "$done")" = error ]; then echo "status: error"; exit 1; fi
+	echo "status: done" ;;
 --version|-v) echo "cloud-init 0 (phoenix stand-in)" ;;
 *) echo "cloud-init: phoenix stand-in, nothing to do" >&2 ;;
 esac

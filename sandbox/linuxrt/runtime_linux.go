@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,8 +38,9 @@ type InstanceSpec struct {
 	ID string
 	// Hostname is set in the instance's UTS namespace and /etc/hostname.
 	Hostname string
-	// IP is the instance's address, in 127.0.0.0/8. sshd listens on port
-	// 22 of it and nowhere else.
+	// IP is the instance's address, in 127.0.0.0/8. The instance has a
+	// network namespace of its own; every TCP port it listens on is
+	// reachable at this address from the machine (see netns_linux.go).
 	IP string
 	// Layers are image layers stacked on the base rootfs, bottom first.
 	// An instance must be booted again with the layers it was first
@@ -47,8 +49,13 @@ type InstanceSpec struct {
 	// AuthorizedKey is added to /home/admin/.ssh/authorized_keys.
 	AuthorizedKey string
 	// UserData is run as root in the background on the instance's first
-	// boot if it starts with "#!", like cloud-init does.
+	// boot if it starts with "#!" or "#cloud-config" (see cloudconfig.go),
+	// like cloud-init does.
 	UserData []byte
+	// Metadata serves the instance metadata service at
+	// http://169.254.169.254/ inside the instance (nil: nothing listens
+	// there).
+	Metadata http.Handler
 	// ConsoleLog is the host file the init's messages and the user data's
 	// output are appended to. Empty means console.log in the instance's
 	// state directory.
@@ -76,7 +83,21 @@ type Instance struct {
 	done    chan struct{}
 	exitErr error
 	pidns   string
+	net     *instanceNet
+	cgroup  string
+	console chan struct{} // closed when the console log has everything
+	// consoleTTY is the runtime's hold on the instance's end of the
+	// console: systemd opens and closes /dev/console for each message,
+	// and a terminal nobody holds is hung up (systemd then retries for a
+	// second before each message).
+	consoleTTY *os.File
+	systemd    bool      // systemd is the instance's init
+	watcher    *exec.Cmd // with systemd: holds the pipe (watch_linux.go)
 }
+
+// StopTimeout is how long Stop lets an instance shut down cleanly before
+// it kills what is left.
+var StopTimeout = 30 * time.Second
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 var hostnamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
@@ -99,6 +120,9 @@ func New(opts Options) (*Runtime, error) {
 		return nil, err
 	}
 	opts.BaseRootfs = base[0]
+	if err := ensureIPTables(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Join(opts.StateDir, "instances"), 0o700); err != nil {
 		return nil, err
 	}
@@ -215,23 +239,37 @@ func (i *Instance) start(ctx context.Context, layers []string) error {
 	if err != nil {
 		return err
 	}
-	defer console.Close()
+	console.Close()
+	master, slave, err := openConsole()
+	if err != nil {
+		return err
+	}
+	i.console, i.consoleTTY = make(chan struct{}), slave
+	controlR, controlW, err := os.Pipe()
+	if err != nil {
+		slave.Close()
+		master.Close()
+		return err
+	}
+	defer controlR.Close()
+	synced := func() { controlW.Write([]byte("console\n")) }
+	go copyConsole(master, i.spec.ConsoleLog, synced, i.console)
 	cfg, err := json.Marshal(initConfig{
 		ID: i.spec.ID, Hostname: i.spec.Hostname, IP: i.spec.IP,
 		Lowers: layers, Upper: upper, Work: work, Merged: merged,
 		AuthorizedKey: i.spec.AuthorizedKey, UserData: i.spec.UserData,
 	})
 	if err != nil {
+		controlW.Close()
+		slave.Close()
+		<-i.console
 		return err
 	}
-	controlR, controlW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer controlR.Close()
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
 		controlW.Close()
+		slave.Close()
+		<-i.console
 		return err
 	}
 	defer statusR.Close()
@@ -241,17 +279,19 @@ func (i *Instance) start(ctx context.Context, layers []string) error {
 		Args:       []string{"phoenix-init"},
 		Env:        []string{initEnv + "=1"},
 		Dir:        "/",
-		Stdout:     console,
-		Stderr:     console,
+		Stdout:     slave,
+		Stderr:     slave,
 		ExtraFiles: []*os.File{controlR, statusW}, // fds 3 and 4
 		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC,
+			Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET,
 			Setsid:     true,
 		},
 	}
 	if err := cmd.Start(); err != nil {
 		statusW.Close()
 		controlW.Close()
+		slave.Close()
+		<-i.console
 		return fmt.Errorf("starting init: %w", err)
 	}
 	statusW.Close()
@@ -261,7 +301,24 @@ func (i *Instance) start(ctx context.Context, layers []string) error {
 		i.kill()
 		return err
 	}
+	// Into its own cgroup before it reads its configuration, so that the
+	// cgroup namespace it makes has this cgroup as its root.
+	if i.cgroup, err = instanceCgroup(i.rt.opts.StateDir, i.spec.ID, pid); err != nil {
+		i.kill()
+		return err
+	}
 	i.pidns, _ = os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+	consoleLog := i.spec.ConsoleLog
+	i.net, err = startNet(pid, i.spec.IP, i.spec.Metadata, func(format string, args ...any) {
+		if f, err := os.OpenFile(consoleLog, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+			fmt.Fprintf(f, "phoenix-net: "+format+"\n", args...)
+			f.Close()
+		}
+	})
+	if err != nil {
+		i.kill()
+		return err
+	}
 	if _, err := controlW.Write(append(cfg, '\n')); err != nil {
 		i.kill()
 		return fmt.Errorf("configuring init: %w", err)
@@ -282,7 +339,17 @@ func (i *Instance) start(ctx context.Context, layers []string) error {
 		i.kill()
 		return ctx.Err()
 	case r := <-res:
-		if r.line == "ok" {
+		switch r.line {
+		case "ok":
+			return nil
+		case "ok systemd":
+			i.systemd = true
+			// The init's end of the pipe closed with the exec; the
+			// watcher holds one in its place.
+			if i.watcher, err = startWatcher(pid, controlR); err != nil {
+				i.kill()
+				return err
+			}
 			return nil
 		}
 		i.kill()
@@ -298,13 +365,39 @@ func (i *Instance) kill() {
 	i.cmd.Process.Kill()
 	i.cmd.Wait()
 	i.control.Close()
+	i.release()
+}
+
+// release frees what the instance held on the host once its init has
+// been reaped (and so every process of its pid namespace is gone): its
+// relays and their connections, its cgroup, its console.
+func (i *Instance) release() {
+	if i.net != nil {
+		i.net.Close()
+	}
+	if i.watcher != nil {
+		i.watcher.Wait() // it exits when the init has
+	}
+	if i.cgroup != "" {
+		if err := removeCgroup(i.cgroup); err != nil {
+			fmt.Fprintf(os.Stderr, "%v\n", err)
+		}
+	}
+	if i.console != nil {
+		i.consoleTTY.Close() // the console ends once the reader has the rest
+		select {
+		case <-i.console:
+		case <-time.After(5 * time.Second):
+			// Something outside the instance holds its terminal.
+		}
+	}
 	os.Remove(filepath.Join(i.dir, "init.pid"))
 }
 
 func (i *Instance) wait() {
 	err := i.cmd.Wait()
 	i.control.Close()
-	os.Remove(filepath.Join(i.dir, "init.pid"))
+	i.release()
 	i.rt.mu.Lock()
 	if i.rt.running[i.spec.ID] == i {
 		delete(i.rt.running, i.spec.ID)
@@ -362,13 +455,18 @@ func (i *Instance) WaitSSH(ctx context.Context) error {
 	}
 }
 
-// Stop shuts the instance down: its processes get SIGTERM, and whatever is
-// left after a few seconds, or when ctx ends, is killed. The instance's
-// mounts live only in its own mount namespace and go with it. The writable
-// layer is kept.
+// Stop shuts the instance down: systemd is asked to power off (without
+// systemd, every process gets SIGTERM), and whatever is left after
+// StopTimeout, or when ctx ends, is killed. The instance's mounts live
+// only in its own mount namespace and go with it. The writable layer is
+// kept. When Stop returns, nothing of the instance is left on the host:
+// no process, no relay listening at its address, no relayed connection.
 func (i *Instance) Stop(ctx context.Context) error {
+	if i.systemd {
+		i.cmd.Process.Signal(sigPowerOff)
+	}
 	i.control.Close()
-	grace := time.NewTimer(10 * time.Second)
+	grace := time.NewTimer(StopTimeout)
 	defer grace.Stop()
 	select {
 	case <-i.done:
@@ -513,6 +611,9 @@ func CleanupStale(stateDir string) error {
 		os.Remove(pf)
 	}
 	if err := unmountUnder(stateDir); err != nil {
+		errs = append(errs, err)
+	}
+	if err := removeStaleCgroups(stateDir); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
