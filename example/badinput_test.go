@@ -129,7 +129,7 @@ func TestPackerValidateRefusesBadTemplates(t *testing.T) {
 		{"phoenix-ebs duration", goodEBS + "\n  ami_ready_timeout = \"later\"", goodHarden, goodDeploy, `* ami_ready_timeout "later" is not a duration (e.g. "90s", "5m")`},
 		{"phoenix-ebs imds", goodEBS + "\n  imds_support = \"v1\"", goodHarden, goodDeploy, `* imds_support "v1" must be "v2.0" or ""`},
 		{"phoenix-harden score", goodEBS, "    min_score = 101", goodDeploy, "* min_score: 101 is not between 0 and 100"},
-		{"phoenix-harden param", goodEBS, "    params = { allow_ip_forwad = true }", goodDeploy, `* params: unknown param "allow_ip_forwad" (did you mean "allow_ip_forward"?) (known: allow_ip_forward, disable_squashfs, install_packages, ssh_allow_users)`},
+		{"phoenix-harden param", goodEBS, "    params = { allow_ip_forwad = true }", goodDeploy, `* params: unknown param "allow_ip_forwad" (did you mean "allow_ip_forward"?) (known: allow_ip_forward, banner_text, disable_squashfs, install_acct, install_aide, install_auditd, install_packages, install_pam_tmpdir, install_pwquality, install_time_sync, ssh_allow_forwarding, ssh_allow_users, time_servers)`},
 		{"phoenix-deploy no target", goodEBS, goodHarden, "    region = \"eu-west-1\"\n    secret_key = var.secret_key\n    access_key = \"AKIAPHOENIXPKR000001\"", "* set environment (an environment of config_file) or asg (an Auto Scaling group)"},
 		{"phoenix-deploy percentage", goodEBS, goodHarden, goodDeploy + "\n    max_healthy_percentage = 250", "* max_healthy_percentage 250 must be between 100 and 200"},
 		{"phoenix-deploy standby instances", goodEBS, goodHarden, goodDeploy + "\n    standby_instances = \"Refresh\"", `* standby_instances "Refresh" is not one of Terminate, Ignore, Wait`},

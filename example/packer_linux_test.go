@@ -78,7 +78,7 @@ func TestExampleTemplateBakesHardenedImage(t *testing.T) {
 	run(t, p.root, []string{"CGO_ENABLED=0"}, "go", "build", "-ldflags", "-X main.version=3.1.0", "-o", app, "./example/app")
 	out := run(t, p.root, p.env, p.packer, "build", "-only=web.phoenix-ebs.web", "-var", "deploy_asg=web-e2e",
 		"-var", "endpoint="+sb.URL(), "-var", "app_binary="+app, "-var", "app_version=3.1.0", "example/web.pkr.hcl")
-	for _, want := range []string{"score 100/100 on debian-12 (apply, profile baseline)", "(cleanup, profile cleanup)", "Hardening report: profile baseline, score 100", "AMIs were created", "succeeded: instance refresh"} {
+	for _, want := range []string{"score 100/100 on debian-12 (apply, profile baseline)", "audit: Lynis ", "(cleanup, profile cleanup)", "Hardening report: profile baseline, score 100, Lynis hardening index", "AMIs were created", "succeeded: instance refresh"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("build output lacks %q", want)
 		}
@@ -142,6 +142,9 @@ func TestExampleTemplateBakesHardenedImage(t *testing.T) {
 		Phoenix struct {
 			Profile string `json:"profile"`
 			Score   int    `json:"score"`
+			Audit   struct {
+				Index int `json:"hardening_index"`
+			} `json:"audit"`
 		} `json:"phoenix"`
 	}
 	if err := json.Unmarshal(data, &report); err != nil {
@@ -149,6 +152,16 @@ func TestExampleTemplateBakesHardenedImage(t *testing.T) {
 	}
 	if tags["phoenix:hardening-profile"] != report.Phoenix.Profile || tags["phoenix:hardening-score"] != strconv.Itoa(report.Phoenix.Score) || report.Phoenix.Score != 100 {
 		t.Errorf("AMI tags %s/%s, report inside the image %s/%d", tags["phoenix:hardening-profile"], tags["phoenix:hardening-score"], report.Phoenix.Profile, report.Phoenix.Score)
+	}
+	// The audit's index is the AMI's tag, and the auditor left with the
+	// cleanup phase.
+	if idx := report.Phoenix.Audit.Index; idx <= 0 || tags["phoenix:audit-lynis-index"] != strconv.Itoa(idx) {
+		t.Errorf("AMI tag phoenix:audit-lynis-index %q, index in the image's report %d", tags["phoenix:audit-lynis-index"], idx)
+	}
+	for _, p := range []string{"usr/sbin/lynis", "usr/share/lynis", "etc/lynis", "var/lib/phoenix/audit-packages"} {
+		if _, err := os.Lstat(filepath.Join(dir, p)); err == nil {
+			t.Errorf("the image still holds /%s after the cleanup phase", p)
+		}
 	}
 	if st, err := os.Stat(filepath.Join(dir, "usr/local/bin/web-app")); err != nil || st.Mode().Perm() != 0o755 {
 		t.Errorf("the app is not installed in the image: %v", err)

@@ -122,6 +122,9 @@ build {
     only      = ["phoenix-ebs.web"]
     profile   = "baseline"
     min_score = 90
+    # Lynis audits the hardened instance; the AMI is tagged
+    # phoenix:audit-lynis-index and the cleanup phase removes Lynis.
+    audit = "lynis"
   }
 
   provisioner "file" {

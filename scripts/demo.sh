@@ -99,7 +99,7 @@ OLD_EU=$(aws ec2 describe-images --region eu-west-1 --owners 136693071363 --filt
   --query 'sort_by(Images,&CreationDate)[-1].ImageId')
 if [ "$RUNTIME" = linux ]; then
   echo "==> packer build -except=deploy: web 1.0.0 (SSH to a real Debian 12 instance, phoenix-harden, the app, cleanup), copied to eu-west-1"
-  OLD=$(bake 1.0.0 web '{"eu-west-1":"alias/images-eu"}' -except=deploy 2> >(grep -E 'score [0-9]+/100|Hardening report|Copy |AMIs were created|: ami-' >&2))
+  OLD=$(bake 1.0.0 web '{"eu-west-1":"alias/images-eu"}' -except=deploy 2> >(grep -E 'score [0-9]+/100|audit: Lynis|Hardening report|Copy |AMIs were created|: ami-' >&2))
   [ -n "$OLD" ] || { echo "no AMI in the build output"; exit 1; }
   OLD_EU=$(sed -n 's/.*eu-west-1: \(ami-[0-9a-f]*\).*/\1/p' "$STATE/build-1.0.0.log" | tail -1)
   [ -n "$OLD_EU" ] || { echo "no eu-west-1 AMI in the build output"; exit 1; }
@@ -110,7 +110,7 @@ set -eo pipefail
 "$BIN/packer" build -only=web.phoenix-ebs.$SOURCE -var app_version=2.0.0 -var app_binary=$BIN/web-app-2 \\
   -var deploy_asg=\$ROLLOUT_ASG example/web.pkr.hcl >"$STATE/build-2.0.0.log" 2>&1 ||
   { cat "$STATE/build-2.0.0.log"; exit 1; }
-grep -E 'score [0-9]+/100|Hardening report|phoenix-deploy|refresh|healthy|succeeded|rolled|AMIs were created|: ami-' "$STATE/build-2.0.0.log" | sed 's/^/    /'
+grep -E 'score [0-9]+/100|audit: Lynis|Hardening report|phoenix-deploy|refresh|healthy|succeeded|rolled|AMIs were created|: ami-' "$STATE/build-2.0.0.log" | sed 's/^/    /'
 echo "==> Staging (\$ROLLOUT_ASG, us-east-1) runs web 2.0.0; prod is blue-green in eu-west-1 and runs web 1.0.0"
 ROLLOUT_ASG=\$ROLLOUT_ASG AWS_REGION=eu-west-1 BG_NAME=web-prod BG_AMI=$OLD_EU BG_USER_DATA=example/web-userdata.sh \\
   BG_SHOW=$([ "$RUNTIME" = linux ] && echo 1) BG_DEPLOY_CMD="bash $STATE/promote.sh" AWS_CLI="$AWS_CLI" ./example/sandbox-bluegreen.sh

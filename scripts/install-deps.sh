@@ -2,9 +2,10 @@
 # Installs the system packages that phoenix's tests and demo use, from
 # Debian's packages: the AWS CLI v2 (for the CLI scenario), for the linux
 # runtime debootstrap and iptables (each instance's network namespace
-# redirects its outbound connections with it), and shellcheck (the lint of
-# the hardening script and the project's shell scripts). Idempotent; prints
-# one line per package.
+# redirects its outbound connections with it), shellcheck (the lint of the
+# hardening script and the project's shell scripts), and lynis (the
+# independent audit of the hardened images in the tests and the bench).
+# Idempotent; prints one line per package.
 set -euo pipefail
 
 need=()
@@ -12,9 +13,10 @@ need=()
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 [ -x /usr/sbin/iptables-legacy ] || [ -x /usr/sbin/iptables ] || need+=(iptables)
+[ -x /usr/sbin/lynis ] || need+=(lynis)
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "install-deps: awscli, debootstrap, shellcheck and iptables already installed"
+  echo "install-deps: awscli, debootstrap, shellcheck, iptables and lynis already installed"
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then

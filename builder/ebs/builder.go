@@ -51,7 +51,7 @@ func (b *Builder) Prepare(raws ...interface{}) ([]string, []string, error) {
 	if err != nil {
 		return nil, warnings, err
 	}
-	generated := []string{"SourceAMI", "SourceAMIName", "SourceAMIOwner", "SourceAMICreationDate", "BuildRegion", "HardeningProfile", "HardeningScore", "SSMParameters"}
+	generated := []string{"SourceAMI", "SourceAMIName", "SourceAMIOwner", "SourceAMICreationDate", "BuildRegion", "HardeningProfile", "HardeningScore", "AuditLynisIndex", "SSMParameters"}
 	return generated, warnings, nil
 }
 

@@ -40,6 +40,9 @@ type instanceInfo struct {
 type hardeningReport struct {
 	Profile string
 	Score   float64
+	// LynisIndex is the hardening index of the audit phoenix-harden's
+	// audit setting ran; -1 when the report has none.
+	LynisIndex int
 }
 
 // buildInfo is the data tags and descriptions are templated with.

@@ -21,6 +21,7 @@ const (
 	tagBuilder          = "phoenix:builder"
 	tagHardeningProfile = "phoenix:hardening-profile"
 	tagHardeningScore   = "phoenix:hardening-score"
+	tagAuditLynisIndex  = "phoenix:audit-lynis-index"
 )
 
 const stateBuildID = "build_id"
@@ -48,6 +49,9 @@ func provenanceTags(state multistep.StateBag) map[string]string {
 	if r, ok := state.Get(stateHardening).(*hardeningReport); ok {
 		tags[tagHardeningProfile] = r.Profile
 		tags[tagHardeningScore] = strconv.FormatFloat(r.Score, 'f', -1, 64)
+		if r.LynisIndex >= 0 {
+			tags[tagAuditLynisIndex] = strconv.Itoa(r.LynisIndex)
+		}
 	}
 	return tags
 }

@@ -37,11 +37,18 @@ func (s *stepReadHardeningReport) Run(ctx context.Context, state multistep.State
 	if err != nil {
 		return halt(state, fmt.Errorf("reading %s: %w", HardeningReportPath, err))
 	}
-	ui.Say(fmt.Sprintf("Hardening report: profile %s, score %g", r.Profile, r.Score))
+	if r.LynisIndex >= 0 {
+		ui.Say(fmt.Sprintf("Hardening report: profile %s, score %g, Lynis hardening index %d", r.Profile, r.Score, r.LynisIndex))
+	} else {
+		ui.Say(fmt.Sprintf("Hardening report: profile %s, score %g", r.Profile, r.Score))
+	}
 	state.Put(stateHardening, r)
 	gd := &packerbuilderdata.GeneratedData{State: state}
 	gd.Put("HardeningProfile", r.Profile)
 	gd.Put("HardeningScore", r.Score)
+	if r.LynisIndex >= 0 {
+		gd.Put("AuditLynisIndex", r.LynisIndex)
+	}
 	return multistep.ActionContinue
 }
 
@@ -62,12 +69,21 @@ func parseHardeningReport(data []byte) (*hardeningReport, error) {
 		Phoenix struct {
 			Profile string   `json:"profile"`
 			Score   *float64 `json:"score"`
+			Audit   *struct {
+				Tool  string `json:"tool"`
+				Index *int   `json:"hardening_index"`
+			} `json:"audit"`
 		} `json:"phoenix"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, err
 	}
-	r := &hardeningReport{Profile: doc.Phoenix.Profile}
+	r := &hardeningReport{Profile: doc.Phoenix.Profile, LynisIndex: -1}
+	// A failed audit (index -1) fails the provisioner, so only a finished
+	// one reaches an image.
+	if a := doc.Phoenix.Audit; a != nil && a.Tool == "lynis" && a.Index != nil && *a.Index >= 0 {
+		r.LynisIndex = *a.Index
+	}
 	if r.Profile == "" {
 		r.Profile = doc.Profile
 	}

@@ -234,7 +234,11 @@ var badInputs = []badInput{
 	{kind: hardenInput, name: "score above 100", src: "min_score = 101", want: "min_score: 101 is not between 0 and 100"},
 	{kind: hardenInput, name: "unknown phase", src: `phase = "verify"`, want: `phase: "verify" is not "apply" or "cleanup"`},
 	{kind: hardenInput, name: "unknown profile", src: `profile = "cis-level2"`, want: `profile: "cis-level2" is not one of baseline, cis-level1, none`},
-	{kind: hardenInput, name: "misspelt param", src: "params = {\n  allow_ip_forwad = true\n}", want: `params: unknown param "allow_ip_forwad" (did you mean "allow_ip_forward"?) (known: allow_ip_forward, disable_squashfs, install_packages, ssh_allow_users)`},
+	{kind: hardenInput, name: "misspelt param", src: "params = {\n  allow_ip_forwad = true\n}", want: `params: unknown param "allow_ip_forwad" (did you mean "allow_ip_forward"?) (known: allow_ip_forward, banner_text, disable_squashfs, install_acct, install_aide, install_auditd, install_packages, install_pam_tmpdir, install_pwquality, install_time_sync, ssh_allow_forwarding, ssh_allow_users, time_servers)`},
+	{kind: hardenInput, name: "package param not a bool", src: "params = {\n  install_pwquality = \"maybe\"\n}", want: `params: install_pwquality: "maybe" is not a bool`},
+	{kind: hardenInput, name: "unknown auditor", src: `audit = "openscap"`, want: `audit: "openscap" is not "lynis" (or unset)`},
+	{kind: hardenInput, name: "audit in verify mode", src: "audit = \"lynis\"\nmode  = \"verify\"", want: `audit: needs mode "apply": installing the auditor changes the image`},
+	{kind: hardenInput, name: "audit in the cleanup phase", src: "audit = \"lynis\"\nphase = \"cleanup\"", want: `audit: runs in phase "apply" only (the phase "cleanup" removes the auditor)`},
 	{kind: hardenInput, name: "skip of an unknown control", src: "skip {\n  id     = \"ssh-cipher\"\n  reason = \"legacy clients\"\n}", want: `skip[0]: unknown control id "ssh-cipher" (did you mean "ssh-ciphers"?)`},
 	{kind: hardenInput, name: "skip without a reason", src: "skip {\n  id     = \"ssh-ciphers\"\n  reason = \" \"\n}", want: `skip[0]: reason for skipping "ssh-ciphers" is empty; say why the control does not apply`},
 

@@ -76,6 +76,13 @@ type Config struct {
 	// `fail_on` gate the build the same way, and the report stays out of
 	// the image (see Verify only).
 	Mode string `mapstructure:"mode"`
+	// Run an independent auditor after the controls: `lynis` (Debian's
+	// package, installed for the run from the image's apt sources). Its
+	// hardening index and findings go into the report and the build output,
+	// and phoenix-ebs tags the AMI `phoenix:audit-lynis-index`. The cleanup
+	// phase removes the package again and checks it is gone. Needs phase and
+	// mode `apply`. Default: no audit.
+	Audit string `mapstructure:"audit"`
 
 	ctx interpolate.Context
 	// set is the controls to run, in order; params their values.
@@ -133,6 +140,15 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	}
 	if c.Mode != ModeApply && c.Mode != ModeVerify {
 		add("mode: %q is not %q or %q", c.Mode, ModeApply, ModeVerify)
+	}
+	switch {
+	case c.Audit == "":
+	case c.Audit != AuditLynis:
+		add("audit: %q is not %q (or unset)", c.Audit, AuditLynis)
+	case c.Phase != PhaseApply:
+		add("audit: runs in phase %q only (the phase %q removes the auditor)", PhaseApply, PhaseCleanup)
+	case c.Mode != ModeApply:
+		add("audit: needs mode %q: installing the auditor changes the image", ModeApply)
 	}
 	if c.MinScore < 0 || c.MinScore > 100 {
 		add("min_score: %d is not between 0 and 100", c.MinScore)
@@ -268,5 +284,5 @@ func (c *Config) scriptInput(version string) *ScriptInput {
 	for _, s := range c.Skip {
 		w[s.ID] = s.Reason
 	}
-	return &ScriptInput{Profile: c.Profile, Phase: c.Phase, Mode: c.Mode, Version: version, Controls: c.set.Controls, Waivers: w, Params: c.params}
+	return &ScriptInput{Profile: c.Profile, Phase: c.Phase, Mode: c.Mode, Audit: c.Audit, Version: version, Controls: c.set.Controls, Waivers: w, Params: c.params}
 }

@@ -30,6 +30,7 @@ type FlatConfig struct {
 	RemoteFolder        *string           `mapstructure:"remote_folder" cty:"remote_folder" hcl:"remote_folder"`
 	Phase               *string           `mapstructure:"phase" cty:"phase" hcl:"phase"`
 	Mode                *string           `mapstructure:"mode" cty:"mode" hcl:"mode"`
+	Audit               *string           `mapstructure:"audit" cty:"audit" hcl:"audit"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -64,6 +65,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"remote_folder":              &hcldec.AttrSpec{Name: "remote_folder", Type: cty.String, Required: false},
 		"phase":                      &hcldec.AttrSpec{Name: "phase", Type: cty.String, Required: false},
 		"mode":                       &hcldec.AttrSpec{Name: "mode", Type: cty.String, Required: false},
+		"audit":                      &hcldec.AttrSpec{Name: "audit", Type: cty.String, Required: false},
 	}
 	return s
 }

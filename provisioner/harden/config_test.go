@@ -97,7 +97,7 @@ func TestPrepareErrors(t *testing.T) {
 		{"bad profile", map[string]interface{}{"profile": "cis-level2"}, []string{`profile: "cis-level2" is not one of baseline, cis-level1, none`}},
 		{"profile with cleanup", map[string]interface{}{"phase": "cleanup", "profile": "baseline"}, []string{`profile: must be unset when phase is "cleanup"`}},
 		{"unknown param", map[string]interface{}{"params": map[string]string{"allow_ip_forwad": "true"}},
-			[]string{`params: unknown param "allow_ip_forwad" (did you mean "allow_ip_forward"?) (known: allow_ip_forward, disable_squashfs, install_packages, ssh_allow_users)`}},
+			[]string{`params: unknown param "allow_ip_forwad" (did you mean "allow_ip_forward"?) (known: allow_ip_forward, banner_text, disable_squashfs, install_acct, install_aide, install_auditd, install_packages, install_pam_tmpdir, install_pwquality, install_time_sync, ssh_allow_forwarding, ssh_allow_users, time_servers)`}},
 		{"bad bool param", map[string]interface{}{"params": map[string]string{"install_packages": "maybe"}}, []string{`params: install_packages: "maybe" is not a bool`}},
 		{"execute_command without path", map[string]interface{}{"execute_command": "sudo sh /tmp/x"}, []string{"execute_command: must contain {{.Path}}"}},
 		{"missing controls_file", map[string]interface{}{"controls_file": "/nonexistent/x.hcl"}, []string{"controls_file: open /nonexistent/x.hcl"}},

@@ -95,8 +95,8 @@ func GenerateDocs(configSrc []byte) ([]byte, error) {
 	}
 	var profiles []docProfile
 	for _, p := range []struct{ name, summary string }{
-		{"baseline", "Safe on any server; the default."},
-		{"cis-level1", "Everything in `baseline`, plus these CIS Level 1 Server items that can be automated at bake time, and two Level 2 items: auditd (6.2.x) and PASS_MIN_DAYS (5.4.1.2); skip those four controls to stay strictly Level 1."},
+		{"baseline", "Safe on any server; the default. Besides CIS items it holds what hardening guides widely agree on and Lynis checks (legal banners, uncommon network protocols off, SHA-crypt rounds, `pam_tmpdir`); one CIS Level 2 item, PASS_MIN_DAYS (5.4.1.2), costs nothing on servers without password logins."},
+		{"cis-level1", "Everything in `baseline`, plus these CIS Level 1 Server items that can be automated at bake time, and two items beyond Level 1: auditd (CIS Level 2, 6.2.x) and process accounting (Lynis ACCT-9622); set `install_auditd = false` and `install_acct = false` to stay strictly Level 1."},
 		{"cleanup", "Run with `phase = \"cleanup\"` as the last provisioner."},
 	} {
 		set, err := LoadProfile(p.name)
@@ -132,7 +132,7 @@ func GenerateDocs(configSrc []byte) ([]byte, error) {
 		"otherRefs": func(c *Control) string {
 			var out []string
 			for k, v := range c.References {
-				if k != "cis" && k != "devsec" {
+				if k != "cis" && k != "devsec" && k != "lynis" {
 					out = append(out, k+": "+strings.Join(v, ", "))
 				}
 			}
@@ -165,6 +165,10 @@ func GenerateDocs(configSrc []byte) ([]byte, error) {
 		"Config": cfg, "Skip": skip, "Profiles": profiles, "Params": params, "Total": total,
 		"Severities": Severities, "Distros": Distros, "DefaultExecuteCommand": DefaultExecuteCommand,
 		"ImageReport": ImageReportPath, "ImageCleanupReport": ImageCleanupReportPath,
+		"Audit": map[string]any{
+			"Stock": LastAudit.Stock, "Baseline": LastAudit.Baseline, "CIS": LastAudit.CISLevel1, "Note": LastAudit.Note,
+			"GoalBaseline": LynisGoalBaseline, "GoalCIS": LynisGoalCISLevel1, "FloorCIS": LynisChrootFloorCISLevel1, "Reasons": LynisReasons,
+		},
 	})
 	if err != nil {
 		return nil, err

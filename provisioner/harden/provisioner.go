@@ -112,6 +112,17 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		ui.Message(line)
 	}
 
+	if c.Audit != "" {
+		a := report.Phoenix.Audit
+		switch {
+		case a == nil:
+			return fmt.Errorf("audit: the hardening report has no audit by %s", c.Audit)
+		case a.Error != "" || a.HardeningIndex < 0:
+			return fmt.Errorf("audit: %s did not complete: %s", c.Audit, a.Error)
+		}
+		ui.Message(fmt.Sprintf("audit: Lynis %s hardening index %d (%d warnings, %d suggestions; in the report)", a.Version, a.HardeningIndex, len(a.Warnings), len(a.Suggestions)))
+	}
+
 	if c.ReportPath != "" {
 		files, err := writeLocalReports(c.ReportPath, c.PackerBuildName, c.Phase, c.Mode, buf.Bytes(), report)
 		if err != nil {

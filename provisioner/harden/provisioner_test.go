@@ -140,7 +140,7 @@ func TestProvisionOneRoundTrip(t *testing.T) {
 		"profile":     "baseline",
 		"report_path": reports,
 		"skip":        []map[string]interface{}{{"id": "pkg-telnet", "reason": "the fixture cannot remove packages"}},
-		"params":      map[string]string{"install_packages": "false"},
+		"params":      map[string]string{"install_packages": "false", "install_time_sync": "false", "install_pam_tmpdir": "false", "install_pwquality": "false"},
 	})
 	if err != nil {
 		t.Fatalf("Provision: %v\n%s", err, uiText(ui))
@@ -201,7 +201,7 @@ func TestProvisionFailsOnCriticalControl(t *testing.T) {
 	}
 	_ = comm
 
-	comm, ui, err := provision(t, root, map[string]interface{}{"profile": "baseline", "params": map[string]string{"install_packages": "false"},
+	comm, ui, err := provision(t, root, map[string]interface{}{"profile": "baseline", "params": map[string]string{"install_packages": "false", "install_time_sync": "false", "install_pam_tmpdir": "false", "install_pwquality": "false"},
 		"skip": []map[string]interface{}{{"id": "pkg-telnet", "reason": "fixture"}}})
 	if err == nil {
 		t.Fatalf("no error:\n%s", uiText(ui))
@@ -302,4 +302,32 @@ func BenchmarkProvisionBaseline(b *testing.B) {
 		trips += u + s + d
 	}
 	b.ReportMetric(float64(trips)/float64(b.N), "roundtrips/op")
+}
+
+// An audit that cannot run fails the build with the auditor's reason, and
+// the report says so; in a fixture tree (ROOT set) it never runs.
+func TestProvisionAuditThatCannotRunFails(t *testing.T) {
+	root := fixtureRoot(t)
+	comm, ui, err := provision(t, root, map[string]interface{}{
+		"profile":  "none",
+		"audit":    "lynis",
+		"controls": "control \"always\" {\n  title = \"passes\"\n  severity = \"low\"\n  check = \"echo ok\"\n}\n",
+	})
+	if err == nil || err.Error() != "audit: lynis did not complete: not auditing under ROOT" {
+		t.Fatalf("err = %v\n%s", err, uiText(ui))
+	}
+	if u, s, d := comm.roundTrips(); u != 1 || s != 1 || d != 1 {
+		t.Errorf("round trips %d %d %d", u, s, d)
+	}
+	r, perr := ParseReport([]byte(readFile(t, filepath.Join(root, strings.TrimPrefix(ImageReportPath, "/")))))
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	a := r.Phoenix.Audit
+	if a == nil || a.Tool != "lynis" || a.HardeningIndex != -1 || a.InstalledForRun || a.Error != "not auditing under ROOT" || a.Warnings == nil || a.Suggestions == nil {
+		t.Errorf("report's audit: %+v", a)
+	}
+	if _, err := os.Stat(filepath.Join(root, strings.TrimPrefix(AuditPackagesFile, "/"))); !os.IsNotExist(err) {
+		t.Errorf("%s written although nothing was installed: %v", AuditPackagesFile, err)
+	}
 }

@@ -53,8 +53,22 @@ type ReportSummary struct {
 	PassedWeight     int            `json:"passed_weight"`
 	ApplicableWeight int            `json:"applicable_weight"`
 	Counts           map[string]int `json:"counts"`
+	Audit            *ReportAudit   `json:"audit,omitempty"`
 	Started          string         `json:"started"`
 	Finished         string         `json:"finished"`
+}
+
+// ReportAudit is what the independent auditor (the audit setting) found.
+type ReportAudit struct {
+	Tool    string `json:"tool"`
+	Version string `json:"version"`
+	// HardeningIndex is Lynis's index, 0-100; -1 when the audit failed.
+	HardeningIndex  int            `json:"hardening_index"`
+	InstalledForRun bool           `json:"installed_for_run"`
+	Error           string         `json:"error"`
+	Warnings        []LynisFinding `json:"warnings"`
+	Suggestions     []LynisFinding `json:"suggestions"`
+	Duration        float64        `json:"duration"`
 }
 
 // ReportControl is one control's outcome.

@@ -20,6 +20,13 @@ const (
 	PhaseCleanup = "cleanup"
 )
 
+// AuditLynis is the auditor the audit setting runs: Lynis, Debian's package.
+const AuditLynis = "lynis"
+
+// AuditPackagesFile lists, in the image, the packages the audit installed
+// for its run; the cleanup phase removes them (and the file).
+const AuditPackagesFile = "/var/lib/phoenix/audit-packages"
+
 // Mode names: apply changes the image, then checks it; verify only checks.
 const (
 	ModeApply  = "apply"
@@ -51,7 +58,7 @@ const (
 var mutatingHelpers = []string{
 	"ph_replace_file", "ph_set_kv", "ph_perm_apply", "ph_pkg_run", "ph_pkg_install", "ph_pkg_absent_apply",
 	"ph_unit_enable", "ph_sshd_main_set", "ph_sshd_set", "ph_sysctl_apply", "ph_module_disable_apply",
-	"ph_remove", "ph_hostkeys_unit",
+	"ph_remove", "ph_hostkeys_unit", "ph_banner_apply",
 }
 
 // ScriptInput is what Render needs: the controls in order, the waivers and
@@ -60,6 +67,7 @@ type ScriptInput struct {
 	Profile  string
 	Phase    string
 	Mode     string // ModeApply when empty
+	Audit    string // AuditLynis: run Lynis after the controls
 	Version  string
 	Controls []*Control
 	Waivers  map[string]string
@@ -115,6 +123,10 @@ func Render(in *ScriptInput) (string, error) {
 	w("PH_VERSION=%s\nPH_PHASE=%s\nPH_MODE=%s\nPH_PROFILE=%s\n", shq("phoenix-harden "+in.Version), shq(in.Phase), in.mode(), shq(in.Profile))
 	w("PH_DIR=$ROOT%s\nPH_REPORT_FILE=$ROOT%s\n", in.workDir(), in.ReportPath())
 	w("PH_DISTROS=%s\n", shq(strings.Join(Distros, " ")))
+	w("PH_AUDIT=%s\n", shq(in.Audit))
+	if in.Audit != "" {
+		w("PH_AUDIT_PACKAGES_FILE=$ROOT%s\n", AuditPackagesFile)
+	}
 	w("PH_TMP=\n")
 
 	names := make([]string, 0, len(in.Params))
@@ -166,6 +178,15 @@ func Render(in *ScriptInput) (string, error) {
 	}
 
 	w("\nph_main() {\n\tph_begin\n\ttrap ph_cleanup_tmp EXIT\n\ttrap 'exit 130' INT TERM\n")
+	if !in.verify() {
+		for pass := 1; pass <= 2; pass++ {
+			for i, c := range in.Controls {
+				if c.Apply != "" {
+					w("\tph_pass_apply %d %s %s 1 %d\n", i, shq(strings.Join(c.Distros, " ")), shq(in.Waivers[c.ID]), pass)
+				}
+			}
+		}
+	}
 	for i, c := range in.Controls {
 		headJSON, cdesc, err := controlJSONHead(c)
 		if err != nil {
@@ -178,7 +199,7 @@ func Render(in *ScriptInput) (string, error) {
 		w("\tph_run %d %s %s %d %s %s %s \\\n\t\t%s \\\n\t\t%s\n", i, shq(c.ID), shq(string(c.Severity)), c.Severity.Weight(),
 			shq(strings.Join(c.Distros, " ")), shq(in.Waivers[c.ID]), hasApply, shq(headJSON), shq(cdesc))
 	}
-	w("\tph_end\n}\n\nph_main \"$@\"\n")
+	w("\t[ -z \"$PH_AUDIT\" ] || ph_audit\n\tph_end\n}\n\nph_main \"$@\"\n")
 	return b.String(), nil
 }
 

@@ -1,10 +1,34 @@
 # cis-level1: the CIS Level 1 Server items that can be automated at bake
 # time, on top of baseline. Items that need the running instance (mount
 # options of real volumes, firewall state, bootloader passwords) are left
-# to the instance. Two Level 2 items are included: auditd (6.2.x), because
-# an image is the cheap place to set it up, and PASS_MIN_DAYS (5.4.1.2);
-# skip auditd-installed, auditd-enabled, auditd-rules and
-# login-defs-pass-min-days to stay strictly Level 1.
+# to the instance. Two items beyond Level 1 are included: auditd (Level 2,
+# 6.2.x), because an image is the cheap place to set it up, and process
+# accounting (Lynis ACCT-9622); install_auditd = false and install_acct =
+# false keep to Level 1.
+
+param "install_auditd" {
+  type        = "bool"
+  default     = "true"
+  description = "Install auditd and its rules (auditd-installed, auditd-enabled, auditd-rules). False: those controls are not applicable. Costs about 0.9 MB and one daemon; the rules log identity, sudoers, time and login changes."
+}
+
+param "install_aide" {
+  type        = "bool"
+  default     = "true"
+  description = "Install AIDE, build its database of the image at bake time and enable its daily check (aide-installed, aide-audit-tools, aide-database, aide-daily-check). False: those controls are not applicable. Costs about 1 MB of packages plus the database (3 MB for the sandbox's Debian image), and build time (see the docs); no boot time."
+}
+
+param "install_acct" {
+  type        = "bool"
+  default     = "true"
+  description = "Install process accounting (acct) and enable it at boot. False: the control is not applicable. Costs about 0.3 MB and a log that grows with the number of processes (rotated daily)."
+}
+
+param "ssh_allow_forwarding" {
+  type        = "bool"
+  default     = "false"
+  description = "Keep SSH port and agent forwarding (bastion hosts, tunnels); ssh-disable-forwarding is then not applicable."
+}
 
 param "disable_squashfs" {
   type        = "bool"
@@ -17,7 +41,7 @@ param "disable_squashfs" {
 control "ssh-log-level" {
   title      = "sshd logs at INFO or VERBOSE"
   severity   = "low"
-  references = { cis = ["5.1.14"], devsec = ["sshd-13"] }
+  references = { cis = ["5.1.14"], devsec = ["sshd-13"], lynis = ["SSH-7408"] }
   apply      = <<-EOT
     ph_sshd_load >/dev/null 2>&1
     case $(ph_sshd_value loglevel INFO | tr a-z A-Z) in INFO|VERBOSE) exit 0 ;; esac
@@ -44,7 +68,7 @@ control "ssh-login-grace-time" {
 control "ssh-client-alive" {
   title      = "sshd ends unresponsive sessions"
   severity   = "low"
-  references = { cis = ["5.1.7"], devsec = ["sshd-36", "sshd-37"] }
+  references = { cis = ["5.1.7"], devsec = ["sshd-36", "sshd-37"], lynis = ["SSH-7408"] }
   apply      = "ph_sshd_set ClientAliveInterval 300 && ph_sshd_set ClientAliveCountMax 3"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -72,7 +96,7 @@ control "ssh-max-startups" {
 control "ssh-max-sessions" {
   title      = "sshd allows at most 10 sessions per connection"
   severity   = "low"
-  references = { cis = ["5.1.17"], devsec = ["sshd-20"] }
+  references = { cis = ["5.1.17"], devsec = ["sshd-20"], lynis = ["SSH-7408"] }
   apply      = "ph_sshd_set MaxSessions 10"
   check      = <<-EOT
     ph_sshd_load || exit $?
@@ -96,7 +120,7 @@ control "ssh-use-pam" {
 control "sysctl-ptrace-scope" {
   title      = "ptrace is restricted to descendants"
   severity   = "medium"
-  references = { cis = ["1.5.2"] }
+  references = { cis = ["1.5.2"], lynis = ["KRNL-6000"] }
   apply      = "ph_sysctl_apply kernel.yama.ptrace_scope=1"
   check      = "ph_sysctl_check kernel.yama.ptrace_scope=1"
 }
@@ -116,38 +140,10 @@ control "kmod-squashfs" {
   EOT
 }
 
-control "kmod-usb-storage" {
-  title      = "The usb-storage module is disabled"
-  severity   = "low"
-  references = { cis = ["1.1.1.8"] }
-  apply      = "ph_module_disable_apply usb-storage"
-  check      = "ph_module_disable_check usb-storage"
-}
 
 # ---- accounts and login.defs -------------------------------------------------------
 
-control "login-defs-pass-max-days" {
-  title      = "Passwords expire within 365 days"
-  severity   = "medium"
-  references = { cis = ["5.4.1.1"], devsec = ["os-05"] }
-  apply      = <<-EOT
-    [ -f "$PH_LOGIN_DEFS" ] || { echo "no /etc/login.defs"; exit 2; }
-    ph_login_defs_check PASS_MAX_DAYS le 365 >/dev/null || ph_set_kv "$PH_LOGIN_DEFS" PASS_MAX_DAYS 365 " "
-  EOT
-  check      = "ph_login_defs_check PASS_MAX_DAYS le 365"
-}
 
-control "login-defs-pass-min-days" {
-  title       = "Passwords cannot be changed again within a day"
-  description = "A CIS Level 2 item (5.4.1.2), kept here because it costs nothing on servers without password logins."
-  severity   = "low"
-  references = { cis = ["5.4.1.2"], devsec = ["os-05"] }
-  apply      = <<-EOT
-    [ -f "$PH_LOGIN_DEFS" ] || { echo "no /etc/login.defs"; exit 2; }
-    ph_login_defs_check PASS_MIN_DAYS ge 1 >/dev/null || ph_set_kv "$PH_LOGIN_DEFS" PASS_MIN_DAYS 1 " "
-  EOT
-  check      = "ph_login_defs_check PASS_MIN_DAYS ge 1"
-}
 
 control "login-defs-pass-warn-age" {
   title      = "Users are warned 7 days before their password expires"
@@ -174,16 +170,6 @@ control "login-defs-encrypt-method" {
   EOT
 }
 
-control "login-defs-umask" {
-  title      = "The default umask is 027"
-  severity   = "medium"
-  references = { cis = ["5.4.3.3"], devsec = ["os-05"] }
-  apply      = <<-EOT
-    [ -f "$PH_LOGIN_DEFS" ] || { echo "no /etc/login.defs"; exit 2; }
-    ph_set_kv "$PH_LOGIN_DEFS" UMASK 027 " "
-  EOT
-  check      = "ph_login_defs_check UMASK eq 027"
-}
 
 control "accounts-inactive" {
   title      = "New accounts lock 30 days after their password expires"
@@ -197,23 +183,6 @@ control "accounts-inactive" {
   check      = <<-EOT
     v=$(ph_get_kv "$ROOT/etc/default/useradd" INACTIVE)
     case $v in [1-9]|[12][0-9]|30) echo "INACTIVE=$v in /etc/default/useradd" ;; *) echo "INACTIVE is '$${v:-unset}' in /etc/default/useradd, want 1..30"; exit 1 ;; esac
-  EOT
-}
-
-control "shell-timeout" {
-  title      = "Idle interactive shells end after 15 minutes"
-  severity   = "low"
-  references = { cis = ["5.4.3.2"] }
-  apply      = <<-EOT
-    f="$ROOT/etc/profile.d/phoenix-tmout.sh"
-    printf '# phoenix-harden: idle interactive shells end after 15 minutes.\nreadonly TMOUT=900\nexport TMOUT\n' >"$PH_TMP/tmout"
-    ph_replace_file "$f" "$PH_TMP/tmout" && chmod 0644 "$f"
-  EOT
-  check      = <<-EOT
-    v=$(cat "$ROOT/etc/profile" "$ROOT"/etc/profile.d/*.sh "$ROOT/etc/bash.bashrc" "$ROOT/etc/bashrc" 2>/dev/null |
-      grep -E '^[[:space:]]*((readonly|export)[[:space:]]+)?TMOUT=[0-9]+' | sed 's/.*TMOUT=\([0-9]*\).*/\1/' | tail -n 1)
-    if [ -n "$v" ] && [ "$v" -ge 1 ] && [ "$v" -le 900 ]; then echo "TMOUT=$v"; exit 0; fi
-    echo "TMOUT is '$${v:-unset}' in /etc/profile*, want 1..900"; exit 1
   EOT
 }
 
@@ -288,13 +257,15 @@ control "pkg-ldap-client" {
 control "auditd-installed" {
   title      = "auditd is installed"
   severity   = "high"
-  references = { cis = ["6.2.1.1"], devsec = ["package-08"] }
-  params     = ["install_packages"]
+  references = { cis = ["6.2.1.1"], devsec = ["package-08"], lynis = ["ACCT-9628"] }
+  params     = ["install_packages", "install_auditd"]
   apply      = <<-EOT
+    ph_opted_in "$PARAM_install_auditd" install_auditd || exit 2
     p=auditd; [ "$PH_FAMILY" = rpm ] && p=audit
     ph_pkg_installed $p || ph_pkg_install $p
   EOT
   check      = <<-EOT
+    ph_opted_in "$PARAM_install_auditd" install_auditd || exit 2
     p=auditd; [ "$PH_FAMILY" = rpm ] && p=audit
     ph_pkg_present_check $p
   EOT
@@ -318,7 +289,7 @@ control "auditd-enabled" {
 control "auditd-rules" {
   title      = "auditd records changes to identity, sudoers, time and logins"
   severity   = "medium"
-  references = { cis = ["6.2.3.1", "6.2.3.3", "6.2.3.4", "6.2.3.8", "6.2.3.11", "6.2.3.12"] }
+  references = { cis = ["6.2.3.1", "6.2.3.3", "6.2.3.4", "6.2.3.8", "6.2.3.11", "6.2.3.12"], lynis = ["ACCT-9630"] }
   apply      = <<-EOT
     [ -d "$ROOT/etc/audit" ] || { echo "auditd is not installed (see auditd-installed)"; exit 2; }
     ph_audit_rules >"$PH_TMP/audit.rules"
@@ -333,3 +304,147 @@ control "auditd-rules" {
     echo "$(ph_audit_rules | wc -l | tr -d ' ') rules persisted in /etc/audit/rules.d (loaded by augenrules at boot)"
   EOT
 }
+
+# ---- what Lynis audits too ---------------------------------------------------------
+
+control "ssh-banner" {
+  title      = "sshd shows the legal banner before login"
+  severity   = "low"
+  references = { cis = ["5.1.5"] }
+  apply      = "ph_sshd_set Banner /etc/issue.net"
+  check      = <<-EOT
+    ph_sshd_load || exit $?
+    ph_sshd_expect banner /etc/issue.net none
+  EOT
+}
+
+control "ssh-disable-forwarding" {
+  title       = "sshd forwards no ports, agents or X11"
+  description = "DisableForwarding, and AllowTcpForwarding and AllowAgentForwarding off too, which is what `sshd -T` shows and auditors read."
+  severity    = "medium"
+  references  = { cis = ["5.1.8"], devsec = ["sshd-34", "sshd-35"], lynis = ["SSH-7408"] }
+  params      = ["ssh_allow_forwarding"]
+  apply       = <<-EOT
+    if ph_is_true "$PARAM_ssh_allow_forwarding"; then echo "ssh_allow_forwarding = true"; exit 2; fi
+    ph_sshd_set DisableForwarding yes && ph_sshd_set AllowTcpForwarding no && ph_sshd_set AllowAgentForwarding no
+  EOT
+  check       = <<-EOT
+    if ph_is_true "$PARAM_ssh_allow_forwarding"; then echo "ssh_allow_forwarding = true"; exit 2; fi
+    ph_sshd_load || exit $?
+    rc=0
+    ph_sshd_expect disableforwarding yes no || rc=1
+    ph_sshd_expect allowtcpforwarding no yes || rc=1
+    ph_sshd_expect allowagentforwarding no yes || rc=1
+    exit $rc
+  EOT
+}
+
+control "aide-installed" {
+  title      = "AIDE, a file integrity checker, is installed"
+  severity   = "medium"
+  references = { cis = ["6.3.1"], lynis = ["FINT-4350"] }
+  params     = ["install_aide", "install_packages"]
+  apply      = <<-EOT
+    [ "$PH_FAMILY" = deb ] || { echo "written for Debian's aide packages"; exit 2; }
+    ph_opted_in "$PARAM_install_aide" install_aide || exit 2
+    ph_pkg_installed aide || ph_pkg_install aide aide-common
+  EOT
+  check      = <<-EOT
+    [ "$PH_FAMILY" = deb ] || { echo "written for Debian's aide packages"; exit 2; }
+    ph_opted_in "$PARAM_install_aide" install_aide || exit 2
+    ph_pkg_present_check aide
+  EOT
+}
+
+control "aide-audit-tools" {
+  title       = "AIDE guards the audit tools with SHA-512"
+  description = "A group of AIDE attributes with sha512 for auditctl, auditd, ausearch, aureport, autrace and augenrules, in /etc/aide/aide.conf (before the database is built)."
+  severity    = "low"
+  references  = { cis = ["6.3.3"], lynis = ["FINT-4402"] }
+  params      = ["install_aide"]
+  apply       = <<-EOT
+    ph_opted_in "$PARAM_install_aide" install_aide || exit 2
+    c="$ROOT/etc/aide/aide.conf"
+    [ -f "$c" ] || { echo "AIDE is not installed (see aide-installed)"; exit 2; }
+    ph_aide_audit_tools_rules >"$PH_TMP/aide.rules"
+    missing=$(while IFS= read -r r; do grep -qxF -- "$r" "$c" || echo "$r"; done <"$PH_TMP/aide.rules")
+    [ -n "$missing" ] || exit 0
+    { cat "$c"; printf '\n# phoenix-harden: the audit tools, SHA-512 (CIS 6.3.3)\n%s\n' "$missing"; } >"$PH_TMP/aide.conf"
+    ph_replace_file "$c" "$PH_TMP/aide.conf"
+    # The database records the old rules: build it again.
+    ph_remove "$ROOT/var/lib/aide/aide.db"
+  EOT
+  check       = <<-EOT
+    ph_opted_in "$PARAM_install_aide" install_aide || exit 2
+    c="$ROOT/etc/aide/aide.conf"
+    [ -f "$c" ] || { echo "AIDE is not installed (see aide-installed)"; exit 2; }
+    missing=$(ph_aide_audit_tools_rules | while IFS= read -r r; do grep -qxF -- "$r" "$c" || echo "  $r"; done)
+    if [ -n "$missing" ]; then echo "missing from /etc/aide/aide.conf:"; echo "$missing"; exit 1; fi
+    echo "audit tools guarded by PhoenixAuditTools (sha512) in /etc/aide/aide.conf"
+  EOT
+}
+
+control "aide-database" {
+  title       = "AIDE's database records the image as baked"
+  description = "Built with aideinit at bake time, after the other controls, so the first check on an instance compares it with the image it came from."
+  severity    = "medium"
+  references  = { cis = ["6.3.1"], lynis = ["FINT-4315", "FINT-4316"] }
+  params      = ["install_aide"]
+  apply       = <<-EOT
+    ph_opted_in "$PARAM_install_aide" install_aide || exit 2
+    [ -f "$ROOT/etc/aide/aide.conf" ] || { echo "AIDE is not installed (see aide-installed)"; exit 2; }
+    [ -s "$ROOT/var/lib/aide/aide.db" ] && exit 0
+    ph_live || { echo "not building the AIDE database under ROOT"; exit 1; }
+    aideinit --yes --force >"$PH_TMP/aide.out" 2>&1 || { tail -n 5 "$PH_TMP/aide.out"; exit 1; }
+    [ -s /var/lib/aide/aide.db ] || mv /var/lib/aide/aide.db.new /var/lib/aide/aide.db || exit 1
+    # aideinit leaves the new database next to the one it installs.
+    rm -f /var/lib/aide/aide.db.new
+    ph_changed "built /var/lib/aide/aide.db"
+  EOT
+  check       = <<-EOT
+    ph_opted_in "$PARAM_install_aide" install_aide || exit 2
+    [ -f "$ROOT/etc/aide/aide.conf" ] || { echo "AIDE is not installed (see aide-installed)"; exit 2; }
+    [ ! -e "$ROOT/var/lib/aide/aide.db.new" ] || { echo "a second database, /var/lib/aide/aide.db.new, is left in the image"; exit 1; }
+    if [ -s "$ROOT/var/lib/aide/aide.db" ]; then echo "/var/lib/aide/aide.db: $(stat -c %s "$ROOT/var/lib/aide/aide.db") bytes"; exit 0; fi
+    echo "no AIDE database at /var/lib/aide/aide.db"; exit 1
+  EOT
+}
+
+control "aide-daily-check" {
+  title      = "AIDE checks the file system every day"
+  severity   = "low"
+  references = { cis = ["6.3.2"] }
+  params     = ["install_aide"]
+  apply      = <<-EOT
+    ph_opted_in "$PARAM_install_aide" install_aide || exit 2
+    ph_unit_file dailyaidecheck.timer >/dev/null || { echo "dailyaidecheck.timer not found (see aide-installed)"; exit 2; }
+    ph_unit_enable dailyaidecheck.timer
+  EOT
+  check      = <<-EOT
+    ph_opted_in "$PARAM_install_aide" install_aide || exit 2
+    ph_unit_file dailyaidecheck.timer >/dev/null || { echo "dailyaidecheck.timer not found (see aide-installed)"; exit 2; }
+    if ph_unit_enabled dailyaidecheck.timer; then echo "dailyaidecheck.timer enabled"; exit 0; fi
+    echo "dailyaidecheck.timer is not enabled"; exit 1
+  EOT
+}
+
+control "process-accounting" {
+  title      = "Process accounting (acct) records every command run"
+  severity   = "low"
+  references = { lynis = ["ACCT-9622"] }
+  params     = ["install_acct", "install_packages"]
+  apply      = <<-EOT
+    [ "$PH_FAMILY" = deb ] || { echo "written for Debian's acct package"; exit 2; }
+    ph_opted_in "$PARAM_install_acct" install_acct || exit 2
+    ph_pkg_installed acct || ph_pkg_install acct || exit 1
+    ph_unit_enable acct.service
+  EOT
+  check      = <<-EOT
+    [ "$PH_FAMILY" = deb ] || { echo "written for Debian's acct package"; exit 2; }
+    ph_opted_in "$PARAM_install_acct" install_acct || exit 2
+    ph_pkg_present_check acct || exit 1
+    if ph_unit_enabled acct.service; then echo "acct.service enabled"; exit 0; fi
+    echo "acct.service is not enabled"; exit 1
+  EOT
+}
+

@@ -107,6 +107,28 @@ control "cleanup-machine-id" {
   EOT
 }
 
+control "cleanup-audit-tool" {
+  title       = "The auditor installed for the build's audit is gone"
+  description = "The packages the audit setting installed (it lists them next to the hardening report) are purged with their files, then the list goes; an auditor the image had before the build stays."
+  severity    = "high"
+  references  = { phoenix = ["audit"] }
+  apply       = <<-EOT
+    f="$ROOT/var/lib/phoenix/audit-packages"
+    [ -f "$f" ] || exit 0
+    ph_pkg_absent_apply $(sort -u "$f") || exit 1
+    ph_pkg_absent_check $(sort -u "$f") >/dev/null || { ph_pkg_absent_check $(sort -u "$f"); exit 1; }
+    ph_remove "$f"
+  EOT
+  check       = <<-EOT
+    f="$ROOT/var/lib/phoenix/audit-packages"
+    if [ -f "$f" ]; then
+      echo "installed for the audit and not removed yet: $(sort -u "$f" | tr '\n' ' ')"
+      ph_pkg_absent_check $(sort -u "$f"); exit 1
+    fi
+    echo "no package installed for the audit is left"
+  EOT
+}
+
 control "cleanup-logs" {
   title      = "Build-time logs and the journal are removed"
   severity   = "medium"

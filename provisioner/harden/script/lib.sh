@@ -468,8 +468,10 @@ ph_sysctl_check() {
 
 PH_MODPROBE_FILE=$ROOT/etc/modprobe.d/phoenix-hardening.conf
 
+# ph_module_disable_apply MODULE [PROGRAM]: `install MODULE PROGRAM`
+# (default /bin/false) and `blacklist MODULE`.
 ph_module_disable_apply() {
-	ph_set_kv "$PH_MODPROBE_FILE" "install $1" "/bin/false" " " &&
+	ph_set_kv "$PH_MODPROBE_FILE" "install $1" "${2:-/bin/false}" " " &&
 		ph_set_kv "$PH_MODPROBE_FILE" "blacklist $1" "" ""
 }
 
@@ -507,6 +509,53 @@ ph_login_defs_check() { # KEY OP VALUE (OP: eq, le, ge)
 	ge) [ "$_v" -ge "$3" ] ;;
 	esac && { echo "$1 $_v in /etc/login.defs"; return 0; }
 	echo "$1 is '${_v:-unset}' in /etc/login.defs, want $2 $3"; return 1
+}
+
+# ph_umask_check: every active umask line of login shells' configuration
+# is at least as strict as 027, and one is there.
+ph_umask_check() {
+	_u=$(for _f in "$ROOT/etc/profile" "$ROOT"/etc/profile.d/*.sh "$ROOT/etc/bash.bashrc"; do
+		[ -f "$_f" ] && awk -v f="${_f#"$ROOT"}" '{ sub(/#.*/, "") } $1 == "umask" && $2 ~ /^[0-7]+$/ { print f, $2 }' "$_f"
+	done)
+	[ -n "$_u" ] || { echo "no umask in /etc/profile, /etc/profile.d or /etc/bash.bashrc"; return 1; }
+	_bad=$(printf '%s\n' "$_u" | while read -r _f _m; do [ $(( 0$_m & 027 )) -eq $(( 027 )) ] || printf ' %s (%s)' "$_m" "$_f"; done)
+	if [ -n "$_bad" ]; then echo "umask laxer than 027:$_bad"; return 1; fi
+	echo "umask in login shells: $(printf '%s\n' "$_u" | tr '\n' ';' | sed 's/;$//')"
+}
+
+# ph_login_homes: "user uid home" for the login accounts (root and UID_MIN and
+# up, a shell that is not nologin or false) whose home is not /.
+ph_login_homes() {
+	_min=$(ph_get_kv "$PH_LOGIN_DEFS" UID_MIN); _min=${_min:-1000}
+	awk -F: -v min="$_min" '($3 == 0 || ($3 >= min && $3 != 65534)) && $6 != "" && $6 != "/" && $7 !~ /(nologin|false)$/ { print $1, $3, $6 }' "$ROOT/etc/passwd" 2>/dev/null
+}
+
+# ph_opted_in VALUE NAME: false (with why) when a package param opts out.
+ph_opted_in() {
+	ph_is_true "$1" && return 0
+	echo "$2 = false: opted out"; return 1
+}
+
+# ph_banner_apply FILE: FILE holds the banner_text param; not applicable
+# when it is empty.
+ph_banner_apply() {
+	[ -n "$PARAM_banner_text" ] || { echo "param banner_text is empty"; return 2; }
+	printf '%s\n' "$PARAM_banner_text" >"$PH_TMP/banner"
+	ph_replace_file "$ROOT$1" "$PH_TMP/banner" || return 1
+	ph_perm_apply "$ROOT$1" 0644 root root
+}
+
+# ph_banner_check FILE: FILE is there, 0644 root:root at most, not empty,
+# and names neither the OS nor getty escapes that print it (CIS 1.6).
+ph_banner_check() {
+	[ -n "$PARAM_banner_text" ] || { echo "param banner_text is empty"; return 2; }
+	[ -s "$ROOT$1" ] || { echo "$1 is missing or empty"; return 1; }
+	_rc=0
+	ph_perm_check "$ROOT$1" 0644 root root || _rc=1
+	_os=$(printf "%s" "${PH_OS_ID:-unknown-os}" | tr -d "\"")
+	_bad=$(grep -Eio "\\\\[mrsv]|$_os" "$ROOT$1" | sort -u | tr '\n' ' ')
+	if [ -n "$_bad" ]; then echo "$1 shows: $_bad"; _rc=1; else echo "$1: $(head -c 60 "$ROOT$1" | head -n 1)…"; fi
+	return $_rc
 }
 
 # ph_homes: "user home" for every account with a home directory.
@@ -603,6 +652,23 @@ ph_audit_rules() {
 -w /etc/hosts -p wa -k system-locale
 -w /etc/hostname -p wa -k system-locale
 PH_RULES
+}
+
+# ph_aide_audit_tools_rules: AIDE lines that guard the audit tools with
+# SHA-512 (CIS 6.3.3).
+ph_aide_audit_tools_rules() {
+	echo 'PhoenixAuditTools = p+i+n+u+g+s+b+acl+xattrs+sha512'
+	for _t in auditctl auditd ausearch aureport autrace augenrules; do echo "/sbin/$_t PhoenixAuditTools"; done
+}
+
+# ph_coredump_check KEY VALUE: systemd-coredump's effective [Coredump]
+# setting (coredump.conf, then drop-ins by name, later wins).
+ph_coredump_check() {
+	_v=$(for _f in "$ROOT/etc/systemd/coredump.conf" $(ls "$ROOT"/usr/lib/systemd/coredump.conf.d/*.conf "$ROOT"/etc/systemd/coredump.conf.d/*.conf 2>/dev/null | awk -F/ '{ print $NF "/" $0 }' | LC_ALL=C sort | cut -d/ -f2-); do
+		[ -f "$_f" ] && awk -F= -v k="$1" '/^[ \t]*\[/ { s = $0; gsub(/[ \t\[\]]/, "", s) } s == "Coredump" && $1 == k { print $2 }' "$_f"
+	done | tail -n 1)
+	if [ "$_v" = "$2" ]; then echo "systemd-coredump $1=$_v"; return 0; fi
+	echo "systemd-coredump $1 is '${_v:-default}', want $2"; return 1
 }
 
 # ph_hostkeys_unit: a unit that makes missing host keys before sshd starts,

@@ -52,14 +52,47 @@ ph_cleanup_tmp() {
 	esac
 }
 
+# ph_pass_apply N DISTROS WAIVER HAS_APPLY PASS: pass 1 runs every
+# control's apply, in order, keeping its output, exit code and time for
+# ph_run; checks run after all applies, so each check sees the image as all
+# controls left it. When a control installed packages, pass 2 runs the
+# applies before it once more (they are idempotent), so what the packages
+# brought (a cron directory, a config file) gets their settings too; its
+# output is added to pass 1's.
+PH_LAST_INSTALL=
+ph_pass_apply() {
+	_n=$1 _distros=$2 _waiver=$3 _has_apply=$4 _pass=$5
+	[ -z "$_waiver" ] || return 0
+	if [ -n "$_distros" ] && ! case " $_distros " in *" $PH_DISTRO "*) true ;; *) false ;; esac; then return 0; fi
+	_out=$PH_TMP/apply.$_n.out
+	if [ "$_pass" = 2 ]; then
+		[ -n "$PH_LAST_INSTALL" ] && [ "$_n" -lt "$PH_LAST_INSTALL" ] && [ "$(cat "$PH_TMP/apply.$_n.rc" 2>/dev/null)" = 0 ] || return 0
+		_out=$PH_TMP/apply.again
+	fi
+	_t0=$(ph_now)
+	if [ "$_has_apply" = 1 ] && [ "$PH_MODE" = apply ]; then
+		(ph_apply_"$_n") >"$_out" 2>&1 </dev/null
+		echo $? >"$PH_TMP/apply.$_n.rc"
+		_t=$(ph_elapsed "$_t0" "$(ph_now)")
+		if [ "$_pass" = 1 ]; then
+			echo "$_t" >"$PH_TMP/apply.$_n.time"
+			! grep -q '^changed: installed ' "$_out" || PH_LAST_INSTALL=$_n
+		else
+			awk -v a="$(cat "$PH_TMP/apply.$_n.time")" -v b="$_t" 'BEGIN { printf "%.3f\n", a + b }' >"$PH_TMP/apply.$_n.time"
+			[ ! -s "$_out" ] || { echo "again, after packages were installed:"; cat "$_out"; } >>"$PH_TMP/apply.$_n.out"
+		fi
+	fi
+}
+
 # ph_run N ID SEVERITY WEIGHT DISTROS WAIVER HAS_APPLY JSON_HEAD CODE_DESC
 # (JSON_HEAD and CODE_DESC come JSON-encoded from the renderer)
-# Runs control N: apply (exit 2: not applicable; other non-zero: error),
-# then check (0 passed, 1 failed, 2 not applicable, other: error).
+# Reports control N: its apply from the first pass (exit 2: not
+# applicable; other non-zero: error), then its check (0 passed, 1 failed,
+# 2 not applicable, other: error).
 ph_run() {
 	_n=$1 _id=$2 _sev=$3 _w=$4 _distros=$5 _waiver=$6 _has_apply=$7 _head=$8 _cdesc=$9
 	_t0=$(ph_now)
-	_status= _changed=false _msg= _applylog=
+	_status= _changed=false _msg= _applylog= _atime=0
 	: >"$PH_TMP/apply.out"; : >"$PH_TMP/check.out"
 	if [ -n "$_waiver" ]; then
 		_status=waived _msg="waived: $_waiver"
@@ -67,9 +100,10 @@ ph_run() {
 		_status=not_applicable _msg="not applicable to $PH_DISTRO (applies to: $_distros)"
 	else
 		_arc=0
-		if [ "$_has_apply" = 1 ] && [ "$PH_MODE" = apply ]; then
-			(ph_apply_"$_n") >"$PH_TMP/apply.out" 2>&1 </dev/null
-			_arc=$?
+		if [ -f "$PH_TMP/apply.$_n.rc" ]; then
+			mv -f "$PH_TMP/apply.$_n.out" "$PH_TMP/apply.out"
+			_arc=$(cat "$PH_TMP/apply.$_n.rc"); _atime=$(cat "$PH_TMP/apply.$_n.time")
+			rm -f "$PH_TMP/apply.$_n.rc" "$PH_TMP/apply.$_n.time"
 			grep -q '^changed: ' "$PH_TMP/apply.out" && _changed=true
 		fi
 		if [ $_arc -eq 2 ]; then
@@ -113,9 +147,65 @@ check: $_msg"
 		printf '%s' "$_cdesc"
 		printf '","message":"'
 		printf '%s' "$_msg" | ph_json_escape
-		printf '","run_time":%s,"start_time":"%s"}]}\n' "$(ph_elapsed "$_t0" "$_t1")" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+		printf '","run_time":%s,"start_time":"%s"}]}\n' "$(awk -v a="$_atime" -v c="$(ph_elapsed "$_t0" "$_t1")" 'BEGIN { printf "%.3f", a + c }')" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	} >>"$PH_TMP/controls.json"
 	PH_SEP=,
+}
+
+# ph_lynis_findings KIND FILE: the KIND (warning, suggestion) lines of a
+# Lynis report as a JSON array of {"id", "text"}, without repeats.
+ph_lynis_findings() {
+	printf '['
+	sed -n "s/^$1\\[\\]=//p" "$2" 2>/dev/null | awk -F'|' '!seen[$1 FS $2]++' | {
+		_s=
+		while IFS='|' read -r _id _txt _rest; do
+			printf '%s{"id":"' "$_s"; printf '%s' "$_id" | ph_json_escape
+			printf '","text":"'; printf '%s' "$_txt" | ph_json_escape; printf '"}'
+			_s=,
+		done
+	}
+	printf ']'
+}
+
+# ph_audit: Lynis audits the hardened system; its index and findings go
+# into the report ("audit" in the phoenix object). Lynis is installed for
+# the run when missing (and listed in AUDIT_PACKAGES_FILE for the cleanup
+# phase to remove); its report and log stay in $PH_TMP.
+PH_AUDIT_JSON=
+ph_audit() {
+	_t0=$(ph_now)
+	_inst=false _err=
+	if ! ph_live; then
+		_err="not auditing under ROOT"
+	elif ! ph_has lynis; then
+		if [ "$PH_FAMILY" != deb ]; then
+			_err="lynis is not installed, and phoenix installs it from Debian's packages only; install it before this provisioner"
+		elif ! ph_pkg_run apt-get -q -o DPkg::Lock::Timeout=300 -o Acquire::Retries=1 -o Acquire::http::Timeout=20 update; then
+			_err="apt-get update failed (no network?): $(tail -n 2 "$PH_TMP/pkg.out" | tr '\n' ' ')"
+		elif ! ph_pkg_run apt-get -q -o DPkg::Lock::Timeout=300 -y --no-install-recommends install lynis; then
+			_err="apt-get install lynis failed: $(tail -n 2 "$PH_TMP/pkg.out" | tr '\n' ' ')"
+		else
+			_inst=true
+			mkdir -p "${PH_AUDIT_PACKAGES_FILE%/*}" && echo lynis >>"$PH_AUDIT_PACKAGES_FILE"
+		fi
+	fi
+	_rep=$PH_TMP/lynis-report.dat
+	if [ -z "$_err" ]; then
+		echo "phoenix-harden: auditing with Lynis"
+		lynis audit system --quick --no-colors --report-file "$_rep" --logfile "$PH_TMP/lynis.log" >"$PH_TMP/lynis.out" 2>&1 ||
+			_err="lynis audit system exited $?: $(tail -n 3 "$PH_TMP/lynis.out" | tr '\n' ' ')"
+	fi
+	_idx=$(sed -n 's/^hardening_index=//p' "$_rep" 2>/dev/null | tail -n 1)
+	case $_idx in ''|*[!0-9]*) [ -n "$_err" ] || _err="the Lynis report has no hardening_index"; _idx=-1 ;; esac
+	_ver=$(sed -n 's/^lynis_version=//p' "$_rep" 2>/dev/null | tail -n 1)
+	PH_AUDIT_JSON=$(
+		printf '{"tool":"lynis","version":"'; printf '%s' "$_ver" | ph_json_escape
+		printf '","hardening_index":%d,"installed_for_run":%s,"error":"' "$_idx" "$_inst"; printf '%s' "$_err" | ph_json_escape
+		printf '","warnings":'; ph_lynis_findings warning "$_rep"
+		printf ',"suggestions":'; ph_lynis_findings suggestion "$_rep"
+		printf ',"duration":%s}' "$(ph_elapsed "$_t0" "$(ph_now)")"
+	)
+	if [ -n "$_err" ]; then echo "phoenix-harden: audit failed: $_err"; else echo "phoenix-harden: Lynis hardening index $_idx"; fi
 }
 
 # ph_end REPORT_HEAD: write the report to the image copy and, when given,
@@ -139,6 +229,7 @@ ph_end() {
 		printf '","supported_distro":%s,"score":%d,"passed_weight":%d,"applicable_weight":%d,' "$PH_SUPPORTED" "$_score" "$PH_W_PASSED" "$PH_W_APPLICABLE"
 		printf '"counts":{"passed":%d,"failed":%d,"error":%d,"not_applicable":%d,"waived":%d,"changed":%d},' \
 			"$PH_N_PASSED" "$PH_N_FAILED" "$PH_N_ERROR" "$PH_N_NA" "$PH_N_WAIVED" "$PH_N_CHANGED"
+		[ -z "$PH_AUDIT_JSON" ] || printf '"audit":%s,' "$PH_AUDIT_JSON"
 		printf '"started":"%s","finished":"%s"}}\n' "$PH_STARTED" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	} >"$_out" || exit 3
 	chmod 0644 "$_out"
