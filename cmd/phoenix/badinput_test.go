@@ -32,7 +32,7 @@ const (
 	hardenInput     = "phoenix-harden" // a phoenix-harden provisioner block's body, through Prepare
 	postInput       = "phoenix-deploy" // a phoenix-deploy block's body, through Configure
 	postRunInput    = "phoenix-deploy run"
-	minBadInputRows = 181
+	minBadInputRows = 185
 )
 
 // badInput is one malformed input and the one message it must get. In
