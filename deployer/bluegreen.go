@@ -1004,6 +1004,14 @@ func (run *bgRun) createVersion(ctx context.Context, old, nw *colour) (Step, err
 		// phoenix rollback returns to.
 		replaced = nw.Template
 	}
+	left, err := run.s.leftVersion(ctx, src.ID, src.Version, versionDescription(run.ami, replaced), run.ami)
+	if err != nil {
+		return Step{}, err
+	}
+	if left != nil {
+		run.version = left
+		return Step{Name: "launch-template", Action: fmt.Sprintf("took up launch template %s version %d for %s, which an interrupted run of this deploy made: version %d with image %s -> %s", src.ID, left.Version, nw.label(), src.Version, src.AMI, run.ami)}, nil
+	}
 	out, err := run.s.Clients.EC2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
 		LaunchTemplateId: aws.String(src.ID), SourceVersion: aws.String(strconv.FormatInt(src.Version, 10)),
 		VersionDescription: aws.String(versionDescription(run.ami, replaced)),

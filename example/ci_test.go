@@ -31,8 +31,8 @@ func TestCIPipeline(t *testing.T) {
 	prod := deploytest.New(t, sb, "eu-west-1")
 	staging.KMSKeyForAutoScaling("alias/images")
 	prodKey := prod.KMSKey("alias/images-prod")
-	staging.CleanupImagesTagged("phoenix:build-id")
-	prod.CleanupImagesTagged("phoenix:promoted-from")
+	staging.CleanupImagesTagged("phoenix:build-id", 1)
+	prod.CleanupImagesTagged("phoenix:promoted-from", 1)
 
 	base := staging.Image("web-1.0.0", deploytest.ImageOptions{Encrypted: true})
 	// Staging's launch template names its image by an SSM parameter, as
