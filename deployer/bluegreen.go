@@ -397,6 +397,7 @@ func (s *Session) setWeights(ctx context.Context, st *bgState, to *colour, share
 	}
 	to.Weight, from.Weight = int32(share), int32(100-share)
 	st.traffic.actions = actions
+	s.weightsAt = s.Now()
 	return nil
 }
 
@@ -905,6 +906,9 @@ func (run *bgRun) retire(ctx context.Context, st *bgState, old, nw *colour) (Ste
 		}
 		return Step{Name: "retire", Health: h}, nil
 	}
+	if s.weightsSettling() {
+		return settlingStep("retire", h), nil
+	}
 	done := fmt.Sprintf("all traffic on %s: every target healthy on %s (%d/%d)", nw.label(), run.ami, h.Healthy, h.Total)
 	if run.homeward {
 		return run.retireAway(ctx, old, h, done)
@@ -1305,6 +1309,9 @@ func (run *bgRun) warmRollback(ctx context.Context, st *bgState, from, to *colou
 			moved += fmt.Sprintf(": new clients at once; %s", stickyClients(from, sticky))
 		}
 		return Step{Name: "rollback", Action: moved}, nil
+	}
+	if s.weightsSettling() {
+		return settlingStep("rollback", nil), nil
 	}
 	if from.desired() > 0 && !run.stickyHeld {
 		in := &autoscaling.UpdateAutoScalingGroupInput{MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0)}

@@ -30,3 +30,24 @@ func (s *Session) leftVersion(ctx context.Context, templateID string, source int
 	}
 	return &TemplateVersion{ID: templateID, Name: aws.ToString(v.LaunchTemplateName), Version: aws.ToInt64(v.VersionNumber), AMI: ami, Description: desc}, nil
 }
+
+// weightSettlePolls is how many poll intervals a deploy lets pass after
+// it changed the weights before it takes capacity away from the colour
+// that lost traffic, or says that all traffic is where it moved it (30 s
+// at the default poll interval). ModifyListener and ModifyRule answer
+// before every node of the load balancer routes by the new weights, and
+// AWS documents no bound; scaling a colour in while nodes still send it
+// requests would fail them, as the traffic tests show on the sandbox,
+// which plays the delay (docs/sandbox.md).
+const weightSettlePolls = 3
+
+// weightsSettling reports whether the last weight change of this deploy
+// may not have reached every node of the load balancer yet.
+func (s *Session) weightsSettling() bool {
+	return !s.weightsAt.IsZero() && s.Now().Sub(s.weightsAt) < weightSettlePolls*s.d.PollInterval
+}
+
+// settlingStep is the pass that waits for the weights to settle.
+func settlingStep(name string, h *Health) Step {
+	return Step{Name: name, Health: h, Progress: "waiting for the load balancer's nodes to route by the new weights"}
+}
