@@ -496,6 +496,10 @@ func TestKilledDeployOnImageParameterGroupIsFinishedByARerun(t *testing.T) {
 	testenv.RequireE2E(t)
 	bin := buildPhoenix(t)
 	f := deploytest.New(t, nil, testRegion)
+	// The copies with the AMI written out that phoenix holds a group
+	// whose version names an SSM parameter on stay behind, unlaunched: a
+	// known leak (docs/reliability.md, the leak check).
+	f.Allow(func(r sandbox.Resource) bool { return r.Type == "launch-template-version" })
 	x := &interruptFixture{Fixture: f, group: "killed-ssm"}
 	x.old = f.Image("killed-ssm-1", deploytest.ImageOptions{})
 	f.ImageParameter("/app-killed/ami", x.old)
