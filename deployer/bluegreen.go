@@ -1106,6 +1106,9 @@ func (run *bgRun) restore(ctx context.Context, st *bgState, old, nw *colour) (St
 	}
 	ours := nw.Pin != "" || run.version != nil && nw.Template != nil && nw.Template.Version == run.version.Version && nw.Template.ID == run.version.ID
 	if ours && (nw.desired() > 0 || aws.ToInt32(nw.Group.MinSize) > 0) {
+		if run.s.weightsSettling() {
+			return settlingStep("rollback", nil), true
+		}
 		if err := run.update(ctx, nw, &autoscaling.UpdateAutoScalingGroupInput{MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0)}); err != nil {
 			return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, true
 		}
@@ -1139,13 +1142,15 @@ func (run *bgRun) restore(ctx context.Context, st *bgState, old, nw *colour) (St
 
 // Abort returns the traffic to the old colour and removes the pin when a
 // deploy is interrupted before its switch finished, so that Ctrl-C never
-// leaves the target half-switched or pinned. It makes at most three calls.
+// leaves the target half-switched or pinned. It makes at most three
+// calls, and lets the weights it moved back reach the load balancer's
+// nodes before it scales the new colour in.
 func (run *bgRun) Abort(ctx context.Context) (string, error) {
 	if run.noop || run.finished || run.warm {
 		return "", nil
 	}
 	var did []string
-	for range 4 {
+	for range 5 {
 		st, old, nw, err := run.read(ctx)
 		if err != nil {
 			return strings.Join(did, "; "), err
@@ -1156,6 +1161,16 @@ func (run *bgRun) Abort(ctx context.Context) (string, error) {
 		}
 		if step.State == StepFailed {
 			return strings.Join(did, "; "), errors.New(step.Message)
+		}
+		if step.Action == "" {
+			// The weights moved back are reaching the load balancer's
+			// nodes: the new colour keeps its instances until then.
+			select {
+			case <-ctx.Done():
+				return strings.Join(did, "; "), ctx.Err()
+			case <-time.After(time.Until(run.s.weightsAt.Add(weightSettlePolls * run.s.d.PollInterval))):
+			}
+			continue
 		}
 		did = append(did, step.Action)
 	}
