@@ -51,6 +51,12 @@ type BlueGreen struct {
 	// so that the groups and the rule end as the infrastructure code set
 	// them (docs/terraform.md).
 	ReturnHome bool
+	// Alarms are CloudWatch alarm names watched during every step's bake
+	// and after the switch; one in ALARM rolls the deploy back.
+	Alarms []string
+	// Judge, when set, compares the new colour with the old one during
+	// each step that splits the traffic (gates.go).
+	Judge *Judge
 }
 
 // PinTag marks a group whose minimum phoenix raised to the live colour's
@@ -82,6 +88,13 @@ func (b *BlueGreen) Validate() []error {
 		bad("keep_old_for %s must be between 0s and 168h", b.KeepOldFor)
 	} else if b.KeepOldFor > 0 && b.ReturnHome {
 		bad("keep_old_for %s: with return_home both colours end on the new AMI, so there is no old colour to keep warm; leave keep_old_for out (phoenix rollback then deploys the previous AMI)", b.KeepOldFor)
+	}
+	errs = append(errs, validateAlarms(b.Alarms)...)
+	if b.Judge != nil {
+		errs = append(errs, b.Judge.validate()...)
+		if st := b.steps(); len(st) > 0 && st[0] == 100 {
+			bad("judge: steps %v move all traffic at once, so there is no step where both colours serve to compare; set steps such as [10, 50, 100]", st)
+		}
 	}
 	return errs
 }
@@ -468,6 +481,8 @@ type bgRun struct {
 	stickyHeld bool
 	// pool is the new colour's warm pool, refreshed before it scales up.
 	pool warmPoolRun
+	// verdict is the judge's last verdict on the current step.
+	verdict *Verdict
 }
 
 // capacity is a group's minimum, maximum and desired capacity.
@@ -544,6 +559,9 @@ func (b *BlueGreen) Begin(ctx context.Context, s *Session) (Execution, error) {
 		s.Emit(Event{Kind: EventStep, Step: "scale", Message: fmt.Sprintf("%s already runs %s and is pinned (%s): picking up where that deploy stopped", idle.label(), idle.Template, idle.Pin)})
 	}
 	if run.scheduled, err = s.scheduledScaleIn(ctx, idle.group()); err != nil {
+		return nil, err
+	}
+	if err := s.requireAlarms(ctx, b.Alarms); err != nil {
 		return nil, err
 	}
 	return run, nil
@@ -633,10 +651,17 @@ func (b *BlueGreen) Plan(ctx context.Context, s *Session) ([]Change, error) {
 		Change{Action: "scale", Detail: fmt.Sprintf("%s to %d on the new version, minimum pinned at %d (%s tag) until traffic moves", idle.label(), n, n, PinTag)},
 		Change{Action: "wait", Detail: fmt.Sprintf("until %d targets in %s are healthy on %s (at weight 0; health_timeout %s)", n, idle.TG.Name, s.AMI.ID, s.HealthTimeout())},
 	)
+	if err := s.requireAlarms(ctx, b.Alarms); err != nil {
+		return nil, err
+	}
+	ch = append(ch, gateChanges(b.Alarms, b.Judge, "watched during every step and after the switch")...)
 	for _, step := range b.steps() {
 		d := fmt.Sprintf("%s %d%%, %s %d%% in %s", idle.Name, step, live.Name, 100-step, s.ruleName())
 		if b.BakeTime > 0 {
 			d += fmt.Sprintf(", then bake %s watching %s's health", b.BakeTime, idle.Name)
+		}
+		if b.Judge != nil && step < 100 {
+			d += fmt.Sprintf("; the judge compares %s with %s after %d requests", idle.Name, live.Name, b.Judge.MinRequests)
 		}
 		ch = append(ch, Change{Action: "switch", Detail: d})
 	}
@@ -831,8 +856,22 @@ func (run *bgRun) Step(ctx context.Context) (Step, error) {
 	if run.bakeStart.IsZero() || run.bakeStep != share {
 		run.bakeStart, run.bakeStep = s.Now(), share
 	}
+	gate, err := run.metricGates(ctx, nw, old, share, h)
+	if err != nil || gate != nil {
+		return *orStep(gate), err
+	}
 	if baked := s.Now().Sub(run.bakeStart); baked < run.bakeTime() {
-		return Step{Name: "bake", Health: h, Progress: fmt.Sprintf("%s at %d%%: healthy (%d/%d), baking %s of %s", nw.label(), share, h.Healthy, h.Total, baked.Round(time.Second), run.bakeTime())}, nil
+		return Step{Name: "bake", Health: h, Progress: fmt.Sprintf("%s at %d%%: healthy (%d/%d), baking %s of %s%s", nw.label(), share, h.Healthy, h.Total, baked.Round(time.Second), run.bakeTime(), run.verdictNote())}, nil
+	}
+	if v := run.verdict; run.judging(share) && (v == nil || v.Result != "pass") {
+		// The step has baked, but the judge has not seen enough requests.
+		if s.Now().Sub(run.bakeStart) > s.HealthTimeout() {
+			return Step{State: StepFailed, Name: "judge", Health: h, Message: fmt.Sprintf("%s at %d%%: no verdict after health_timeout %s%s", nw.label(), share, s.HealthTimeout(), run.verdictNote())}, nil
+		}
+		return Step{Name: "judge", Health: h, Progress: fmt.Sprintf("%s at %d%%: baked; waiting for the judge%s", nw.label(), share, run.verdictNote())}, nil
+	}
+	if v := run.verdict; run.judging(share) && v != nil {
+		s.Emit(Event{Kind: EventStep, Step: "judge", Action: "passed", Message: v.String(), Verdict: v})
 	}
 	for _, next := range run.steps() {
 		if next > share {
@@ -905,6 +944,11 @@ func (run *bgRun) retire(ctx context.Context, st *bgState, old, nw *colour) (Ste
 			return Step{State: StepFailed, Name: "retire", Health: h, Message: fmt.Sprintf("all traffic is on %s, but it is not healthy after health_timeout %s: %s", nw.label(), s.HealthTimeout(), strings.Join(h.Problems, "; "))}, nil
 		}
 		return Step{Name: "retire", Health: h}, nil
+	}
+	if firing, err := s.firingAlarm(ctx, run.b.Alarms); err != nil {
+		return Step{}, err
+	} else if firing != "" && !run.homeward {
+		return Step{State: StepFailed, Name: "alarm", Health: h, Message: fmt.Sprintf("all traffic on %s: %s", nw.label(), firing)}, nil
 	}
 	if s.weightsSettling() {
 		return settlingStep("retire", h), nil
@@ -1225,8 +1269,10 @@ func (b *BlueGreen) BeginRollback(ctx context.Context, s *Session) (Execution, e
 			return &rollbackRun{run, nil}, nil
 		}
 	}
-	// The warm colour is gone: deploy the previous AMI like any other.
-	img, err := s.d.checkImage(ctx, prev.AMI)
+	// The warm colour is gone: deploy the previous AMI like any other,
+	// except that the admission policy does not stand in the way of a
+	// rollback to what ran before (as for rolling).
+	img, err := s.d.readImage(ctx, prev.AMI)
 	if err != nil {
 		return nil, err
 	}

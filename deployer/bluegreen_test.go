@@ -338,10 +338,10 @@ func TestBlueGreenRedeployOfLiveAMIChangesNothing(t *testing.T) {
 	if err != nil || !strings.Contains(res.Message, "the live colour blue (web-blue) already runs "+old) {
 		t.Fatalf("%+v %v", res, err)
 	}
-	// Only the lock is taken and given back: its parameter per colour and
-	// the label tag.
+	// Only the lock is taken and given back (its parameter per colour and
+	// the label tag), and the deploy is recorded in the history.
 	calls := f.SB.Calls()
-	if n := sandbox.MutatingCalls(calls); n != deploytest.LockCalls(calls) || calls["ssm"]["PutParameter"] != 4 || calls["autoscaling"]["CreateOrUpdateTags"] != 1 || calls["autoscaling"]["DeleteTags"] != 1 {
+	if n := sandbox.MutatingCalls(calls); n != deploytest.LockCalls(calls) || calls["ssm"]["PutParameter"] != 5 || calls["autoscaling"]["CreateOrUpdateTags"] != 1 || calls["autoscaling"]["DeleteTags"] != 1 {
 		t.Errorf("mutating calls %d: %v", n, calls)
 	}
 }

@@ -44,12 +44,27 @@ type Environment struct {
 	// into the environment's region or account.
 	KMSKeyID     string
 	PollInterval time.Duration
-	Range        hcl.Range
+	// Waves are the order a deploy or promote goes through the targets:
+	// each wave's targets in parallel, the next wave once all of the
+	// wave's are live and healthy. nil: one target after another, in the
+	// file's order.
+	Waves [][]string
+	// OnWaveFailure is what a failed wave does to the targets deployed
+	// before it (and its own that succeeded): "keep" (the default) or
+	// "rollback".
+	OnWaveFailure string
+	// Policy is the environment's admission policy (its policy block,
+	// with the older environment-level require_encrypted as one rule);
+	// nil when it has none.
+	Policy *Policy
+	Range  hcl.Range
 }
 
 // EnvironmentTarget is one `target "NAME" { … }` block.
 type EnvironmentTarget struct {
-	Name         string
+	Name string
+	// Region is the target's region when it is not the environment's.
+	Region       string
 	ASG          string
 	TargetGroups []string
 	// PeerASG, Listener and Rule are blue-green's: the second colour's
@@ -61,8 +76,12 @@ type EnvironmentTarget struct {
 	Range    hcl.Range
 }
 
-// Target is the deployer's target for t in region.
+// Target is the deployer's target for t; region is the environment's,
+// which the target's own region overrides.
 func (t EnvironmentTarget) Target(region string) Target {
+	if t.Region != "" {
+		region = t.Region
+	}
 	return Target{Name: t.Name, Region: region, Group: t.ASG, TargetGroupARNs: t.TargetGroups, PeerGroup: t.PeerASG, ListenerARN: t.Listener, RuleARN: t.Rule}
 }
 
@@ -74,10 +93,13 @@ type envSchema struct {
 	Name             string            `hcl:"name,label"`
 	Targets          []*targetSchema   `hcl:"target,block"`
 	Strategies       []*strategySchema `hcl:"strategy,block"`
+	Policies         []*blockSchema    `hcl:"policy,block"`
 	RequireEncrypted *bool             `hcl:"require_encrypted,optional"`
 	GrantKMS         *bool             `hcl:"grant_kms,optional"`
 	KMSKeyID         string            `hcl:"kms_key_id,optional"`
 	PollInterval     string            `hcl:"poll_interval,optional"`
+	Waves            [][]string        `hcl:"waves,optional"`
+	OnWaveFailure    string            `hcl:"on_wave_failure,optional"`
 	Access           hcl.Body          `hcl:",remain"`
 	DeclRange        hcl.Range         `hcl:",def_range"`
 }
@@ -97,12 +119,20 @@ type accessSchema struct {
 
 type targetSchema struct {
 	Name         string    `hcl:"name,label"`
+	Region       string    `hcl:"region,optional"`
 	ASG          string    `hcl:"asg"`
 	TargetGroups []string  `hcl:"target_groups,optional"`
 	PeerASG      string    `hcl:"peer_asg,optional"`
 	Listener     string    `hcl:"listener,optional"`
 	Rule         string    `hcl:"rule,optional"`
 	DeclRange    hcl.Range `hcl:",def_range"`
+}
+
+// blockSchema is a block without a label whose body is decoded on its
+// own (so that a setting's problem points at its attribute).
+type blockSchema struct {
+	Body      hcl.Body  `hcl:",remain"`
+	DeclRange hcl.Range `hcl:",def_range"`
 }
 
 type strategySchema struct {
@@ -149,6 +179,7 @@ func ParseConfig(src []byte, filename string) (*Config, error) {
 	}
 	cfg := &Config{Path: filename}
 	seen := map[string]hcl.Range{}
+	var schemas []*envSchema
 	for _, es := range fs.Environments {
 		if prev, ok := seen[es.Name]; ok {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Duplicate environment %q", es.Name),
@@ -159,6 +190,28 @@ func ParseConfig(src []byte, filename string) (*Config, error) {
 		env, ds := decodeEnvironment(es)
 		diags = append(diags, ds...)
 		cfg.Environments = append(cfg.Environments, env)
+		schemas = append(schemas, es)
+	}
+	for i, env := range cfg.Environments {
+		if env.Policy == nil || env.Policy.PromotedFrom == "" {
+			continue
+		}
+		from := env.Policy.PromotedFrom
+		var subject hcl.Range
+		if len(schemas[i].Policies) > 0 {
+			pb := schemas[i].Policies[0]
+			subject = pb.DeclRange
+			if sb, ok := pb.Body.(*hclsyntax.Body); ok && sb.Attributes["promoted_from"] != nil {
+				subject = sb.Attributes["promoted_from"].Expr.Range()
+			}
+		}
+		if _, ok := seen[from]; !ok {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid promoted_from",
+				Detail: fmt.Sprintf("promoted_from %q is not an environment of this file (it has: %s)", from, strings.Join(sortedKeys(seen), ", ")), Subject: &subject})
+		} else if from == env.Name {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid promoted_from",
+				Detail: fmt.Sprintf("promoted_from %q is the environment itself: name the environment an AMI must have been live in first", from), Subject: &subject})
+		}
 	}
 	if diags.HasErrors() {
 		return nil, diagError(diags)
@@ -193,6 +246,19 @@ func decodeEnvironment(es *envSchema) (*Environment, hcl.Diagnostics) {
 		}
 		env.PollInterval = d
 	}
+	for i, ps := range es.Policies {
+		if i > 0 {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "More than one policy",
+				Detail: fmt.Sprintf("Environment %q may have one policy block.", es.Name), Subject: ps.DeclRange.Ptr()})
+			continue
+		}
+		pol, ds := decodePolicy(ps)
+		diags = append(diags, ds...)
+		env.Policy = pol
+	}
+	if env.RequireEncrypted {
+		env.Policy = env.Policy.Tighten(Policy{RequireEncrypted: true})
+	}
 	if len(es.Targets) == 0 {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No target",
 			Detail: fmt.Sprintf("Environment %q needs at least one target \"NAME\" { asg = \"…\" } block.", es.Name), Subject: es.DeclRange.Ptr()})
@@ -211,7 +277,11 @@ func decodeEnvironment(es *envSchema) (*Environment, hcl.Diagnostics) {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid target_groups", Detail: err.Error(), Subject: ts.DeclRange.Ptr()})
 			}
 		}
-		env.Targets = append(env.Targets, EnvironmentTarget{Name: ts.Name, ASG: ts.ASG, TargetGroups: ts.TargetGroups, PeerASG: ts.PeerASG, Listener: ts.Listener, Rule: ts.Rule, Range: ts.DeclRange})
+		if ts.Region != "" && !awsconfig.RegionPattern.MatchString(ts.Region) {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid region",
+				Detail: fmt.Sprintf("target %q: region %q is not an AWS region name such as us-east-1", ts.Name, ts.Region), Subject: ts.DeclRange.Ptr()})
+		}
+		env.Targets = append(env.Targets, EnvironmentTarget{Name: ts.Name, Region: ts.Region, ASG: ts.ASG, TargetGroups: ts.TargetGroups, PeerASG: ts.PeerASG, Listener: ts.Listener, Rule: ts.Rule, Range: ts.DeclRange})
 	}
 	for i, ss := range es.Strategies {
 		if i > 0 {
@@ -248,7 +318,96 @@ func decodeEnvironment(es *envSchema) (*Environment, hcl.Diagnostics) {
 	for _, ts := range es.Targets {
 		diags = append(diags, checkTargetStrategy(env.Strategy, ts)...)
 	}
+	waves, err := checkWaves(es.Waves, env.Targets)
+	if err != nil {
+		diags = append(diags, settingDiag(es.Access, es.DeclRange, "waves", err))
+	}
+	env.Waves = waves
+	switch es.OnWaveFailure {
+	case "", "keep", "rollback":
+		env.OnWaveFailure = orText(es.OnWaveFailure, "keep")
+	default:
+		diags = append(diags, settingDiag(es.Access, es.DeclRange, "on_wave_failure", fmt.Errorf("on_wave_failure %q is not one of keep, rollback", es.OnWaveFailure)))
+	}
+	if es.OnWaveFailure != "" && len(es.Waves) == 0 {
+		diags = append(diags, settingDiag(es.Access, es.DeclRange, "on_wave_failure", fmt.Errorf("on_wave_failure is set without waves: say the order of the targets with waves = [[\"first\"], [\"*\"]]")))
+	}
 	return env, diags
+}
+
+// checkWaves checks waves against the targets: every name a target, none
+// twice, "*" (once, alone in its wave) for every target not named; it
+// returns the waves with "*" written out.
+func checkWaves(waves [][]string, targets []EnvironmentTarget) ([][]string, error) {
+	if len(waves) == 0 {
+		return nil, nil
+	}
+	known := map[string]bool{}
+	var names []string
+	for _, t := range targets {
+		known[t.Name] = true
+		names = append(names, t.Name)
+	}
+	seen := map[string]bool{}
+	star := -1
+	for i, w := range waves {
+		if len(w) == 0 {
+			return nil, fmt.Errorf("waves: wave %d is empty", i+1)
+		}
+		for _, n := range w {
+			switch {
+			case n == "*":
+				if star >= 0 || len(w) != 1 {
+					return nil, fmt.Errorf("waves: \"*\" (every target not named) may appear once, alone in its wave")
+				}
+				star = i
+			case !known[n]:
+				return nil, fmt.Errorf("waves: %q is not a target of the environment (it has: %s)", n, strings.Join(names, ", "))
+			case seen[n]:
+				return nil, fmt.Errorf("waves: target %q is in more than one wave", n)
+			}
+			seen[n] = true
+		}
+	}
+	var rest []string
+	for _, n := range names {
+		if !seen[n] {
+			rest = append(rest, n)
+		}
+	}
+	out := make([][]string, 0, len(waves))
+	for i, w := range waves {
+		if i == star {
+			if len(rest) == 0 {
+				continue
+			}
+			w = rest
+		}
+		out = append(out, w)
+	}
+	if star < 0 && len(rest) > 0 {
+		return nil, fmt.Errorf("waves: targets %s are in no wave: add them, or a last wave [\"*\"]", strings.Join(rest, ", "))
+	}
+	return out, nil
+}
+
+// decodePolicy reads a policy block.
+func decodePolicy(ps *blockSchema) (*Policy, hcl.Diagnostics) {
+	var in PolicySettings
+	diags := gohcl.DecodeBody(ps.Body, nil, &in)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	p, errs := in.Policy()
+	for _, err := range errs {
+		var se *SettingError
+		setting := ""
+		if errors.As(err, &se) {
+			setting = se.Setting
+		}
+		diags = append(diags, settingDiag(ps.Body, ps.DeclRange, setting, err))
+	}
+	return p, diags
 }
 
 var (

@@ -23,10 +23,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // Clients are the AWS clients of one region.
@@ -36,11 +38,14 @@ type Clients struct {
 	ELB         *elb.Client
 	KMS         *kms.Client
 	SSM         *ssm.Client
+	STS         *sts.Client
+	CloudWatch  *cloudwatch.Client
 }
 
 // NewClients makes the clients for cfg's region.
 func NewClients(cfg aws.Config) Clients {
-	return Clients{EC2: ec2.NewFromConfig(cfg), AutoScaling: autoscaling.NewFromConfig(cfg), ELB: elb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg), SSM: ssm.NewFromConfig(cfg)}
+	return Clients{EC2: ec2.NewFromConfig(cfg), AutoScaling: autoscaling.NewFromConfig(cfg), ELB: elb.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg), SSM: ssm.NewFromConfig(cfg),
+		STS: sts.NewFromConfig(cfg), CloudWatch: cloudwatch.NewFromConfig(cfg)}
 }
 
 // Defaults for a Deployer's durations.
@@ -57,6 +62,18 @@ type Deployer struct {
 	Strategy Strategy
 	// RequireEncrypted refuses an AMI with an unencrypted EBS snapshot.
 	RequireEncrypted bool
+	// Policy is the environment's admission policy: an AMI that fails
+	// any of its rules is refused before anything changes. nil admits
+	// any available AMI.
+	Policy *Policy
+	// Evidence answers the policy's promoted_from rule.
+	Evidence Evidence
+	// Environment is the environment's name in phoenix.hcl, for messages
+	// and the deploy history ("" when deploying from flags).
+	Environment string
+	// Source says where the AMI comes from, for the deploy history
+	// (e.g. "packer build web"); a promoted copy says it by its tag.
+	Source string
 	// GrantKMS lets the deploy create the KMS grant Auto Scaling's
 	// service-linked role needs to launch from the AMI's encrypted
 	// snapshots, when the key policy and existing grants do not give it;
@@ -171,6 +188,7 @@ func (d *Deployer) Run(ctx context.Context, ami string) (*Result, error) {
 	if d.Strategy != nil {
 		res.Strategy = d.Strategy.Name()
 	}
+	var s *Session
 	finish := func(o Outcome, err error) (*Result, error) {
 		res.Outcome, res.Ended = o, d.now().UTC()
 		if err != nil {
@@ -179,6 +197,9 @@ func (d *Deployer) Run(ctx context.Context, ami string) (*Result, error) {
 			if !errors.As(err, &e) {
 				err = &Error{Outcome: o, Err: err}
 			}
+		}
+		if s != nil {
+			d.record("deploy", s, res)
 		}
 		return res, err
 	}
@@ -253,10 +274,14 @@ func (d *Deployer) Rollback(ctx context.Context) (*Result, error) {
 	if d.Strategy != nil {
 		res.Strategy = d.Strategy.Name()
 	}
+	var s *Session
 	finish := func(o Outcome, err error) (*Result, error) {
 		res.Outcome, res.Ended = o, d.now().UTC()
 		if err != nil {
 			res.Message = err.Error()
+		}
+		if s != nil {
+			d.record("rollback", s, res)
 		}
 		return res, err
 	}

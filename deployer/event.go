@@ -17,6 +17,8 @@ type Event struct {
 	Action  string    `json:"action,omitempty"`
 	Step    string    `json:"step,omitempty"`
 	Extra   []KeyText `json:"extra,omitempty"`
+	// Verdict is the canary judge's, on "judge" steps.
+	Verdict *Verdict `json:"verdict,omitempty"`
 }
 
 // KeyText is a named detail of an event.

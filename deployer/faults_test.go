@@ -32,7 +32,13 @@ var faultSets = []struct {
 }{
 	{"none", nil},
 	{"throttling 20%", []sandbox.Fault{{Kind: "throttle", Probability: 0.2}}},
-	{"5xx 5%", []sandbox.Fault{{Kind: "error500", Probability: 0.025}, {Kind: "error503", Probability: 0.025}}},
+	// A deploy makes a few dozen calls: besides the random 5xx, one sure
+	// 500 and one sure 503 (as in "all together") so that the set always
+	// meets some.
+	{"5xx 5%", []sandbox.Fault{
+		{Kind: "error500", Action: "CreateLaunchTemplateVersion", Count: 1}, {Kind: "error503", Action: "DescribeAutoScalingGroups", Count: 1},
+		{Kind: "error500", Probability: 0.025}, {Kind: "error503", Probability: 0.025},
+	}},
 	{"latency 300ms", []sandbox.Fault{{Kind: "latency", LatencyMS: 300}}},
 	{"invisible 2s", []sandbox.Fault{{Kind: "invisible", InvisibleMS: 2000}}},
 	// Each kind must fire here (faultsFired): resources stay invisible
@@ -44,7 +50,7 @@ var faultSets = []struct {
 	{"all together", []sandbox.Fault{
 		{Kind: "error500", Action: "CreateLaunchTemplateVersion", Count: 1}, {Kind: "error503", Action: "DescribeAutoScalingGroups", Count: 1},
 		{Kind: "throttle", Probability: 0.2}, {Kind: "error500", Probability: 0.025}, {Kind: "error503", Probability: 0.025},
-		{Kind: "latency", LatencyMS: 300}, {Kind: "invisible", InvisibleMS: 5000},
+		{Kind: "latency", LatencyMS: 300}, {Kind: "invisible", InvisibleMS: 10000},
 	}},
 }
 
@@ -175,7 +181,7 @@ func TestDeployUnderFaults(t *testing.T) {
 			st := f.Stack("web", old, deploytest.StackOptions{Desired: 3})
 			newAMI := f.Image("web-2", deploytest.ImageOptions{})
 			before := inventoryCounts(f.SB)
-			before[f.Region+"/parameter"]++ // the released lock
+			before[f.Region+"/parameter"] += 2 // the released lock and the deploy history
 
 			injectFaults(t, f.SB, fs.faults)
 			var ev events
@@ -218,7 +224,7 @@ func TestDeployUnderFaults(t *testing.T) {
 			bg := f.BlueGreen("web", old, deploytest.BlueGreenOptions{Desired: 3})
 			newAMI := f.Image("web-2", deploytest.ImageOptions{})
 			before := inventoryCounts(f.SB)
-			before[f.Region+"/parameter"] += 2 // the released locks of both colours
+			before[f.Region+"/parameter"] += 3 // the released locks of both colours and the deploy history
 
 			injectFaults(t, f.SB, fs.faults)
 			var ev events

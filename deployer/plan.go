@@ -27,6 +27,9 @@ type Plan struct {
 	// States are the target's instances protected from scale in or in
 	// Standby (both colours' for blue-green).
 	States InstanceStates `json:"instance_states"`
+	// Policy is the admission policy's verdict on the AMI (nil without a
+	// policy); a plan is made only for an admitted AMI.
+	Policy *PolicyVerdict `json:"policy,omitempty"`
 }
 
 // AMIUse is how many of a group's instances run an AMI.
@@ -79,7 +82,7 @@ func (d *Deployer) Plan(ctx context.Context, ami string) (*Plan, error) {
 	}
 	return &Plan{Target: d.Target.Name, Region: d.Target.Region, Group: aws.ToString(s.Group.AutoScalingGroupName), Strategy: d.Strategy.Name(), AMI: s.AMI,
 		Current: s.Template, Desired: int(aws.ToInt32(s.Group.DesiredCapacity)), AMIs: uses, Health: h, Changes: changes, Colours: colours,
-		States: s.instanceStates(s.Groups, nil)}, nil
+		States: s.instanceStates(s.Groups, nil), Policy: s.verdict}, nil
 }
 
 // amisInUse counts the group's instances per AMI.

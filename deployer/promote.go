@@ -57,6 +57,9 @@ type Promotion struct {
 	// PollInterval is the time between reads of the copy's state;
 	// defaults to To's Deployer's poll interval.
 	PollInterval time.Duration
+	// Image, when set, is the AMI (in From's region) brought to To
+	// instead of what From serves.
+	Image string
 	// Events receives progress; it may be nil.
 	Events func(Event)
 }
@@ -84,26 +87,43 @@ type sourceImage struct {
 	Description string
 	Tags        map[string]string
 	Snapshots   []string
+	// Encrypted says whether every EBS snapshot is encrypted.
+	Encrypted bool
 }
 
 // Run promotes. It returns the deploy's Result once To has been deployed
 // to, or found live and healthy on the promoted AMI already; before that
 // it returns only an error: refused (nothing changed) or failed.
 func (p *Promotion) Run(ctx context.Context) (*Result, error) {
-	if p.From.Deployer == nil || p.To.Deployer == nil {
-		return nil, refuse("promote needs a from and a to environment")
+	src, err := p.source(ctx)
+	if err != nil {
+		return nil, err
 	}
-	from, to := p.From.Deployer, p.To.Deployer
-	from.defaults()
-	to.defaults()
-	if p.CopyTimeout == 0 {
-		p.CopyTimeout = DefaultCopyTimeout
+	pc, err := p.check(ctx, src)
+	if err != nil {
+		return nil, err
 	}
-	if p.PollInterval == 0 {
-		p.PollInterval = to.PollInterval
+	ami, err := p.bringChecked(ctx, src, pc)
+	if err != nil {
+		return nil, err
 	}
+	return p.deploy(ctx, ami, pc.toLive)
+}
 
-	// What From serves, proven healthy: nothing else is promoted.
+// source reads what From serves, proven healthy (nothing else is
+// promoted), or the Image given.
+func (p *Promotion) source(ctx context.Context) (*sourceImage, error) {
+	if err := p.init(); err != nil {
+		return nil, err
+	}
+	from := p.From.Deployer
+	if p.Image != "" {
+		src, err := p.readSource(ctx, p.Image)
+		if err != nil {
+			return nil, asRefused(err)
+		}
+		return src, nil
+	}
 	live, err := from.Live(ctx)
 	if err != nil {
 		return nil, asRefused(fmt.Errorf("reading what %s serves: %w", p.From.Environment, err))
@@ -125,14 +145,42 @@ func (p *Promotion) Run(ctx context.Context) (*Result, error) {
 	}
 	p.step("read", fmt.Sprintf("%s serves %s (%s) in %s, healthy %d/%d", p.From.Environment, src.ID, src.Name, src.Region, live.Health.Healthy, live.Health.Total),
 		KeyText{"environment", p.From.Environment}, KeyText{"region", src.Region}, KeyText{"ami", src.ID}, KeyText{"name", src.Name})
+	return src, nil
+}
 
-	// What To serves now; this also refuses a missing group before any
-	// copy is made.
+// init checks that both ends are there and sets the defaults.
+func (p *Promotion) init() error {
+	if p.From.Deployer == nil || p.To.Deployer == nil {
+		return refuse("promote needs a from and a to environment")
+	}
+	p.From.Deployer.defaults()
+	p.To.Deployer.defaults()
+	if p.CopyTimeout == 0 {
+		p.CopyTimeout = DefaultCopyTimeout
+	}
+	if p.PollInterval == 0 {
+		p.PollInterval = p.To.Deployer.PollInterval
+	}
+	return nil
+}
+
+// promoteCheck is what check read of To.
+type promoteCheck struct {
+	toLive                 *Live
+	fromAccount, toAccount string
+	copying                bool
+}
+
+// check reads To, with reads only: what it serves (which also refuses a
+// missing group), both accounts, and whether To's policy admits the AMI
+// as it will arrive (a copy is encrypted, owned by To's account and
+// tagged with its origin), so that a refused AMI is never copied.
+func (p *Promotion) check(ctx context.Context, src *sourceImage) (*promoteCheck, error) {
+	from, to := p.From.Deployer, p.To.Deployer
 	toLive, err := to.Live(ctx)
 	if err != nil {
 		return nil, asRefused(fmt.Errorf("reading what %s serves: %w", p.To.Environment, err))
 	}
-
 	fromAccount, err := account(ctx, p.From.Config)
 	if err != nil {
 		return nil, asRefused(fmt.Errorf("environment %s: %w", p.From.Environment, err))
@@ -141,17 +189,42 @@ func (p *Promotion) Run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, asRefused(fmt.Errorf("environment %s: %w", p.To.Environment, err))
 	}
-
-	ami := src.ID
-	if from.Target.Region == to.Target.Region && fromAccount == toAccount {
-		p.step("copy", fmt.Sprintf("%s is in the same region and account as %s: promoting %s itself", p.To.Environment, p.From.Environment, src.ID))
-	} else {
-		ami, err = p.bring(ctx, src, toLive, fromAccount, toAccount)
-		if err != nil {
-			return nil, err
-		}
+	pc := &promoteCheck{toLive: toLive, fromAccount: fromAccount, toAccount: toAccount, copying: from.Target.Region != to.Target.Region || fromAccount != toAccount}
+	arrives := &Image{ID: src.ID, Name: src.Name, State: "available", Encrypted: src.Encrypted, Owner: fromAccount, Tags: map[string]string{}, Snapshots: src.Snapshots}
+	for k, v := range src.Tags {
+		arrives.Tags[k] = v
 	}
+	if pc.copying {
+		arrives.Encrypted, arrives.Owner = true, toAccount
+		arrives.Tags[PromotedFromTag] = src.Region + ":" + src.ID
+	}
+	v, err := to.verdict(ctx, arrives)
+	if err != nil {
+		return nil, asRefused(err)
+	}
+	if v != nil && !v.Admitted {
+		return nil, admitError(arrives, to.Environment, v)
+	}
+	return pc, nil
+}
 
+// bringChecked brings the source to To (a copy when To is in another
+// region or account) and returns the AMI To deploys.
+func (p *Promotion) bringChecked(ctx context.Context, src *sourceImage, pc *promoteCheck) (string, error) {
+	if !pc.copying {
+		if p.Image != "" {
+			p.emit(Event{Kind: EventStep, Step: "copy", Target: p.To.Deployer.Target.Name, Message: fmt.Sprintf("%s is in the region and account of target %s already", src.ID, p.To.Deployer.Target.Name)})
+		} else {
+			p.step("copy", fmt.Sprintf("%s is in the same region and account as %s: promoting %s itself", p.To.Environment, p.From.Environment, src.ID))
+		}
+		return src.ID, nil
+	}
+	return p.bring(ctx, src, pc.toLive, pc.fromAccount, pc.toAccount)
+}
+
+// deploy deploys ami to To, or finds it live and healthy there already.
+func (p *Promotion) deploy(ctx context.Context, ami string, toLive *Live) (*Result, error) {
+	to := p.To.Deployer
 	if toLive.AMI == ami && toLive.Healthy() {
 		msg := fmt.Sprintf("%s is already live and healthy in %s (%d/%d): nothing to deploy", ami, p.To.Environment, toLive.Health.Healthy, toLive.Health.Total)
 		p.step("deploy", msg)
@@ -190,9 +263,13 @@ func (p *Promotion) readSource(ctx context.Context, id string) (*sourceImage, er
 	for _, t := range im.Tags {
 		src.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
+	src.Encrypted = len(im.BlockDeviceMappings) > 0
 	for _, b := range im.BlockDeviceMappings {
 		if b.Ebs != nil && aws.ToString(b.Ebs.SnapshotId) != "" {
 			src.Snapshots = append(src.Snapshots, aws.ToString(b.Ebs.SnapshotId))
+		}
+		if b.Ebs != nil && !aws.ToBool(b.Ebs.Encrypted) {
+			src.Encrypted = false
 		}
 	}
 	return src, nil

@@ -41,7 +41,8 @@ type Rolling struct {
 	SkipMatching bool
 	// AutoRollback lets Auto Scaling roll back a refresh that fails.
 	AutoRollback bool
-	// Alarms are CloudWatch alarm names that fail the refresh.
+	// Alarms are CloudWatch alarm names that fail the refresh; phoenix
+	// watches them too (gates.go).
 	Alarms []string
 	// BakeTime is how long the refresh waits after the last replacement
 	// before it succeeds.
@@ -85,15 +86,7 @@ func (r *Rolling) Validate() []error {
 		bad("bake_time %s must be between 0s and 48h", r.BakeTime)
 	}
 	errs = append(errs, r.validateStates()...)
-	if len(r.Alarms) > 10 {
-		bad("alarms: %d names, at most 10", len(r.Alarms))
-	}
-	for _, a := range r.Alarms {
-		if a == "" || len(a) > 255 {
-			bad("alarms: %q is not an alarm name", a)
-		}
-	}
-	return errs
+	return append(errs, validateAlarms(r.Alarms)...)
 }
 
 // checkPercentages checks a list of percentages that must rise to 100:
@@ -206,6 +199,10 @@ func (r *Rolling) Plan(ctx context.Context, s *Session) ([]Change, error) {
 	}
 	ch = append(ch, Change{Action: "start", Detail: start})
 	ch = append(ch, r.statesChanges(s.instanceStates([]astypes.AutoScalingGroup{s.Group}, nil))...)
+	if err := s.requireAlarms(ctx, r.Alarms); err != nil {
+		return nil, err
+	}
+	ch = append(ch, gateChanges(r.Alarms, nil, "watched by the refresh and by phoenix until the refresh ends (its bake_time included)")...)
 	ch = append(ch, Change{Action: "wait", Detail: fmt.Sprintf("until the refresh succeeds and every target in %s is healthy on %s (health_timeout %s)", tgNames(s.TargetGroups), s.AMI.ID, s.HealthTimeout())})
 	if r.AutoRollback && s.Template != nil {
 		ch = append(ch, Change{Action: "on failure", Detail: fmt.Sprintf("roll back the refresh to %s (%s)", s.Template, s.Template.AMI)})
@@ -307,6 +304,9 @@ func (r *Rolling) Begin(ctx context.Context, s *Session) (Execution, error) {
 	}
 	if run.refresh == "" && !run.noop {
 		if err := r.checkHealthy(s); err != nil {
+			return nil, err
+		}
+		if err := s.requireAlarms(ctx, r.Alarms); err != nil {
 			return nil, err
 		}
 	}
@@ -664,6 +664,14 @@ func (run *rollingRun) Step(ctx context.Context) (Step, error) {
 		return Step{}, err
 	}
 	rf := refreshOf(raw)
+	// The alarms are watched by phoenix as well as by the refresh: Auto
+	// Scaling stops watching them once the refresh is over, and its
+	// reason does not say what the alarm measured.
+	if firing, err := run.s.firingAlarm(ctx, run.r.Alarms); err != nil {
+		return Step{}, err
+	} else if firing != "" {
+		return Step{State: StepFailed, Name: "alarm", Refresh: rf, Message: fmt.Sprintf("instance refresh %s: %s", rf.ID, firing)}, nil
+	}
 	switch raw.Status {
 	case astypes.InstanceRefreshStatusSuccessful:
 		return run.waitHealthy(ctx, "health", run.ami, fmt.Sprintf("instance refresh %s succeeded", rf.ID), rf)

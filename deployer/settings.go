@@ -202,6 +202,47 @@ type BlueGreenSettings struct {
 	// How long the new colour may take to be healthy in its target group,
 	// as a duration. Defaults to 15m.
 	HealthTimeout string `hcl:"health_timeout,optional"`
+	// CloudWatch alarm names watched during every step's bake and after
+	// the switch; one in ALARM rolls the deploy back. At most 10.
+	Alarms []string `hcl:"alarms,optional"`
+	// Turn on the canary judge with its defaults: during each step that
+	// splits the traffic, the new colour's target group is compared with
+	// the old one's over the same minutes; a step it fails rolls back.
+	// Setting any judge_* setting turns it on too.
+	Judge *bool `hcl:"judge,optional"`
+	// Requests the new colour must serve in a step before it is judged;
+	// the step does not end before. Defaults to 100.
+	JudgeMinRequests *int `hcl:"judge_min_requests,optional"`
+	// Percentage points by which the new colour's share of 5xx answers
+	// may exceed the old colour's, 0 to 100. Defaults to 1.
+	JudgeMax5xxIncrease *float64 `hcl:"judge_max_5xx_increase,optional"`
+	// The response time statistic compared: "p99" or "Average". Defaults
+	// to p99.
+	JudgeLatencyStatistic string `hcl:"judge_latency_statistic,optional"`
+	// How many times the old colour's response time the new colour's may
+	// be, 1 to 100. Defaults to 1.5.
+	JudgeMaxLatencyRatio *float64 `hcl:"judge_max_latency_ratio,optional"`
+}
+
+// judgeSet reports whether any judge setting is set.
+func (s BlueGreenSettings) judgeSet() bool {
+	return s.Judge != nil && *s.Judge || s.JudgeMinRequests != nil || s.JudgeMax5xxIncrease != nil || s.JudgeLatencyStatistic != "" || s.JudgeMaxLatencyRatio != nil
+}
+
+// JudgeSettings names the judge settings that are set (for refusing them
+// under the rolling strategy).
+func (s BlueGreenSettings) JudgeSettings() []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"judge", s.Judge != nil}, {"judge_min_requests", s.JudgeMinRequests != nil}, {"judge_max_5xx_increase", s.JudgeMax5xxIncrease != nil},
+		{"judge_latency_statistic", s.JudgeLatencyStatistic != ""}, {"judge_max_latency_ratio", s.JudgeMaxLatencyRatio != nil}} {
+		if f.set {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }
 
 // Override copies every setting o sets onto s.
@@ -221,12 +262,46 @@ func (s *BlueGreenSettings) Override(o BlueGreenSettings) {
 	if o.HealthTimeout != "" {
 		s.HealthTimeout = o.HealthTimeout
 	}
+	if o.Alarms != nil {
+		s.Alarms = o.Alarms
+	}
+	if o.Judge != nil {
+		s.Judge = o.Judge
+	}
+	if o.JudgeMinRequests != nil {
+		s.JudgeMinRequests = o.JudgeMinRequests
+	}
+	if o.JudgeMax5xxIncrease != nil {
+		s.JudgeMax5xxIncrease = o.JudgeMax5xxIncrease
+	}
+	if o.JudgeLatencyStatistic != "" {
+		s.JudgeLatencyStatistic = o.JudgeLatencyStatistic
+	}
+	if o.JudgeMaxLatencyRatio != nil {
+		s.JudgeMaxLatencyRatio = o.JudgeMaxLatencyRatio
+	}
 }
 
 // BlueGreen turns the settings into the strategy and the health timeout,
 // reporting every problem as a *SettingError.
 func (s BlueGreenSettings) BlueGreen() (*BlueGreen, time.Duration, []error) {
-	b := &BlueGreen{Steps: s.Steps, ReturnHome: s.ReturnHome != nil && *s.ReturnHome}
+	b := &BlueGreen{Steps: s.Steps, ReturnHome: s.ReturnHome != nil && *s.ReturnHome, Alarms: s.Alarms}
+	if s.judgeSet() {
+		j := &Judge{MinRequests: DefaultJudgeMinRequests, Max5xxIncrease: DefaultJudgeMax5xxIncrease, LatencyStatistic: DefaultJudgeLatencyStat, MaxLatencyRatio: DefaultJudgeMaxLatencyRatio}
+		if s.JudgeMinRequests != nil {
+			j.MinRequests = *s.JudgeMinRequests
+		}
+		if s.JudgeMax5xxIncrease != nil {
+			j.Max5xxIncrease = *s.JudgeMax5xxIncrease
+		}
+		if s.JudgeLatencyStatistic != "" {
+			j.LatencyStatistic = s.JudgeLatencyStatistic
+		}
+		if s.JudgeMaxLatencyRatio != nil {
+			j.MaxLatencyRatio = *s.JudgeMaxLatencyRatio
+		}
+		b.Judge = j
+	}
 	var errs []error
 	dur := func(setting, v string, dst *time.Duration) bool { return parseDuration(setting, v, dst, &errs) }
 	dur("bake_time", s.BakeTime, &b.BakeTime)

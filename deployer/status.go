@@ -43,6 +43,10 @@ type Status struct {
 	States InstanceStates `json:"instance_states"`
 	// WarmPools are the target's groups' warm pools.
 	WarmPools []WarmPoolStatus `json:"warm_pools,omitempty"`
+	// Gates are the strategy's metric gates now: its alarms' states and,
+	// for blue-green with the canary judge, the colours compared over
+	// the last minutes.
+	Gates *GateStatus `json:"gates,omitempty"`
 }
 
 // ColourStatus is one colour of a blue-green target.
@@ -138,6 +142,9 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 			}
 			st.Held[aws.ToString(g.AutoScalingGroupName)] = ref
 		}
+	}
+	if st.Gates, err = d.gateStatus(ctx, s); err != nil {
+		return nil, err
 	}
 	for _, grp := range d.Target.Groups() {
 		if l, ok := locks[grp]; ok && d.now().Before(l.Expires) && st.Lock == nil {

@@ -94,6 +94,8 @@ type Session struct {
 	Target  Target
 	// AMI is the image to deploy (empty for a rollback).
 	AMI Image
+	// verdict is the admission policy's verdict on AMI (nil without one).
+	verdict *PolicyVerdict
 	// Group is the Auto Scaling group as read when the deploy began.
 	Group astypes.AutoScalingGroup
 	// TargetGroups are the group's target groups (or the target's).

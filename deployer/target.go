@@ -94,11 +94,18 @@ type Image struct {
 	// Owner is the account that owns the image (another one's for an
 	// image shared with this account).
 	Owner string `json:"owner,omitempty"`
+	// Tags are the image's tags, as the admission policy reads them.
+	Tags map[string]string `json:"-"`
+	// Created is the image's creation date.
+	Created time.Time `json:"-"`
 	// anyEncrypted says whether any of the snapshots is encrypted.
 	anyEncrypted bool
 }
 
-var amiPattern = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
+var (
+	amiPattern = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	accountID  = regexp.MustCompile(`^\d{12}$`)
+)
 
 // begin reads the target and checks every precondition, making no
 // change. forRollback skips the AMI and allows an unfinished refresh
@@ -135,11 +142,11 @@ func (d *Deployer) begin(ctx context.Context, ami string, forRollback bool) (*Se
 		s.Groups = []astypes.AutoScalingGroup{st.colours[0].Group, st.colours[1].Group}
 	}
 	if !forRollback {
-		img, err := d.checkImage(ctx, ami)
+		img, v, err := d.checkImage(ctx, ami)
 		if err != nil {
 			return nil, asRefused(err)
 		}
-		s.AMI = *img
+		s.AMI, s.verdict = *img, v
 	}
 	if err := s.readTemplate(ctx); err != nil {
 		return nil, asRefused(err)
@@ -178,16 +185,34 @@ func (s *Session) readGroup(ctx context.Context) (*astypes.AutoScalingGroup, err
 }
 
 // checkImage refuses an AMI that is not in the region, not available, or
-// not encrypted when that is required.
-func (d *Deployer) checkImage(ctx context.Context, ami string) (*Image, error) {
+// not admitted by the policy; it returns the policy's verdict (nil
+// without a policy).
+func (d *Deployer) checkImage(ctx context.Context, ami string) (*Image, *PolicyVerdict, error) {
 	img, err := d.readImage(ctx, ami)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if d.RequireEncrypted && !img.Encrypted {
-		return nil, refuse("AMI %s (%s) has unencrypted EBS snapshots and require_encrypted is set: deploy an encrypted AMI (phoenix-ebs encrypts by default)", ami, img.Name)
+	v, err := d.verdict(ctx, img)
+	if err != nil {
+		return nil, nil, err
 	}
-	return img, nil
+	if v != nil && !v.Admitted {
+		return nil, nil, admitError(img, d.Environment, v)
+	}
+	return img, v, nil
+}
+
+// verdict checks img against the deployer's policy (with
+// RequireEncrypted as one of its rules); nil when there is no policy.
+func (d *Deployer) verdict(ctx context.Context, img *Image) (*PolicyVerdict, error) {
+	p := d.Policy
+	if d.RequireEncrypted {
+		p = p.Tighten(Policy{RequireEncrypted: true})
+	}
+	if p.Empty() {
+		return nil, nil
+	}
+	return p.admit(ctx, img, d.Target.Region, d.now(), d.Evidence)
 }
 
 // readImage refuses an AMI that is not in the region or not available. A
@@ -210,7 +235,13 @@ func (d *Deployer) readImage(ctx context.Context, ami string) (*Image, error) {
 	if im == nil {
 		return nil, refuse("AMI %s not found in %s: copy it to the region first (phoenix promote does) or deploy the region's own AMI", ami, d.Target.Region)
 	}
-	img := &Image{ID: ami, Name: aws.ToString(im.Name), State: string(im.State), Encrypted: len(im.BlockDeviceMappings) > 0, Owner: aws.ToString(im.OwnerId)}
+	img := &Image{ID: ami, Name: aws.ToString(im.Name), State: string(im.State), Encrypted: len(im.BlockDeviceMappings) > 0, Owner: aws.ToString(im.OwnerId), Tags: map[string]string{}}
+	for _, t := range im.Tags {
+		img.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	if t, err := time.Parse(time.RFC3339, aws.ToString(im.CreationDate)); err == nil {
+		img.Created = t
+	}
 	for _, b := range im.BlockDeviceMappings {
 		if b.Ebs != nil && !aws.ToBool(b.Ebs.Encrypted) {
 			img.Encrypted = false

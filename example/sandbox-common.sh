@@ -26,13 +26,15 @@ wait_for() {
 }
 
 # delete_phoenix_locks GROUP...: phoenix keeps one released lock parameter
-# per group it deployed to (/phoenix/lock/GROUP/N); a stack's teardown
-# removes them with the groups.
+# per group it deployed to (/phoenix/lock/GROUP/N) and the group's deploy
+# history (/phoenix/history/GROUP); a stack's teardown removes them with
+# the groups.
 delete_phoenix_locks() {
   local g names
   for g in "$@"; do
     names=$(aws ssm get-parameters-by-path --path "/phoenix/lock/$g" --query 'Parameters[].Name')
     [ -n "$names" ] && [ "$names" != None ] && aws ssm delete-parameters --names $names >/dev/null
+    aws ssm delete-parameters --names "/phoenix/history/$g" >/dev/null
   done
   return 0
 }

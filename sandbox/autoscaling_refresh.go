@@ -163,6 +163,9 @@ func asgStartRefresh(c *call) (any, *APIError) {
 	if err := refreshHealthyDefaults(g, c.p.Sub("Preferences"), &prefs); err != nil {
 		return nil, err
 	}
+	if err := c.r.checkRefreshAlarms(prefs.AlarmNames); err != nil {
+		return nil, err
+	}
 	desired, desiredMixed, err := c.r.parseDesiredConfiguration(c.p)
 	if err != nil {
 		return nil, err
@@ -569,6 +572,14 @@ func (r *Region) stepRefresh(g *AutoScalingGroup, now time.Time) {
 			r.startRollback(g, rf, now, "The instance refresh failed and AutoRollback is enabled: "+reason)
 		default:
 			r.finishRefresh(g, rf, now, "Failed", "The instance refresh failed: "+reason)
+		}
+		return
+	}
+	if reason := r.refreshAlarmReason(rf); reason != "" && !st.rollback {
+		if rf.Preferences.AutoRollback {
+			r.startRollback(g, rf, now, reason)
+		} else {
+			r.finishRefresh(g, rf, now, "Failed", reason)
 		}
 		return
 	}

@@ -146,6 +146,7 @@ func (s *Sandbox) Inventory() []Resource {
 			}
 			add("ssm", "parameter", v.Name, v.Name, state)
 		}
+		r.cloudWatchInventory(add)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]

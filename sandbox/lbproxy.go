@@ -73,6 +73,7 @@ func newLBServer(w *World, log io.Writer) *lbServer {
 		Transport: transport,
 		ErrorHandler: func(rw http.ResponseWriter, req *http.Request, err error) {
 			fmt.Fprintf(log, "sandbox: load balancer: %s %s: %v\n", req.Method, req.URL.Path, err)
+			markELBError(rw)
 			http.Error(rw, "502 Bad Gateway", http.StatusBadGateway)
 		},
 	}
@@ -187,7 +188,10 @@ type lbAnswer struct {
 
 func (s *lbServer) handler(region regionKey, listenerARN string) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		m := meterLB(s.w, region, listenerARN, rw) // CloudWatch metrics (cloudwatch_lb.go)
+		rw = m
 		a := s.route(region, listenerARN, req)
+		defer m.done(a)
 		for _, c := range a.cookies {
 			http.SetCookie(rw, c)
 		}

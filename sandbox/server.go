@@ -42,6 +42,7 @@ var xmlNamespaces = map[string]string{
 	"autoscaling":          "http://autoscaling.amazonaws.com/doc/2011-01-01/",
 	"elasticloadbalancing": "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/",
 	"sts":                  "https://sts.amazonaws.com/doc/2011-06-15/",
+	cwService:              cwNamespace,
 }
 
 // throttleCodes are each service's throttling error.
@@ -55,6 +56,7 @@ var throttleCodes = map[string]struct {
 	"sts":                  {"Throttling", 400},
 	"kms":                  {"ThrottlingException", 400},
 	"ssm":                  {"ThrottlingException", 400},
+	cwService:              {"Throttling", 400},
 }
 
 // jsonTargets are the JSON 1.1 services with the X-Amz-Target prefix of
@@ -85,10 +87,30 @@ func (s *Sandbox) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		return
 	}
 	svc := scope.Service
+	// CloudWatch speaks three protocols (cloudwatch_wire.go).
+	cw := svc == cwService
+	var wire cwWire
+	if cw {
+		wire = cwWireOf(req)
+	}
+	// From here on errors are written in the request's protocol.
+	writeError := func(rw http.ResponseWriter, svc, reqID string, e *APIError) {
+		if cw {
+			writeCloudWatchError(rw, wire, reqID, e)
+			return
+		}
+		writeError(rw, svc, reqID, e)
+	}
 	var action string
 	var params Params
 	if prefix, ok := jsonTargets[svc]; ok {
 		action = strings.TrimPrefix(req.Header.Get("X-Amz-Target"), prefix)
+	} else if cw && wire != cwQuery {
+		var perr *APIError
+		if action, params, perr = decodeCloudWatch(wire, req, body); perr != nil {
+			writeError(rw, svc, reqID, perr)
+			return
+		}
 	} else {
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
@@ -151,6 +173,10 @@ func (s *Sandbox) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	s.holdCall(req.Context(), scope.Region, svc, action, true)
 	if aerr != nil {
 		writeError(rw, svc, reqID, aerr)
+		return
+	}
+	if cw {
+		writeCloudWatchResult(rw, wire, action, reqID, out)
 		return
 	}
 	writeResult(rw, svc, action, reqID, out)

@@ -71,6 +71,7 @@ type Region struct {
 	TargetGroups    map[string]*TargetGroup
 	SSMParameters   map[string]*SSMParameter // by ssmKey of the name
 
+	cloudWatch    *cloudWatch          // metrics and alarms; see cw()
 	ebsDefaultKey string               // key id of alias/aws/ebs
 	ssmDeleted    map[string]time.Time // when each deleted parameter went, by ssmKey
 }

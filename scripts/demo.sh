@@ -115,6 +115,9 @@ echo "==> Staging (\$ROLLOUT_ASG, us-east-1) runs web 2.0.0; prod is blue-green 
 ROLLOUT_ASG=\$ROLLOUT_ASG AWS_REGION=eu-west-1 BG_NAME=web-prod BG_AMI=$OLD_EU BG_USER_DATA=example/web-userdata.sh \\
   BG_SHOW=$([ "$RUNTIME" = linux ] && echo 1) BG_DEPLOY_CMD="bash $STATE/promote.sh" AWS_CLI="$AWS_CLI" ./example/sandbox-bluegreen.sh
 DEPLOY
+MIN_SCORE=""
+[ "$RUNTIME" = linux ] && MIN_SCORE="    min_hardening_score = 90
+"
 cat >"$STATE/promote.sh" <<PROMOTE
 set -eo pipefail
 cat >"$STATE/phoenix.hcl" <<HCL
@@ -142,6 +145,11 @@ environment "prod" {
     bake_time    = "3s"
     keep_old_for = "1h"
   }
+  # Only an image live and healthy in staging (and, when baked with
+  # phoenix-harden, scoring at least 90) may reach prod.
+  policy {
+$MIN_SCORE    promoted_from = "staging"
+  }
 }
 HCL
 echo "==> phoenix promote --from staging --to prod: staging's live AMI, copied to eu-west-1 under prod's key, then blue-green"
@@ -150,6 +158,8 @@ echo "==> phoenix promote again: nothing to do"
 "$BIN/phoenix" promote --from staging --to prod --config "$STATE/phoenix.hcl" | sed 's/^/    /'
 echo "==> phoenix status prod"
 "$BIN/phoenix" status prod --config "$STATE/phoenix.hcl" | sed 's/^/    /'
+echo "==> phoenix history prod: every deploy, recorded in AWS"
+"$BIN/phoenix" history prod --config "$STATE/phoenix.hcl" | sed 's/^/    /'
 PROMOTE
 
 echo "==> Staging runs web 1.0.0 from a launch template that names its image by SSM parameter /demo/web/ami; packer build bakes web 2.0.0 and its phoenix-deploy post-processor rolls it out and moves the parameter"

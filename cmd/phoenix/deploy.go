@@ -3,8 +3,13 @@ package main
 import (
 	"context"
 	"io"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
+	"github.com/immutable-infra/packer-plugin-phoenix/internal/printer"
 )
 
 type deployOptions struct {
@@ -58,11 +63,14 @@ func runDeploy(ctx context.Context, opts deployOptions, args []string, out io.Wr
 	if opts.AMI == "" {
 		return refused("--ami: say which AMI to deploy")
 	}
-	ds, err := deployers(ctx, args, &opts.targetOptions, &opts.rollingOptions, p)
+	sel, err := selectTargets(ctx, args, &opts.targetOptions, &opts.rollingOptions, p)
 	if err != nil {
 		return err
 	}
-	for _, d := range ds {
+	if sel.rollout() {
+		return runRollout(ctx, sel, deployer.PromoteEnd{}, opts.AMI, 0, p)
+	}
+	for _, d := range sel.Deployers {
 		res, err := d.Run(ctx, opts.AMI)
 		p.Result(res)
 		if err != nil {
@@ -70,6 +78,27 @@ func runDeploy(ctx context.Context, opts deployOptions, args []string, out io.Wr
 		}
 	}
 	return nil
+}
+
+// runRollout deploys to the selection's targets wave by wave: from, or
+// when it has no Deployer the AMI ami of the environment's own region,
+// copied first to every target's region.
+func runRollout(ctx context.Context, sel *selection, from deployer.PromoteEnd, ami string, copyTimeout time.Duration, p printer.Printer) error {
+	if from.Deployer == nil {
+		if !strings.HasPrefix(ami, "ami-") {
+			return refused("--ami %s: environment %q deploys to several regions (or in waves), so --ami takes the id of an AMI in its region %s, which phoenix copies to the others", ami, sel.Env.Name, sel.AWS.Region)
+		}
+		from = deployer.PromoteEnd{Environment: sel.Env.Name, Config: sel.AWS,
+			Deployer: &deployer.Deployer{Clients: deployer.NewClients(sel.AWS), Target: deployer.Target{Name: sel.Env.Name, Region: sel.AWS.Region}}}
+	} else {
+		ami = ""
+	}
+	r := &deployer.Rollout{From: from, Image: ami, Waves: sel.waves(), OnFailure: sel.Env.OnWaveFailure, CopyTimeout: copyTimeout, Events: p.Event}
+	res, err := r.Run(ctx)
+	if res != nil {
+		p.Rollout(res)
+	}
+	return err
 }
 
 type rollbackOptions struct {
@@ -199,6 +228,55 @@ func runStatus(ctx context.Context, opts statusOptions, args []string, out io.Wr
 			return err
 		}
 		p.Status(st)
+	}
+	return nil
+}
+
+type historyOptions struct {
+	targetOptions
+	Limit int
+}
+
+func newHistoryCommand() *cobra.Command {
+	var opts historyOptions
+	cmd := &cobra.Command{
+		Use:   "history [ENVIRONMENT]",
+		Short: "List a target's deploys and rollbacks, newest first: who, when, which AMI, from what, outcome",
+		Long: `List the records phoenix keeps of every deploy and rollback of a target that
+got past its checks (a refused one changed nothing and is only in its own
+output): the SSM parameter /phoenix/history/GROUP in the target's region,
+one version per deploy; Parameter Store keeps the last 100.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runHistory(cmd.Context(), opts, args, cmd.OutOrStdout())
+		},
+	}
+	opts.AddFlags(cmd)
+	cmd.Flags().IntVar(&opts.Limit, "limit", 0, "show at most this many records per target (default: all)")
+	return cmd
+}
+
+func runHistory(ctx context.Context, opts historyOptions, args []string, out io.Writer) error {
+	p, err := newPrinter(&opts.targetOptions, out)
+	if err != nil {
+		return err
+	}
+	if opts.Limit < 0 {
+		return refused("--limit %d: say how many records to show (0 for all)", opts.Limit)
+	}
+	ds, err := deployers(ctx, args, &opts.targetOptions, nil, p)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		recs, err := d.History(ctx)
+		if err != nil {
+			return err
+		}
+		if opts.Limit > 0 && len(recs) > opts.Limit {
+			recs = recs[:opts.Limit]
+		}
+		p.History(&deployer.History{Target: d.Target.Name, Region: d.Target.Region, Group: d.Target.Group, Parameter: deployer.HistoryPath(d.Target.Group), Records: recs})
 	}
 	return nil
 }

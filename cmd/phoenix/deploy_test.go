@@ -175,14 +175,15 @@ func TestDeployPlanStatusFromConfig(t *testing.T) {
 		t.Errorf("status --output json: exit %d\n%s", code, out)
 	}
 
-	// Deploying the same AMI again changes nothing but the lock.
+	// Deploying the same AMI again changes nothing but the lock, and is
+	// recorded in the history.
 	f.SB.ResetCalls()
 	out, code, err = runCLI(ctx, "deploy", "staging", "--config", cfg, "--ami", newAMI, "--output", "json")
 	if code != 0 {
 		t.Fatalf("second deploy: exit %d: %v\n%s", code, err, out)
 	}
 	calls := f.SB.Calls()
-	if m := sandbox.MutatingCalls(calls); m != deploytest.LockCalls(calls) || calls["ssm"]["PutParameter"] != 2 || calls["autoscaling"]["CreateOrUpdateTags"] != 1 || calls["autoscaling"]["DeleteTags"] != 1 {
+	if m := sandbox.MutatingCalls(calls); m != deploytest.LockCalls(calls) || calls["ssm"]["PutParameter"] != 3 || calls["autoscaling"]["CreateOrUpdateTags"] != 1 || calls["autoscaling"]["DeleteTags"] != 1 {
 		t.Errorf("re-deploy made %d mutating calls, want only the lock's: %v", m, calls)
 	}
 	if !strings.Contains(out, `{"type":"result","outcome":"succeeded"`) {
@@ -294,7 +295,7 @@ func TestDeployRefusals(t *testing.T) {
 		{"AMI not in region", []string{"deploy", "staging", "--config", cfg, "--ami", elsewhere}, []string{"AMI " + elsewhere + " not found in eu-west-1"}},
 		{"AMI not an id", []string{"deploy", "staging", "--config", cfg, "--ami", "web-2"}, []string{`AMI "web-2" is not an AMI id`}},
 		{"AMI not available", []string{"deploy", "staging", "--config", cfg, "--ami", pending}, []string{"is pending, not available"}},
-		{"unencrypted AMI", []string{"deploy", "staging", "--config", encCfg, "--ami", plain}, []string{"unencrypted EBS snapshots and require_encrypted is set"}},
+		{"unencrypted AMI", []string{"deploy", "staging", "--config", encCfg, "--ami", plain}, []string{"is not admitted by environment staging's policy (1 of 1 rules failed)", "require_encrypted: ", "has unencrypted EBS snapshots"}},
 		{"unencrypted AMI by flag", []string{"deploy", "staging", "--config", cfg, "--ami", plain, "--require-encrypted"}, []string{"require_encrypted"}},
 		{"malformed HCL", []string{"deploy", "staging", "--config", badHCL, "--ami", plain}, []string{badHCL + ":4,"}},
 		{"options out of range", []string{"deploy", "staging", "--config", rangeCfg, "--ami", plain}, []string{

@@ -90,6 +90,20 @@ func runPromote(ctx context.Context, opts promoteOptions, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--from %s: %w", opts.From, err)
 	}
+	if opts.Target == "" {
+		// Every target of an environment with several, wave by wave.
+		sel, err := selectTargets(ctx, []string{opts.To}, side, nil, p)
+		if err != nil {
+			return fmt.Errorf("--to %s: %w", opts.To, err)
+		}
+		if len(sel.Deployers) > 1 {
+			for _, d := range sel.Deployers {
+				d.GrantKMS = d.GrantKMS || opts.GrantKMS
+				d.PollInterval = orDuration(opts.PollInterval, d.PollInterval)
+			}
+			return runRollout(ctx, sel, from, "", opts.CopyTimeout, p)
+		}
+	}
 	to, err := promoteEnd(ctx, opts.To, side, p)
 	if err != nil {
 		return fmt.Errorf("--to %s: %w", opts.To, err)
@@ -120,4 +134,11 @@ func promoteEnd(ctx context.Context, env string, o *targetOptions, p printer.Pri
 		return deployer.PromoteEnd{}, refused("environment %q has several targets (%s): choose one with --target", env, strings.Join(names, ", "))
 	}
 	return deployer.PromoteEnd{Environment: env, Deployer: sel.Deployers[0], Config: sel.AWS, KMSKeyID: sel.Env.KMSKeyID}, nil
+}
+
+func orDuration(d, alt time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return alt
 }

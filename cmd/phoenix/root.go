@@ -12,7 +12,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(newDeployCommand(), newPromoteCommand(), newRollbackCommand(), newPlanCommand(), newStatusCommand(), newVersionCommand(), newSandboxCommand())
+	root.AddCommand(newDeployCommand(), newPromoteCommand(), newRollbackCommand(), newPlanCommand(), newStatusCommand(), newHistoryCommand(), newVersionCommand(), newSandboxCommand())
 	root.AddCommand(newImagesCommand())
 	refuseBadArguments(root)
 	return root

@@ -85,6 +85,12 @@ type rollingOptions struct {
 	// and standby instances.
 	ScaleInProtected string
 	Standby          string
+	// The blue-green canary judge.
+	Judge               bool
+	JudgeMinRequests    int
+	JudgeMax5xxIncrease float64
+	JudgeLatencyStat    string
+	JudgeMaxLatency     float64
 
 	flags *pflag.FlagSet
 }
@@ -102,7 +108,12 @@ func (o *rollingOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.CheckpointDelay, "checkpoint-delay", "", "pause at each checkpoint, e.g. 10m (default 1h)")
 	f.BoolVar(&o.SkipMatching, "skip-matching", true, "leave instances already on the new version alone")
 	f.BoolVar(&o.AutoRollback, "auto-rollback", true, "let Auto Scaling roll back a failed refresh by itself")
-	f.StringSliceVar(&o.Alarms, "alarm", nil, "CloudWatch alarm name that fails the refresh (repeatable)")
+	f.StringSliceVar(&o.Alarms, "alarm", nil, "CloudWatch alarm name whose ALARM state rolls the deploy back (repeatable)")
+	f.BoolVar(&o.Judge, "judge", false, "blue-green: judge each step's new colour against the old one (5xx share, response time)")
+	f.IntVar(&o.JudgeMinRequests, "judge-min-requests", deployer.DefaultJudgeMinRequests, "blue-green: requests the new colour serves in a step before it is judged")
+	f.Float64Var(&o.JudgeMax5xxIncrease, "judge-max-5xx-increase", deployer.DefaultJudgeMax5xxIncrease, "blue-green: percentage points the new colour's 5xx share may exceed the old one's")
+	f.StringVar(&o.JudgeLatencyStat, "judge-latency-statistic", deployer.DefaultJudgeLatencyStat, "blue-green: p99 or Average of the response time")
+	f.Float64Var(&o.JudgeMaxLatency, "judge-max-latency-ratio", deployer.DefaultJudgeMaxLatencyRatio, "blue-green: how many times the old colour's response time the new one's may be")
 	f.StringVar(&o.BakeTime, "bake-time", "", "wait after the last replacement before the refresh succeeds (blue-green: after each step), e.g. 5m")
 	f.StringVar(&o.HealthTimeout, "health-timeout", "", "how long every target may take to be healthy on the new AMI (default 15m)")
 	f.BoolVar(&o.RequireEncrypted, "require-encrypted", false, "refuse an AMI with unencrypted snapshots")
@@ -154,12 +165,30 @@ func (o *rollingOptions) blueGreen() deployer.BlueGreenSettings {
 	if o.flags.Changed("return-home") {
 		s.ReturnHome = &o.ReturnHome
 	}
+	if o.flags.Changed("alarm") {
+		s.Alarms = o.Alarms
+	}
+	if o.flags.Changed("judge") {
+		s.Judge = &o.Judge
+	}
+	if o.flags.Changed("judge-min-requests") {
+		s.JudgeMinRequests = &o.JudgeMinRequests
+	}
+	if o.flags.Changed("judge-max-5xx-increase") {
+		s.JudgeMax5xxIncrease = &o.JudgeMax5xxIncrease
+	}
+	if o.flags.Changed("judge-latency-statistic") {
+		s.JudgeLatencyStatistic = o.JudgeLatencyStat
+	}
+	if o.flags.Changed("judge-max-latency-ratio") {
+		s.JudgeMaxLatencyRatio = &o.JudgeMaxLatency
+	}
 	s.KeepOldFor, s.BakeTime, s.HealthTimeout = o.KeepOldFor, o.BakeTime, o.HealthTimeout
 	return s
 }
 
 // blueGreenOnly are the flags rolling has no use for.
-var blueGreenOnly = []string{"steps", "keep-old-for", "return-home"}
+var blueGreenOnly = []string{"steps", "keep-old-for", "return-home", "judge", "judge-min-requests", "judge-max-5xx-increase", "judge-latency-statistic", "judge-max-latency-ratio"}
 
 func strategyName(kind string) string {
 	if kind == "" {
@@ -169,11 +198,16 @@ func strategyName(kind string) string {
 }
 
 // rollingOnly are the flags blue-green has no use for.
-var rollingOnly = []string{"min-healthy-percentage", "max-healthy-percentage", "instance-warmup", "checkpoints", "checkpoint-delay", "skip-matching", "auto-rollback", "alarm",
+var rollingOnly = []string{"min-healthy-percentage", "max-healthy-percentage", "instance-warmup", "checkpoints", "checkpoint-delay", "skip-matching", "auto-rollback",
 	"scale-in-protected-instances", "standby-instances"}
 
 // flagName is the flag for a phoenix.hcl setting.
-func flagName(setting string) string { return "--" + strings.ReplaceAll(setting, "_", "-") }
+func flagName(setting string) string {
+	if setting == "alarms" {
+		return "--alarm" // repeatable, one name each
+	}
+	return "--" + strings.ReplaceAll(setting, "_", "-")
+}
 
 // deployers builds one Deployer per target the options select.
 func deployers(ctx context.Context, args []string, o *targetOptions, ro *rollingOptions, p printer.Printer) ([]*deployer.Deployer, error) {
@@ -191,6 +225,65 @@ type selection struct {
 	Env       *deployer.Environment
 	AWS       aws.Config
 	Deployers []*deployer.Deployer
+	// Configs are each Deployer's AWS access: AWS in the target's own
+	// region when it has one.
+	Configs []aws.Config
+}
+
+// ends are the selection's targets as promote ends.
+func (s *selection) ends() map[string]deployer.PromoteEnd {
+	out := map[string]deployer.PromoteEnd{}
+	for i, d := range s.Deployers {
+		e := deployer.PromoteEnd{Deployer: d, Config: s.Configs[i]}
+		if s.Env != nil {
+			e.Environment, e.KMSKeyID = s.Env.Name, s.Env.KMSKeyID
+		}
+		out[d.Target.Name] = e
+	}
+	return out
+}
+
+// waves are the selection's targets in the environment's waves, or one
+// after another in the file's order.
+func (s *selection) waves() [][]deployer.PromoteEnd {
+	ends := s.ends()
+	var out [][]deployer.PromoteEnd
+	if s.Env != nil && len(s.Env.Waves) > 0 {
+		for _, w := range s.Env.Waves {
+			var wave []deployer.PromoteEnd
+			for _, name := range w {
+				if e, ok := ends[name]; ok {
+					wave = append(wave, e)
+				}
+			}
+			if len(wave) > 0 {
+				out = append(out, wave)
+			}
+		}
+		return out
+	}
+	for _, d := range s.Deployers {
+		out = append(out, []deployer.PromoteEnd{ends[d.Target.Name]})
+	}
+	return out
+}
+
+// rollout says whether the selection is deployed as a rollout: several
+// targets with waves, or in more than one region (the AMI is copied to
+// each first).
+func (s *selection) rollout() bool {
+	if len(s.Deployers) < 2 {
+		return false
+	}
+	if s.Env != nil && len(s.Env.Waves) > 0 {
+		return true
+	}
+	for _, d := range s.Deployers {
+		if d.Target.Region != s.AWS.Region {
+			return true
+		}
+	}
+	return false
 }
 
 // selectTargets reads the environment or the flags and builds the
@@ -279,33 +372,77 @@ func selectTargets(ctx context.Context, args []string, o *targetOptions, ro *rol
 		return nil, err
 	}
 	poll := o.PollInterval
-	requireEncrypted := ro != nil && ro.RequireEncrypted
 	grantKMS := ro != nil && ro.GrantKMS
+	// The environment's policy is a floor: --require-encrypted may add
+	// the rule, never take it away (docs/deployer.md, "Policy").
+	var policy *deployer.Policy
+	if ro != nil && ro.RequireEncrypted {
+		policy = policy.Tighten(deployer.Policy{RequireEncrypted: true})
+	}
+	var evidence deployer.Evidence
+	envName := ""
 	if env != nil {
+		envName = env.Name
 		if poll == 0 {
 			poll = env.PollInterval
-		}
-		if ro == nil || !ro.flags.Changed("require-encrypted") {
-			requireEncrypted = env.RequireEncrypted
 		}
 		if ro == nil || !ro.flags.Changed("grant-kms") {
 			grantKMS = env.GrantKMS
 		}
+		if env.Policy != nil && env.Policy.RequireEncrypted && ro != nil && ro.flags.Changed("require-encrypted") && !ro.RequireEncrypted {
+			return nil, refused("--require-encrypted=false: environment %q of %s requires encrypted AMIs (its policy), and a flag may add requirements, never take them away", env.Name, o.Config)
+		}
+		policy = env.Policy.Tighten(derefPolicy(policy))
+		if env.Policy != nil && env.Policy.PromotedFrom != "" {
+			if evidence, err = environmentEvidence(ctx, o, env.Policy.PromotedFrom); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if policy.Empty() {
+		policy = nil
 	}
 	out := &selection{Env: env, AWS: awsCfg}
 	for _, t := range targets {
+		if o.Region != "" {
+			t.Region = "" // --region puts every target in it
+		}
+		cfg := deployer.TargetConfig(awsCfg, t)
+		out.Configs = append(out.Configs, cfg)
 		out.Deployers = append(out.Deployers, &deployer.Deployer{
-			Clients:          deployer.NewClients(awsCfg),
-			Target:           t.Target(awsCfg.Region),
-			Strategy:         strat,
-			RequireEncrypted: requireEncrypted,
-			GrantKMS:         grantKMS,
-			HealthTimeout:    timeout,
-			PollInterval:     poll,
-			Events:           p.Event,
+			Clients:       deployer.NewClients(cfg),
+			Target:        t.Target(awsCfg.Region),
+			Strategy:      strat,
+			Policy:        policy,
+			Evidence:      evidence,
+			Environment:   envName,
+			GrantKMS:      grantKMS,
+			HealthTimeout: timeout,
+			PollInterval:  poll,
+			Events:        p.Event,
 		})
 	}
 	return out, nil
+}
+
+func derefPolicy(p *deployer.Policy) deployer.Policy {
+	if p == nil {
+		return deployer.Policy{}
+	}
+	return *p
+}
+
+// environmentEvidence reads the environment a policy's promoted_from
+// names, with its own access settings (and --endpoint), for the rule's
+// evidence: what its targets serve and their deploy histories.
+func environmentEvidence(ctx context.Context, o *targetOptions, name string) (deployer.Evidence, error) {
+	cfg, err := deployer.LoadConfig(o.Config)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Evidence(name, o.Endpoint, func(s awsconfig.Settings) (aws.Config, error) {
+		return loadAWS(ctx, s, fmt.Sprintf("environment %q of %s (promoted_from)", name, o.Config))
+	})
 }
 
 // environment reads the environment args names in phoenix.hcl (nil when

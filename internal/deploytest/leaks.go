@@ -27,9 +27,9 @@ import (
 // with that record. What the code under test leaves by design is allowed
 // by name: the version a group runs or that its template resolves to
 // ($Latest, $Default) or that Auto Scaling launched from, the deploy lock
-// parameter phoenix keeps per group
-// (released; deployer/lockparam.go), and what the test declares with
-// CleanupImagesTagged or Allow.
+// parameter phoenix keeps per group (released; deployer/lockparam.go) and
+// its deploy history (deployer/history.go), and what the test declares
+// with CleanupImagesTagged or Allow.
 
 // owned reports whether the leak check compares r: instances and their
 // volumes come and go with the groups that own them (the final empty
@@ -129,7 +129,9 @@ func (f *Fixture) allowedByDesign(r sandbox.Resource, refs map[string]bool) bool
 			return true
 		}
 	case "parameter":
-		if strings.HasPrefix(r.ID, deployer.LockParameterPath) {
+		// The released lock phoenix keeps per group, and the deploy
+		// history it records per target (deployer/history.go).
+		if strings.HasPrefix(r.ID, deployer.LockParameterPath) || strings.HasPrefix(r.ID, deployer.HistoryParameterPath) {
 			return true
 		}
 	}

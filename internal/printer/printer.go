@@ -24,6 +24,10 @@ type Printer interface {
 	Result(*deployer.Result)
 	// Prune prints a line per image of the family, then a summary.
 	Prune(*deployer.PruneResult)
+	// History prints a target's deploy records, newest first.
+	History(*deployer.History)
+	// Rollout prints every target's outcome of a rollout in waves.
+	Rollout(*deployer.RolloutResult)
 }
 
 // Formats New knows.
@@ -99,6 +103,73 @@ func (p *jsonPrinter) Prune(r *deployer.PruneResult) {
 		Type string `json:"type"`
 		deployer.PruneSummary
 	}{"prune", r.PruneSummary})
+}
+
+func (p *jsonPrinter) History(h *deployer.History) {
+	for _, r := range h.Records {
+		p.write(struct {
+			Type string `json:"type"`
+			deployer.Record
+		}{"record", r})
+	}
+}
+
+func (p *jsonPrinter) Rollout(r *deployer.RolloutResult) {
+	p.write(struct {
+		Type string `json:"type"`
+		*deployer.RolloutResult
+	}{"rollout", r})
+}
+
+func (p *textPrinter) Rollout(r *deployer.RolloutResult) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.line("Rollout of %s: %s", r.Source, r.Outcome)
+	for _, t := range r.Targets {
+		ami := t.AMI
+		if ami == "" {
+			ami = "-"
+		}
+		p.line("  wave %d  %-12s %-14s %-16s %-22s %s", t.Wave, t.Target, t.Region, t.Group, ami, t.Status)
+	}
+	p.line("  %s", r.Message)
+}
+
+func (p *textPrinter) History(h *deployer.History) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.line("History of %s in %s (group %s, %s), newest first", h.Target, h.Region, h.Group, h.Parameter)
+	if len(h.Records) == 0 {
+		p.line("  no deploy recorded")
+		return
+	}
+	for _, r := range h.Records {
+		what := r.AMI
+		if r.AMIName != "" {
+			what += " (" + r.AMIName + ")"
+		}
+		if r.Previous != "" && r.Previous != r.AMI {
+			what += " over " + r.Previous
+		}
+		env := ""
+		if r.Environment != "" {
+			env = " to " + r.Environment
+		}
+		p.line("  %-4s %s  %-8s %s%s: %s, %s, by %s", fmt.Sprintf("#%d", r.Version), r.Ended.UTC().Format(time.RFC3339), r.Action, what, env, r.Outcome, r.Ended.Sub(r.Started).Round(time.Second), r.By)
+		if r.Source != "" {
+			p.line("       source: %s", r.Source)
+		}
+		if r.Outcome != deployer.Succeeded && r.Message != "" {
+			p.line("       %s", firstLine(r.Message))
+		}
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 // textPrinter writes one line per step and one per change of progress;
@@ -233,6 +304,24 @@ func (p *textPrinter) Plan(pl *deployer.Plan) {
 		enc = "encrypted"
 	}
 	p.line("  %-14s %s (%s), %s, %s", "new AMI", pl.AMI.ID, pl.AMI.Name, pl.AMI.State, enc)
+	if v := pl.Policy; v != nil {
+		verdict := "admitted"
+		if !v.Admitted {
+			verdict = "not admitted"
+		}
+		rules := "rules"
+		if len(v.Rules) == 1 {
+			rules = "rule"
+		}
+		p.line("  %-14s %s (%d %s)", "policy", verdict, len(v.Rules), rules)
+		for _, r := range v.Rules {
+			mark := "ok  "
+			if !r.Passed {
+				mark = "FAIL"
+			}
+			p.line("    %s %s: %s", mark, r.Rule, r.Detail)
+		}
+	}
 	p.colours(pl.Colours)
 	p.health(pl.Health, false)
 	p.line("Changes:")
@@ -269,6 +358,22 @@ func (p *textPrinter) Status(s *deployer.Status) {
 		p.line("  %-14s none", "last refresh")
 	}
 	p.health(s.Health, true)
+	if g := s.Gates; g != nil {
+		for i, a := range g.Alarms {
+			label := ""
+			if i == 0 {
+				label = "alarms"
+			}
+			l := a.Name + " " + a.State
+			if a.Text != "" {
+				l = a.Text
+			}
+			p.line("  %-14s %s", label, l)
+		}
+		if v := g.Judge; v != nil {
+			p.line("  %-14s last %s: %s", "judge", deployer.JudgeStatusWindow, v)
+		}
+	}
 	if pm := s.Parameter; pm != nil {
 		sel := ""
 		if pm.Selector != "" {

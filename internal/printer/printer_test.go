@@ -2,6 +2,7 @@ package printer
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,5 +137,53 @@ func TestPruneJSON(t *testing.T) {
 `
 	if out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+// A canary judge's verdict reads as one line of text and carries its
+// figures in JSON.
+func TestVerdictLines(t *testing.T) {
+	v := &deployer.Verdict{Step: 10, Result: "fail", Statistic: "p99", Reason: "5xx share 50.0% is 50.0 points above the old colour's 0.0% (judge_max_5xx_increase 1)",
+		New: deployer.Figures{Colour: "green", TargetGroup: "web-green", Requests: 40, Errors: 20, ErrorShare: 50, Latency: 0.012},
+		Old: deployer.Figures{Colour: "blue", TargetGroup: "web-blue", Requests: 360, ErrorShare: 0, Latency: 0.011}, From: at, To: at.Add(time.Minute)}
+	e := deployer.Event{Time: at, Target: "web", Kind: deployer.EventProgress, Step: "judge", Message: v.String(), Verdict: v}
+	var text, js bytes.Buffer
+	for f, out := range map[string]*bytes.Buffer{Text: &text, JSON: &js} {
+		p, err := New(f, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Event(e)
+	}
+	wantText := "web: [judge] judge at 10%: fail: new green 40 requests, 20 5xx (50.0%), 12 ms; old blue 360 requests, 0 5xx (0.0%), 11 ms: 5xx share 50.0% is 50.0 points above the old colour's 0.0% (judge_max_5xx_increase 1)\n"
+	if text.String() != wantText {
+		t.Errorf("text\n%s\nwant\n%s", text.String(), wantText)
+	}
+	wantJSON := `"verdict":{"step":10,"result":"fail","statistic":"p99","new":{"colour":"green","target_group":"web-green","requests":40,"errors_5xx":20,"error_share_percent":50,"latency_seconds":0.012},"old":{"colour":"blue","target_group":"web-blue","requests":360,"errors_5xx":0,"error_share_percent":0,"latency_seconds":0.011},"reason":"5xx share 50.0% is 50.0 points above the old colour's 0.0% (judge_max_5xx_increase 1)","from":"2026-11-25T22:00:00Z","to":"2026-11-25T22:01:00Z"}`
+	if !bytes.Contains(js.Bytes(), []byte(wantJSON)) {
+		t.Errorf("JSON\n%s\nlacks\n%s", js.String(), wantJSON)
+	}
+}
+
+// Status lists the gates: each alarm's state, and the judge's comparison
+// of the colours.
+func TestStatusGates(t *testing.T) {
+	var out bytes.Buffer
+	p, err := New(Text, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &deployer.Verdict{Step: 100, Result: "pass", Reason: "within judge_max_5xx_increase 1 and judge_max_latency_ratio 1.5",
+		New: deployer.Figures{Colour: "green", Requests: 900, Latency: 0.012}, Old: deployer.Figures{Colour: "blue", Requests: 300, Latency: 0.012}}
+	p.Status(&deployer.Status{Target: "web", Region: "eu-west-1", Group: "web-green", Health: &deployer.Health{AMI: "ami-2", Healthy: 2, Total: 2, Desired: 2},
+		Gates: &deployer.GateStatus{Alarms: []deployer.AlarmState{{Name: "web-5xx", State: "OK"}, {Name: "web-p99", State: "ALARM", Text: `alarm "web-p99" is in ALARM: …`}}, Judge: v}})
+	for _, want := range []string{
+		"  alarms         web-5xx OK\n",
+		"                 alarm \"web-p99\" is in ALARM: …\n",
+		"  judge          last 10m0s: judge at 100%: pass: new green 900 requests, 0 5xx (0.0%), 12 ms; old blue 300 requests, 0 5xx (0.0%), 12 ms: within judge_max_5xx_increase 1 and judge_max_latency_ratio 1.5\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, out.String())
+		}
 	}
 }

@@ -63,8 +63,30 @@ type Config struct {
 	// the rule's weights end as the infrastructure code set them. Defaults
 	// to false.
 	ReturnHome *bool `mapstructure:"return_home"`
-	// Refuse an AMI with unencrypted EBS snapshots.
+	// Blue-green: turn on the canary judge with its defaults: during each
+	// step that splits the traffic, the new colour's target group is
+	// compared with the old one's over the same minutes; a step it fails
+	// rolls back. Any judge_* setting turns it on too.
+	Judge *bool `mapstructure:"judge"`
+	// Blue-green: requests the new colour must serve in a step before it
+	// is judged. Defaults to 100.
+	JudgeMinRequests *int `mapstructure:"judge_min_requests"`
+	// Blue-green: percentage points by which the new colour's 5xx share
+	// may exceed the old colour's, 0 to 100. Defaults to 1.
+	JudgeMax5xxIncrease *float64 `mapstructure:"judge_max_5xx_increase"`
+	// Blue-green: the response time statistic the judge compares, "p99"
+	// or "Average". Defaults to p99.
+	JudgeLatencyStatistic string `mapstructure:"judge_latency_statistic"`
+	// Blue-green: how many times the old colour's response time the new
+	// colour's may be, 1 to 100. Defaults to 1.5.
+	JudgeMaxLatencyRatio *float64 `mapstructure:"judge_max_latency_ratio"`
+	// Refuse an AMI with unencrypted EBS snapshots (the policy's
+	// require_encrypted; kept here for earlier templates).
 	RequireEncrypted bool `mapstructure:"require_encrypted"`
+	// The admission policy the AMI must pass, over the environment's: a
+	// rule set here adds to the environment's policy, never removes one.
+	// See docs/deployer.md, "Policy".
+	Policy deployer.PolicySettings `mapstructure:"policy"`
 	// Create the KMS grant that Auto Scaling's service-linked role needs
 	// to launch from the AMI's encrypted snapshots, when the key policy
 	// does not give it the key; without it such a deploy is refused with
@@ -108,6 +130,14 @@ func (c *Config) Prepare(raws ...interface{}) error {
 		if err := deployer.CheckTargetGroupARN("target_groups", arn); err != nil {
 			add(err)
 		}
+	}
+	if _, perrs := c.Policy.Policy(); len(perrs) > 0 {
+		for _, e := range perrs {
+			add(fmt.Errorf("policy: %w", e))
+		}
+	}
+	if c.Policy.PromotedFrom != "" && c.Environment == "" {
+		add(errors.New("policy: promoted_from names an environment of config_file: set environment too"))
 	}
 	if c.PollInterval != "" {
 		if d, err := time.ParseDuration(c.PollInterval); err != nil || d <= 0 {
@@ -154,8 +184,16 @@ func (c *Config) strategyKind(env string) string {
 func (c *Config) strategy(base deployer.StrategySettings) deployer.StrategySettings {
 	base.Kind = c.strategyKind(base.Kind)
 	base.Rolling.Override(c.RollingSettings)
-	base.BlueGreen.Override(deployer.BlueGreenSettings{Steps: c.Steps, BakeTime: c.BakeTime, KeepOldFor: c.KeepOldFor, ReturnHome: c.ReturnHome, HealthTimeout: c.HealthTimeout})
+	base.BlueGreen.Override(c.blueGreen())
 	return base
+}
+
+// blueGreen are the inline blue-green settings; alarms serve both
+// strategies.
+func (c *Config) blueGreen() deployer.BlueGreenSettings {
+	return deployer.BlueGreenSettings{Steps: c.Steps, BakeTime: c.BakeTime, KeepOldFor: c.KeepOldFor, ReturnHome: c.ReturnHome, HealthTimeout: c.HealthTimeout,
+		Alarms: c.Alarms, Judge: c.Judge, JudgeMinRequests: c.JudgeMinRequests, JudgeMax5xxIncrease: c.JudgeMax5xxIncrease,
+		JudgeLatencyStatistic: c.JudgeLatencyStatistic, JudgeMaxLatencyRatio: c.JudgeMaxLatencyRatio}
 }
 
 // rollingOnly reports the settings of the other strategy that are set:
@@ -172,6 +210,9 @@ func (c *Config) rollingOnly(kind string) []error {
 		if c.ReturnHome != nil {
 			errs = append(errs, fmt.Errorf("return_home is a blue-green setting; the strategy is %s", kind))
 		}
+		for _, j := range c.blueGreen().JudgeSettings() {
+			errs = append(errs, fmt.Errorf("%s: the canary judge compares two colours and is a blue-green setting; the strategy is %s (use alarms to gate a rolling deploy)", j, kind))
+		}
 		return errs
 	}
 	r := c.RollingSettings
@@ -180,7 +221,7 @@ func (c *Config) rollingOnly(kind string) []error {
 		name string
 		set  bool
 	}{{"min_healthy_percentage", r.MinHealthyPercentage != nil}, {"max_healthy_percentage", r.MaxHealthyPercentage != nil}, {"instance_warmup", r.InstanceWarmup != ""},
-		{"checkpoints", r.Checkpoints != nil}, {"checkpoint_delay", r.CheckpointDelay != ""}, {"skip_matching", r.SkipMatching != nil}, {"auto_rollback", r.AutoRollback != nil}, {"alarms", r.Alarms != nil},
+		{"checkpoints", r.Checkpoints != nil}, {"checkpoint_delay", r.CheckpointDelay != ""}, {"skip_matching", r.SkipMatching != nil}, {"auto_rollback", r.AutoRollback != nil},
 		{"scale_in_protected_instances", r.ScaleInProtectedInstances != ""}, {"standby_instances", r.StandbyInstances != ""}} {
 		if f.set {
 			errs = append(errs, fmt.Errorf("%s is a rolling setting; the strategy is blue-green", f.name))

@@ -4,6 +4,7 @@ package deploy
 
 import (
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/awsconfig"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -11,49 +12,55 @@ import (
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	PackerBuildName           *string                   `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
-	PackerBuilderType         *string                   `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
-	PackerCoreVersion         *string                   `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
-	PackerDebug               *bool                     `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
-	PackerForce               *bool                     `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
-	PackerOnError             *string                   `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
-	PackerUserVars            map[string]string         `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
-	PackerSensitiveVars       []string                  `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
-	Region                    *string                   `mapstructure:"region" hcl:"region" cty:"region"`
-	Profile                   *string                   `mapstructure:"profile" hcl:"profile" cty:"profile"`
-	AccessKey                 *string                   `mapstructure:"access_key" hcl:"access_key" cty:"access_key"`
-	SecretKey                 *string                   `mapstructure:"secret_key" hcl:"secret_key" cty:"secret_key"`
-	Token                     *string                   `mapstructure:"token" hcl:"token" cty:"token"`
-	AssumeRole                *awsconfig.FlatAssumeRole `mapstructure:"assume_role" hcl:"assume_role" cty:"assume_role"`
-	Endpoint                  *string                   `mapstructure:"endpoint" hcl:"endpoint" cty:"endpoint"`
-	MaxRetries                *int                      `mapstructure:"max_retries" hcl:"max_retries" cty:"max_retries"`
-	Environment               *string                   `mapstructure:"environment" cty:"environment" hcl:"environment"`
-	ConfigFile                *string                   `mapstructure:"config_file" cty:"config_file" hcl:"config_file"`
-	Target                    *string                   `mapstructure:"target" cty:"target" hcl:"target"`
-	ASG                       *string                   `mapstructure:"asg" cty:"asg" hcl:"asg"`
-	TargetGroups              []string                  `mapstructure:"target_groups" cty:"target_groups" hcl:"target_groups"`
-	Strategy                  *string                   `mapstructure:"strategy" cty:"strategy" hcl:"strategy"`
-	PeerASG                   *string                   `mapstructure:"peer_asg" cty:"peer_asg" hcl:"peer_asg"`
-	Listener                  *string                   `mapstructure:"listener" cty:"listener" hcl:"listener"`
-	Rule                      *string                   `mapstructure:"rule" cty:"rule" hcl:"rule"`
-	Steps                     []int                     `mapstructure:"steps" cty:"steps" hcl:"steps"`
-	KeepOldFor                *string                   `mapstructure:"keep_old_for" cty:"keep_old_for" hcl:"keep_old_for"`
-	ReturnHome                *bool                     `mapstructure:"return_home" cty:"return_home" hcl:"return_home"`
-	RequireEncrypted          *bool                     `mapstructure:"require_encrypted" cty:"require_encrypted" hcl:"require_encrypted"`
-	GrantKMS                  *bool                     `mapstructure:"grant_kms" cty:"grant_kms" hcl:"grant_kms"`
-	PollInterval              *string                   `mapstructure:"poll_interval" cty:"poll_interval" hcl:"poll_interval"`
-	MinHealthyPercentage      *int                      `mapstructure:"min_healthy_percentage" hcl:"min_healthy_percentage" cty:"min_healthy_percentage"`
-	MaxHealthyPercentage      *int                      `mapstructure:"max_healthy_percentage" hcl:"max_healthy_percentage" cty:"max_healthy_percentage"`
-	InstanceWarmup            *string                   `mapstructure:"instance_warmup" hcl:"instance_warmup" cty:"instance_warmup"`
-	Checkpoints               []int                     `mapstructure:"checkpoints" hcl:"checkpoints" cty:"checkpoints"`
-	CheckpointDelay           *string                   `mapstructure:"checkpoint_delay" hcl:"checkpoint_delay" cty:"checkpoint_delay"`
-	SkipMatching              *bool                     `mapstructure:"skip_matching" hcl:"skip_matching" cty:"skip_matching"`
-	AutoRollback              *bool                     `mapstructure:"auto_rollback" hcl:"auto_rollback" cty:"auto_rollback"`
-	Alarms                    []string                  `mapstructure:"alarms" hcl:"alarms" cty:"alarms"`
-	BakeTime                  *string                   `mapstructure:"bake_time" hcl:"bake_time" cty:"bake_time"`
-	HealthTimeout             *string                   `mapstructure:"health_timeout" hcl:"health_timeout" cty:"health_timeout"`
-	ScaleInProtectedInstances *string                   `mapstructure:"scale_in_protected_instances" hcl:"scale_in_protected_instances" cty:"scale_in_protected_instances"`
-	StandbyInstances          *string                   `mapstructure:"standby_instances" hcl:"standby_instances" cty:"standby_instances"`
+	PackerBuildName           *string                      `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
+	PackerBuilderType         *string                      `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
+	PackerCoreVersion         *string                      `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
+	PackerDebug               *bool                        `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
+	PackerForce               *bool                        `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
+	PackerOnError             *string                      `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
+	PackerUserVars            map[string]string            `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
+	PackerSensitiveVars       []string                     `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	Region                    *string                      `mapstructure:"region" hcl:"region" cty:"region"`
+	Profile                   *string                      `mapstructure:"profile" hcl:"profile" cty:"profile"`
+	AccessKey                 *string                      `mapstructure:"access_key" hcl:"access_key" cty:"access_key"`
+	SecretKey                 *string                      `mapstructure:"secret_key" hcl:"secret_key" cty:"secret_key"`
+	Token                     *string                      `mapstructure:"token" hcl:"token" cty:"token"`
+	AssumeRole                *awsconfig.FlatAssumeRole    `mapstructure:"assume_role" hcl:"assume_role" cty:"assume_role"`
+	Endpoint                  *string                      `mapstructure:"endpoint" hcl:"endpoint" cty:"endpoint"`
+	MaxRetries                *int                         `mapstructure:"max_retries" hcl:"max_retries" cty:"max_retries"`
+	Environment               *string                      `mapstructure:"environment" cty:"environment" hcl:"environment"`
+	ConfigFile                *string                      `mapstructure:"config_file" cty:"config_file" hcl:"config_file"`
+	Target                    *string                      `mapstructure:"target" cty:"target" hcl:"target"`
+	ASG                       *string                      `mapstructure:"asg" cty:"asg" hcl:"asg"`
+	TargetGroups              []string                     `mapstructure:"target_groups" cty:"target_groups" hcl:"target_groups"`
+	Strategy                  *string                      `mapstructure:"strategy" cty:"strategy" hcl:"strategy"`
+	PeerASG                   *string                      `mapstructure:"peer_asg" cty:"peer_asg" hcl:"peer_asg"`
+	Listener                  *string                      `mapstructure:"listener" cty:"listener" hcl:"listener"`
+	Rule                      *string                      `mapstructure:"rule" cty:"rule" hcl:"rule"`
+	Steps                     []int                        `mapstructure:"steps" cty:"steps" hcl:"steps"`
+	KeepOldFor                *string                      `mapstructure:"keep_old_for" cty:"keep_old_for" hcl:"keep_old_for"`
+	ReturnHome                *bool                        `mapstructure:"return_home" cty:"return_home" hcl:"return_home"`
+	Judge                     *bool                        `mapstructure:"judge" cty:"judge" hcl:"judge"`
+	JudgeMinRequests          *int                         `mapstructure:"judge_min_requests" cty:"judge_min_requests" hcl:"judge_min_requests"`
+	JudgeMax5xxIncrease       *float64                     `mapstructure:"judge_max_5xx_increase" cty:"judge_max_5xx_increase" hcl:"judge_max_5xx_increase"`
+	JudgeLatencyStatistic     *string                      `mapstructure:"judge_latency_statistic" cty:"judge_latency_statistic" hcl:"judge_latency_statistic"`
+	JudgeMaxLatencyRatio      *float64                     `mapstructure:"judge_max_latency_ratio" cty:"judge_max_latency_ratio" hcl:"judge_max_latency_ratio"`
+	RequireEncrypted          *bool                        `mapstructure:"require_encrypted" cty:"require_encrypted" hcl:"require_encrypted"`
+	Policy                    *deployer.FlatPolicySettings `mapstructure:"policy" cty:"policy" hcl:"policy"`
+	GrantKMS                  *bool                        `mapstructure:"grant_kms" cty:"grant_kms" hcl:"grant_kms"`
+	PollInterval              *string                      `mapstructure:"poll_interval" cty:"poll_interval" hcl:"poll_interval"`
+	MinHealthyPercentage      *int                         `mapstructure:"min_healthy_percentage" hcl:"min_healthy_percentage" cty:"min_healthy_percentage"`
+	MaxHealthyPercentage      *int                         `mapstructure:"max_healthy_percentage" hcl:"max_healthy_percentage" cty:"max_healthy_percentage"`
+	InstanceWarmup            *string                      `mapstructure:"instance_warmup" hcl:"instance_warmup" cty:"instance_warmup"`
+	Checkpoints               []int                        `mapstructure:"checkpoints" hcl:"checkpoints" cty:"checkpoints"`
+	CheckpointDelay           *string                      `mapstructure:"checkpoint_delay" hcl:"checkpoint_delay" cty:"checkpoint_delay"`
+	SkipMatching              *bool                        `mapstructure:"skip_matching" hcl:"skip_matching" cty:"skip_matching"`
+	AutoRollback              *bool                        `mapstructure:"auto_rollback" hcl:"auto_rollback" cty:"auto_rollback"`
+	Alarms                    []string                     `mapstructure:"alarms" hcl:"alarms" cty:"alarms"`
+	BakeTime                  *string                      `mapstructure:"bake_time" hcl:"bake_time" cty:"bake_time"`
+	HealthTimeout             *string                      `mapstructure:"health_timeout" hcl:"health_timeout" cty:"health_timeout"`
+	ScaleInProtectedInstances *string                      `mapstructure:"scale_in_protected_instances" hcl:"scale_in_protected_instances" cty:"scale_in_protected_instances"`
+	StandbyInstances          *string                      `mapstructure:"standby_instances" hcl:"standby_instances" cty:"standby_instances"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -96,7 +103,13 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"steps":                        &hcldec.AttrSpec{Name: "steps", Type: cty.List(cty.Number), Required: false},
 		"keep_old_for":                 &hcldec.AttrSpec{Name: "keep_old_for", Type: cty.String, Required: false},
 		"return_home":                  &hcldec.AttrSpec{Name: "return_home", Type: cty.Bool, Required: false},
+		"judge":                        &hcldec.AttrSpec{Name: "judge", Type: cty.Bool, Required: false},
+		"judge_min_requests":           &hcldec.AttrSpec{Name: "judge_min_requests", Type: cty.Number, Required: false},
+		"judge_max_5xx_increase":       &hcldec.AttrSpec{Name: "judge_max_5xx_increase", Type: cty.Number, Required: false},
+		"judge_latency_statistic":      &hcldec.AttrSpec{Name: "judge_latency_statistic", Type: cty.String, Required: false},
+		"judge_max_latency_ratio":      &hcldec.AttrSpec{Name: "judge_max_latency_ratio", Type: cty.Number, Required: false},
 		"require_encrypted":            &hcldec.AttrSpec{Name: "require_encrypted", Type: cty.Bool, Required: false},
+		"policy":                       &hcldec.BlockSpec{TypeName: "policy", Nested: hcldec.ObjectSpec((*deployer.FlatPolicySettings)(nil).HCL2Spec())},
 		"grant_kms":                    &hcldec.AttrSpec{Name: "grant_kms", Type: cty.Bool, Required: false},
 		"poll_interval":                &hcldec.AttrSpec{Name: "poll_interval", Type: cty.String, Required: false},
 		"min_healthy_percentage":       &hcldec.AttrSpec{Name: "min_healthy_percentage", Type: cty.Number, Required: false},

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
@@ -105,9 +106,15 @@ func (p *PostProcessor) deployers(ctx context.Context, pr printer.Printer) ([]*d
 	settings := c.Settings
 	var strategy deployer.StrategySettings
 	var targets []deployer.EnvironmentTarget
-	requireEncrypted := c.RequireEncrypted
 	grantKMS := c.GrantKMS
 	var poll time.Duration
+	// The environment's policy is a floor: the post-processor's policy
+	// block and require_encrypted add rules to it (docs/deployer.md).
+	own, _ := c.Policy.Policy()
+	own.RequireEncrypted = own.RequireEncrypted || c.RequireEncrypted
+	policy := (*deployer.Policy)(nil).Tighten(*own)
+	var evidence deployer.Evidence
+	envName := ""
 	if c.Environment != "" {
 		cfg, err := deployer.LoadConfig(c.ConfigFile)
 		if err != nil {
@@ -122,7 +129,14 @@ func (p *PostProcessor) deployers(ctx context.Context, pr printer.Printer) ([]*d
 		}
 		strategy = deployer.StrategySettings{Kind: env.Strategy, Rolling: env.Rolling, BlueGreen: env.BlueGreen}
 		poll = env.PollInterval
-		requireEncrypted = requireEncrypted || env.RequireEncrypted
+		envName = env.Name
+		policy = env.Policy.Tighten(*own)
+		if policy.PromotedFrom != "" {
+			evidence, err = cfg.Evidence(policy.PromotedFrom, c.Endpoint, func(s awsconfig.Settings) (aws.Config, error) { return s.Load(ctx, "") })
+			if err != nil {
+				return nil, fmt.Errorf("policy promoted_from %q: %w", policy.PromotedFrom, err)
+			}
+		}
 		grantKMS = grantKMS || env.GrantKMS
 		settings = env.Settings
 		overrideSettings(&settings, c)
@@ -169,21 +183,40 @@ func (p *PostProcessor) deployers(ctx context.Context, pr printer.Printer) ([]*d
 	if err != nil {
 		return nil, err
 	}
+	if policy.Empty() {
+		policy = nil
+	}
 	var out []*deployer.Deployer
 	for _, t := range targets {
+		if c.Settings.Region != "" {
+			t.Region = "" // region puts every target in it
+		}
+		// A target in its own region takes the artifact's AMI there.
+		cfg := deployer.TargetConfig(awsCfg, t)
 		out = append(out, &deployer.Deployer{
-			Clients:          deployer.NewClients(awsCfg),
-			Target:           t.Target(awsCfg.Region),
-			Strategy:         strat,
-			RequireEncrypted: requireEncrypted,
-			GrantKMS:         grantKMS,
-			HealthTimeout:    timeout,
-			PollInterval:     poll,
-			Owner:            "packer@" + hostname(),
-			Events:           pr.Event,
+			Clients:       deployer.NewClients(cfg),
+			Target:        t.Target(awsCfg.Region),
+			Strategy:      strat,
+			Policy:        policy,
+			Evidence:      evidence,
+			Environment:   envName,
+			Source:        p.source(),
+			GrantKMS:      grantKMS,
+			HealthTimeout: timeout,
+			PollInterval:  poll,
+			Owner:         "packer@" + hostname(),
+			Events:        pr.Event,
 		})
 	}
 	return out, nil
+}
+
+// source names the Packer build for the deploy history.
+func (p *PostProcessor) source() string {
+	if n := p.config.PackerBuildName; n != "" {
+		return "packer build " + n
+	}
+	return "packer build"
 }
 
 // overrideSettings puts the inline access settings over the
