@@ -410,6 +410,7 @@ func (s *Session) setWeights(ctx context.Context, st *bgState, to *colour, share
 	}
 	to.Weight, from.Weight = int32(share), int32(100-share)
 	st.traffic.actions = actions
+	s.weightsAt = s.Now()
 	return nil
 }
 
@@ -949,6 +950,9 @@ func (run *bgRun) retire(ctx context.Context, st *bgState, old, nw *colour) (Ste
 	} else if firing != "" && !run.homeward {
 		return Step{State: StepFailed, Name: "alarm", Health: h, Message: fmt.Sprintf("all traffic on %s: %s", nw.label(), firing)}, nil
 	}
+	if s.weightsSettling() {
+		return settlingStep("retire", h), nil
+	}
 	done := fmt.Sprintf("all traffic on %s: every target healthy on %s (%d/%d)", nw.label(), run.ami, h.Healthy, h.Total)
 	if run.homeward {
 		return run.retireAway(ctx, old, h, done)
@@ -1048,6 +1052,14 @@ func (run *bgRun) createVersion(ctx context.Context, old, nw *colour) (Step, err
 		// phoenix rollback returns to.
 		replaced = nw.Template
 	}
+	left, err := run.s.leftVersion(ctx, src.ID, src.Version, versionDescription(run.ami, replaced), run.ami)
+	if err != nil {
+		return Step{}, err
+	}
+	if left != nil {
+		run.version = left
+		return Step{Name: "launch-template", Action: fmt.Sprintf("took up launch template %s version %d for %s, which an interrupted run of this deploy made: version %d with image %s -> %s", src.ID, left.Version, nw.label(), src.Version, src.AMI, run.ami)}, nil
+	}
 	out, err := run.s.Clients.EC2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
 		LaunchTemplateId: aws.String(src.ID), SourceVersion: aws.String(strconv.FormatInt(src.Version, 10)),
 		VersionDescription: aws.String(versionDescription(run.ami, replaced)),
@@ -1138,6 +1150,9 @@ func (run *bgRun) restore(ctx context.Context, st *bgState, old, nw *colour) (St
 	}
 	ours := nw.Pin != "" || run.version != nil && nw.Template != nil && nw.Template.Version == run.version.Version && nw.Template.ID == run.version.ID
 	if ours && (nw.desired() > 0 || aws.ToInt32(nw.Group.MinSize) > 0) {
+		if run.s.weightsSettling() {
+			return settlingStep("rollback", nil), true
+		}
 		if err := run.update(ctx, nw, &autoscaling.UpdateAutoScalingGroupInput{MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0)}); err != nil {
 			return Step{State: StepFailed, Name: "rollback", Message: err.Error()}, true
 		}
@@ -1171,13 +1186,15 @@ func (run *bgRun) restore(ctx context.Context, st *bgState, old, nw *colour) (St
 
 // Abort returns the traffic to the old colour and removes the pin when a
 // deploy is interrupted before its switch finished, so that Ctrl-C never
-// leaves the target half-switched or pinned. It makes at most three calls.
+// leaves the target half-switched or pinned. It makes at most three
+// calls, and lets the weights it moved back reach the load balancer's
+// nodes before it scales the new colour in.
 func (run *bgRun) Abort(ctx context.Context) (string, error) {
 	if run.noop || run.finished || run.warm {
 		return "", nil
 	}
 	var did []string
-	for range 4 {
+	for range 5 {
 		st, old, nw, err := run.read(ctx)
 		if err != nil {
 			return strings.Join(did, "; "), err
@@ -1188,6 +1205,16 @@ func (run *bgRun) Abort(ctx context.Context) (string, error) {
 		}
 		if step.State == StepFailed {
 			return strings.Join(did, "; "), errors.New(step.Message)
+		}
+		if step.Action == "" {
+			// The weights moved back are reaching the load balancer's
+			// nodes: the new colour keeps its instances until then.
+			select {
+			case <-ctx.Done():
+				return strings.Join(did, "; "), ctx.Err()
+			case <-time.After(time.Until(run.s.weightsAt.Add(weightSettlePolls * run.s.d.PollInterval))):
+			}
+			continue
 		}
 		did = append(did, step.Action)
 	}
@@ -1343,6 +1370,9 @@ func (run *bgRun) warmRollback(ctx context.Context, st *bgState, from, to *colou
 			moved += fmt.Sprintf(": new clients at once; %s", stickyClients(from, sticky))
 		}
 		return Step{Name: "rollback", Action: moved}, nil
+	}
+	if s.weightsSettling() {
+		return settlingStep("rollback", nil), nil
 	}
 	if from.desired() > 0 && !run.stickyHeld {
 		in := &autoscaling.UpdateAutoScalingGroupInput{MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0)}

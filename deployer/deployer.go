@@ -238,16 +238,16 @@ func (d *Deployer) Run(ctx context.Context, ami string) (*Result, error) {
 			did, aerr := a.Abort(actx)
 			cancel()
 			if aerr != nil {
-				return finish(RollbackFailed, &Error{Outcome: RollbackFailed, Err: fmt.Errorf("deploy interrupted (%w); returning the traffic failed: %v (done: %s): run phoenix rollback", err, aerr, did)})
+				return finish(RollbackFailed, &Error{Outcome: RollbackFailed, Err: fmt.Errorf("deploy interrupted (%w)%s; returning the traffic failed: %v (done: %s): run phoenix rollback", err, during(step), aerr, did)})
 			}
 			if did != "" {
 				d.emit(Event{Kind: EventStep, Step: "rollback", Action: did, Message: did})
-				return finish(RolledBack, &Error{Outcome: RolledBack, Err: fmt.Errorf("deploy interrupted (%w): %s; run the same deploy again to start over", err, did)})
+				return finish(RolledBack, &Error{Outcome: RolledBack, Err: fmt.Errorf("deploy interrupted (%w)%s: %s; run the same deploy again to start over", err, during(step), did)})
 			}
 		}
 		// Interrupted: the deploy's AWS side goes on; nothing is rolled
 		// back behind the user's back.
-		return finish(RolledBack, &Error{Outcome: RolledBack, Err: fmt.Errorf("deploy interrupted (%w): what AWS was doing goes on; run the same deploy again to follow it, or phoenix rollback to undo it", err)})
+		return finish(RolledBack, &Error{Outcome: RolledBack, Err: fmt.Errorf("deploy interrupted (%w)%s: what AWS was doing goes on; run the same deploy again to follow it, or phoenix rollback to undo it", err, during(step))})
 	}
 	why := step.Message
 	d.emit(Event{Kind: EventWarning, Step: "rollback", Message: "deploy failed: " + why + "; rolling back"})
@@ -313,6 +313,16 @@ func (d *Deployer) Rollback(ctx context.Context) (*Result, error) {
 	return finish(Succeeded, nil)
 }
 
+// during names the step a deploy was in when it was interrupted, as the
+// progress lines name it (" during [refresh]"), so that the user knows
+// what AWS is left doing; "" when no pass had named one.
+func during(st Step) string {
+	if st.Name == "" {
+		return ""
+	}
+	return " during [" + st.Name + "]"
+}
+
 // actedPollDivisor shortens the wait after a pass that took an action.
 const actedPollDivisor = 5
 
@@ -324,10 +334,15 @@ const maxReadErrors = 5
 // It returns an error only when ctx ends or AWS cannot be read.
 func (d *Deployer) loop(ctx context.Context, s *Session, step func(context.Context) (Step, error)) (Step, error) {
 	var errs int
+	var name string // the step the last pass named
 	for {
 		st, err := step(ctx)
+		if st.Name != "" {
+			name = st.Name
+		}
 		if err != nil {
 			if ctx.Err() != nil {
+				st.Name = name
 				return st, ctx.Err()
 			}
 			errs++
@@ -346,6 +361,7 @@ func (d *Deployer) loop(ctx context.Context, s *Session, step func(context.Conte
 			if st.State == StepFailed && ctx.Err() != nil {
 				// A call cut short by Ctrl-C is an interruption, not a
 				// failure to roll back from.
+				st.Name = name
 				return st, ctx.Err()
 			}
 			if st.State != StepWorking {
@@ -366,6 +382,7 @@ func (d *Deployer) loop(ctx context.Context, s *Session, step func(context.Conte
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			st.Name = name
 			return st, ctx.Err()
 		case <-t.C:
 		}

@@ -38,9 +38,11 @@ func firstGroupInstance(t *testing.T, f *deploytest.Fixture, group string) strin
 
 func setProtection(t *testing.T, f *deploytest.Fixture, group, id string, on bool) {
 	t.Helper()
-	if _, err := f.Clients.AutoScaling.SetInstanceProtection(context.Background(), &autoscaling.SetInstanceProtectionInput{AutoScalingGroupName: aws.String(group), InstanceIds: []string{id}, ProtectedFromScaleIn: aws.Bool(on)}); err != nil {
-		t.Fatal(err)
-	}
+	f.Setup(func() {
+		if _, err := f.Clients.AutoScaling.SetInstanceProtection(context.Background(), &autoscaling.SetInstanceProtectionInput{AutoScalingGroupName: aws.String(group), InstanceIds: []string{id}, ProtectedFromScaleIn: aws.Bool(on)}); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // progressSaying collects the progress lines of a deploy that contain
@@ -107,9 +109,11 @@ func TestRollingWithProtectedAndStandbyInstances(t *testing.T) {
 			id := firstGroupInstance(t, f, "states")
 			ctx := context.Background()
 			if tc.standby {
-				if _, err := f.Clients.AutoScaling.EnterStandby(ctx, &autoscaling.EnterStandbyInput{AutoScalingGroupName: aws.String("states"), InstanceIds: []string{id}, ShouldDecrementDesiredCapacity: aws.Bool(true)}); err != nil {
-					t.Fatal(err)
-				}
+				f.Setup(func() {
+					if _, err := f.Clients.AutoScaling.EnterStandby(ctx, &autoscaling.EnterStandbyInput{AutoScalingGroupName: aws.String("states"), InstanceIds: []string{id}, ShouldDecrementDesiredCapacity: aws.Bool(true)}); err != nil {
+						t.Fatal(err)
+					}
+				})
 			} else {
 				setProtection(t, f, "states", id, true)
 			}
@@ -351,10 +355,12 @@ func hookAgent(t *testing.T, f *deploytest.Fixture, hook string, groups ...strin
 
 func putHook(t *testing.T, f *deploytest.Fixture, group, name, transition string, heartbeat int32, result string) {
 	t.Helper()
-	if _, err := f.Clients.AutoScaling.PutLifecycleHook(context.Background(), &autoscaling.PutLifecycleHookInput{AutoScalingGroupName: aws.String(group), LifecycleHookName: aws.String(name),
-		LifecycleTransition: aws.String(transition), HeartbeatTimeout: aws.Int32(heartbeat), DefaultResult: aws.String(result)}); err != nil {
-		t.Fatal(err)
-	}
+	f.Setup(func() {
+		if _, err := f.Clients.AutoScaling.PutLifecycleHook(context.Background(), &autoscaling.PutLifecycleHookInput{AutoScalingGroupName: aws.String(group), LifecycleHookName: aws.String(name),
+			LifecycleTransition: aws.String(transition), HeartbeatTimeout: aws.Int32(heartbeat), DefaultResult: aws.String(result)}); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // A group with a launching hook (completed by the instance's bootstrap,
@@ -434,9 +440,11 @@ func TestBlueGreenWithLifecycleHook(t *testing.T) {
 
 func putWarmPool(t *testing.T, f *deploytest.Fixture, group string, prepared int32) {
 	t.Helper()
-	if _, err := f.Clients.AutoScaling.PutWarmPool(context.Background(), &autoscaling.PutWarmPoolInput{AutoScalingGroupName: aws.String(group), MaxGroupPreparedCapacity: aws.Int32(prepared)}); err != nil {
-		t.Fatal(err)
-	}
+	f.Setup(func() {
+		if _, err := f.Clients.AutoScaling.PutWarmPool(context.Background(), &autoscaling.PutWarmPoolInput{AutoScalingGroupName: aws.String(group), MaxGroupPreparedCapacity: aws.Int32(prepared)}); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // warmAMIs waits until group's warm pool holds n stopped instances and

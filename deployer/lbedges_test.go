@@ -235,6 +235,14 @@ func enableStickiness(t *testing.T, f *deploytest.Fixture, bg *deploytest.BlueGr
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The change reaches traffic once it has propagated to the load
+	// balancer's nodes (docs/sandbox.md): from then on answers carry the
+	// stickiness cookie.
+	f.WaitFor("stickiness to reach traffic", 10*time.Second, func() (bool, string) {
+		req, _ := http.NewRequest(http.MethodGet, "http://web.example.com/", nil)
+		rt := f.SB.Route(f.Region, bg.Listener, req)
+		return len(rt.Cookies) > 0, fmt.Sprintf("%+v", rt)
+	})
 }
 
 // A deploy that fails during a step with stickiness on: all traffic goes

@@ -56,7 +56,7 @@ func TestPromoteCleansUpFailedAndInterruptedCopies(t *testing.T) {
 	t.Parallel()
 	staging := deploytest.New(t, nil, region)
 	prod := deploytest.New(t, staging.SB, prodRegion)
-	prod.CleanupImagesTagged(deployer.PromotedFromTag)
+	prod.CleanupImagesTagged(deployer.PromotedFromTag, 1)
 	keyARN := prod.KMSKeyForAutoScaling("alias/phoenix-prod")
 	x := staging.Image("web-2", deploytest.ImageOptions{})
 	staging.Stack("web-staging", x, deploytest.StackOptions{Desired: 1})
@@ -153,7 +153,7 @@ func TestPromoteWaitsForACopyLeftPending(t *testing.T) {
 	t.Parallel()
 	staging := deploytest.New(t, nil, region)
 	prod := deploytest.New(t, staging.SB, prodRegion)
-	prod.CleanupImagesTagged(deployer.PromotedFromTag)
+	prod.CleanupImagesTagged(deployer.PromotedFromTag, 1)
 	x := staging.Image("api-2", deploytest.ImageOptions{Encrypted: true})
 	staging.Stack("api-staging", x, deploytest.StackOptions{Desired: 1})
 	old := prod.Image("api-1", deploytest.ImageOptions{})
@@ -222,7 +222,7 @@ func TestPromoteAcrossAccounts(t *testing.T) {
 	staging := deploytest.New(t, nil, region)
 	sandboxtest.AddSecondAccount(t, staging.SB)
 	prod := deploytest.NewAs(t, staging.SB, prodRegion, sandboxtest.SecondAccessKey)
-	prod.CleanupImagesTagged(deployer.PromotedFromTag)
+	prod.CleanupImagesTagged(deployer.PromotedFromTag, 2) // svc-staging's image, then svc-cmk's
 	const prodAccount = sandboxtest.SecondAccount
 	role := "arn:aws:iam::" + prodAccount + ":role/phoenix-deploy"
 	prodSettings := &awsconfig.Settings{Region: prodRegion, Endpoint: staging.SB.URL(), AccessKey: "AKIASANDBOXTEST00001", SecretKey: "sandbox-secret",

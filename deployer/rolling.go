@@ -471,6 +471,14 @@ func refreshOf(rf *astypes.InstanceRefresh) *Refresh {
 func (run *rollingRun) createVersion(ctx context.Context) (Step, error) {
 	s := run.s
 	if prev := run.previous; prev != nil {
+		left, err := s.leftVersion(ctx, prev.ID, prev.Version, versionDescription(run.ami, prev), run.ami)
+		if err != nil {
+			return Step{}, err
+		}
+		if left != nil {
+			run.target = left
+			return Step{Name: "launch-template", Action: fmt.Sprintf("took up launch template %s version %d, which an interrupted run of this deploy made: version %d with image %s -> %s", prev.ID, left.Version, prev.Version, prev.AMI, run.ami)}, nil
+		}
 		out, err := s.Clients.EC2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
 			LaunchTemplateId: aws.String(prev.ID), SourceVersion: aws.String(strconv.FormatInt(prev.Version, 10)),
 			VersionDescription: aws.String(versionDescription(run.ami, prev)),

@@ -26,14 +26,18 @@ func TestDeployKeepsIMDSv2AndAddsNoKeyPair(t *testing.T) {
 	newAMI := f.Image("imds-2", deploytest.ImageOptions{})
 
 	// The group's own version 2 requires IMDSv2, as a hardened template does.
-	v2, err := f.Clients.EC2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
-		LaunchTemplateId: aws.String(st.Template), SourceVersion: aws.String("1"),
-		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{MetadataOptions: &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{
-			HttpTokens: ec2types.LaunchTemplateHttpTokensStateRequired, HttpPutResponseHopLimit: aws.Int32(1), HttpEndpoint: ec2types.LaunchTemplateInstanceMetadataEndpointStateEnabled}},
+	var v2 *ec2.CreateLaunchTemplateVersionOutput
+	f.Setup(func() {
+		var err error
+		v2, err = f.Clients.EC2.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{
+			LaunchTemplateId: aws.String(st.Template), SourceVersion: aws.String("1"),
+			LaunchTemplateData: &ec2types.RequestLaunchTemplateData{MetadataOptions: &ec2types.LaunchTemplateInstanceMetadataOptionsRequest{
+				HttpTokens: ec2types.LaunchTemplateHttpTokensStateRequired, HttpPutResponseHopLimit: aws.Int32(1), HttpEndpoint: ec2types.LaunchTemplateInstanceMetadataEndpointStateEnabled}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if n := aws.ToInt64(v2.LaunchTemplateVersion.VersionNumber); n != 2 {
 		t.Fatalf("version %d, want 2", n)
 	}

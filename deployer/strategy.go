@@ -86,6 +86,9 @@ type Change struct {
 // Session is what a strategy works on: the target as read before the
 // deploy, the AMI and the shared helpers.
 type Session struct {
+	// weightsAt is when this deploy last changed the weights.
+	weightsAt time.Time
+
 	ID      string
 	Clients Clients
 	Target  Target

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -267,6 +268,9 @@ func (e *trafficEnv) watch(groups, targetGroups []string) *timeline {
 	return tl
 }
 
+// knownVersions are the versions the images answer.
+var knownVersions = map[string]bool{"v1": true, "v2": true, "broken": true}
+
 // answer is one request through the load balancer.
 type answer struct {
 	sent    time.Time
@@ -314,11 +318,15 @@ func startTraffic(t *testing.T, url string) *traffic {
 					case resp.StatusCode != http.StatusOK:
 						a.failure = fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(body))
 					default:
+						// Every answer is checked, not only its status: the
+						// app answers its version and its address, nothing
+						// else (a proxy's or a half-written page fails).
 						f := strings.Fields(string(body))
-						if len(f) == 2 {
+						switch {
+						case len(f) != 2 || !knownVersions[f[0]] || net.ParseIP(f[1]) == nil:
+							a.failure = fmt.Sprintf("200 with an unexpected body %q", body)
+						default:
 							a.version, a.server = f[0], f[1]
-						} else {
-							a.version = string(bytes.TrimSpace(body))
 						}
 					}
 				}
@@ -554,12 +562,15 @@ func TestTrafficBlueGreenDeploys(t *testing.T) {
 	if before := count(tr.sentBetween(time.Time{}, changed[0].Add(-inFlight))); before.total == 0 || before.versions["v1"] != before.total {
 		t.Errorf("before the first switch: %s, want v1 only", before)
 	}
+	// A weight change reaches traffic once it has propagated to the load
+	// balancer's nodes (docs/sandbox.md): each step's window starts then.
+	settle := configPropagation(e.SB)
 	for i, share := range b.Steps {
 		to := time.Now()
 		if i+1 < len(changed) {
 			to = changed[i+1].Add(-inFlight)
 		}
-		w := count(tr.sentBetween(switched[i], to))
+		w := count(tr.sentBetween(switched[i].Add(settle), to))
 		got := 0
 		if w.total > 0 {
 			got = 100 * w.versions["v2"] / w.total
@@ -625,6 +636,13 @@ func TestTrafficBlueGreenDeploys(t *testing.T) {
 	if blue.desired != 0 || blue.min != 0 || blue.pinned || len(blue.amis) != 0 {
 		t.Errorf("blue after the rollback: %+v, want scaled to zero, no pin", blue)
 	}
+}
+
+// configPropagation is how long the sandbox's load balancer takes to
+// route by a listener's new weights (lb_config_propagation, scaled).
+func configPropagation(sb *sandbox.Sandbox) time.Duration {
+	p := sb.Timing()
+	return time.Duration(p.Seconds["lb_config_propagation"] * p.TimeScale * float64(time.Second))
 }
 
 // testLog passes the sandbox's log to the test's.

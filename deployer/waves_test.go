@@ -40,7 +40,9 @@ func newWavesStack(t *testing.T) *wavesStack {
 		f := w.staging
 		if tg.region != region {
 			f = deploytest.New(t, w.staging.SB, tg.region)
-			f.CleanupImagesTagged(deployer.PromotedFromTag)
+			// How many copies a region gets depends on how far the
+			// test's waves go: each test checks its own.
+			f.CleanupImagesTagged(deployer.PromotedFromTag, -1)
 		}
 		w.prod[tg.name] = f
 		w.old[tg.name] = f.Image("web-1-"+tg.name, deploytest.ImageOptions{})

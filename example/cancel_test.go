@@ -82,24 +82,30 @@ func TestPackerBuildInterruptedAtEachStepLeavesNothing(t *testing.T) {
 	// Each mutating call is carried out at once and its answer held (AWS
 	// did the work, the plugin never hears of it); each wait is held
 	// before the sandbox answers it.
+	//
+	// Each case checks it hit the step it names: the held call is the
+	// action named, and the last line the build printed before Packer
+	// said it was cancelling is that step's.
 	cases := []struct {
 		name   string
 		match  func(r, s, a string) bool
 		answer bool
 		signal syscall.Signal
+		action string // the held call's
+		step   string // how the build's last line starts
 	}{
-		{"RunInstances", after("", "RunInstances", ""), true, syscall.SIGINT},
-		{"wait for running", after("RunInstances", "DescribeInstances", ""), false, syscall.SIGINT},
-		{"StopInstances", after("", "StopInstances", ""), true, syscall.SIGINT},
-		{"wait for stopped", after("StopInstances", "DescribeInstances", ""), false, syscall.SIGINT},
-		{"CreateImage", after("", "CreateImage", ""), true, syscall.SIGINT},
-		{"wait for the AMI", after("CreateImage", "DescribeImages", "us-east-1"), false, syscall.SIGINT},
-		{"CopyImage", after("", "CopyImage", ""), true, syscall.SIGINT},
-		{"wait for the copy", after("CopyImage", "DescribeImages", "eu-west-1"), false, syscall.SIGINT},
-		{"ModifyImageAttribute", after("", "ModifyImageAttribute", ""), true, syscall.SIGINT},
-		{"EnableImageDeprecation in the copy region", after("", "EnableImageDeprecation", "eu-west-1"), true, syscall.SIGINT},
+		{"RunInstances", after("", "RunInstances", ""), true, syscall.SIGINT, "RunInstances", "Launching a t3.micro build instance"},
+		{"wait for running", after("RunInstances", "DescribeInstances", ""), false, syscall.SIGINT, "DescribeInstances", "Instance i-"},
+		{"StopInstances", after("", "StopInstances", ""), true, syscall.SIGINT, "StopInstances", "Stopping the build instance"},
+		{"wait for stopped", after("StopInstances", "DescribeInstances", ""), false, syscall.SIGINT, "DescribeInstances", "Stopping the build instance"},
+		{"CreateImage", after("", "CreateImage", ""), true, syscall.SIGINT, "CreateImage", "Creating AMI cancel-"},
+		{"wait for the AMI", after("CreateImage", "DescribeImages", "us-east-1"), false, syscall.SIGINT, "DescribeImages", "AMI ami-"},
+		{"CopyImage", after("", "CopyImage", ""), true, syscall.SIGINT, "CopyImage", "Copying ami-"},
+		{"wait for the copy", after("CopyImage", "DescribeImages", "eu-west-1"), false, syscall.SIGINT, "DescribeImages", "Copy ami-"},
+		{"ModifyImageAttribute", after("", "ModifyImageAttribute", ""), true, syscall.SIGINT, "ModifyImageAttribute", "Setting imds_support = v2.0"},
+		{"EnableImageDeprecation in the copy region", after("", "EnableImageDeprecation", "eu-west-1"), true, syscall.SIGINT, "EnableImageDeprecation", "Deprecating ami-"},
 		// CI runners and timeouts send SIGTERM to the process itself.
-		{"CopyImage, SIGTERM to packer's pid", after("", "CopyImage", ""), true, syscall.SIGTERM},
+		{"CopyImage, SIGTERM to packer's pid", after("", "CopyImage", ""), true, syscall.SIGTERM, "CopyImage", "Copying ami-"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,6 +133,12 @@ func TestPackerBuildInterruptedAtEachStepLeavesNothing(t *testing.T) {
 			}
 			if code != 1 {
 				t.Errorf("packer exited %d, want 1", code)
+			}
+			if hold.Action != tc.action {
+				t.Errorf("held %s, want %s", hold.Action, tc.action)
+			}
+			if last := lastStep(out); !strings.HasPrefix(last, tc.step) {
+				t.Errorf("the build's last step before the signal: %q, want one starting %q", last, tc.step)
 			}
 			waitEmptyInventory(t, sb)
 			if t.Failed() {
@@ -218,4 +230,20 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// lastStep is the last line the build printed before Packer said it was
+// cancelling: the step the signal reached.
+func lastStep(out string) string {
+	const prefix = "==> phoenix-ebs.cancel: "
+	last := ""
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "Cancelling build") {
+			break
+		}
+		if i := strings.Index(l, prefix); i >= 0 {
+			last = l[i+len(prefix):]
+		}
+	}
+	return last
 }

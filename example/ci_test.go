@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
+	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox/sandboxtest"
 )
 
@@ -28,11 +29,15 @@ func TestCIPipeline(t *testing.T) {
 	// Registered first, so it runs after every other cleanup.
 	t.Cleanup(func() { sandboxtest.RequireEmptyInventory(t, sb) })
 	staging := deploytest.New(t, sb, "us-east-1")
+	// The copies with the AMI written out that phoenix holds a group whose
+	// version names an SSM parameter on stay behind, unlaunched: a known
+	// leak (docs/reliability.md, the leak check).
+	staging.Allow(func(r sandbox.Resource) bool { return r.Type == "launch-template-version" })
 	prod := deploytest.New(t, sb, "eu-west-1")
 	staging.KMSKeyForAutoScaling("alias/images")
 	prodKey := prod.KMSKey("alias/images-prod")
-	staging.CleanupImagesTagged("phoenix:build-id")
-	prod.CleanupImagesTagged("phoenix:promoted-from")
+	staging.CleanupImagesTagged("phoenix:build-id", 1)
+	prod.CleanupImagesTagged("phoenix:promoted-from", 1)
 
 	base := staging.Image("web-1.0.0", deploytest.ImageOptions{Encrypted: true})
 	// Staging's launch template names its image by an SSM parameter, as

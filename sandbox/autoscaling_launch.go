@@ -78,6 +78,7 @@ func (r *Region) nextLaunch(g *AutoScalingGroup) (*groupLaunch, *APIError) {
 		if err != nil {
 			return nil, err
 		}
+		v.launched = true
 		gl := &groupLaunch{data: v.Data, template: LaunchTemplateRef{ID: lt.ID, Name: lt.Name, Version: strconv.Itoa(v.Number)}}
 		if ch.instanceType != "" {
 			gl.data.InstanceType = ch.instanceType
@@ -99,6 +100,7 @@ func (r *Region) nextLaunch(g *AutoScalingGroup) (*groupLaunch, *APIError) {
 		if err != nil {
 			return nil, err
 		}
+		v.launched = true
 		return &groupLaunch{data: v.Data, template: LaunchTemplateRef{ID: lt.ID, Name: lt.Name, Version: strconv.Itoa(v.Number)}}, nil
 	}
 	cfg, ok := r.LaunchConfigs[lc]

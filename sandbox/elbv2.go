@@ -1465,7 +1465,7 @@ func elbModifyListener(c *call) (any, *APIError) {
 	}
 	l.Protocol, l.Port, l.DefaultActions = protocol, port, actions
 	if def := c.r.defaultRule(l); def != nil {
-		def.Actions = actions
+		c.r.setRuleActions(def, actions)
 	}
 	return []*X{List("Listeners", []*X{renderListener(l)})}, nil
 }
@@ -1630,7 +1630,8 @@ func elbModifyRule(c *call) (any, *APIError) {
 			return nil, err
 		}
 	}
-	rule.Conditions, rule.Actions = conds, actions
+	rule.Conditions = conds
+	c.r.setRuleActions(rule, actions)
 	if rule.Priority == "default" {
 		l.DefaultActions = actions
 	}

@@ -82,9 +82,15 @@ func TestELBv2ProxyStickinessAndAuthentication(t *testing.T) {
 	get := func(path string) (*http.Response, string) {
 		t.Helper()
 		var resp *http.Response
+		// The target gets requests once its registration has reached
+		// the load balancer (lbpropagation.go): until then, 503.
 		elbWaitFor(t, "the proxy to answer", 5*time.Second, func() bool {
 			var err error
 			resp, err = client.Get(base + path)
+			if err == nil && resp.StatusCode == http.StatusServiceUnavailable {
+				resp.Body.Close()
+				return false
+			}
 			return err == nil
 		})
 		body, _ := io.ReadAll(resp.Body)

@@ -230,6 +230,11 @@ func (c *stickyClient) get(t *testing.T) sandbox.Route {
 func TestELBv2TargetGroupStickiness(t *testing.T) {
 	f := newELBFixture(t)
 	ctx, c := f.ctx, f.c
+	// Stickiness, not propagation, is what this test is about: weight
+	// changes reach traffic at once (TestELBv2Propagation plays the delay).
+	if err := f.sb.SetTiming(sandbox.TimingProfile{Seconds: map[string]float64{"lb_config_propagation": 0}}); err != nil {
+		t.Fatal(err)
+	}
 	image := f.sb.ELBTestImage(elbRegion, "")
 	insts := f.launch(image, 2)
 	lb := f.createLB("sticky")

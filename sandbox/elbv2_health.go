@@ -133,7 +133,9 @@ func (r *Region) stepTarget(tg *TargetGroup, t *Target, inst *Instance, notInUse
 		t.setState("unused", "Target.InvalidState", "Target is in the "+state+" state")
 		t.nextCheck = time.Time{}
 		return
-	case provisioning:
+	case provisioning, now.Before(t.routableAt):
+		// Health checks start once the registration has completed
+		// (lbpropagation.go).
 		t.setState("initial", "Elb.RegistrationInProgress", "Target registration is in progress")
 		t.nextCheck = time.Time{}
 		return

@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -58,7 +58,14 @@ type hookState struct {
 	seq    int
 	onCall func(service, action string)
 	holds  []*Hold
+	// seed and rng decide whether faults with a probability fire.
+	seed uint64
+	rng  *mrand.Rand
 }
+
+// FaultSeed is the seed of the source that decides whether faults with a
+// probability fire (Options.FaultSeed).
+func (s *Sandbox) FaultSeed() uint64 { return s.hooks.seed }
 
 // OnCall registers f to be called before each API call is handled, from
 // the serving goroutine; in-process tests use it to act at an exact point
@@ -188,7 +195,7 @@ func (s *Sandbox) faultFor(svc, action string) (*APIError, time.Duration) {
 		if f.Kind == "invisible" || !f.matches(svc, action) || (f.Count > 0 && f.Fired >= f.Count) {
 			continue
 		}
-		if f.Probability > 0 && !s.world.chanceLocked(f.Probability) {
+		if f.Probability > 0 && s.hooks.rng.Float64() >= f.Probability {
 			continue
 		}
 		f.Fired++
@@ -315,128 +322,6 @@ func (s *Sandbox) ClearFaults() {
 	s.hooks.faults = nil
 }
 
-// Resource is one inventory entry.
-type Resource struct {
-	Account string `json:"account"`
-	Region  string `json:"region"`
-	Service string `json:"service"`
-	Type    string `json:"type"`
-	ID      string `json:"id"`
-	Name    string `json:"name,omitempty"`
-	State   string `json:"state,omitempty"`
-}
-
-// Inventory lists every resource that clients created and that is not
-// deleted, deregistered or terminated, in every region of every account.
-// A fresh account's own resources (default VPC, public images,
-// AWS-managed keys) are not in it, so after a clean test it is empty.
-func (s *Sandbox) Inventory() []Resource {
-	w := s.world
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var out []Resource
-	for _, r := range w.sortedRegions() {
-		add := func(svc, typ, id, name, state string) {
-			out = append(out, Resource{Account: r.Account, Region: r.Name, Service: svc, Type: typ, ID: id, Name: name, State: state})
-		}
-		for _, v := range r.VPCs {
-			if !v.IsDefault {
-				add("ec2", "vpc", v.ID, v.Tags["Name"], "available")
-			}
-		}
-		for _, v := range r.Subnets {
-			if !v.IsDefault {
-				add("ec2", "subnet", v.ID, v.Tags["Name"], "available")
-			}
-		}
-		for _, v := range r.SecurityGroups {
-			if !v.IsDefault {
-				add("ec2", "security-group", v.ID, v.Name, "")
-			}
-		}
-		for _, v := range r.KeyPairs {
-			add("ec2", "key-pair", v.ID, v.Name, "")
-		}
-		for _, v := range r.Images {
-			if !v.Builtin && v.State != "deregistered" {
-				add("ec2", "image", v.ID, v.Name, v.State)
-			}
-		}
-		for _, v := range r.Snapshots {
-			if !v.Builtin {
-				add("ec2", "snapshot", v.ID, v.Description, v.State)
-			}
-		}
-		for _, v := range r.Volumes {
-			if v.State != "deleted" {
-				add("ec2", "volume", v.ID, "", v.State)
-			}
-		}
-		for _, v := range r.Instances {
-			if v.State != "terminated" {
-				add("ec2", "instance", v.ID, v.Tags["Name"], v.State)
-			}
-		}
-		for _, v := range r.LaunchTemplates {
-			add("ec2", "launch-template", v.ID, v.Name, "")
-		}
-		for _, v := range r.LaunchConfigs {
-			add("autoscaling", "launch-configuration", v.Name, v.Name, "")
-		}
-		for _, v := range r.KMSKeys {
-			if !v.Builtin && v.State != "PendingDeletion" {
-				add("kms", "key", v.ID, v.Description, v.State)
-			}
-		}
-		for _, v := range r.KMSAliases {
-			if !v.Builtin {
-				add("kms", "alias", v.Name, v.Name, "")
-			}
-		}
-		for _, v := range r.ASGs {
-			add("autoscaling", "auto-scaling-group", v.Name, v.Name, v.Status)
-		}
-		for _, v := range r.LoadBalancers {
-			add("elasticloadbalancing", "load-balancer", v.ARN, v.Name, v.State)
-		}
-		for _, v := range r.Listeners {
-			add("elasticloadbalancing", "listener", v.ARN, "", "")
-		}
-		for _, v := range r.Rules {
-			if v.Priority != "default" {
-				add("elasticloadbalancing", "rule", v.ARN, "", "")
-			}
-		}
-		for _, v := range r.TargetGroups {
-			add("elasticloadbalancing", "target-group", v.ARN, v.Name, "")
-		}
-		for _, v := range r.SSMParameters {
-			// A parameter whose first version is still being validated is
-			// listed too: it exists once the validation passes.
-			state := ""
-			if len(v.Versions) == 0 {
-				state = "pending-validation"
-			}
-			add("ssm", "parameter", v.Name, v.Name, state)
-		}
-		r.cloudWatchInventory(add)
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Account != b.Account {
-			return a.Account < b.Account
-		}
-		if a.Region != b.Region {
-			return a.Region < b.Region
-		}
-		if a.Type != b.Type {
-			return a.Type < b.Type
-		}
-		return a.ID < b.ID
-	})
-	return out
-}
-
 // Timing returns the timing profile.
 func (s *Sandbox) Timing() TimingProfile { return s.world.timing.profile() }
 
@@ -477,7 +362,7 @@ func (s *Sandbox) serveHook(rw http.ResponseWriter, req *http.Request) {
 		}
 		reply(map[string]any{"resources": inv})
 	case path == "faults" && req.Method == http.MethodGet:
-		reply(map[string]any{"faults": s.Faults()})
+		reply(map[string]any{"faults": s.Faults(), "seed": s.FaultSeed()})
 	case path == "faults" && req.Method == http.MethodPost:
 		var f Fault
 		if err := json.NewDecoder(req.Body).Decode(&f); err != nil {

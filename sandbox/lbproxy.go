@@ -30,8 +30,11 @@ type lbServer struct {
 	log   io.Writer
 	proxy *httputil.ReverseProxy
 	rr    atomic.Uint64
-	stop  chan struct{}
-	done  chan struct{}
+	// flying are the requests in flight to each target, cut when its
+	// draining ends (lbpropagation.go).
+	flying inflight
+	stop   chan struct{}
+	done   chan struct{}
 
 	mu     sync.Mutex
 	bound  map[string]*lbListener // by address:port
@@ -84,6 +87,7 @@ func (s *lbServer) run() {
 	defer t.Stop()
 	for {
 		s.reconcile()
+		s.cutDrained()
 		select {
 		case <-s.stop:
 			return
@@ -135,6 +139,28 @@ func (s *lbServer) reconcile() {
 	}
 }
 
+// cutDrained cuts the requests still in flight to targets whose draining
+// is over.
+func (s *lbServer) cutDrained() {
+	refs := s.flying.refs()
+	if len(refs) == 0 {
+		return
+	}
+	var over []targetRef
+	s.w.mu.Lock()
+	for _, ref := range refs {
+		if s.w.drainOver(ref) {
+			over = append(over, ref)
+		}
+	}
+	s.w.mu.Unlock()
+	for _, ref := range over {
+		if n := s.flying.cut(ref); n > 0 {
+			fmt.Fprintf(s.log, "sandbox: load balancer: deregistration delay of %s:%d over: %d requests in flight cut\n", ref.id, ref.port, n)
+		}
+	}
+}
+
 // close stops every listener at once; requests in flight are cut.
 func (s *lbServer) close() {
 	close(s.stop)
@@ -151,7 +177,8 @@ func (s *lbServer) close() {
 // response to give at once.
 type lbAnswer struct {
 	target      string
-	targetGroup string // the forward's choice, for the route hook
+	targetGroup string    // the forward's choice, for the route hook
+	ref         targetRef // the chosen target, for connection draining
 	status      int
 	body        string
 	ctype       string
@@ -169,7 +196,9 @@ func (s *lbServer) handler(region regionKey, listenerARN string) http.Handler {
 			http.SetCookie(rw, c)
 		}
 		if a.target != "" {
-			req = req.WithContext(context.WithValue(req.Context(), targetKey{}, a.target))
+			ctx, done := s.flying.start(req.Context(), a.ref)
+			defer done()
+			req = req.WithContext(context.WithValue(ctx, targetKey{}, a.target))
 			s.proxy.ServeHTTP(rw, req)
 			return
 		}
@@ -194,7 +223,9 @@ func (s *lbServer) route(region regionKey, listenerARN string, req *http.Request
 	if r == nil {
 		return lbUnavailable
 	}
-	return r.routeRequest(listenerARN, req, &s.rr)
+	a := r.routeRequest(listenerARN, req, &s.rr)
+	a.ref.region = region
+	return a
 }
 
 var lbUnavailable = lbAnswer{status: http.StatusServiceUnavailable, body: "503 Service Temporarily Unavailable"}
@@ -216,9 +247,10 @@ func (r *Region) routeRequest(listenerARN string, req *http.Request, rr *atomic.
 	sort.Slice(rules, func(i, j int) bool { return rulePriority(rules[i]) < rulePriority(rules[j]) })
 	var actions []Action
 	matched := ""
+	now := r.w.now()
 	for _, rule := range rules {
 		if rule.Priority == "default" || ruleMatches(rule.Conditions, req) {
-			actions, matched = rule.Actions, rule.ARN
+			actions, matched = rule.routedActions(now), rule.ARN
 			break
 		}
 	}
@@ -239,8 +271,8 @@ func (r *Region) routeRequest(listenerARN string, req *http.Request, rr *atomic.
 				return unavailable
 			}
 			ans := unavailable
-			if target := pickTarget(r, tg, rr); target != "" {
-				ans = lbAnswer{target: target}
+			if target, t := pickTarget(r, tg, rr, now); t != nil {
+				ans = lbAnswer{target: target, ref: targetRef{targetGroup: tg.ARN, id: t.ID, port: t.Port}}
 			}
 			ans.targetGroup, ans.cookies = tg.ARN, cookies
 			return ans
@@ -270,11 +302,13 @@ func pickTargetGroup(r *Region, fwd []WeightedTargetGroup) *TargetGroup {
 
 // pickTarget returns the address of the next healthy target in round
 // robin; when none is healthy, of any target that is registered and not
-// draining (AWS fails open); "" when there is none.
-func pickTarget(r *Region, tg *TargetGroup, rr *atomic.Uint64) string {
+// draining (AWS fails open); "" when there is none. Only targets whose
+// registration has reached the load balancer count (lbpropagation.go).
+func pickTarget(r *Region, tg *TargetGroup, rr *atomic.Uint64, now time.Time) (string, *Target) {
 	var healthy, open []string
+	var healthyT, openT []*Target
 	for _, t := range tg.Targets {
-		if t.State == "draining" || t.State == "unused" {
+		if !t.routable(now) {
 			continue
 		}
 		ip := t.ID
@@ -286,18 +320,19 @@ func pickTarget(r *Region, tg *TargetGroup, rr *atomic.Uint64) string {
 			ip = inst.PrivateIP
 		}
 		addr := net.JoinHostPort(ip, strconv.Itoa(t.Port))
-		open = append(open, addr)
+		open, openT = append(open, addr), append(openT, t)
 		if t.State == "healthy" {
-			healthy = append(healthy, addr)
+			healthy, healthyT = append(healthy, addr), append(healthyT, t)
 		}
 	}
 	if len(healthy) == 0 {
-		healthy = open
+		healthy, healthyT = open, openT
 	}
 	if len(healthy) == 0 {
-		return ""
+		return "", nil
 	}
-	return healthy[int(rr.Add(1)%uint64(len(healthy)))]
+	i := int(rr.Add(1) % uint64(len(healthy)))
+	return healthy[i], healthyT[i]
 }
 
 // ruleMatches applies a rule's conditions: all must match, and a

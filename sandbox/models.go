@@ -298,6 +298,10 @@ type LaunchTemplateVersion struct {
 	Description string
 	Data        LaunchTemplateData
 	Created     time.Time
+	// launched is set once Auto Scaling has launched from the version
+	// (the inventory reports it: a version a deploy ran is history, one
+	// nothing ever ran may be a leak).
+	launched bool
 }
 
 // LaunchTemplate is an EC2 launch template with its versions.
@@ -557,10 +561,13 @@ type Target struct {
 	Description  string
 	RegisteredAt time.Time
 	DrainUntil   time.Time
-	okRun        int
-	failRun      int
-	nextCheck    time.Time
-	check        *pending // the runtime's health check in flight
+	// routableAt is when the target's registration has reached the load
+	// balancer's nodes (lbpropagation.go).
+	routableAt time.Time
+	okRun      int
+	failRun    int
+	nextCheck  time.Time
+	check      *pending // the runtime's health check in flight
 }
 
 // TargetGroup is an ELBv2 target group.
@@ -636,6 +643,10 @@ type Rule struct {
 	Actions     []Action
 	Tags        Tags
 	Created     time.Time
+	// previous are the actions the load balancer's nodes route by until
+	// propagatedAt, while a change of Actions propagates (lbpropagation.go).
+	previous     []Action
+	propagatedAt time.Time
 }
 
 // Listener is an ELBv2 listener.

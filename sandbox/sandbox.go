@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -34,6 +35,11 @@ type Options struct {
 	TimeScale float64
 	// Log receives one line per notable event; nil discards.
 	Log io.Writer
+	// FaultSeed seeds the random source that decides whether a fault with
+	// a probability fires, so that a run's decisions can be replayed
+	// (given the same calls in the same order); 0 picks a seed, which
+	// FaultSeed reports.
+	FaultSeed uint64
 }
 
 // Sandbox is a running local cloud.
@@ -89,6 +95,11 @@ func Start(opts Options) (*Sandbox, error) {
 		s.log = io.Discard
 	}
 	s.hooks.calls = map[string]map[string]int{}
+	s.hooks.seed = opts.FaultSeed
+	for s.hooks.seed == 0 {
+		s.hooks.seed = mrand.Uint64()
+	}
+	s.hooks.rng = mrand.New(mrand.NewPCG(s.hooks.seed, 0))
 	if opts.StateDir == "" {
 		dir, err := os.MkdirTemp("", "phoenix-sandbox-")
 		if err != nil {

@@ -17,6 +17,7 @@ func (r *Region) registerTarget(tg *TargetGroup, id string, port int) {
 				t.State, t.Reason, t.Description = "initial", "Elb.RegistrationInProgress", "Target registration is in progress"
 				t.DrainUntil = r.w.now()
 				t.okRun, t.failRun = 0, 0
+				t.routableAt = r.w.now().Add(r.w.timing.d("target_registration"))
 			}
 			return
 		}
@@ -29,6 +30,7 @@ func (r *Region) registerTarget(tg *TargetGroup, id string, port int) {
 	tg.Targets = append(tg.Targets, &Target{
 		ID: id, Port: port, AZ: az, State: "initial", Reason: "Elb.RegistrationInProgress",
 		Description: "Target registration is in progress", RegisteredAt: now, nextCheck: now,
+		routableAt: now.Add(r.w.timing.d("target_registration")),
 	})
 }
 

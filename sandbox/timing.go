@@ -28,6 +28,8 @@ func DefaultTiming() map[string]time.Duration {
 		"image_copy_cross":       300 * time.Second, // CopyImage from another region
 		"volume_create":          5 * time.Second,
 		"load_balancer_active":   60 * time.Second, // provisioning -> active
+		"target_registration":    10 * time.Second, // RegisterTargets -> the load balancer may route to the target (once healthy)
+		"lb_config_propagation":  5 * time.Second,  // ModifyListener / ModifyRule -> requests follow the new actions
 		"asg_launch":             5 * time.Second,  // scaling activity start -> instance launched
 		"refresh_pending":        5 * time.Second,  // Pending -> InProgress
 		"refresh_cancel":         10 * time.Second, // Cancelling -> Cancelled

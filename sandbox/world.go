@@ -171,10 +171,6 @@ func (w *World) afterSeconds(n int) time.Time {
 // chance returns true with probability p.
 func (w *World) chance(p float64) bool { return mrand.Float64() < p }
 
-// chanceLocked is chance for callers outside w.mu; the global source is
-// safe for concurrent use.
-func (w *World) chanceLocked(p float64) bool { return mrand.Float64() < p }
-
 // IDs.
 
 func randHex(n int) string {

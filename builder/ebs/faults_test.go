@@ -7,12 +7,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
+	"github.com/immutable-infra/packer-plugin-phoenix/sandbox/sandboxtest"
 )
 
 // A build with two region copies succeeds under AWS's everyday trouble —
 // throttling, server errors, latency, resources not yet visible after
 // creation — alone and together, and leaves exactly what a clean build
-// leaves: one AMI and one snapshot per region.
+// leaves: one AMI and one snapshot per region. The build runs at its
+// default settings (max_retries as a user gets it); some fault must fire,
+// and in "all together" each kind.
 func TestBuildUnderFaults(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -22,8 +25,10 @@ func TestBuildUnderFaults(t *testing.T) {
 		{"5xx 5%", []sandbox.Fault{{Kind: "error500", Probability: 0.05}, {Kind: "error503", Probability: 0.05}}},
 		{"latency 300ms", []sandbox.Fault{{Service: "ec2", Kind: "latency", LatencyMS: 300}}},
 		{"invisible 2s", []sandbox.Fault{{Service: "ec2", Kind: "invisible", InvisibleMS: 2000}}},
+		// Each kind must fire here; besides the random 500s one is sure
+		// to come, on the copy (its retry rides on its client token).
 		{"all together", []sandbox.Fault{
-			{Kind: "throttle", Probability: 0.2}, {Kind: "error500", Probability: 0.05},
+			{Kind: "error500", Service: "ec2", Action: "CopyImage", Count: 1}, {Kind: "throttle", Probability: 0.2}, {Kind: "error500", Probability: 0.05},
 			{Service: "ec2", Kind: "latency", LatencyMS: 300}, {Service: "ec2", Kind: "invisible", InvisibleMS: 2000},
 		}},
 	}
@@ -40,7 +45,6 @@ func TestBuildUnderFaults(t *testing.T) {
 			res := e.build(context.Background(), e.config(
 				"ami_regions", []string{"eu-west-1", "ap-south-1"},
 				"region_kms_key_ids", map[string]string{"eu-west-1": "alias/images-eu", "ap-south-1": "alias/images-ap"},
-				"max_retries", 20,
 				"ssm_parameter", []map[string]interface{}{{"name": "/web/ami", "labels": []string{"staging"}}, {"name": "/web/ami", "region": "ap-south-1"}},
 			))
 			if res.err != nil {
@@ -51,7 +55,10 @@ func TestBuildUnderFaults(t *testing.T) {
 				fired += f.Fired
 			}
 			if fired == 0 {
-				t.Errorf("no fault fired")
+				t.Errorf("no fault fired; fault seed %d", e.sb.FaultSeed())
+			}
+			if tc.name == "all together" {
+				sandboxtest.RequireEachFaultKindFired(t, e.sb)
 			}
 			e.sb.ClearFaults()
 			e.waitInventoryClean2(map[string]int{

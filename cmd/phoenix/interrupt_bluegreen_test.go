@@ -82,9 +82,11 @@ func TestBlueGreenDeployInterruptedAtEachPhase(t *testing.T) {
 	testenv.RequireE2E(t)
 	bin := buildPhoenix(t)
 
-	interrupted := func(t *testing.T, x *bgInterruptFixture, out string, code int) {
+	// interrupted checks the deploy's exit, that it names the step it was
+	// interrupted in, and that a rerun finishes.
+	interrupted := func(t *testing.T, x *bgInterruptFixture, out string, code int, step string) {
 		t.Helper()
-		if code != exitFailed || !strings.Contains(out, "deploy interrupted (context canceled)") || !strings.Contains(out, "released the lock on") {
+		if code != exitFailed || !strings.Contains(out, "deploy interrupted (context canceled) during ["+step+"]") || !strings.Contains(out, "released the lock on") {
 			t.Errorf("interrupted deploy: exit %d\n%s", code, out)
 		}
 		x.requireWhole(t, "blue", x.old, "after the interrupt")
@@ -96,7 +98,7 @@ func TestBlueGreenDeployInterruptedAtEachPhase(t *testing.T) {
 		x.requireWhole(t, "green", x.new, "after the rerun")
 		logIfFailed(t, out)
 	}
-	hold := func(name, short string, nth int, action string) {
+	hold := func(name, short string, nth int, action, step string) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			x := newBGInterruptFixture(t, short)
@@ -111,14 +113,14 @@ func TestBlueGreenDeployInterruptedAtEachPhase(t *testing.T) {
 			p := startPhoenix(t, bin, x.deploy()...)
 			interruptAtHold(t, p, h)
 			out, code := p.wait(t, time.Minute)
-			interrupted(t, x, out, code)
+			interrupted(t, x, out, code, step)
 		})
 	}
-	hold("answer to the new version lost", "bg-ltv", 1, "CreateLaunchTemplateVersion")
-	hold("answer to the pin lost", "bg-pin", 2, "CreateOrUpdateTags") // the first is the lock
-	hold("answer to the scale-up lost", "bg-scale", 1, "UpdateAutoScalingGroup")
+	hold("answer to the new version lost", "bg-ltv", 1, "CreateLaunchTemplateVersion", "launch-template")
+	hold("answer to the pin lost", "bg-pin", 2, "CreateOrUpdateTags", "scale") // the first is the lock
+	hold("answer to the scale-up lost", "bg-scale", 1, "UpdateAutoScalingGroup", "scale")
 
-	at := func(name, short, line string) {
+	at := func(name, short, line, step string) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			x := newBGInterruptFixture(t, short)
@@ -126,11 +128,11 @@ func TestBlueGreenDeployInterruptedAtEachPhase(t *testing.T) {
 			p.waitOutput(t, line)
 			p.signal(t, syscall.SIGINT)
 			out, code := p.wait(t, time.Minute)
-			interrupted(t, x, out, code)
+			interrupted(t, x, out, code, step)
 		})
 	}
-	at("during the health wait", "bg-health", "[health]")
-	at("while baking at 50", "bg-bake", "moved 50% of the traffic to green")
+	at("during the health wait", "bg-health", "[health]", "health")
+	at("while baking at 50", "bg-bake", "[bake]", "bake")
 
 	killed := func(name, short string, recover func(t *testing.T, x *bgInterruptFixture)) {
 		t.Run(name, func(t *testing.T) {

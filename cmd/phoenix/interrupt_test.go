@@ -174,13 +174,15 @@ func (x *interruptFixture) refreshStatus(t *testing.T) string {
 
 const interruptedLine = "what AWS was doing goes on; run the same deploy again to follow it, or phoenix rollback to undo it"
 
-// requireInterrupted checks what an interrupted deploy tells its user.
-func requireInterrupted(t *testing.T, out string, code int) {
+// requireInterrupted checks what an interrupted deploy tells its user,
+// and that it was interrupted in the step the case is about: the deploy
+// names it ("during [refresh]").
+func requireInterrupted(t *testing.T, out string, code int, step string) {
 	t.Helper()
 	if code != exitFailed {
 		t.Errorf("interrupted deploy exited %d, want %d", code, exitFailed)
 	}
-	for _, want := range []string{"released the lock on", "interrupted: deploy interrupted (context canceled): " + interruptedLine, "phoenix: deploy interrupted"} {
+	for _, want := range []string{"released the lock on", "interrupted: deploy interrupted (context canceled) during [" + step + "]: " + interruptedLine, "phoenix: deploy interrupted"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
@@ -217,7 +219,7 @@ func TestDeployInterruptedAtEachPhase(t *testing.T) {
 		p := startPhoenix(t, bin, x.args("deploy")...)
 		interruptAtHold(t, p, hold)
 		out, code := p.wait(t, time.Minute)
-		requireInterrupted(t, out, code)
+		requireInterrupted(t, out, code, "launch-template")
 		if n := x.SB.Calls()["autoscaling"]["StartInstanceRefresh"]; n != 0 {
 			t.Errorf("%d refreshes started after the interrupt", n)
 		}
@@ -239,7 +241,7 @@ func TestDeployInterruptedAtEachPhase(t *testing.T) {
 		p := startPhoenix(t, bin, x.args("deploy")...)
 		interruptAtHold(t, p, hold)
 		out, code := p.wait(t, time.Minute)
-		requireInterrupted(t, out, code)
+		requireInterrupted(t, out, code, "refresh")
 		if st := x.refreshStatus(t); st != "Pending" && st != "InProgress" {
 			t.Errorf("refresh %q after the interrupt, want it running", st)
 		}
@@ -262,7 +264,7 @@ func TestDeployInterruptedAtEachPhase(t *testing.T) {
 		p.waitOutput(t, "Checkpoint")
 		p.signal(t, syscall.SIGINT)
 		out, code := p.wait(t, time.Minute)
-		requireInterrupted(t, out, code)
+		requireInterrupted(t, out, code, "refresh")
 		// AWS carries on to the end; nobody follows.
 		x.WaitFor("the refresh to end", time.Minute, func() (bool, string) {
 			st := x.refreshStatus(t)
@@ -294,7 +296,7 @@ func TestDeployInterruptedAtEachPhase(t *testing.T) {
 		p.waitOutput(t, "[health] refresh Successful")
 		p.signal(t, syscall.SIGINT)
 		out, code := p.wait(t, time.Minute)
-		requireInterrupted(t, out, code)
+		requireInterrupted(t, out, code, "health")
 		x.requireOn(t, x.new, "after the interrupt")
 		x.setProcess(t, "AddToLoadBalancer", false)
 		// Nothing was rolled back behind the user's back; phoenix
@@ -319,6 +321,7 @@ func interruptAtHold(t *testing.T, p *proc, hold *sandbox.Hold) {
 	case <-time.After(time.Minute):
 		t.Fatalf("phoenix never made the held call:\n%s", p.out.String())
 	}
+	t.Logf("holding %s %s in %s", hold.Service, hold.Action, hold.Region)
 	p.signal(t, syscall.SIGINT)
 	select {
 	case <-hold.ClientGone():
@@ -493,6 +496,10 @@ func TestKilledDeployOnImageParameterGroupIsFinishedByARerun(t *testing.T) {
 	testenv.RequireE2E(t)
 	bin := buildPhoenix(t)
 	f := deploytest.New(t, nil, testRegion)
+	// The copies with the AMI written out that phoenix holds a group
+	// whose version names an SSM parameter on stay behind, unlaunched: a
+	// known leak (docs/reliability.md, the leak check).
+	f.Allow(func(r sandbox.Resource) bool { return r.Type == "launch-template-version" })
 	x := &interruptFixture{Fixture: f, group: "killed-ssm"}
 	x.old = f.Image("killed-ssm-1", deploytest.ImageOptions{})
 	f.ImageParameter("/app-killed/ami", x.old)

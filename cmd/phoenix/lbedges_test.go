@@ -9,7 +9,9 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
 	"github.com/immutable-infra/packer-plugin-phoenix/internal/deploytest"
+	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
 )
 
 // A blue-green target whose forward has target group stickiness, through
@@ -19,6 +21,11 @@ import (
 func TestBlueGreenStickinessThroughTheCLI(t *testing.T) {
 	t.Parallel()
 	f := deploytest.New(t, nil, testRegion)
+	// Blue keeps serving its sticky clients after the switch: its
+	// scale-in is scheduled for when their cookies expire, by design.
+	f.Allow(func(r sandbox.Resource) bool {
+		return r.Type == "scheduled-action" && strings.HasSuffix(r.ID, "-blue/"+deployer.ScaleInAction)
+	})
 	old := f.Image("sticky-1", deploytest.ImageOptions{})
 	bg := f.BlueGreen("sticky", old, deploytest.BlueGreenOptions{Desired: 1})
 	newAMI := f.Image("sticky-2", deploytest.ImageOptions{})

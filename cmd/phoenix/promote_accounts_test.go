@@ -28,7 +28,7 @@ func TestPromoteCommandAcrossAccounts(t *testing.T) {
 	staging := deploytest.New(t, nil, "eu-west-1")
 	sandboxtest.AddSecondAccount(t, staging.SB)
 	prod := deploytest.NewAs(t, staging.SB, "us-east-1", sandboxtest.SecondAccessKey)
-	prod.CleanupImagesTagged(deployer.PromotedFromTag)
+	prod.CleanupImagesTagged(deployer.PromotedFromTag, 1)
 	const prodAccount = sandboxtest.SecondAccount
 	role := "arn:aws:iam::" + prodAccount + ":role/phoenix-deploy"
 

@@ -86,7 +86,7 @@ func TestPromoteCopiesAcrossRegionsAndDeploys(t *testing.T) {
 	t.Parallel()
 	staging := deploytest.New(t, nil, "eu-west-1")
 	prod := deploytest.New(t, staging.SB, "us-east-1")
-	prod.CleanupImagesTagged(deployer.PromotedFromTag)
+	prod.CleanupImagesTagged(deployer.PromotedFromTag, 1)
 	keyARN := prod.KMSKey("alias/phoenix-prod")
 
 	x := staging.Image("web-2", deploytest.ImageOptions{Encrypted: true})

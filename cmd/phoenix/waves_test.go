@@ -26,7 +26,7 @@ func TestPromoteInWavesUnderPolicy(t *testing.T) {
 	t.Parallel()
 	staging := deploytest.New(t, nil, "eu-west-1")
 	east := deploytest.New(t, staging.SB, "us-east-1")
-	east.CleanupImagesTagged(deployer.PromotedFromTag)
+	east.CleanupImagesTagged(deployer.PromotedFromTag, 1)
 
 	x := staging.Image("web-2", deploytest.ImageOptions{Encrypted: true})
 	provenance(t, staging, x) // phoenix:hardening-score 97.5

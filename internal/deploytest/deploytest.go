@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/immutable-infra/packer-plugin-phoenix/deployer"
 	"github.com/immutable-infra/packer-plugin-phoenix/sandbox"
@@ -42,10 +43,18 @@ type Fixture struct {
 
 	debian string
 	images []string
+
+	account  string                      // the account the clients act in
+	baseline map[string]sandbox.Resource // what the fixture's builders made, by key
+	allowed  []func(sandbox.Resource) bool
+	prepare  []func() // run before the leak check (CleanupImagesTagged's count)
+	cleanups []func()
 }
 
 // New starts a sandbox (or uses sb when not nil) and returns a fixture
-// for region; its cleanup removes what the fixture made and, when it
+// for region. When the test ends it first checks that the code under
+// test left nothing in the region beyond what the fixture made and what
+// is allowed (leaks.go), then removes what the fixture made and, when it
 // started the sandbox, checks that the sandbox's inventory is empty.
 func New(t testing.TB, sb *sandbox.Sandbox, region string) *Fixture {
 	t.Helper()
@@ -65,8 +74,11 @@ func NewAs(t testing.TB, sb *sandbox.Sandbox, region, accessKey string) *Fixture
 	if accessKey != "" {
 		cfg = sandboxtest.ConfigAs(t, sb, region, accessKey)
 	}
-	f := &Fixture{T: t, SB: sb, Region: region, Config: cfg, Clients: deployer.NewClients(cfg)}
+	f := &Fixture{T: t, SB: sb, Region: region, Config: cfg, Clients: deployer.NewClients(cfg), baseline: map[string]sandbox.Resource{}}
 	ctx := context.Background()
+	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	f.must(err)
+	f.account = aws.ToString(id.Account)
 	vpcs, err := f.Clients.EC2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []ec2types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}}})
 	f.must(err)
 	f.VPC = aws.ToString(vpcs.Vpcs[0].VpcId)
@@ -86,6 +98,18 @@ func NewAs(t testing.TB, sb *sandbox.Sandbox, region, accessKey string) *Fixture
 	}
 	t.Cleanup(func() {
 		ctx := context.Background()
+		// What the code under test left is compared before the fixture
+		// removes what it made (leaks.go); a test that failed already
+		// may have stopped anywhere, so only its final inventory counts.
+		if !t.Failed() {
+			for _, fn := range f.prepare {
+				fn()
+			}
+			f.checkLeaks()
+		}
+		for i := len(f.cleanups) - 1; i >= 0; i-- {
+			f.cleanups[i]()
+		}
 		for _, id := range f.images {
 			f.Clients.EC2.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(id), DeleteAssociatedSnapshots: aws.Bool(true)})
 		}
@@ -142,6 +166,7 @@ type ImageOptions struct {
 // and returns its id once available.
 func (f *Fixture) Image(name string, o ImageOptions) string {
 	f.T.Helper()
+	defer f.adopt(f.snapshot())
 	ctx := context.Background()
 	in := &ec2.CopyImageInput{SourceImageId: aws.String(f.debian), SourceRegion: aws.String(f.Region), Name: aws.String(name), Encrypted: aws.Bool(o.Encrypted || o.KMSKey != "")}
 	if o.KMSKey != "" {
@@ -220,6 +245,7 @@ func (f *Fixture) KMSKeyForAutoScaling(alias string) string {
 
 func (f *Fixture) kmsKey(alias, policy string) string {
 	f.T.Helper()
+	defer f.adopt(f.snapshot())
 	ctx := context.Background()
 	k := kms.NewFromConfig(f.Config)
 	in := &kms.CreateKeyInput{Description: aws.String("test key " + alias)}
@@ -229,12 +255,12 @@ func (f *Fixture) kmsKey(alias, policy string) string {
 	out, err := k.CreateKey(ctx, in)
 	f.must(err)
 	id := aws.ToString(out.KeyMetadata.KeyId)
-	f.T.Cleanup(func() {
+	f.cleanup(func() {
 		k.ScheduleKeyDeletion(context.Background(), &kms.ScheduleKeyDeletionInput{KeyId: aws.String(id), PendingWindowInDays: aws.Int32(7)})
 	})
 	_, err = k.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: aws.String(id)})
 	f.must(err)
-	f.T.Cleanup(func() { k.DeleteAlias(context.Background(), &kms.DeleteAliasInput{AliasName: aws.String(alias)}) })
+	f.cleanup(func() { k.DeleteAlias(context.Background(), &kms.DeleteAliasInput{AliasName: aws.String(alias)}) })
 	return aws.ToString(out.KeyMetadata.Arn)
 }
 
@@ -248,10 +274,24 @@ func (f *Fixture) ImagesTagged(key string) []ec2types.Image {
 	return out.Images
 }
 
-// CleanupImagesTagged makes the test's cleanup deregister, with their
-// snapshots, the images the code under test made and tagged with key.
-func (f *Fixture) CleanupImagesTagged(key string) {
-	f.T.Cleanup(func() {
+// CleanupImagesTagged declares that the code under test leaves want
+// images in the region tagged with key: the leak check fails when it
+// finds another number (a negative want checks no number), and allows
+// those images and their snapshots.
+// The test's cleanup then deregisters them with their snapshots.
+func (f *Fixture) CleanupImagesTagged(key string, want int) {
+	f.T.Helper()
+	var images, snapshots map[string]bool
+	f.prepare = append(f.prepare, func() {
+		images, snapshots = f.imageParts(context.Background(), key)
+		if want >= 0 && len(images) != want {
+			f.T.Errorf("leak check: %d images tagged %s in %s, want %d", len(images), key, f.Region, want)
+		}
+	})
+	f.Allow(func(r sandbox.Resource) bool {
+		return r.Type == "image" && images[r.ID] || r.Type == "snapshot" && snapshots[r.ID]
+	})
+	f.cleanup(func() {
 		for _, im := range f.ImagesTagged(key) {
 			f.Clients.EC2.DeregisterImage(context.Background(), &ec2.DeregisterImageInput{ImageId: im.ImageId, DeleteAssociatedSnapshots: aws.Bool(true)})
 		}
@@ -305,6 +345,7 @@ type StackOptions struct {
 // until every target is healthy. The test's cleanup deletes it all.
 func (f *Fixture) Stack(name, ami string, o StackOptions) *Stack {
 	f.T.Helper()
+	defer f.adopt(f.snapshot())
 	ctx := context.Background()
 	c := f.Clients
 	st := &Stack{Name: name}
@@ -337,7 +378,7 @@ func (f *Fixture) Stack(name, ami string, o StackOptions) *Stack {
 			DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: tuples}}}})
 		f.must(err)
 		st.Listener = aws.ToString(l.Listeners[0].ListenerArn)
-		f.T.Cleanup(func() {
+		f.cleanup(func() {
 			ctx := context.Background()
 			c.ELB.DeleteListener(ctx, &elb.DeleteListenerInput{ListenerArn: aws.String(st.Listener)})
 			c.ELB.DeleteLoadBalancer(ctx, &elb.DeleteLoadBalancerInput{LoadBalancerArn: aws.String(st.LoadBalancer)})
@@ -369,10 +410,13 @@ func (f *Fixture) Stack(name, ami string, o StackOptions) *Stack {
 		in.LaunchTemplate, in.MixedInstancesPolicy = nil, m
 	}
 	if lc := o.LaunchConfiguration; lc != nil {
+		// phoenix moves a group off a launch configuration onto a launch
+		// template of its own (docs/deployer.md).
+		f.Allow(func(r sandbox.Resource) bool { return r.Type == "launch-template" && r.Name == "phoenix-"+name })
 		lc.LaunchConfigurationName, lc.ImageId = aws.String(name), aws.String(ami)
 		_, err := c.AutoScaling.CreateLaunchConfiguration(ctx, lc)
 		f.must(err)
-		f.T.Cleanup(func() {
+		f.cleanup(func() {
 			ctx := context.Background()
 			c.AutoScaling.DeleteLaunchConfiguration(ctx, &autoscaling.DeleteLaunchConfigurationInput{LaunchConfigurationName: aws.String(name)})
 			c.EC2.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateName: aws.String("phoenix-" + name)})
@@ -382,7 +426,7 @@ func (f *Fixture) Stack(name, ami string, o StackOptions) *Stack {
 	_, err := c.AutoScaling.CreateAutoScalingGroup(ctx, in)
 	f.must(err)
 	// Registered after the load balancer's cleanup, so it runs first.
-	f.T.Cleanup(func() { f.DeleteGroup(name) })
+	f.cleanup(func() { f.DeleteGroup(name) })
 	f.WaitHealthy(st, o.Desired)
 	return st
 }
@@ -448,10 +492,11 @@ func (f *Fixture) DeleteGroup(name string) {
 // validated it; the test's cleanup deletes it.
 func (f *Fixture) ImageParameter(name, ami string, labels ...string) {
 	f.T.Helper()
+	defer f.adopt(f.snapshot())
 	ctx := context.Background()
 	out, err := f.Clients.SSM.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(ami), Type: ssmtypes.ParameterTypeString, DataType: aws.String("aws:ec2:image")})
 	f.must(err)
-	f.T.Cleanup(func() {
+	f.cleanup(func() {
 		f.Clients.SSM.DeleteParameter(context.Background(), &ssm.DeleteParameterInput{Name: aws.String(name)})
 	})
 	f.WaitFor(name+" validated", 30*time.Second, func() (bool, string) {
@@ -577,7 +622,7 @@ func (f *Fixture) launchTemplate(name, ami, userData string, imdsv2 bool) string
 	lt, err := f.Clients.EC2.CreateLaunchTemplate(context.Background(), &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(name), LaunchTemplateData: data})
 	f.must(err)
 	id := aws.ToString(lt.LaunchTemplate.LaunchTemplateId)
-	f.T.Cleanup(func() {
+	f.cleanup(func() {
 		f.Clients.EC2.DeleteLaunchTemplate(context.Background(), &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(id)})
 	})
 	return id
@@ -650,6 +695,7 @@ type BlueGreenOptions struct {
 // and green empty at weight 0, and waits until blue is healthy.
 func (f *Fixture) BlueGreen(name, ami string, o BlueGreenOptions) *BlueGreen {
 	f.T.Helper()
+	defer f.adopt(f.snapshot())
 	ctx := context.Background()
 	c := f.Clients
 	bg := &BlueGreen{Blue: name + "-blue", Green: name + "-green"}
@@ -666,7 +712,7 @@ func (f *Fixture) BlueGreen(name, ami string, o BlueGreenOptions) *BlueGreen {
 	lb, err := c.ELB.CreateLoadBalancer(ctx, &elb.CreateLoadBalancerInput{Name: aws.String(name), Subnets: f.Subnets[:2]})
 	f.must(err)
 	bg.LoadBalancer, bg.DNSName = aws.ToString(lb.LoadBalancers[0].LoadBalancerArn), aws.ToString(lb.LoadBalancers[0].DNSName)
-	f.T.Cleanup(func() {
+	f.cleanup(func() {
 		c.ELB.DeleteLoadBalancer(context.Background(), &elb.DeleteLoadBalancerInput{LoadBalancerArn: aws.String(bg.LoadBalancer)})
 	})
 	bg.BlueTG, bg.GreenTG = f.targetGroup(bg.Blue, port, path), f.targetGroup(bg.Green, port, path)
@@ -685,7 +731,7 @@ func (f *Fixture) BlueGreen(name, ami string, o BlueGreenOptions) *BlueGreen {
 		f.must(err)
 		bg.Rule = aws.ToString(r.Rules[0].RuleArn)
 	}
-	f.T.Cleanup(func() {
+	f.cleanup(func() {
 		ctx := context.Background()
 		if bg.Rule != "" {
 			c.ELB.DeleteRule(ctx, &elb.DeleteRuleInput{RuleArn: aws.String(bg.Rule)})
@@ -720,7 +766,7 @@ func (f *Fixture) BlueGreen(name, ami string, o BlueGreenOptions) *BlueGreen {
 		_, err = c.AutoScaling.CreateAutoScalingGroup(ctx, in)
 		f.must(err)
 		name := g.name
-		f.T.Cleanup(func() { f.DeleteGroup(name) })
+		f.cleanup(func() { f.DeleteGroup(name) })
 	}
 	f.WaitHealthy(&Stack{Name: bg.Blue, TargetGroups: []string{bg.BlueTG}}, o.Desired)
 	return bg
