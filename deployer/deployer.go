@@ -208,6 +208,9 @@ func (d *Deployer) Run(ctx context.Context, ami string) (*Result, error) {
 		return finish(Refused, err)
 	}
 	res.Previous, res.AMI = s.PreviousAMI, s.AMI.ID
+	if s.verdict != nil {
+		d.emit(Event{Kind: EventStep, Step: "policy", Message: s.verdict.summary(s.AMI.ID, d.Environment)})
+	}
 	run, err := d.Strategy.Begin(ctx, s)
 	if err != nil {
 		return finish(Refused, asRefused(err))

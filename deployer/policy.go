@@ -291,6 +291,20 @@ func age(d time.Duration) string {
 	return d.Round(time.Minute).String()
 }
 
+// summary is the one line that says an AMI was admitted, each rule with
+// its reason.
+func (v *PolicyVerdict) summary(ami, env string) string {
+	where := "the policy"
+	if env != "" {
+		where = fmt.Sprintf("environment %s's policy", env)
+	}
+	var rules []string
+	for _, r := range v.Rules {
+		rules = append(rules, r.Rule+" ("+r.Detail+")")
+	}
+	return fmt.Sprintf("%s is admitted by %s: %s", ami, where, strings.Join(rules, "; "))
+}
+
 // admitError is the refusal of an AMI the policy does not admit.
 func admitError(img *Image, env string, v *PolicyVerdict) error {
 	var lines []string

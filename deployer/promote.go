@@ -205,6 +205,9 @@ func (p *Promotion) check(ctx context.Context, src *sourceImage) (*promoteCheck,
 	if v != nil && !v.Admitted {
 		return nil, admitError(arrives, to.Environment, v)
 	}
+	if v != nil {
+		p.step("policy", v.summary(src.ID, to.Environment))
+	}
 	return pc, nil
 }
 
