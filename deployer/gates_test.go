@@ -188,6 +188,8 @@ func TestBlueGreenJudge(t *testing.T) {
 				} else {
 					t.Logf("status: %s", st.Gates.Judge)
 				}
+				// And the deploy's own verdicts, from its history record.
+				requireLastVerdicts(t, st.LastDeploy, deployer.Succeeded, verdicts)
 				return
 			}
 			if deployer.OutcomeOf(err) != deployer.RolledBack || !strings.Contains(err.Error(), "canary judge failed") || !strings.Contains(err.Error(), c.want) {
@@ -202,7 +204,34 @@ func TestBlueGreenJudge(t *testing.T) {
 				t.Errorf("5xx shares new %.1f%% old %.1f%%", last.New.ErrorShare, last.Old.ErrorShare)
 			}
 			requireOnBlue(t, f, bg, old, 2)
+			st, err := d.Status(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			requireLastVerdicts(t, st.LastDeploy, deployer.RolledBack, verdicts)
 		})
+	}
+}
+
+// requireLastVerdicts checks that status's last deploy is the one just
+// made, with its outcome and the judge's decided verdicts in order.
+func requireLastVerdicts(t *testing.T, r *deployer.Record, outcome deployer.Outcome, seen []*deployer.Verdict) {
+	t.Helper()
+	var want []string
+	for _, v := range seen {
+		if v.Result != "waiting" {
+			want = append(want, v.String())
+		}
+	}
+	if r == nil {
+		t.Fatal("status has no last deploy")
+	}
+	var got []string
+	for _, v := range r.Verdicts {
+		got = append(got, v.String())
+	}
+	if r.Outcome != outcome || len(want) == 0 || strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("last deploy %s with verdicts:\n%s\nwant %s with:\n%s", r.Outcome, strings.Join(got, "\n"), outcome, strings.Join(want, "\n"))
 	}
 }
 

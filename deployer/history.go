@@ -72,6 +72,8 @@ type Record struct {
 	Source  string  `json:"source,omitempty"`
 	Outcome Outcome `json:"outcome"`
 	Message string  `json:"message,omitempty"`
+	// Verdicts are the canary judge's verdicts of the deploy's steps.
+	Verdicts []*Verdict `json:"verdicts,omitempty"`
 	// By is who deployed: the AWS identity and the person or program.
 	By      string    `json:"by"`
 	Started time.Time `json:"started"`
@@ -99,7 +101,7 @@ func (d *Deployer) record(action string, s *Session, res *Result) {
 	defer cancel()
 	r := Record{ID: s.ID, Action: action, Environment: d.Environment, Target: res.Target, Region: res.Region, Group: d.Target.Group,
 		Strategy: res.Strategy, AMI: res.AMI, Previous: res.Previous, Source: d.Source, Outcome: res.Outcome, Message: res.Message,
-		By: d.Owner, Started: res.Started, Ended: res.Ended}
+		By: d.Owner, Started: res.Started, Ended: res.Ended, Verdicts: s.verdicts}
 	if s.AMI.ID == res.AMI {
 		r.AMIName = s.AMI.Name
 		if src := s.AMI.Tags[PromotedFromTag]; src != "" && r.Source == "" {
@@ -112,6 +114,10 @@ func (d *Deployer) record(action string, s *Session, res *Result) {
 		}
 	}
 	b, _ := json.Marshal(r)
+	for len(b) > maxRecord && len(r.Verdicts) > 1 {
+		r.Verdicts = r.Verdicts[len(r.Verdicts)-1:] // the last says most
+		b, _ = json.Marshal(r)
+	}
 	for len(b) > maxRecord && len(r.Message) > 0 {
 		r.Message = r.Message[:len(r.Message)/2] + "…"
 		b, _ = json.Marshal(r)

@@ -152,3 +152,30 @@ func TestLockCannotRace(t *testing.T) {
 		releases[0]()
 	}
 }
+
+// TestBeginOutlastsThrottling: AWS throttling a precondition read past the
+// SDK's three attempts does not refuse the deploy; the read is tried again
+// a poll interval later, as the deploy loop does.
+func TestBeginOutlastsThrottling(t *testing.T) {
+	t.Parallel()
+	f := deploytest.New(t, nil, region)
+	old := f.Image("thr-1", deploytest.ImageOptions{})
+	f.Stack("thr", old, deploytest.StackOptions{Desired: 1})
+	newAMI := f.Image("thr-2", deploytest.ImageOptions{})
+	// Every attempt of the SDK's first call fails.
+	if _, err := f.SB.AddFault(sandbox.Fault{Action: "DescribeInstanceRefreshes", Kind: "throttle", Probability: 1, Count: 3}); err != nil {
+		t.Fatal(err)
+	}
+	var ev events
+	d := newDeployer(f, "thr", nil, &ev)
+	res, err := d.Run(context.Background(), newAMI)
+	if err != nil || res.Outcome != deployer.Succeeded {
+		t.Fatalf("deploy under throttling: %v (%+v)\n%s", err, res, ev.messages())
+	}
+	if !strings.Contains(ev.messages(), "api error Throttling: Rate exceeded; trying again") {
+		t.Errorf("no retry after the throttled read:\n%s", ev.messages())
+	}
+	if n := faultsFired(t, f.SB, "throttled once"); n != 3 {
+		t.Errorf("the fault fired %d times, want 3", n)
+	}
+}

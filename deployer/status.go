@@ -47,6 +47,9 @@ type Status struct {
 	// for blue-green with the canary judge, the colours compared over
 	// the last minutes.
 	Gates *GateStatus `json:"gates,omitempty"`
+	// LastDeploy is the newest deploy in the target's history, with the
+	// canary judge's verdicts of its steps.
+	LastDeploy *Record `json:"last_deploy,omitempty"`
 }
 
 // ColourStatus is one colour of a blue-green target.
@@ -141,6 +144,16 @@ func (d *Deployer) Status(ctx context.Context) (*Status, error) {
 				st.Held = map[string]string{}
 			}
 			st.Held[aws.ToString(g.AutoScalingGroupName)] = ref
+		}
+	}
+	recs, err := d.History(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range recs {
+		if recs[i].Action == "deploy" {
+			st.LastDeploy = &recs[i]
+			break
 		}
 	}
 	if st.Gates, err = d.gateStatus(ctx, s); err != nil {

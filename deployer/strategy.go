@@ -96,6 +96,8 @@ type Session struct {
 	AMI Image
 	// verdict is the admission policy's verdict on AMI (nil without one).
 	verdict *PolicyVerdict
+	// verdicts are the canary judge's verdicts of the deploy, in order.
+	verdicts []*Verdict
 	// Group is the Auto Scaling group as read when the deploy began.
 	Group astypes.AutoScalingGroup
 	// TargetGroups are the group's target groups (or the target's).
@@ -144,7 +146,12 @@ func (s *Session) Now() time.Time { return s.d.now() }
 func (s *Session) HealthTimeout() time.Duration { return s.d.HealthTimeout }
 
 // Emit reports an event.
-func (s *Session) Emit(e Event) { s.d.emit(e) }
+func (s *Session) Emit(e Event) {
+	if v := e.Verdict; v != nil && v.Result != "waiting" {
+		s.verdicts = append(s.verdicts, v)
+	}
+	s.d.emit(e)
+}
 
 // Strategies phoenix knows, by their names in phoenix.hcl and --strategy.
 var Strategies = []string{"rolling", "blue-green"}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -108,9 +109,34 @@ var (
 )
 
 // begin reads the target and checks every precondition, making no
-// change. forRollback skips the AMI and allows an unfinished refresh
-// (that is what a rollback undoes).
+// change. A read that AWS still throttles after the SDK's own attempts
+// is tried again, as the deploy loop tries a pass again (up to
+// maxReadErrors times, a poll interval apart): throttling is AWS's
+// answer to load, not a reason to refuse the deploy.
+// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/throttling.html
 func (d *Deployer) begin(ctx context.Context, ami string, forRollback bool) (*Session, error) {
+	for attempt := 1; ; attempt++ {
+		s, err := d.beginOnce(ctx, ami, forRollback)
+		if err == nil || attempt >= maxReadErrors || !throttled(err) || ctx.Err() != nil {
+			return s, err
+		}
+		d.emit(Event{Kind: EventWarning, Message: fmt.Sprintf("reading the target: %v; trying again", err)})
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(d.PollInterval):
+		}
+	}
+}
+
+// throttled reports whether err is AWS throttling the caller.
+func throttled(err error) bool {
+	return retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err).Bool()
+}
+
+// beginOnce is one try of begin. forRollback skips the AMI and allows an
+// unfinished refresh (that is what a rollback undoes).
+func (d *Deployer) beginOnce(ctx context.Context, ami string, forRollback bool) (*Session, error) {
 	if err := d.validate(); err != nil {
 		return nil, err
 	}

@@ -512,7 +512,11 @@ func TestELBv2ListenersAndRules(t *testing.T) {
 func TestELBv2ValidationPagingAndErrors(t *testing.T) {
 	f := newELBFixture(t)
 	ctx, c := f.ctx, f.c
+	// An instance that stays pending however slow the run: launched while
+	// pending lasts a million seconds, then the default again.
+	f.must(f.sb.SetTiming(sandbox.TimingProfile{Seconds: map[string]float64{"instance_pending": 1e6}}))
 	pending := f.sb.ELBTestLaunch(elbRegion, f.sb.ELBTestImage(elbRegion, ""), f.subnets[0], 1)[0]
+	f.must(f.sb.SetTiming(sandbox.TimingProfile{Seconds: map[string]float64{"instance_pending": 15}}))
 
 	lb := f.createLB("main")
 	var tgARNs []string

@@ -374,6 +374,16 @@ func (p *textPrinter) Status(s *deployer.Status) {
 			p.line("  %-14s last %s: %s", "judge", deployer.JudgeStatusWindow, v)
 		}
 	}
+	if r := s.LastDeploy; r != nil {
+		what := r.AMI
+		if r.Previous != "" && r.Previous != r.AMI {
+			what += " over " + r.Previous
+		}
+		p.line("  %-14s %s: %s (history #%d)", "last deploy", what, r.Outcome, r.Version)
+		for _, v := range r.Verdicts {
+			p.line("    %s", v)
+		}
+	}
 	if pm := s.Parameter; pm != nil {
 		sel := ""
 		if pm.Selector != "" {

@@ -312,13 +312,16 @@ func TestLynisAuditsProfiles(t *testing.T) {
 		t.Errorf("Lynis findings on the cis-level1 image that no failing control or documented reason explains:\n  %s", strings.Join(u, "\n  "))
 	}
 	// Each reason is still needed: a reason for a finding Lynis no longer
-	// makes on either image goes stale in the docs.
+	// makes on either image goes stale in the docs. Findings about what
+	// runs (Booted) depend on what Lynis can see of processes and services
+	// from the chroot, which varies with its version and the host: those
+	// may be missing.
 	found := map[string]bool{}
 	for _, id := range append(baseline.FindingIDs(), cis.FindingIDs()...) {
 		found[id] = true
 	}
 	for _, r := range LynisReasons {
-		if !found[r.ID] {
+		if !found[r.ID] && !r.Booted {
 			t.Errorf("LynisReasons has %s (%s), which Lynis no longer reports on the baseline or cis-level1 image", r.ID, r.Topic)
 		}
 	}
