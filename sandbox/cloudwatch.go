@@ -307,22 +307,9 @@ func cwGetMetricStatistics(c *call) (any, *APIError) {
 	if err != nil {
 		return nil, err
 	}
-	from, ok, err := cwTime(c.p, "StartTime")
+	from, to, err := cwRange(c.p)
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, missing("StartTime")
-	}
-	to, ok, err := cwTime(c.p, "EndTime")
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, missing("EndTime")
-	}
-	if !from.Before(to) {
-		return nil, invalid("The parameter StartTime must be less than the parameter EndTime.")
 	}
 	_, period, err := c.periodOf(c.p, "Period", true)
 	if err != nil {
@@ -382,6 +369,29 @@ func cwGetMetricStatistics(c *call) (any, *APIError) {
 
 // GetMetricData: metric queries (MetricStat); metric math expressions are
 // refused (docs/sandbox.md).
+// cwRange reads StartTime and EndTime, both required, the start before
+// the end.
+func cwRange(p Params) (from, to time.Time, err *APIError) {
+	from, ok, err := cwTime(p, "StartTime")
+	if err != nil {
+		return from, to, err
+	}
+	if !ok {
+		return from, to, missing("StartTime")
+	}
+	to, ok, err = cwTime(p, "EndTime")
+	if err != nil {
+		return from, to, err
+	}
+	if !ok {
+		return from, to, missing("EndTime")
+	}
+	if !from.Before(to) {
+		return from, to, invalid("The parameter StartTime must be less than the parameter EndTime.")
+	}
+	return from, to, nil
+}
+
 // https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html
 func cwGetMetricData(c *call) (any, *APIError) {
 	queries := c.p.MemberStructs("MetricDataQueries")
@@ -391,22 +401,9 @@ func cwGetMetricData(c *call) (any, *APIError) {
 	if len(queries) > 500 {
 		return nil, invalid("The collection MetricDataQueries must not have a size greater than 500.")
 	}
-	from, ok, err := cwTime(c.p, "StartTime")
+	from, to, err := cwRange(c.p)
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, missing("StartTime")
-	}
-	to, ok, err := cwTime(c.p, "EndTime")
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, missing("EndTime")
-	}
-	if !from.Before(to) {
-		return nil, invalid("The parameter StartTime must be less than the parameter EndTime.")
 	}
 	asc := c.p.Get("ScanBy") == "TimestampAscending"
 	var results []any

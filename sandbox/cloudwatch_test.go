@@ -322,10 +322,12 @@ func TestLoadBalancerMetricsSimTraffic(t *testing.T) {
 	if avg < 0.24 || avg > 0.36 {
 		t.Errorf("average TargetResponseTime %.3f s, want about 0.3", avg)
 	}
-	healthy, _ := stat("HealthyHostCount", cwtypes.StatisticMaximum)
-	if healthy != 2 {
-		t.Errorf("HealthyHostCount %v, want 2", healthy)
-	}
+	// The host counts are published as the load balancer health-checks,
+	// which may come after the requests: wait for the count to reach 2.
+	poll(t, "HealthyHostCount 2", func() (bool, string) {
+		healthy, _ := stat("HealthyHostCount", cwtypes.StatisticMaximum)
+		return healthy == 2, fmt.Sprintf("HealthyHostCount %v", healthy)
+	})
 	lm, err := cw.ListMetrics(e.ctx, &cloudwatch.ListMetricsInput{Namespace: aws.String("AWS/ApplicationELB"), Dimensions: []cwtypes.DimensionFilter{{Name: aws.String("LoadBalancer")}}})
 	if err != nil || len(lm.Metrics) < 8 {
 		t.Errorf("ListMetrics: %v, %d metrics", err, len(lm.Metrics))
