@@ -32,10 +32,9 @@ type Environment struct {
 	Targets  []EnvironmentTarget
 	// Strategy is "rolling" (the default) or "blue-green"; Rolling and
 	// BlueGreen hold the settings of its strategy block.
-	Strategy         string
-	Rolling          RollingSettings
-	BlueGreen        BlueGreenSettings
-	RequireEncrypted bool
+	Strategy  string
+	Rolling   RollingSettings
+	BlueGreen BlueGreenSettings
 	// GrantKMS lets deploys to the environment create the KMS grant Auto
 	// Scaling's service-linked role needs for the AMI's keys.
 	GrantKMS bool
@@ -220,7 +219,7 @@ func ParseConfig(src []byte, filename string) (*Config, error) {
 }
 
 func decodeEnvironment(es *envSchema) (*Environment, hcl.Diagnostics) {
-	env := &Environment{Name: es.Name, Strategy: "rolling", Range: es.DeclRange, RequireEncrypted: es.RequireEncrypted != nil && *es.RequireEncrypted,
+	env := &Environment{Name: es.Name, Strategy: "rolling", Range: es.DeclRange,
 		GrantKMS: es.GrantKMS != nil && *es.GrantKMS}
 	var acc accessSchema
 	diags := gohcl.DecodeBody(es.Access, nil, &acc)
@@ -256,7 +255,8 @@ func decodeEnvironment(es *envSchema) (*Environment, hcl.Diagnostics) {
 		diags = append(diags, ds...)
 		env.Policy = pol
 	}
-	if env.RequireEncrypted {
+	if es.RequireEncrypted != nil && *es.RequireEncrypted {
+		// The older spelling of the policy's rule.
 		env.Policy = env.Policy.Tighten(Policy{RequireEncrypted: true})
 	}
 	if len(es.Targets) == 0 {

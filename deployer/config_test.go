@@ -17,7 +17,7 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if prod.Settings.Region != "us-east-1" || prod.Settings.AssumeRole.RoleARN == "" || !prod.RequireEncrypted || prod.KMSKeyID != "alias/phoenix-prod" {
+	if prod.Settings.Region != "us-east-1" || prod.Settings.AssumeRole.RoleARN == "" || prod.Policy == nil || !prod.Policy.RequireEncrypted || prod.KMSKeyID != "alias/phoenix-prod" {
 		t.Errorf("prod settings %+v", prod)
 	}
 	tg, err := prod.Target("")

@@ -60,8 +60,6 @@ type Deployer struct {
 	Clients  Clients
 	Target   Target
 	Strategy Strategy
-	// RequireEncrypted refuses an AMI with an unencrypted EBS snapshot.
-	RequireEncrypted bool
 	// Policy is the environment's admission policy: an AMI that fails
 	// any of its rules is refused before anything changes. nil admits
 	// any available AMI.

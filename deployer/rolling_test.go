@@ -70,7 +70,7 @@ func TestRollingDeploySucceeds(t *testing.T) {
 
 	var ev events
 	d := newDeployer(f, "web", nil, &ev)
-	d.RequireEncrypted = true
+	d.Policy = &deployer.Policy{RequireEncrypted: true}
 	res, err := d.Run(context.Background(), newAMI)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, ev.messages())

@@ -228,13 +228,10 @@ func (d *Deployer) checkImage(ctx context.Context, ami string) (*Image, *PolicyV
 	return img, v, nil
 }
 
-// verdict checks img against the deployer's policy (with
-// RequireEncrypted as one of its rules); nil when there is no policy.
+// verdict checks img against the deployer's policy; nil when there is
+// none.
 func (d *Deployer) verdict(ctx context.Context, img *Image) (*PolicyVerdict, error) {
 	p := d.Policy
-	if d.RequireEncrypted {
-		p = p.Tighten(Policy{RequireEncrypted: true})
-	}
 	if p.Empty() {
 		return nil, nil
 	}

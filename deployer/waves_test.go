@@ -42,7 +42,7 @@ func newWavesStack(t *testing.T) *wavesStack {
 			f = deploytest.New(t, w.staging.SB, tg.region)
 			// How many copies a region gets depends on how far the
 			// test's waves go: each test checks its own.
-			f.CleanupImagesTagged(deployer.PromotedFromTag, -1)
+			f.CleanupImagesTagged(deployer.PromotedFromTag, 1) // one copy per region: made, or found (badCopy)
 		}
 		w.prod[tg.name] = f
 		w.old[tg.name] = f.Image("web-1-"+tg.name, deploytest.ImageOptions{})

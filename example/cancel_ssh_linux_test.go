@@ -2,7 +2,6 @@ package example
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -103,21 +102,7 @@ func TestPackerBuildOverSSHInterruptedAtEachStepLeavesNothing(t *testing.T) {
 			if tc.sshPort != "" {
 				args = append(args, "-var", "ssh_port="+tc.sshPort)
 			}
-			cmd := exec.Command(p.packer, append(args, tmpl)...)
-			cmd.Dir = p.root
-			cmd.Env = append(os.Environ(), p.env...)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			var out syncBuffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan struct{})
-			go func() { cmd.Wait(); close(exited) }()
-			t.Cleanup(func() {
-				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				<-exited
-			})
+			cmd, out, exited := p.startPacker(t, append(args, tmpl)...)
 
 			reached := func() <-chan struct{} {
 				if hold != nil {

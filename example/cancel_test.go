@@ -148,19 +148,17 @@ func TestPackerBuildInterruptedAtEachStepLeavesNothing(t *testing.T) {
 	}
 }
 
-// interruptedBuild runs packer build, sends sig once the hold is reached,
-// waits until the plugin has given up on the held call, releases it, and
-// returns packer's output and exit code. SIGINT goes to packer's process
-// group, as a terminal's Ctrl-C does (Packer's outer process ignores
-// SIGINT and leaves it to the group); SIGTERM goes to packer's pid.
-func (p *packerEnv) interruptedBuild(t *testing.T, sb *sandbox.Sandbox, tmpl string, hold *sandbox.Hold, sig syscall.Signal) (string, int) {
+// startPacker starts packer with args in its own process group, its
+// output in out; exited closes when it has exited. The test's cleanup
+// kills the group (the plugin with it) and waits.
+func (p *packerEnv) startPacker(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer, <-chan struct{}) {
 	t.Helper()
-	cmd := exec.Command(p.packer, "build", "-var", "endpoint="+sb.URL(), tmpl)
+	cmd := exec.Command(p.packer, args...)
 	cmd.Dir = p.root
 	cmd.Env = append(os.Environ(), p.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -170,6 +168,17 @@ func (p *packerEnv) interruptedBuild(t *testing.T, sb *sandbox.Sandbox, tmpl str
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 	})
+	return cmd, out, exited
+}
+
+// interruptedBuild runs packer build, sends sig once the hold is reached,
+// waits until the plugin has given up on the held call, releases it, and
+// returns packer's output and exit code. SIGINT goes to packer's process
+// group, as a terminal's Ctrl-C does (Packer's outer process ignores
+// SIGINT and leaves it to the group); SIGTERM goes to packer's pid.
+func (p *packerEnv) interruptedBuild(t *testing.T, sb *sandbox.Sandbox, tmpl string, hold *sandbox.Hold, sig syscall.Signal) (string, int) {
+	t.Helper()
+	cmd, out, exited := p.startPacker(t, "build", "-var", "endpoint="+sb.URL(), tmpl)
 	select {
 	case <-hold.Reached():
 	case <-exited:

@@ -296,14 +296,7 @@ func (w *World) scaledPeriod(seconds int) time.Duration {
 // GetMetricStatistics returns at most 1440 datapoints.
 // https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricStatistics.html
 func cwGetMetricStatistics(c *call) (any, *APIError) {
-	ns, name := c.p.Get("Namespace"), c.p.Get("MetricName")
-	if ns == "" {
-		return nil, missing("Namespace")
-	}
-	if name == "" {
-		return nil, missing("MetricName")
-	}
-	dims, err := cwDims(c.p, "Dimensions")
+	ns, name, dims, err := cwMetricOf(c.p)
 	if err != nil {
 		return nil, err
 	}
@@ -369,6 +362,20 @@ func cwGetMetricStatistics(c *call) (any, *APIError) {
 
 // GetMetricData: metric queries (MetricStat); metric math expressions are
 // refused (docs/sandbox.md).
+// cwMetricOf reads a metric's Namespace and MetricName (both required)
+// and its Dimensions.
+func cwMetricOf(p Params) (ns, name string, dims []cwDim, err *APIError) {
+	ns, name = p.Get("Namespace"), p.Get("MetricName")
+	if ns == "" {
+		return "", "", nil, missing("Namespace")
+	}
+	if name == "" {
+		return "", "", nil, missing("MetricName")
+	}
+	dims, err = cwDims(p, "Dimensions")
+	return ns, name, dims, err
+}
+
 // cwRange reads StartTime and EndTime, both required, the start before
 // the end.
 func cwRange(p Params) (from, to time.Time, err *APIError) {
@@ -759,14 +766,7 @@ func cwDescribeAlarms(c *call) (any, *APIError) {
 
 // https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarmsForMetric.html
 func cwDescribeAlarmsForMetric(c *call) (any, *APIError) {
-	ns, name := c.p.Get("Namespace"), c.p.Get("MetricName")
-	if ns == "" {
-		return nil, missing("Namespace")
-	}
-	if name == "" {
-		return nil, missing("MetricName")
-	}
-	dims, err := cwDims(c.p, "Dimensions")
+	ns, name, dims, err := cwMetricOf(c.p)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -230,25 +229,7 @@ func (e *linuxEnv) deregister(ami string) {
 // sshRun runs cmd on the instance at ip as admin.
 func sshRun(t *testing.T, ip string, signer ssh.Signer, cmd string) string {
 	t.Helper()
-	cfg := &ssh.ClientConfig{
-		User: "admin", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
-		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second,
-	}
-	c, err := ssh.Dial("tcp", net.JoinHostPort(ip, "22"), cfg)
-	if err != nil {
-		t.Fatalf("ssh admin@%s: %v", ip, err)
-	}
-	defer c.Close()
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatalf("ssh session: %v", err)
-	}
-	defer s.Close()
-	out, err := s.CombinedOutput(cmd)
-	if err != nil {
-		t.Fatalf("ssh %s: %q: %v\n%s", ip, cmd, err, out)
-	}
-	return string(out)
+	return sshRunInput(t, ip, signer, cmd, nil)
 }
 
 // TestLinuxInstanceImageRoundTrip: an instance from the Debian image with

@@ -141,7 +141,9 @@ func sshRunInput(t *testing.T, ip string, signer ssh.Signer, cmd string, input [
 		t.Fatalf("ssh session: %v", err)
 	}
 	defer s.Close()
-	s.Stdin = bytes.NewReader(input)
+	if input != nil {
+		s.Stdin = bytes.NewReader(input)
+	}
 	out, err := s.CombinedOutput(cmd)
 	if err != nil {
 		t.Fatalf("ssh %s: %q: %v\n%s", ip, cmd, err, out)
